@@ -1,0 +1,86 @@
+#pragma once
+/// \file
+/// Runs a graph (or some of its nodes) in this process: one thread per node
+/// plus one I/O thread per node with inputs, all sharing one ZeroMQ context.
+///
+/// Lifecycle: stages are built and validated before any thread starts (a bad
+/// config never half-runs). Sources run until exhausted or asked to stop, then
+/// send EndOfStream; every node flushes (Stage::Finish) once all its inputs
+/// have ended and forwards EndOfStream. A node that throws is reported by
+/// name, the sources are stopped, the rest of the graph still flushes, and
+/// the run fails.
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dyn4d/pipeline/config.h"
+#include "dyn4d/pipeline/messages.h"
+#include "dyn4d/pipeline/stage.h"
+
+namespace dyn4d::pipeline {
+
+/// Shared stop switches; set from signal handlers or tests.
+struct RunControl {
+  /// Graceful: sources stop producing, the graph drains and flushes.
+  std::atomic<bool> stop_sources{false};
+  /// Immediate: every node returns as soon as it can (second Ctrl-C).
+  std::atomic<bool> abort{false};
+};
+
+struct RunOptions {
+  /// Overrides the config's output_dir when not empty.
+  std::string output_dir;
+  /// Run only these nodes (`dyn4d node NAME`); empty runs every node.
+  std::vector<std::string> only_nodes;
+  /// Print a one-line live status to stderr about once a second.
+  bool status_line = false;
+  /// Stats log, relative to the output directory; empty disables it.
+  std::string stats_file = "stats.jsonl";
+  /// How often every node publishes Stats.
+  double stats_period_s = 1.0;
+};
+
+struct RunResult {
+  enum class Status {
+    kOk,       ///< sources finished, everything flushed
+    kStopped,  ///< stopped on request; everything processed was flushed
+    kAborted,  ///< stopped hard (second signal): outputs may be incomplete
+    kFailed,   ///< a node failed; see message
+  };
+  Status status = Status::kFailed;
+  std::string message;
+  std::string output_dir;
+  std::map<std::string, Stats> final_stats;     ///< per node
+  std::map<std::string, size_t> max_queue_depth;  ///< per node, over the run
+  double elapsed_s = 0;
+
+  /// 0 ok or stopped (flushed), 1 failed, 130 aborted (as for SIGINT).
+  int ExitCode() const {
+    return status == Status::kFailed ? 1 : status == Status::kAborted ? 130 : 0;
+  }
+};
+
+class Graph {
+ public:
+  /// Validates the config against the registry and builds every stage.
+  /// Throws ConfigError listing every problem.
+  Graph(GraphConfig config, const StageRegistry& registry, RunOptions options = {});
+  ~Graph();
+  Graph(const Graph&) = delete;
+  Graph& operator=(const Graph&) = delete;
+
+  /// Runs to completion. Call once.
+  RunResult Run(RunControl& control);
+
+  const GraphConfig& config() const;
+  const std::string& output_dir() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace dyn4d::pipeline

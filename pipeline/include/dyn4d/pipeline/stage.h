@@ -1,0 +1,75 @@
+#pragma once
+/// \file
+/// A Stage is the unit of work: a plain C++ class that turns input messages
+/// into output messages, testable without any socket. A node (node.h) wraps it
+/// with queues, threads and transport.
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "dyn4d/pipeline/config.h"
+#include "dyn4d/pipeline/messages.h"
+
+namespace dyn4d::pipeline {
+
+/// One message for one output port.
+struct Output {
+  std::string port;
+  Message message;
+};
+using Outputs = std::vector<Output>;
+
+/// What a stage may know about where it runs.
+struct StageContext {
+  std::string node_name;
+  std::string output_dir;  ///< where sinks write; created before the stage starts
+};
+
+class Stage {
+ public:
+  virtual ~Stage() = default;
+  virtual std::vector<std::string> InputPorts() const { return {}; }
+  virtual std::vector<std::string> OutputPorts() const { return {}; }
+  bool IsSource() const { return InputPorts().empty(); }
+  /// Live sources default their outputs to `latest` edges.
+  virtual bool IsLive() const { return false; }
+
+  /// Sources: the next batch of outputs, or nullopt when exhausted.
+  virtual std::optional<Outputs> Produce() { return std::nullopt; }
+  /// Others: handle one message that arrived on `port`. Throwing fails the
+  /// node (and the run); per-item problems belong in the outputs or stats.
+  virtual Outputs Process(const std::string& port, const Message& message) {
+    (void)port;
+    (void)message;
+    return {};
+  }
+  /// End of stream on every input (or stop): flush what is held, write files.
+  virtual Outputs Finish() { return {}; }
+};
+
+/// Maps stage type names (YAML `type:`) to factories. Each module registers
+/// its stages explicitly (no static-initialisation magic).
+class StageRegistry {
+ public:
+  using Factory = std::function<std::unique_ptr<Stage>(Params& params, const StageContext& ctx)>;
+  void Register(const std::string& type, const std::string& summary, Factory factory);
+  bool Has(const std::string& type) const;
+  /// Builds a stage and checks its params (throws ConfigError).
+  std::unique_ptr<Stage> Create(const std::string& type, Params& params,
+                                const StageContext& ctx) const;
+  /// type -> one-line summary, for `--help` and error messages.
+  std::map<std::string, std::string> Types() const;
+
+ private:
+  struct Entry {
+    std::string summary;
+    Factory factory;
+  };
+  std::map<std::string, Entry> entries_;
+};
+
+}  // namespace dyn4d::pipeline

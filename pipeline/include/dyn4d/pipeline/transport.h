@@ -1,0 +1,134 @@
+#pragma once
+/// \file
+/// ZeroMQ transport behind two small classes. Nothing outside pipeline/
+/// includes zmq.hpp: stages only see Messages.
+///
+/// One topic = one endpoint. The producer binds an XPUB socket there (or
+/// connects, for fan-in topics such as stats); consumers connect SUB sockets.
+/// A producer counts subscriptions and waits for the expected number before
+/// its first message (the handshake), so late joiners never miss the start.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "dyn4d/pipeline/edge_queue.h"
+#include "dyn4d/pipeline/flow.h"
+#include "dyn4d/pipeline/messages.h"
+
+namespace dyn4d::pipeline {
+
+/// Owns the ZeroMQ context. All nodes of one process share one, which is what
+/// makes inproc:// endpoints work between them. Thread safe.
+class TransportContext {
+ public:
+  explicit TransportContext(int io_threads = 1);
+  ~TransportContext();
+  TransportContext(const TransportContext&) = delete;
+  TransportContext& operator=(const TransportContext&) = delete;
+  void* native();  ///< the zmq::context_t*, for pipeline internals and benchmarks
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+struct PublisherOptions {
+  FlowPolicy flow = FlowPolicy::kLossless;
+  /// Messages buffered per subscriber in ZeroMQ before back-pressure
+  /// (lossless) or counted drops (latest).
+  int high_water_mark = 8;
+  /// Subscribers to wait for before the first message (the handshake).
+  int expected_subscribers = 0;
+  /// Who they are, for the error message when they do not come.
+  std::string expected_names;
+  double handshake_timeout_s = 30;
+  bool bind = true;  ///< false: connect (many producers, one collector)
+};
+
+/// Publishes Messages on one topic. Use from one thread only.
+class Publisher {
+ public:
+  /// `should_stop` is polled while blocked (handshake, back-pressure): when it
+  /// returns true the call gives up and returns false.
+  Publisher(TransportContext& ctx, std::string endpoint, std::string topic,
+            PublisherOptions options, std::function<bool()> should_stop);
+  ~Publisher();
+
+  /// Waits until the expected subscribers are connected. Throws
+  /// std::runtime_error on timeout, returns false if stopped.
+  bool WaitForSubscribers();
+  /// Encodes and sends. Lossless: blocks while any subscriber is full.
+  /// Latest: if a subscriber is full the message is dropped and counted
+  /// (dropped()), except EndOfStream, which is always delivered.
+  /// The first call performs the handshake. Returns false if stopped.
+  bool Send(const Message& msg);
+  /// Sends pre-encoded frames (used by benchmarks and tests of bad input).
+  bool SendRaw(const std::vector<Buffer>& frames);
+
+  const std::string& topic() const;
+  const std::string& endpoint() const;
+  uint64_t sent() const;
+  uint64_t dropped() const;  ///< latest edges: messages a full subscriber missed
+  int subscribers() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// One input edge of a node.
+struct InputEdge {
+  std::string port;
+  std::string topic;
+  std::string endpoint;
+  FlowPolicy flow = FlowPolicy::kLossless;
+  size_t capacity = 8;
+  bool bind = false;  ///< true for a collector that many producers connect to
+};
+
+struct Received {
+  Message message;
+  int64_t received_ns = 0;  ///< steady clock, for queue-wait latency
+};
+
+/// Receives every input edge of a node on its own I/O thread, decodes, and
+/// queues per edge with the edge's flow policy. Malformed messages are
+/// rejected, counted and reported through `on_reject`; they never reach the
+/// stage and never stop the node.
+class InputMux {
+ public:
+  using RejectHandler = std::function<void(const InputEdge&, const std::string& reason)>;
+  InputMux(TransportContext& ctx, std::vector<InputEdge> edges, RejectHandler on_reject);
+  ~InputMux();
+
+  /// Creates the sockets on the I/O thread and returns once they are bound or
+  /// connected.
+  void Start();
+  /// Next message in arrival order, or nullopt after `timeout`.
+  std::optional<EdgeQueue<Received>::Item> Pop(std::chrono::milliseconds timeout);
+  void Stop();
+
+  const std::vector<InputEdge>& edges() const;
+  size_t Depth() const;
+  size_t MaxDepth() const;
+  uint64_t Dropped() const;
+  uint64_t Rejected() const;
+  uint64_t ReceivedCount() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Steady-clock nanoseconds, the time base of latency figures.
+int64_t SteadyNowNs();
+/// Wall-clock nanoseconds since the Unix epoch, for message stamps.
+int64_t WallNowNs();
+
+}  // namespace dyn4d::pipeline

@@ -1,0 +1,430 @@
+#include "dyn4d/pipeline/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace dyn4d::pipeline {
+namespace {
+
+std::string JoinLines(const std::vector<std::string>& lines) {
+  std::string out;
+  for (size_t i = 0; i < lines.size(); ++i) out += (i ? "\n" : "") + lines[i];
+  return out;
+}
+
+std::string Where(const std::string& file, const YAML::Node& node) {
+  const YAML::Mark m = node.Mark();
+  if (m.line < 0) return file;
+  return file + ":" + std::to_string(m.line + 1);
+}
+
+std::string Join(const std::vector<std::string>& items) {
+  std::string out;
+  for (size_t i = 0; i < items.size(); ++i) out += (i ? ", " : "") + items[i];
+  return out;
+}
+
+}  // namespace
+
+ConfigError::ConfigError(const std::vector<std::string>& problems)
+    : std::runtime_error(JoinLines(problems)), problems_(problems) {}
+
+// ---- Params -------------------------------------------------------------------
+
+struct Params::Impl {
+  YAML::Node node;
+  std::string file = "<code>";
+  std::string path = "params";
+  std::set<std::string> used;
+  std::vector<std::string> problems;
+
+  void Problem(const std::string& key, const std::string& reason) {
+    YAML::Node at = (node.IsMap() && node[key]) ? node[key] : node;
+    problems.push_back(Where(file, at) + ": " + path + (key.empty() ? "" : "." + key) + ": " + reason);
+  }
+  // The value for `key`, or an undefined node when absent.
+  YAML::Node Lookup(const std::string& key) {
+    used.insert(key);
+    if (!node || !node.IsMap()) return YAML::Node(YAML::NodeType::Undefined);
+    return node[key];
+  }
+};
+
+Params::Params() : impl_(std::make_unique<Impl>()) {}
+Params::~Params() = default;
+Params::Params(Params&&) noexcept = default;
+Params& Params::operator=(Params&&) noexcept = default;
+
+Params Params::FromYaml(const std::string& yaml, const std::string& file, const std::string& path) {
+  Params p;
+  p.impl_->file = file;
+  p.impl_->path = path;
+  try {
+    p.impl_->node = YAML::Load(yaml);
+  } catch (const YAML::Exception& e) {
+    throw ConfigError({file + ": " + path + ": invalid YAML: " + e.what()});
+  }
+  if (p.impl_->node && !p.impl_->node.IsNull() && !p.impl_->node.IsMap())
+    throw ConfigError({Where(file, p.impl_->node) + ": " + path + ": expected a map of parameters"});
+  return p;
+}
+
+bool Params::Has(const std::string& key) const {
+  return impl_->node && impl_->node.IsMap() && impl_->node[key];
+}
+
+int Params::GetInt(const std::string& key, int default_value, int min_value, int max_value) {
+  YAML::Node v = impl_->Lookup(key);
+  if (!v || v.IsNull()) return default_value;
+  int x;
+  try {
+    if (!v.IsScalar()) throw YAML::BadConversion(v.Mark());
+    x = v.as<int>();
+  } catch (const YAML::Exception&) {
+    impl_->Problem(key, "expected an integer, got '" + (v.IsScalar() ? v.Scalar() : std::string("<") + (v.IsMap() ? "map" : "list") + ">") + "'");
+    return default_value;
+  }
+  if (x < min_value || x > max_value) {
+    impl_->Problem(key, "value " + std::to_string(x) + " out of range [" +
+                            std::to_string(min_value) + ", " + std::to_string(max_value) + "]");
+    return default_value;
+  }
+  return x;
+}
+
+double Params::GetDouble(const std::string& key, double default_value, double min_value,
+                         double max_value) {
+  YAML::Node v = impl_->Lookup(key);
+  if (!v || v.IsNull()) return default_value;
+  double x;
+  try {
+    if (!v.IsScalar()) throw YAML::BadConversion(v.Mark());
+    x = v.as<double>();
+  } catch (const YAML::Exception&) {
+    impl_->Problem(key, "expected a number, got '" + (v.IsScalar() ? v.Scalar() : std::string("<non-scalar>")) + "'");
+    return default_value;
+  }
+  if (!(x >= min_value && x <= max_value)) {
+    std::ostringstream os;
+    os << "value " << x << " out of range [" << min_value << ", " << max_value << "]";
+    impl_->Problem(key, os.str());
+    return default_value;
+  }
+  return x;
+}
+
+bool Params::GetBool(const std::string& key, bool default_value) {
+  YAML::Node v = impl_->Lookup(key);
+  if (!v || v.IsNull()) return default_value;
+  try {
+    if (!v.IsScalar()) throw YAML::BadConversion(v.Mark());
+    return v.as<bool>();
+  } catch (const YAML::Exception&) {
+    impl_->Problem(key, "expected true or false, got '" + (v.IsScalar() ? v.Scalar() : std::string("<non-scalar>")) + "'");
+    return default_value;
+  }
+}
+
+std::string Params::GetString(const std::string& key, const std::string& default_value) {
+  YAML::Node v = impl_->Lookup(key);
+  if (!v || v.IsNull()) return default_value;
+  if (!v.IsScalar()) {
+    impl_->Problem(key, "expected a string");
+    return default_value;
+  }
+  return v.Scalar();
+}
+
+std::string Params::GetChoice(const std::string& key, const std::string& default_value,
+                              const std::vector<std::string>& choices) {
+  std::string s = GetString(key, default_value);
+  if (std::find(choices.begin(), choices.end(), s) == choices.end()) {
+    impl_->Problem(key, "'" + s + "' is not one of: " + Join(choices));
+    return default_value;
+  }
+  return s;
+}
+
+void Params::AddProblem(const std::string& key, const std::string& reason) {
+  impl_->Problem(key, reason);
+}
+
+void Params::Finish() const {
+  std::vector<std::string> problems = impl_->problems;
+  if (impl_->node && impl_->node.IsMap()) {
+    std::vector<std::string> known(impl_->used.begin(), impl_->used.end());
+    for (const auto& kv : impl_->node) {
+      const std::string key = kv.first.as<std::string>();
+      if (!impl_->used.count(key))
+        problems.push_back(Where(impl_->file, kv.first) + ": " + impl_->path + "." + key +
+                           ": unknown key (known: " + (known.empty() ? "none" : Join(known)) + ")");
+    }
+  }
+  if (!problems.empty()) throw ConfigError(problems);
+}
+
+const std::string& Params::file() const { return impl_->file; }
+const std::string& Params::path() const { return impl_->path; }
+
+// ---- graph --------------------------------------------------------------------
+
+class GraphConfigParser {
+ public:
+  explicit GraphConfigParser(std::string file) : file_(std::move(file)) {}
+
+  GraphConfig Parse(const std::string& text, bool throw_on_problems) {
+    GraphConfig g;
+    g.file = file_;
+    YAML::Node root;
+    try {
+      root = YAML::Load(text);
+    } catch (const YAML::Exception& e) {
+      throw ConfigError({file_ + ":" + std::to_string(e.mark.line + 1) + ": invalid YAML: " + e.msg});
+    }
+    if (!root.IsMap()) throw ConfigError({file_ + ": expected a map at the top level"});
+
+    CheckKeys(root, "", {"version", "name", "output_dir", "handshake_timeout_s", "topics", "nodes"});
+    if (!root["version"]) {
+      Problem(root, "version", "missing (this build reads version: 1)");
+    } else if (Scalar(root["version"], "version") != "1") {
+      Problem(root["version"], "version", "unsupported config version '" +
+                                              root["version"].Scalar() + "' (this build reads 1)");
+    }
+    if (root["name"]) g.name = Scalar(root["name"], "name");
+    if (root["output_dir"]) g.output_dir = Scalar(root["output_dir"], "output_dir");
+    if (root["handshake_timeout_s"])
+      g.handshake_timeout_s = Number(root["handshake_timeout_s"], "handshake_timeout_s", 0, 1e6);
+
+    if (root["topics"]) ParseTopics(root["topics"], g);
+    if (!root["nodes"] || !root["nodes"].IsMap() || root["nodes"].size() == 0) {
+      Problem(root, "nodes", "missing or empty: a graph needs at least one node");
+    } else {
+      for (const auto& kv : root["nodes"]) ParseNode(kv.first.as<std::string>(), kv.second, g);
+    }
+    CheckTopics(root, g);
+    if (!problems_.empty() && throw_on_problems) throw ConfigError(problems_);
+    g.problems = problems_;
+    return g;
+  }
+
+ private:
+  void Problem(const YAML::Node& at, const std::string& key, const std::string& reason) {
+    problems_.push_back(Where(file_, at) + ": " + key + ": " + reason);
+  }
+
+  void CheckKeys(const YAML::Node& map, const std::string& prefix,
+                 const std::vector<std::string>& allowed) {
+    for (const auto& kv : map) {
+      const std::string key = kv.first.as<std::string>();
+      if (std::find(allowed.begin(), allowed.end(), key) == allowed.end())
+        Problem(kv.first, prefix + key, "unknown key (allowed: " + Join(allowed) + ")");
+    }
+  }
+
+  std::string Scalar(const YAML::Node& n, const std::string& key) {
+    if (!n.IsScalar()) {
+      Problem(n, key, "expected a string or number");
+      return "";
+    }
+    return n.Scalar();
+  }
+
+  double Number(const YAML::Node& n, const std::string& key, double lo, double hi) {
+    try {
+      if (!n.IsScalar()) throw YAML::BadConversion(n.Mark());
+      double x = n.as<double>();
+      if (!(x >= lo && x <= hi)) {
+        std::ostringstream os;
+        os << "value " << x << " out of range [" << lo << ", " << hi << "]";
+        Problem(n, key, os.str());
+      }
+      return x;
+    } catch (const YAML::Exception&) {
+      Problem(n, key, "expected a number, got '" + (n.IsScalar() ? n.Scalar() : "<non-scalar>") + "'");
+      return 0;
+    }
+  }
+
+  int Int(const YAML::Node& n, const std::string& key, int lo, int hi) {
+    try {
+      if (!n.IsScalar()) throw YAML::BadConversion(n.Mark());
+      int x = n.as<int>();
+      if (x < lo || x > hi)
+        Problem(n, key, "value " + std::to_string(x) + " out of range [" + std::to_string(lo) +
+                            ", " + std::to_string(hi) + "]");
+      return x;
+    } catch (const YAML::Exception&) {
+      Problem(n, key, "expected an integer, got '" + (n.IsScalar() ? n.Scalar() : "<non-scalar>") + "'");
+      return lo;
+    }
+  }
+
+  void ParseTopics(const YAML::Node& topics, GraphConfig& g) {
+    if (!topics.IsMap()) {
+      Problem(topics, "topics", "expected a map of topic name to settings");
+      return;
+    }
+    for (const auto& kv : topics) {
+      TopicConfig t;
+      t.name = kv.first.as<std::string>();
+      const std::string prefix = "topics." + t.name;
+      const YAML::Node& n = kv.second;
+      if (n.IsNull()) {
+        g.topics[t.name] = t;
+        continue;
+      }
+      if (!n.IsMap()) {
+        Problem(n, prefix, "expected a map (endpoint, flow, queue, external_subscribers)");
+        continue;
+      }
+      CheckKeys(n, prefix + ".", {"endpoint", "flow", "queue", "external_subscribers"});
+      if (n["endpoint"]) {
+        t.endpoint = Scalar(n["endpoint"], prefix + ".endpoint");
+        t.endpoint_given = true;
+        if (t.endpoint.rfind("inproc://", 0) != 0 && t.endpoint.rfind("ipc://", 0) != 0 &&
+            t.endpoint.rfind("tcp://", 0) != 0)
+          Problem(n["endpoint"], prefix + ".endpoint",
+                  "'" + t.endpoint + "' is not an inproc://, ipc:// or tcp:// endpoint");
+      }
+      if (n["flow"]) {
+        const std::string f = Scalar(n["flow"], prefix + ".flow");
+        if (auto p = FlowPolicyFromString(f)) t.flow = *p;
+        else Problem(n["flow"], prefix + ".flow", "'" + f + "' is not one of: lossless, latest");
+      }
+      if (n["queue"]) t.queue = Int(n["queue"], prefix + ".queue", 1, 100000);
+      if (n["external_subscribers"])
+        t.external_subscribers = Int(n["external_subscribers"], prefix + ".external_subscribers", 0, 1000);
+      g.topics[t.name] = t;
+    }
+  }
+
+  void ParsePorts(const YAML::Node& n, const std::string& key,
+                  std::map<std::string, std::string>& ports) {
+    if (!n.IsMap()) {
+      Problem(n, key, "expected a map of port name to topic name");
+      return;
+    }
+    for (const auto& kv : n) {
+      const std::string port = kv.first.as<std::string>();
+      std::string topic = Scalar(kv.second, key + "." + port);
+      if (topic.empty()) Problem(kv.second, key + "." + port, "empty topic name");
+      ports[port] = topic;
+    }
+  }
+
+  void ParseNode(const std::string& name, const YAML::Node& n, GraphConfig& g) {
+    const std::string prefix = "nodes." + name;
+    if (!n.IsMap()) {
+      Problem(n, prefix, "expected a map (type, inputs, outputs, params)");
+      return;
+    }
+    CheckKeys(n, prefix + ".", {"type", "inputs", "outputs", "params"});
+    NodeConfig node;
+    node.name = name;
+    node.location = Where(file_, n) + ": " + prefix;
+    if (!n["type"]) Problem(n, prefix + ".type", "missing: which stage this node runs");
+    else node.type = Scalar(n["type"], prefix + ".type");
+    if (n["inputs"]) ParsePorts(n["inputs"], prefix + ".inputs", node.inputs);
+    if (n["outputs"]) ParsePorts(n["outputs"], prefix + ".outputs", node.outputs);
+    auto params = std::make_shared<Params>();
+    params->impl_->file = file_;
+    params->impl_->path = prefix + ".params";
+    if (n["params"]) {
+      if (!n["params"].IsMap() && !n["params"].IsNull())
+        Problem(n["params"], prefix + ".params", "expected a map");
+      else params->impl_->node = n["params"];
+    }
+    node.params = std::move(params);
+    g.nodes.push_back(std::move(node));
+  }
+
+  void CheckTopics(const YAML::Node& root, GraphConfig& g) {
+    std::map<std::string, std::string> producer;
+    std::set<std::string> used;
+    for (const NodeConfig& n : g.nodes) {
+      for (const auto& [port, topic] : n.outputs) {
+        used.insert(topic);
+        if (producer.count(topic))
+          problems_.push_back(n.location + ".outputs." + port + ": topic '" + topic +
+                              "' is already produced by node '" + producer[topic] +
+                              "' (one producer per topic)");
+        else producer[topic] = n.name;
+      }
+      for (const auto& kv : n.inputs) used.insert(kv.second);
+    }
+    for (const NodeConfig& n : g.nodes) {
+      for (const auto& [port, topic] : n.inputs) {
+        auto it = g.topics.find(topic);
+        const bool external = it != g.topics.end() && it->second.endpoint_given;
+        if (!producer.count(topic) && !external)
+          problems_.push_back(n.location + ".inputs." + port + ": topic '" + topic +
+                              "' has no producer in this graph and no endpoint under topics." +
+                              topic + ".endpoint");
+      }
+    }
+    for (const auto& [name, t] : g.topics)
+      if (!used.count(name))
+        problems_.push_back(Where(file_, root["topics"]) + ": topics." + name +
+                            ": not used by any node (misspelt?)");
+    for (const std::string& topic : used) {
+      TopicConfig& t = g.topics[topic];
+      t.name = topic;
+      if (!t.endpoint_given) t.endpoint = "inproc://" + topic;
+    }
+  }
+
+  std::string file_;
+  std::vector<std::string> problems_;
+};
+
+GraphConfig ParseGraphConfig(const std::string& yaml, const std::string& file,
+                             bool throw_on_problems) {
+  return GraphConfigParser(file).Parse(yaml, throw_on_problems);
+}
+
+GraphConfig LoadGraphConfig(const std::string& path, bool throw_on_problems) {
+  std::ifstream in(path);
+  if (!in) throw ConfigError({path + ": cannot open config file"});
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ParseGraphConfig(ss.str(), path, throw_on_problems);
+}
+
+const NodeConfig* GraphConfig::FindNode(const std::string& name) const {
+  for (const NodeConfig& n : nodes)
+    if (n.name == name) return &n;
+  return nullptr;
+}
+
+std::vector<std::string> GraphConfig::ConsumersOf(const std::string& topic) const {
+  std::vector<std::string> out;
+  for (const NodeConfig& n : nodes)
+    for (const auto& kv : n.inputs)
+      if (kv.second == topic) {
+        out.push_back(n.name);
+        break;
+      }
+  return out;
+}
+
+std::string GraphConfig::Describe() const {
+  std::ostringstream os;
+  os << "graph '" << name << "' from " << file << ", output_dir " << output_dir << "\n";
+  for (const NodeConfig& n : nodes) {
+    os << "  node " << n.name << " (" << n.type << ")";
+    for (const auto& [p, t] : n.inputs) os << "  in " << p << "<-" << t;
+    for (const auto& [p, t] : n.outputs) os << "  out " << p << "->" << t;
+    os << "\n";
+  }
+  for (const auto& [name, t] : topics)
+    os << "  topic " << name << " " << t.endpoint << " " << ToString(t.flow) << " queue "
+       << t.queue << (t.external_subscribers ? " external " + std::to_string(t.external_subscribers) : "")
+       << "\n";
+  return os.str();
+}
+
+}  // namespace dyn4d::pipeline

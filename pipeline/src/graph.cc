@@ -1,0 +1,519 @@
+#include "dyn4d/pipeline/graph.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "dyn4d/pipeline/transport.h"
+
+namespace dyn4d::pipeline {
+namespace {
+
+// Nodes publish Stats here; the graph runner in the same process collects it.
+constexpr const char* kStatsEndpoint = "inproc://dyn4d.stats";
+
+// Processing latencies of one stats window.
+class LatencyWindow {
+ public:
+  void Add(int64_t ns) { ms_.push_back(ns / 1e6); }
+  double Percentile(double q) {
+    if (ms_.empty()) return 0;
+    size_t k = std::min(ms_.size() - 1, static_cast<size_t>(q * (ms_.size() - 1) + 0.5));
+    std::nth_element(ms_.begin(), ms_.begin() + k, ms_.end());
+    return ms_[k];
+  }
+  size_t count() const { return ms_.size(); }
+  void Clear() { ms_.clear(); }
+
+ private:
+  std::vector<double> ms_;
+};
+
+// Runs one stage: its publishers, its input mux, its thread.
+class NodeRunner {
+ public:
+  NodeRunner(const GraphConfig& graph, const NodeConfig& node, std::unique_ptr<Stage> stage,
+             TransportContext& ctx, RunControl& control, double stats_period_s)
+      : graph_(graph),
+        node_(node),
+        stage_(std::move(stage)),
+        ctx_(ctx),
+        control_(control),
+        stats_period_ns_(static_cast<int64_t>(stats_period_s * 1e9)) {}
+
+  void Start() { thread_ = std::thread([this] { Run(); }); }
+  void Join() {
+    if (thread_.joinable()) thread_.join();
+  }
+  bool failed() const { return failed_; }
+  const std::string& error() const { return error_; }
+  const std::string& name() const { return node_.name; }
+  Stats FinalStats() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return final_stats_;
+  }
+  size_t MaxQueueDepth() const { return max_queue_depth_; }
+
+ private:
+  bool Aborted() const { return control_.abort.load(); }
+
+  void Fail(const std::string& what) {
+    if (failed_) return;
+    failed_ = true;
+    error_ = "node '" + node_.name + "' (" + node_.type + ") failed: " + what;
+    spdlog::error("{}", error_);
+    // Stop the sources so the whole graph drains and flushes what it has.
+    control_.stop_sources = true;
+  }
+
+  void SetUp() {
+    for (const auto& [port, topic] : node_.outputs) {
+      const TopicConfig& t = graph_.topics.at(topic);
+      PublisherOptions opt;
+      opt.flow = t.flow;
+      opt.high_water_mark = t.queue;
+      std::vector<std::string> consumers = graph_.ConsumersOf(topic);
+      opt.expected_subscribers = static_cast<int>(consumers.size()) + t.external_subscribers;
+      for (const std::string& c : consumers) opt.expected_names += "node '" + c + "' ";
+      if (t.external_subscribers)
+        opt.expected_names += std::to_string(t.external_subscribers) + " external client(s)";
+      opt.handshake_timeout_s = graph_.handshake_timeout_s;
+      publishers_[port] = std::make_unique<Publisher>(ctx_, t.endpoint, topic, opt,
+                                                      [this] { return Aborted(); });
+    }
+    PublisherOptions stats_opt;
+    stats_opt.flow = FlowPolicy::kLatest;
+    stats_opt.high_water_mark = 1000;
+    stats_opt.expected_subscribers = 1;
+    stats_opt.expected_names = "the stats collector";
+    stats_opt.handshake_timeout_s = 10;
+    stats_opt.bind = false;
+    stats_pub_ = std::make_unique<Publisher>(ctx_, kStatsEndpoint, "stats", stats_opt,
+                                             [this] { return Aborted(); });
+    if (!stage_->IsSource()) {
+      std::vector<InputEdge> edges;
+      for (const auto& [port, topic] : node_.inputs) {
+        const TopicConfig& t = graph_.topics.at(topic);
+        edges.push_back({port, topic, t.endpoint, t.flow, static_cast<size_t>(t.queue), false});
+      }
+      mux_ = std::make_unique<InputMux>(
+          ctx_, std::move(edges), [this](const InputEdge& e, const std::string& reason) {
+            // Rate-limited: a flood of garbage must not flood the log.
+            if (rejected_logged_++ < 20)
+              spdlog::warn("node '{}' input '{}' (topic '{}'): rejected message: {}", node_.name,
+                           e.port, e.topic, reason);
+          });
+      mux_->Start();
+    }
+    window_start_ns_ = SteadyNowNs();
+  }
+
+  // Publishes every output on its port; outputs on unconnected ports are
+  // discarded. Returns false when aborted.
+  bool Emit(Outputs& outs) {
+    for (Output& o : outs) {
+      auto it = publishers_.find(o.port);
+      if (it == publishers_.end()) {
+        const auto ports = stage_->OutputPorts();
+        if (std::find(ports.begin(), ports.end(), o.port) == ports.end())
+          throw std::logic_error("stage emitted on undeclared port '" + o.port + "'");
+        continue;
+      }
+      if (!it->second->Send(o.message)) return false;
+      ++emitted_;
+    }
+    return true;
+  }
+
+  void EmitEndOfStream(const std::string& reason) {
+    for (auto& [port, pub] : publishers_) {
+      EndOfStream eos;
+      eos.meta.source_id = node_.name;
+      eos.meta.stamp_ns = WallNowNs();
+      eos.reason = reason;
+      try {
+        if (pub->Send(eos)) ++emitted_;
+      } catch (const std::exception& e) {
+        Fail("sending end of stream on '" + port + "': " + e.what());
+      }
+    }
+  }
+
+  Stats MakeStats(int64_t now_ns) {
+    Stats s;
+    s.meta.source_id = node_.name;
+    s.meta.stamp_ns = WallNowNs();
+    s.meta.seq = stats_seq_++;
+    s.node = node_.name;
+    const double window_s = std::max(1e-9, (now_ns - window_start_ns_) / 1e9);
+    s.fps = latency_.count() / window_s;
+    s.latency_p50_ms = latency_.Percentile(0.5);
+    s.latency_p95_ms = latency_.Percentile(0.95);
+    s.processed = processed_;
+    s.emitted = emitted_;
+    for (const auto& kv : publishers_) s.dropped += kv.second->dropped();
+    if (mux_) {
+      s.queue_depth = mux_->Depth();
+      s.dropped += mux_->Dropped();
+      s.errors = mux_->Rejected();
+      max_queue_depth_ = mux_->MaxDepth();
+    }
+    s.errors += stage_errors_;
+    return s;
+  }
+
+  void MaybePublishStats(bool force) {
+    const int64_t now = SteadyNowNs();
+    if (!force && now - window_start_ns_ < stats_period_ns_) return;
+    Stats s = MakeStats(now);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      final_stats_ = s;
+    }
+    try {
+      stats_pub_->Send(s);
+    } catch (const std::exception& e) {
+      spdlog::warn("node '{}': stats not published: {}", node_.name, e.what());
+    }
+    latency_.Clear();
+    window_start_ns_ = now;
+  }
+
+  void RunSource() {
+    // Handshake first, so no consumer misses the first frame.
+    for (auto& [port, pub] : publishers_)
+      if (!pub->WaitForSubscribers()) return;
+    while (!control_.stop_sources.load() && !Aborted()) {
+      const int64_t t0 = SteadyNowNs();
+      std::optional<Outputs> outs = stage_->Produce();
+      if (!outs) break;
+      latency_.Add(SteadyNowNs() - t0);
+      ++processed_;
+      if (!Emit(*outs)) return;
+      MaybePublishStats(false);
+    }
+    if (control_.stop_sources.load()) eos_reason_ = "stopped";
+  }
+
+  void RunFilter() {
+    const auto& edges = mux_->edges();
+    std::vector<bool> ended(edges.size(), false);
+    size_t ended_count = 0;
+    while (!Aborted() && ended_count < edges.size()) {
+      auto item = mux_->Pop(std::chrono::milliseconds(100));
+      MaybePublishStats(false);
+      if (!item) continue;
+      const Message& msg = item->value.message;
+      if (const auto* eos = std::get_if<EndOfStream>(&msg)) {
+        if (!ended[item->edge]) {
+          ended[item->edge] = true;
+          ++ended_count;
+          if (eos->reason != "done") eos_reason_ = eos->reason;
+        }
+        continue;
+      }
+      // After a failure keep draining (so producers are never blocked on us)
+      // but process nothing more.
+      if (failed_) continue;
+      const std::string& port = edges[item->edge].port;
+      try {
+        const int64_t t0 = SteadyNowNs();
+        Outputs outs = stage_->Process(port, msg);
+        latency_.Add(SteadyNowNs() - t0);
+        ++processed_;
+        if (!Emit(outs)) return;
+      } catch (const std::exception& e) {
+        ++stage_errors_;
+        Fail("on " + TypeName(msg) + " seq " + std::to_string(Meta(msg).seq) + " from input '" +
+             port + "': " + e.what());
+      }
+    }
+  }
+
+  void Run() {
+    try {
+      SetUp();
+    } catch (const std::exception& e) {
+      Fail(std::string("start-up: ") + e.what());
+      return;
+    }
+    try {
+      if (stage_->IsSource()) RunSource();
+      else RunFilter();
+    } catch (const std::exception& e) {
+      Fail(e.what());
+    }
+    if (!Aborted()) {
+      if (!failed_) {
+        try {
+          Outputs outs = stage_->Finish();
+          Emit(outs);
+        } catch (const std::exception& e) {
+          Fail(std::string("while flushing: ") + e.what());
+        }
+      }
+      EmitEndOfStream(failed_ ? "error" : eos_reason_);
+    }
+    MaybePublishStats(true);
+    if (mux_) mux_->Stop();
+    // Publishers close here; lossless ones linger until their last message
+    // (the end of stream) is delivered.
+    publishers_.clear();
+    stats_pub_.reset();
+  }
+
+  const GraphConfig& graph_;
+  const NodeConfig& node_;
+  std::unique_ptr<Stage> stage_;
+  TransportContext& ctx_;
+  RunControl& control_;
+  const int64_t stats_period_ns_;
+
+  std::map<std::string, std::unique_ptr<Publisher>> publishers_;
+  std::unique_ptr<Publisher> stats_pub_;
+  std::unique_ptr<InputMux> mux_;
+  std::thread thread_;
+
+  LatencyWindow latency_;
+  int64_t window_start_ns_ = 0;
+  uint64_t processed_ = 0, emitted_ = 0, stage_errors_ = 0, stats_seq_ = 0;
+  std::atomic<uint64_t> rejected_logged_{0};
+  std::string eos_reason_ = "done";
+  std::atomic<bool> failed_{false};
+  std::string error_;
+  mutable std::mutex mu_;
+  Stats final_stats_;
+  std::atomic<size_t> max_queue_depth_{0};
+};
+
+nlohmann::json StatsToJson(const Stats& s, double t_s) {
+  return {{"t_s", t_s},
+          {"node", s.node},
+          {"fps", s.fps},
+          {"latency_p50_ms", s.latency_p50_ms},
+          {"latency_p95_ms", s.latency_p95_ms},
+          {"queue_depth", s.queue_depth},
+          {"processed", s.processed},
+          {"emitted", s.emitted},
+          {"dropped", s.dropped},
+          {"errors", s.errors}};
+}
+
+std::string StatusLine(const std::map<std::string, Stats>& latest, double elapsed_s) {
+  std::ostringstream os;
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "[%6.1fs]", elapsed_s);
+  os << buf;
+  for (const auto& [name, s] : latest) {
+    std::snprintf(buf, sizeof buf, " | %s %.1f/s p50 %.1fms p95 %.1fms q%llu", name.c_str(), s.fps,
+                  s.latency_p50_ms, s.latency_p95_ms,
+                  static_cast<unsigned long long>(s.queue_depth));
+    os << buf;
+    if (s.dropped) os << " drop " << s.dropped;
+    if (s.errors) os << " err " << s.errors;
+  }
+  return os.str();
+}
+
+}  // namespace
+
+struct Graph::Impl {
+  GraphConfig config;
+  RunOptions options;
+  std::string output_dir;
+  std::vector<std::pair<const NodeConfig*, std::unique_ptr<Stage>>> stages;
+  bool ran = false;
+};
+
+Graph::Graph(GraphConfig config, const StageRegistry& registry, RunOptions options)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->config = std::move(config);
+  impl_->options = std::move(options);
+  const GraphConfig& g = impl_->config;
+  impl_->output_dir = impl_->options.output_dir.empty() ? g.output_dir : impl_->options.output_dir;
+
+  std::vector<std::string> problems = g.problems;  // from parsing, if any
+  std::set<std::string> selected;
+  for (const std::string& n : impl_->options.only_nodes) {
+    if (!g.FindNode(n)) {
+      std::string known;
+      for (const NodeConfig& node : g.nodes) known += (known.empty() ? "" : ", ") + node.name;
+      problems.push_back(g.file + ": no node named '" + n + "' (nodes: " + known + ")");
+    }
+    selected.insert(n);
+  }
+  if (problems.size() > g.problems.size()) throw ConfigError(problems);  // unknown node names
+  auto in_process = [&](const std::string& node) { return selected.empty() || selected.count(node); };
+
+  std::error_code ec;
+  std::filesystem::create_directories(impl_->output_dir, ec);
+  if (ec)
+    throw ConfigError({g.file + ": output_dir: cannot create '" + impl_->output_dir +
+                       "': " + ec.message()});
+
+  for (const NodeConfig& node : g.nodes) {
+    if (!in_process(node.name)) continue;
+    if (node.type.empty()) continue;  // already reported by the parser
+    if (!registry.Has(node.type)) {
+      std::string known;
+      for (const auto& kv : registry.Types()) known += (known.empty() ? "" : ", ") + kv.first;
+      problems.push_back(node.location + ".type: unknown stage type '" + node.type +
+                         "' (known: " + known + ")");
+      continue;
+    }
+    std::unique_ptr<Stage> stage;
+    try {
+      stage = registry.Create(node.type, *node.params, {node.name, impl_->output_dir});
+    } catch (const ConfigError& e) {
+      problems.insert(problems.end(), e.problems().begin(), e.problems().end());
+      continue;
+    } catch (const std::exception& e) {
+      problems.push_back(node.location + ": cannot create stage '" + node.type + "': " + e.what());
+      continue;
+    }
+    // Ports: every declared input connected, nothing undeclared.
+    const auto in_ports = stage->InputPorts();
+    const auto out_ports = stage->OutputPorts();
+    for (const std::string& p : in_ports)
+      if (!node.inputs.count(p))
+        problems.push_back(node.location + ".inputs." + p + ": missing: stage '" + node.type +
+                           "' needs this input");
+    for (const auto& kv : node.inputs)
+      if (std::find(in_ports.begin(), in_ports.end(), kv.first) == in_ports.end())
+        problems.push_back(node.location + ".inputs." + kv.first + ": stage '" + node.type +
+                           "' has no input port '" + kv.first + "'");
+    for (const auto& kv : node.outputs)
+      if (std::find(out_ports.begin(), out_ports.end(), kv.first) == out_ports.end())
+        problems.push_back(node.location + ".outputs." + kv.first + ": stage '" + node.type +
+                           "' has no output port '" + kv.first + "'");
+    // A node alone in its process can only reach the others over ipc/tcp.
+    if (!selected.empty()) {
+      auto check = [&](const std::string& key, const std::string& topic,
+                       const std::vector<std::string>& peers) {
+        const TopicConfig& t = g.topics.at(topic);
+        if (t.endpoint.rfind("inproc://", 0) != 0) return;
+        for (const std::string& peer : peers)
+          if (!in_process(peer)) {
+            problems.push_back(node.location + "." + key + ": topic '" + topic + "' uses " +
+                               t.endpoint + ", which cannot reach node '" + peer +
+                               "' in another process; set topics." + topic +
+                               ".endpoint to an ipc:// or tcp:// endpoint");
+            return;
+          }
+      };
+      for (const auto& [port, topic] : node.outputs)
+        check("outputs." + port, topic, g.ConsumersOf(topic));
+      for (const auto& [port, topic] : node.inputs) {
+        std::vector<std::string> producers;
+        for (const NodeConfig& other : g.nodes)
+          for (const auto& kv : other.outputs)
+            if (kv.second == topic) producers.push_back(other.name);
+        check("inputs." + port, topic, producers);
+      }
+    }
+    impl_->stages.emplace_back(&node, std::move(stage));
+  }
+  if (!problems.empty()) throw ConfigError(problems);
+}
+
+Graph::~Graph() = default;
+const GraphConfig& Graph::config() const { return impl_->config; }
+const std::string& Graph::output_dir() const { return impl_->output_dir; }
+
+RunResult Graph::Run(RunControl& control) {
+  if (impl_->ran) throw std::logic_error("Graph::Run called twice");
+  impl_->ran = true;
+  RunResult result;
+  result.output_dir = impl_->output_dir;
+  const auto t_start = std::chrono::steady_clock::now();
+  auto elapsed = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+  };
+
+  TransportContext ctx(1);
+  // The stats collector binds before any node starts, so no node misses it.
+  InputMux collector(ctx, {{"stats", "stats", kStatsEndpoint, FlowPolicy::kLatest, 4096, true}},
+                     nullptr);
+  collector.Start();
+  std::ofstream stats_log;
+  if (!impl_->options.stats_file.empty()) {
+    const std::string path = impl_->output_dir + "/" + impl_->options.stats_file;
+    stats_log.open(path, std::ios::trunc);
+    if (!stats_log) spdlog::warn("cannot write stats to {}", path);
+  }
+
+  std::vector<std::unique_ptr<NodeRunner>> runners;
+  for (auto& [node, stage] : impl_->stages)
+    runners.push_back(std::make_unique<NodeRunner>(impl_->config, *node, std::move(stage), ctx,
+                                                   control, impl_->options.stats_period_s));
+  for (auto& r : runners) r->Start();
+
+  // Collect stats until every node has finished.
+  std::atomic<bool> nodes_done{false};
+  std::map<std::string, Stats> latest;
+  const bool tty = isatty(STDERR_FILENO);
+  std::thread collect([&] {
+    double last_print = 0;
+    auto drain_one = [&](std::chrono::milliseconds timeout) {
+      auto item = collector.Pop(timeout);
+      if (!item) return false;
+      if (const auto* s = std::get_if<Stats>(&item->value.message)) {
+        latest[s->node] = *s;
+        if (stats_log) stats_log << StatsToJson(*s, elapsed()).dump() << "\n";
+      }
+      return true;
+    };
+    while (!nodes_done.load()) {
+      drain_one(std::chrono::milliseconds(200));
+      const double now = elapsed();
+      // A terminal gets a live line; a log gets a line every 5 s.
+      if (impl_->options.status_line && !latest.empty() && now - last_print >= (tty ? 1.0 : 5.0)) {
+        if (tty) std::fprintf(stderr, "\r\033[K%s", StatusLine(latest, now).c_str());
+        else std::fprintf(stderr, "%s\n", StatusLine(latest, now).c_str());
+        last_print = now;
+      }
+    }
+    while (drain_one(std::chrono::milliseconds(50))) {
+    }
+    if (impl_->options.status_line && tty && last_print > 0) std::fprintf(stderr, "\n");
+  });
+
+  for (auto& r : runners) r->Join();
+  nodes_done = true;
+  collect.join();
+  collector.Stop();
+  if (stats_log) stats_log.flush();
+
+  std::vector<std::string> errors;
+  for (auto& r : runners) {
+    result.final_stats[r->name()] = r->FinalStats();
+    result.max_queue_depth[r->name()] = r->MaxQueueDepth();
+    if (r->failed()) errors.push_back(r->error());
+  }
+  result.elapsed_s = elapsed();
+  if (!errors.empty()) {
+    result.status = RunResult::Status::kFailed;
+    for (size_t i = 0; i < errors.size(); ++i) result.message += (i ? "\n" : "") + errors[i];
+  } else if (control.abort.load()) {
+    result.status = RunResult::Status::kAborted;
+    result.message = "aborted: nodes stopped without flushing";
+  } else if (control.stop_sources.load()) {
+    result.status = RunResult::Status::kStopped;
+    result.message = "stopped on request; every message already produced was processed and flushed";
+  } else {
+    result.status = RunResult::Status::kOk;
+    result.message = "sources finished; all nodes flushed";
+  }
+  return result;
+}
+
+}  // namespace dyn4d::pipeline

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs every Debian package dyn4d needs to build, test and run its demo.
+#
+# Idempotent: packages already installed are skipped, and `apt-get update` runs
+# at most once, only when something is missing. Safe to run on every `make`.
+# Needs root (or sudo) only when something has to be installed.
+set -euo pipefail
+
+# One line per purpose, so it is clear why each package is here.
+PACKAGES=(
+  # toolchain
+  build-essential cmake ninja-build pkg-config ccache git
+  # pipeline: transport, messages, config, logging, CLI
+  libzmq3-dev cppzmq-dev nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev
+  # math (header-only)
+  libeigen3-dev
+  # tests and benchmarks
+  catch2 libbenchmark-dev
+  # fuzzing the message decoder (clang + libFuzzer runtime)
+  clang libfuzzer-14-dev libclang-rt-14-dev
+  # the Python protocol client test (Debian's python3, not the one first on PATH)
+  python3 python3-zmq python3-msgpack python3-numpy
+)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$pkg")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#PACKAGES[@]} required Debian packages are installed"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
+    echo "setup: missing packages (${missing[*]}) and not root; run as root or install them" >&2
+    exit 1
+  fi
+fi
+
+echo "setup: installing ${#missing[@]} missing package(s): ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "setup: done"
