@@ -164,6 +164,7 @@ int main(int argc, char** argv) {
   bench_transport->add_option("--batch", tb.batch, "frames per timed batch")->check(CLI::PositiveNumber);
   bench_transport->add_option("--min-time", tb.min_time_s, "seconds per case")->check(CLI::PositiveNumber);
   bench_transport->add_option("--filter", tb.filter, "regex over case names");
+  bench_transport->add_option("--repetitions", tb.repetitions, "median over this many runs")->check(CLI::PositiveNumber);
 
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::from_str(log_level));
