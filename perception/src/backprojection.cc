@@ -45,12 +45,15 @@ pipeline::PointCloud Backproject(const pipeline::RgbdFrame& f, const Backproject
     std::copy(pose->t_world_cam.begin(), pose->t_world_cam.end(), t);
   }
 
-  std::vector<float> xyz;
-  std::vector<uint8_t> rgb;
+  // Write straight into the message buffers (sized for every sampled pixel;
+  // the cloud then views the used prefix), so nothing is copied afterwards.
   const size_t cap = static_cast<size_t>((f.depth.width + c.stride - 1) / c.stride) *
                      ((f.depth.height + c.stride - 1) / c.stride);
-  xyz.reserve(cap * 3);
-  rgb.reserve(has_color ? cap * 3 : 0);
+  pipeline::Buffer xyz_buf = pipeline::Buffer::Allocate(cap * 3 * sizeof(float));
+  pipeline::Buffer rgb_buf = pipeline::Buffer::Allocate(has_color ? cap * 3 : 0);
+  float* xyz = xyz_buf.mutable_as<float>();
+  uint8_t* rgb = rgb_buf.mutable_data();
+  size_t n = 0;
   const bool bgr = f.color.encoding == PixelEncoding::kBgr8;
   const uint8_t* col = has_color ? f.color.data.data() : nullptr;
   for (int v = 0; v < f.depth.height; v += c.stride) {
@@ -61,22 +64,24 @@ pipeline::PointCloud Backproject(const pipeline::RgbdFrame& f, const Backproject
                      : f.depth.data.as<float>()[idx];
       if (!(z > c.min_depth_m && z < c.max_depth_m)) continue;
       const double X = (u - K.cx) * z / K.fx, Y = (v - K.cy) * z / K.fy;
-      xyz.push_back(static_cast<float>(R[0] * X + R[1] * Y + R[2] * z + t[0]));
-      xyz.push_back(static_cast<float>(R[3] * X + R[4] * Y + R[5] * z + t[1]));
-      xyz.push_back(static_cast<float>(R[6] * X + R[7] * Y + R[8] * z + t[2]));
+      xyz[3 * n] = static_cast<float>(R[0] * X + R[1] * Y + R[2] * z + t[0]);
+      xyz[3 * n + 1] = static_cast<float>(R[3] * X + R[4] * Y + R[5] * z + t[1]);
+      xyz[3 * n + 2] = static_cast<float>(R[6] * X + R[7] * Y + R[8] * z + t[2]);
       if (has_color) {
         const uint8_t* px = col + idx * 3;
-        rgb.insert(rgb.end(), bgr ? std::initializer_list<uint8_t>{px[2], px[1], px[0]}
-                                  : std::initializer_list<uint8_t>{px[0], px[1], px[2]});
+        rgb[3 * n] = px[bgr ? 2 : 0];
+        rgb[3 * n + 1] = px[1];
+        rgb[3 * n + 2] = px[bgr ? 0 : 2];
       }
+      ++n;
     }
   }
   pipeline::PointCloud cloud;
   cloud.meta = f.meta;
   cloud.frame_id = pose ? "world" : "camera";
-  cloud.num_points = static_cast<uint32_t>(xyz.size() / 3);
-  cloud.points = pipeline::Buffer::CopyOf(xyz.data(), xyz.size() * sizeof(float));
-  if (has_color) cloud.colors = pipeline::Buffer::CopyOf(rgb.data(), rgb.size());
+  cloud.num_points = static_cast<uint32_t>(n);
+  cloud.points = pipeline::Buffer(xyz_buf.owner(), xyz_buf.data(), n * 3 * sizeof(float));
+  if (has_color) cloud.colors = pipeline::Buffer(rgb_buf.owner(), rgb_buf.data(), n * 3);
   return cloud;
 }
 

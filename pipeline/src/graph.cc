@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -42,19 +43,22 @@ class LatencyWindow {
 class NodeRunner {
  public:
   NodeRunner(const GraphConfig& graph, const NodeConfig& node, std::unique_ptr<Stage> stage,
-             TransportContext& ctx, RunControl& control, double stats_period_s)
+             TransportContext& ctx, RunControl& control, double stats_period_s,
+             std::set<std::string> remote_inputs)
       : graph_(graph),
         node_(node),
         stage_(std::move(stage)),
         ctx_(ctx),
         control_(control),
-        stats_period_ns_(static_cast<int64_t>(stats_period_s * 1e9)) {}
+        stats_period_ns_(static_cast<int64_t>(stats_period_s * 1e9)),
+        remote_inputs_(std::move(remote_inputs)) {}
 
   void Start() { thread_ = std::thread([this] { Run(); }); }
   void Join() {
     if (thread_.joinable()) thread_.join();
   }
   bool failed() const { return failed_; }
+  bool done() const { return done_; }
   const std::string& error() const { return error_; }
   const std::string& name() const { return node_.name; }
   Stats FinalStats() const {
@@ -180,7 +184,7 @@ class NodeRunner {
       final_stats_ = s;
     }
     try {
-      stats_pub_->Send(s);
+      if (stats_pub_) stats_pub_->Send(s);  // absent if start-up failed early
     } catch (const std::exception& e) {
       spdlog::warn("node '{}': stats not published: {}", node_.name, e.what());
     }
@@ -208,7 +212,21 @@ class NodeRunner {
     const auto& edges = mux_->edges();
     std::vector<bool> ended(edges.size(), false);
     size_t ended_count = 0;
-    while (!Aborted() && ended_count < edges.size()) {
+    bool stop_seen = false;
+    // Runs until every input has ended and what arrived before is processed.
+    while (!Aborted() && (ended_count < edges.size() || mux_->Depth() > 0)) {
+      if (!stop_seen && control_.stop_sources.load()) {
+        // On a stop request, producers in this process end their streams
+        // themselves; one in another process may never do so (it may be
+        // gone), so its inputs end here once what is queued is processed.
+        stop_seen = true;
+        for (size_t i = 0; i < edges.size(); ++i)
+          if (!ended[i] && remote_inputs_.count(edges[i].port)) {
+            ended[i] = true;
+            ++ended_count;
+            eos_reason_ = "stopped";
+          }
+      }
       auto item = mux_->Pop(std::chrono::milliseconds(100));
       MaybePublishStats(false);
       if (!item) continue;
@@ -243,14 +261,17 @@ class NodeRunner {
     try {
       SetUp();
     } catch (const std::exception& e) {
+      // End-of-stream still goes out on the outputs that exist, so that
+      // consumers flush; the graph's failure grace period covers the rest.
       Fail(std::string("start-up: ") + e.what());
-      return;
     }
-    try {
-      if (stage_->IsSource()) RunSource();
-      else RunFilter();
-    } catch (const std::exception& e) {
-      Fail(e.what());
+    if (!failed_) {
+      try {
+        if (stage_->IsSource()) RunSource();
+        else RunFilter();
+      } catch (const std::exception& e) {
+        Fail(e.what());
+      }
     }
     if (!Aborted()) {
       if (!failed_) {
@@ -265,6 +286,7 @@ class NodeRunner {
     }
     MaybePublishStats(true);
     if (mux_) mux_->Stop();
+    done_ = true;
     // Publishers close here; lossless ones linger until their last message
     // (the end of stream) is delivered.
     publishers_.clear();
@@ -277,6 +299,7 @@ class NodeRunner {
   TransportContext& ctx_;
   RunControl& control_;
   const int64_t stats_period_ns_;
+  const std::set<std::string> remote_inputs_;  ///< input ports fed from another process
 
   std::map<std::string, std::unique_ptr<Publisher>> publishers_;
   std::unique_ptr<Publisher> stats_pub_;
@@ -288,7 +311,7 @@ class NodeRunner {
   uint64_t processed_ = 0, emitted_ = 0, stage_errors_ = 0, stats_seq_ = 0;
   std::atomic<uint64_t> rejected_logged_{0};
   std::string eos_reason_ = "done";
-  std::atomic<bool> failed_{false};
+  std::atomic<bool> failed_{false}, done_{false};
   std::string error_;
   mutable std::mutex mu_;
   Stats final_stats_;
@@ -451,10 +474,22 @@ RunResult Graph::Run(RunControl& control) {
     if (!stats_log) spdlog::warn("cannot write stats to {}", path);
   }
 
+  std::set<std::string> local_nodes;
+  for (auto& [node, stage] : impl_->stages) local_nodes.insert(node->name);
   std::vector<std::unique_ptr<NodeRunner>> runners;
-  for (auto& [node, stage] : impl_->stages)
+  for (auto& [node, stage] : impl_->stages) {
+    std::set<std::string> remote_inputs;
+    for (const auto& [port, topic] : node->inputs) {
+      bool local = false;
+      for (const NodeConfig& other : impl_->config.nodes)
+        for (const auto& kv : other.outputs)
+          if (kv.second == topic && local_nodes.count(other.name)) local = true;
+      if (!local) remote_inputs.insert(port);
+    }
     runners.push_back(std::make_unique<NodeRunner>(impl_->config, *node, std::move(stage), ctx,
-                                                   control, impl_->options.stats_period_s));
+                                                   control, impl_->options.stats_period_s,
+                                                   std::move(remote_inputs)));
+  }
   for (auto& r : runners) r->Start();
 
   // Collect stats until every node has finished.
@@ -487,6 +522,29 @@ RunResult Graph::Run(RunControl& control) {
     if (impl_->options.status_line && tty && last_print > 0) std::fprintf(stderr, "\n");
   });
 
+  // After a failure the others get a grace period to flush; a node that
+  // cannot finish (its producer died before sending end of stream) is then
+  // stopped hard rather than hanging the run.
+  std::optional<std::chrono::steady_clock::time_point> failed_at;
+  bool grace_expired = false;
+  while (true) {
+    bool all_done = true, any_failed = false;
+    for (auto& r : runners) {
+      all_done &= r->done();
+      any_failed |= r->failed();
+    }
+    if (all_done) break;
+    if (any_failed && !failed_at) failed_at = std::chrono::steady_clock::now();
+    if (failed_at && !grace_expired &&
+        std::chrono::steady_clock::now() - *failed_at >
+            std::chrono::duration<double>(impl_->options.failure_grace_s)) {
+      spdlog::error("nodes still running {:.1f} s after a failure: stopping them",
+                    impl_->options.failure_grace_s);
+      control.abort = true;
+      grace_expired = true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
   for (auto& r : runners) r->Join();
   nodes_done = true;
   collect.join();
@@ -501,7 +559,7 @@ RunResult Graph::Run(RunControl& control) {
   }
   result.elapsed_s = elapsed();
   if (!errors.empty()) {
-    result.status = RunResult::Status::kFailed;
+    result.status = RunResult::Status::kFailed;  // even if aborted after the grace period
     for (size_t i = 0; i < errors.size(); ++i) result.message += (i ? "\n" : "") + errors[i];
   } else if (control.abort.load()) {
     result.status = RunResult::Status::kAborted;

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "../common/test_stages.h"
+#include "dyn4d/pipeline/transport.h"
 
 using namespace dyn4d::pipeline;
 using dyn4d::test::ReadSeqs;
@@ -24,11 +25,14 @@ nodes:
 )" + topics, "three.yaml");
 }
 
-RunResult RunIt(const GraphConfig& g, const std::string& out, RunControl& control) {
+RunResult RunIt(const GraphConfig& g, const std::string& out, RunControl& control,
+                std::vector<std::string> only_nodes = {}) {
   auto registry = dyn4d::test::TestRegistry();
   RunOptions o;
   o.output_dir = out;
   o.stats_period_s = 0.1;
+  o.failure_grace_s = 1.0;
+  o.only_nodes = std::move(only_nodes);
   Graph graph(g, registry, o);
   return graph.Run(control);
 }
@@ -116,4 +120,36 @@ TEST_CASE("A stop request ends sources and everything produced is flushed", "[gr
   const uint64_t produced = r.final_stats.at("source").processed;
   CHECK(produced > 10);
   CHECK(ReadSeqs(out + "/seqs.txt") == Iota(produced));
+}
+
+TEST_CASE("A node that fails at start-up does not hang the run", "[graph][lifecycle]") {
+  // The port is taken, so the source cannot bind; its consumer never gets an
+  // end of stream and is stopped after the failure grace period.
+  TransportContext ctx;
+  Publisher squatter(ctx, "tcp://127.0.0.1:46311", "x", {}, nullptr);
+  const std::string out = TempDir("graph");
+  RunControl control;
+  RunResult r = RunIt(ThreeNodes("{count: 5}", "{}", "{}",
+                                 "topics:\n  raw: {endpoint: 'tcp://127.0.0.1:46311'}\n"),
+                      out, control);
+  CHECK(r.status == RunResult::Status::kFailed);
+  CHECK_THAT(r.message, Catch::Contains("node 'source' (counting_source) failed: start-up"));
+  CHECK(r.elapsed_s < 10);
+}
+
+TEST_CASE("A consumer process stops cleanly when its producer is in another process", "[graph][lifecycle]") {
+  // Only 'sink' runs here; 'mid' would be another process that never comes.
+  const std::string out = TempDir("graph");
+  RunControl control;
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    control.stop_sources = true;  // Ctrl-C on `dyn4d node sink`
+  });
+  RunResult r = RunIt(ThreeNodes("{count: 5}", "{}", "{}",
+                                 "topics:\n  raw: {endpoint: 'tcp://127.0.0.1:46312'}\n"
+                                 "  cooked: {endpoint: 'tcp://127.0.0.1:46313'}\n"),
+                      out, control, {"sink"});
+  stopper.join();
+  CHECK(r.status == RunResult::Status::kStopped);
+  CHECK(std::filesystem::exists(out + "/seqs.txt"));  // flushed
 }

@@ -41,6 +41,9 @@ struct RunOptions {
   std::string stats_file = "stats.jsonl";
   /// How often every node publishes Stats.
   double stats_period_s = 1.0;
+  /// After a node fails, how long the others may take to flush before they
+  /// are stopped hard.
+  double failure_grace_s = 10.0;
 };
 
 struct RunResult {
