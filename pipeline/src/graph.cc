@@ -1,6 +1,7 @@
 #include "dyn4d/pipeline/graph.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -331,20 +332,32 @@ nlohmann::json StatsToJson(const Stats& s, double t_s) {
           {"errors", s.errors}};
 }
 
+// "[ 12.0s] cloud 30/s 2.1/4.0ms q1 | map ..." : per node fps, p50/p95
+// latency, queue depth, and drops/errors when there are any.
 std::string StatusLine(const std::map<std::string, Stats>& latest, double elapsed_s) {
   std::ostringstream os;
   char buf[160];
   std::snprintf(buf, sizeof buf, "[%6.1fs]", elapsed_s);
   os << buf;
+  bool first = true;
   for (const auto& [name, s] : latest) {
-    std::snprintf(buf, sizeof buf, " | %s %.1f/s p50 %.1fms p95 %.1fms q%llu", name.c_str(), s.fps,
-                  s.latency_p50_ms, s.latency_p95_ms,
+    std::snprintf(buf, sizeof buf, "%s%s %.0f/s %.1f/%.1fms q%llu", first ? " " : " | ",
+                  name.c_str(), s.fps, s.latency_p50_ms, s.latency_p95_ms,
                   static_cast<unsigned long long>(s.queue_depth));
     os << buf;
     if (s.dropped) os << " drop " << s.dropped;
     if (s.errors) os << " err " << s.errors;
+    first = false;
   }
   return os.str();
+}
+
+// Terminal width, so a live line never wraps (a wrapped line cannot be
+// redrawn in place).
+size_t TerminalColumns() {
+  winsize w{};
+  if (ioctl(STDERR_FILENO, TIOCGWINSZ, &w) == 0 && w.ws_col > 10) return w.ws_col;
+  return 80;
 }
 
 }  // namespace
@@ -512,7 +525,9 @@ RunResult Graph::Run(RunControl& control) {
       const double now = elapsed();
       // A terminal gets a live line; a log gets a line every 5 s.
       if (impl_->options.status_line && !latest.empty() && now - last_print >= (tty ? 1.0 : 5.0)) {
-        if (tty) std::fprintf(stderr, "\r\033[K%s", StatusLine(latest, now).c_str());
+        if (tty)
+          std::fprintf(stderr, "\r\033[K%s",
+                       StatusLine(latest, now).substr(0, TerminalColumns() - 1).c_str());
         else std::fprintf(stderr, "%s\n", StatusLine(latest, now).c_str());
         last_print = now;
       }
