@@ -66,40 +66,31 @@ std::unique_ptr<pipeline::Stage> MakeSyntheticSource(Params& p, const StageConte
 
 // ---- writers ------------------------------------------------------------------
 
-class TrajectoryWriterStage : public pipeline::Stage {
+// A sink that hands every message of type Msg on one input port to a file
+// writer (Write per message, Close at end of stream).
+template <typename Msg, typename Writer>
+class WriterStage : public pipeline::Stage {
  public:
-  explicit TrajectoryWriterStage(const std::string& path) : writer_(path) {}
-  std::vector<std::string> InputPorts() const override { return {"poses"}; }
+  WriterStage(std::string port, std::unique_ptr<Writer> writer)
+      : port_(std::move(port)), writer_(std::move(writer)) {}
+  std::vector<std::string> InputPorts() const override { return {port_}; }
   Outputs Process(const std::string&, const Message& m) override {
-    if (const auto* p = std::get_if<pipeline::CameraPose>(&m)) writer_.Write(*p);
-    else throw std::invalid_argument("expected CameraPose, got " + pipeline::TypeName(m));
+    const auto* msg = std::get_if<Msg>(&m);
+    if (!msg)
+      throw std::invalid_argument("input '" + port_ + "' expects " +
+                                  pipeline::TypeName(Message(Msg{})) + ", got " +
+                                  pipeline::TypeName(m));
+    writer_->Write(*msg);
     return {};
   }
   Outputs Finish() override {
-    writer_.Close();
+    writer_->Close();
     return {};
   }
 
  private:
-  TumTrajectoryWriter writer_;
-};
-
-class TracksWriterStage : public pipeline::Stage {
- public:
-  TracksWriterStage(const std::string& mot, const std::string& jsonl) : writer_(mot, jsonl) {}
-  std::vector<std::string> InputPorts() const override { return {"tracks"}; }
-  Outputs Process(const std::string&, const Message& m) override {
-    if (const auto* t = std::get_if<pipeline::Tracks>(&m)) writer_.Write(*t);
-    else throw std::invalid_argument("expected Tracks, got " + pipeline::TypeName(m));
-    return {};
-  }
-  Outputs Finish() override {
-    writer_.Close();
-    return {};
-  }
-
- private:
-  TracksWriter writer_;
+  std::string port_;
+  std::unique_ptr<Writer> writer_;
 };
 
 // Accumulates world-frame clouds into a voxel map (first point of each voxel
@@ -158,14 +149,16 @@ void RegisterStages(pipeline::StageRegistry& r) {
              MakeSyntheticSource);
   r.Register("trajectory_writer", "writes poses as a TUM trajectory (input poses)",
              [](Params& p, const StageContext& ctx) {
-               return std::make_unique<TrajectoryWriterStage>(
-                   OutPath(ctx, p.GetString("file", "trajectory.tum")));
+               return std::make_unique<WriterStage<pipeline::CameraPose, TumTrajectoryWriter>>(
+                   "poses", std::make_unique<TumTrajectoryWriter>(
+                                OutPath(ctx, p.GetString("file", "trajectory.tum"))));
              });
   r.Register("tracks_writer", "writes tracks as MOTChallenge text and JSONL (input tracks)",
              [](Params& p, const StageContext& ctx) {
-               return std::make_unique<TracksWriterStage>(
-                   OutPath(ctx, p.GetString("mot_file", "tracks_mot.txt")),
-                   OutPath(ctx, p.GetString("jsonl_file", "tracks.jsonl")));
+               return std::make_unique<WriterStage<pipeline::Tracks, TracksWriter>>(
+                   "tracks", std::make_unique<TracksWriter>(
+                                 OutPath(ctx, p.GetString("mot_file", "tracks_mot.txt")),
+                                 OutPath(ctx, p.GetString("jsonl_file", "tracks.jsonl"))));
              });
   r.Register("cloud_map_writer", "fuses world-frame clouds into a voxel map, writes PLY (input clouds)",
              [](Params& p, const StageContext& ctx) {

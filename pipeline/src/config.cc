@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -20,6 +21,34 @@ std::string Where(const std::string& file, const YAML::Node& node) {
   const YAML::Mark m = node.Mark();
   if (m.line < 0) return file;
   return file + ":" + std::to_string(m.line + 1);
+}
+
+// How a value looks in an error message.
+std::string Shown(const YAML::Node& n) {
+  if (n.IsScalar()) return n.Scalar();
+  return n.IsMap() ? "<map>" : n.IsSequence() ? "<list>" : "<empty>";
+}
+
+// Converts a YAML scalar to T within [lo, hi]; on failure returns nullopt and
+// says why ("expected an integer, got 'x'", "value 0 out of range [1, 8]").
+template <typename T>
+std::optional<T> ScalarInRange(const YAML::Node& n, T lo, T hi, const char* expected,
+                               std::string* why) {
+  T x;
+  try {
+    if (!n.IsScalar()) throw YAML::BadConversion(n.Mark());
+    x = n.as<T>();
+  } catch (const YAML::Exception&) {
+    *why = std::string("expected ") + expected + ", got '" + Shown(n) + "'";
+    return std::nullopt;
+  }
+  if (!(x >= lo && x <= hi)) {
+    std::ostringstream os;
+    os << "value " << x << " out of range [" << lo << ", " << hi << "]";
+    *why = os.str();
+    return std::nullopt;
+  }
+  return x;
 }
 
 std::string Join(const std::vector<std::string>& items) {
@@ -80,53 +109,29 @@ bool Params::Has(const std::string& key) const {
 int Params::GetInt(const std::string& key, int default_value, int min_value, int max_value) {
   YAML::Node v = impl_->Lookup(key);
   if (!v || v.IsNull()) return default_value;
-  int x;
-  try {
-    if (!v.IsScalar()) throw YAML::BadConversion(v.Mark());
-    x = v.as<int>();
-  } catch (const YAML::Exception&) {
-    impl_->Problem(key, "expected an integer, got '" + (v.IsScalar() ? v.Scalar() : std::string("<") + (v.IsMap() ? "map" : "list") + ">") + "'");
-    return default_value;
-  }
-  if (x < min_value || x > max_value) {
-    impl_->Problem(key, "value " + std::to_string(x) + " out of range [" +
-                            std::to_string(min_value) + ", " + std::to_string(max_value) + "]");
-    return default_value;
-  }
-  return x;
+  std::string why;
+  std::optional<int> x = ScalarInRange(v, min_value, max_value, "an integer", &why);
+  if (!x) impl_->Problem(key, why);
+  return x.value_or(default_value);
 }
 
 double Params::GetDouble(const std::string& key, double default_value, double min_value,
                          double max_value) {
   YAML::Node v = impl_->Lookup(key);
   if (!v || v.IsNull()) return default_value;
-  double x;
-  try {
-    if (!v.IsScalar()) throw YAML::BadConversion(v.Mark());
-    x = v.as<double>();
-  } catch (const YAML::Exception&) {
-    impl_->Problem(key, "expected a number, got '" + (v.IsScalar() ? v.Scalar() : std::string("<non-scalar>")) + "'");
-    return default_value;
-  }
-  if (!(x >= min_value && x <= max_value)) {
-    std::ostringstream os;
-    os << "value " << x << " out of range [" << min_value << ", " << max_value << "]";
-    impl_->Problem(key, os.str());
-    return default_value;
-  }
-  return x;
+  std::string why;
+  std::optional<double> x = ScalarInRange(v, min_value, max_value, "a number", &why);
+  if (!x) impl_->Problem(key, why);
+  return x.value_or(default_value);
 }
 
 bool Params::GetBool(const std::string& key, bool default_value) {
   YAML::Node v = impl_->Lookup(key);
   if (!v || v.IsNull()) return default_value;
-  try {
-    if (!v.IsScalar()) throw YAML::BadConversion(v.Mark());
-    return v.as<bool>();
-  } catch (const YAML::Exception&) {
-    impl_->Problem(key, "expected true or false, got '" + (v.IsScalar() ? v.Scalar() : std::string("<non-scalar>")) + "'");
-    return default_value;
-  }
+  std::string why;
+  std::optional<bool> x = ScalarInRange(v, false, true, "true or false", &why);
+  if (!x) impl_->Problem(key, why);
+  return x.value_or(default_value);
 }
 
 std::string Params::GetString(const std::string& key, const std::string& default_value) {
@@ -234,33 +239,17 @@ class GraphConfigParser {
   }
 
   double Number(const YAML::Node& n, const std::string& key, double lo, double hi) {
-    try {
-      if (!n.IsScalar()) throw YAML::BadConversion(n.Mark());
-      double x = n.as<double>();
-      if (!(x >= lo && x <= hi)) {
-        std::ostringstream os;
-        os << "value " << x << " out of range [" << lo << ", " << hi << "]";
-        Problem(n, key, os.str());
-      }
-      return x;
-    } catch (const YAML::Exception&) {
-      Problem(n, key, "expected a number, got '" + (n.IsScalar() ? n.Scalar() : "<non-scalar>") + "'");
-      return 0;
-    }
+    std::string why;
+    std::optional<double> x = ScalarInRange(n, lo, hi, "a number", &why);
+    if (!x) Problem(n, key, why);
+    return x.value_or(lo);
   }
 
   int Int(const YAML::Node& n, const std::string& key, int lo, int hi) {
-    try {
-      if (!n.IsScalar()) throw YAML::BadConversion(n.Mark());
-      int x = n.as<int>();
-      if (x < lo || x > hi)
-        Problem(n, key, "value " + std::to_string(x) + " out of range [" + std::to_string(lo) +
-                            ", " + std::to_string(hi) + "]");
-      return x;
-    } catch (const YAML::Exception&) {
-      Problem(n, key, "expected an integer, got '" + (n.IsScalar() ? n.Scalar() : "<non-scalar>") + "'");
-      return lo;
-    }
+    std::string why;
+    std::optional<int> x = ScalarInRange(n, lo, hi, "an integer", &why);
+    if (!x) Problem(n, key, why);
+    return x.value_or(lo);
   }
 
   void ParseTopics(const YAML::Node& topics, GraphConfig& g) {
