@@ -30,8 +30,10 @@ class SyntheticSourceStage : public pipeline::Stage {
     if (next_ >= scene_.config().num_frames) return std::nullopt;
     if (rate_hz_ > 0) {  // pace like a camera
       const auto due = start_ + std::chrono::duration<double>(next_ / rate_hz_);
-      if (next_ == 0) start_ = std::chrono::steady_clock::now();
-      else std::this_thread::sleep_until(due);
+      if (next_ == 0)
+        start_ = std::chrono::steady_clock::now();
+      else
+        std::this_thread::sleep_until(due);
     }
     SyntheticScene::Rendered r = scene_.Render(next_++);
     Outputs out;
@@ -118,8 +120,10 @@ class CloudMapWriterStage : public pipeline::Stage {
                            static_cast<uint64_t>(k[2] & 0x1fffff);
       if (!occupied_.emplace(key, true).second) continue;
       xyz_.insert(xyz_.end(), p + 3 * i, p + 3 * i + 3);
-      if (rgb) rgb_.insert(rgb_.end(), rgb + 3 * i, rgb + 3 * i + 3);
-      else rgb_.insert(rgb_.end(), {200, 200, 200});
+      if (rgb)
+        rgb_.insert(rgb_.end(), rgb + 3 * i, rgb + 3 * i + 3);
+      else
+        rgb_.insert(rgb_.end(), {200, 200, 200});
     }
     return {};
   }
@@ -160,7 +164,8 @@ void RegisterStages(pipeline::StageRegistry& r) {
                                  OutPath(ctx, p.GetString("mot_file", "tracks_mot.txt")),
                                  OutPath(ctx, p.GetString("jsonl_file", "tracks.jsonl"))));
              });
-  r.Register("cloud_map_writer", "fuses world-frame clouds into a voxel map, writes PLY (input clouds)",
+  r.Register("cloud_map_writer",
+             "fuses world-frame clouds into a voxel map, writes PLY (input clouds)",
              [](Params& p, const StageContext& ctx) {
                const std::string file = OutPath(ctx, p.GetString("file", "map.ply"));
                const double voxel = p.GetDouble("voxel_m", 0.02, 1e-4, 10);

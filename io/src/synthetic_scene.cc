@@ -141,7 +141,8 @@ void SyntheticScene::CameraAt(double t, std::array<double, 3>& position,
   // room centre, with a gentle bob: rotation and translation both present.
   const double phase = Uniform01(config_.seed * 7919ULL) * 2 * M_PI;
   const double theta = phase + 0.25 * t;
-  const Eigen::Vector3d p(2.6 * std::cos(theta), 1.7 * std::sin(theta), 1.45 + 0.08 * std::sin(1.3 * t));
+  const Eigen::Vector3d p(2.6 * std::cos(theta), 1.7 * std::sin(theta),
+                          1.45 + 0.08 * std::sin(1.3 * t));
   const Eigen::Vector3d target(0.4 * std::sin(0.5 * t), 0.3 * std::cos(0.4 * t), 0.8);
   const Eigen::Vector3d f = (target - p).normalized();
   const Eigen::Vector3d right = f.cross(Eigen::Vector3d::UnitZ()).normalized();
@@ -266,8 +267,8 @@ SyntheticScene::Rendered SyntheticScene::Render(int index) const {
         for (int a = 0; a < 3; ++a) base[a] = p.bgr[a];
         // Texture in object coordinates so it moves with the object.
         const double ox = hp[0] - p.center[0], oy = hp[1] - p.center[1], oz = hp[2] - p.center[2];
-        tex = CellTexture(std::abs(normal[0]) > 0.5 ? oy : ox,
-                          std::abs(normal[2]) > 0.5 ? oy : oz, 0x51ed270b + p.id);
+        tex = CellTexture(std::abs(normal[0]) > 0.5 ? oy : ox, std::abs(normal[2]) > 0.5 ? oy : oz,
+                          0x51ed270b + p.id);
       } else {
         const int axis = face / 2;
         for (int a = 0; a < 3; ++a) normal[a] = 0;
@@ -279,13 +280,15 @@ SyntheticScene::Rendered SyntheticScene::Render(int index) const {
         const double r = axis == 2 ? hp[1] : hp[2];
         tex = CellTexture(s, r, 0x9e37 + face);
         // Larger features: floor tiles, wall panels.
-        if (axis == 2 && face == 4) tex *= ((int(std::floor(hp[0] * 2)) + int(std::floor(hp[1] * 2))) & 1) ? 0.8 : 1.0;
+        if (axis == 2 && face == 4)
+          tex *= ((int(std::floor(hp[0] * 2)) + int(std::floor(hp[1] * 2))) & 1) ? 0.8 : 1.0;
         if (axis != 2) tex *= (int(std::floor(s * 1.5)) & 1) ? 0.85 : 1.0;
       }
       const double lambert =
           std::abs(normal[0] * light[0] + normal[1] * light[1] + normal[2] * light[2]) / light_norm;
       const double shade = (0.45 + 0.55 * lambert) * tex;
-      const double grain = c.depth_noise ? (Uniform01(frame_salt ^ (idx * 0x2545F4914F6CDD1DULL)) - 0.5) * 6.0 : 0.0;
+      const double grain =
+          c.depth_noise ? (Uniform01(frame_salt ^ (idx * 0x2545F4914F6CDD1DULL)) - 0.5) * 6.0 : 0.0;
       for (int a = 0; a < 3; ++a) bgr[idx * 3 + a] = Clamp8(base[a] * shade + grain);
       depth_m[idx] = static_cast<float>(t_hit);
     }

@@ -39,7 +39,8 @@ void TumTrajectoryWriter::Close() {
 
 void WritePlyBinary(const std::string& path, const std::vector<float>& xyz,
                     const std::vector<uint8_t>& rgb) {
-  if (xyz.size() % 3 != 0) throw std::invalid_argument("WritePlyBinary: xyz size not a multiple of 3");
+  if (xyz.size() % 3 != 0)
+    throw std::invalid_argument("WritePlyBinary: xyz size not a multiple of 3");
   const size_t n = xyz.size() / 3;
   const bool has_color = !rgb.empty();
   if (has_color && rgb.size() != xyz.size())
@@ -61,7 +62,9 @@ void WritePlyBinary(const std::string& path, const std::vector<float>& xyz,
 }
 
 TracksWriter::TracksWriter(const std::string& mot_path, const std::string& jsonl_path)
-    : mot_path_(mot_path), jsonl_path_(jsonl_path), mot_(OpenOrThrow(mot_path)),
+    : mot_path_(mot_path),
+      jsonl_path_(jsonl_path),
+      mot_(OpenOrThrow(mot_path)),
       jsonl_(OpenOrThrow(jsonl_path)) {}
 
 void TracksWriter::Write(const pipeline::Tracks& tracks) {

@@ -17,14 +17,19 @@ pipeline::PointCloud Backproject(const pipeline::RgbdFrame& f, const Backproject
                                  const pipeline::CameraPose* pose) {
   using pipeline::PixelEncoding;
   const auto& K = f.intrinsics;
-  if (f.depth.empty()) throw std::invalid_argument("frame " + std::to_string(f.meta.seq) + ": no depth image");
+  if (f.depth.empty())
+    throw std::invalid_argument("frame " + std::to_string(f.meta.seq) + ": no depth image");
   if (f.depth.encoding != PixelEncoding::kMono16 && f.depth.encoding != PixelEncoding::kFloat32)
-    throw std::invalid_argument("depth: encoding " + ToString(f.depth.encoding) + " (need mono16 or 32FC1)");
+    throw std::invalid_argument("depth: encoding " + ToString(f.depth.encoding) +
+                                " (need mono16 or 32FC1)");
   if (!(K.fx > 0) || !(K.fy > 0))
-    throw std::invalid_argument("intrinsics: fx, fy must be positive (got " + std::to_string(K.fx) + ", " + std::to_string(K.fy) + ")");
+    throw std::invalid_argument("intrinsics: fx, fy must be positive (got " + std::to_string(K.fx) +
+                                ", " + std::to_string(K.fy) + ")");
   if (K.width != f.depth.width || K.height != f.depth.height)
-    throw std::invalid_argument("intrinsics: " + std::to_string(K.width) + "x" + std::to_string(K.height) +
-                                " do not match depth " + std::to_string(f.depth.width) + "x" + std::to_string(f.depth.height));
+    throw std::invalid_argument("intrinsics: " + std::to_string(K.width) + "x" +
+                                std::to_string(K.height) + " do not match depth " +
+                                std::to_string(f.depth.width) + "x" +
+                                std::to_string(f.depth.height));
   if (!(f.depth_scale > 0)) throw std::invalid_argument("depth_scale: must be positive");
   const bool has_color = !f.color.empty();
   if (has_color && (f.color.width != f.depth.width || f.color.height != f.depth.height))
@@ -38,9 +43,10 @@ pipeline::PointCloud Backproject(const pipeline::RgbdFrame& f, const Backproject
     const double n = std::sqrt(x * x + y * y + z * z + w * w);
     if (!(n > 0.5 && n < 1.5)) throw std::invalid_argument("pose: quaternion is not unit norm");
     const double qx = x / n, qy = y / n, qz = z / n, qw = w / n;
-    const double r[9] = {1 - 2 * (qy * qy + qz * qz), 2 * (qx * qy - qz * qw), 2 * (qx * qz + qy * qw),
-                         2 * (qx * qy + qz * qw), 1 - 2 * (qx * qx + qz * qz), 2 * (qy * qz - qx * qw),
-                         2 * (qx * qz - qy * qw), 2 * (qy * qz + qx * qw), 1 - 2 * (qx * qx + qy * qy)};
+    const double r[9] = {
+        1 - 2 * (qy * qy + qz * qz), 2 * (qx * qy - qz * qw),     2 * (qx * qz + qy * qw),
+        2 * (qx * qy + qz * qw),     1 - 2 * (qx * qx + qz * qz), 2 * (qy * qz - qx * qw),
+        2 * (qx * qz - qy * qw),     2 * (qy * qz + qx * qw),     1 - 2 * (qx * qx + qy * qy)};
     std::copy(r, r + 9, R);
     std::copy(pose->t_world_cam.begin(), pose->t_world_cam.end(), t);
   }

@@ -24,11 +24,15 @@ class BackprojectStage : public pipeline::Stage {
     uint64_t seq = pipeline::Meta(m).seq;
     if (port == "frames") {
       const auto* f = std::get_if<pipeline::RgbdFrame>(&m);
-      if (!f) throw std::invalid_argument("input 'frames' expects RgbdFrame, got " + pipeline::TypeName(m));
+      if (!f)
+        throw std::invalid_argument("input 'frames' expects RgbdFrame, got " +
+                                    pipeline::TypeName(m));
       frames_[seq] = *f;
     } else {
       const auto* p = std::get_if<pipeline::CameraPose>(&m);
-      if (!p) throw std::invalid_argument("input 'poses' expects CameraPose, got " + pipeline::TypeName(m));
+      if (!p)
+        throw std::invalid_argument("input 'poses' expects CameraPose, got " +
+                                    pipeline::TypeName(m));
       poses_[seq] = *p;
     }
     Outputs out;
@@ -42,8 +46,10 @@ class BackprojectStage : public pipeline::Stage {
     }
     // A pose or frame that never gets its partner must not grow memory
     // without bound: forget entries far behind the newest.
-    while (!frames_.empty() && frames_.begin()->first + kMaxPending < seq) frames_.erase(frames_.begin());
-    while (!poses_.empty() && poses_.begin()->first + kMaxPending < seq) poses_.erase(poses_.begin());
+    while (!frames_.empty() && frames_.begin()->first + kMaxPending < seq)
+      frames_.erase(frames_.begin());
+    while (!poses_.empty() && poses_.begin()->first + kMaxPending < seq)
+      poses_.erase(poses_.begin());
     return out;
   }
 

@@ -111,20 +111,19 @@ class PartWriter {
       throw std::invalid_argument("image '" + name + "': buffer has " +
                                   std::to_string(img.data.size()) + " bytes, expected " +
                                   std::to_string(img.ExpectedBytes()));
-    json d = {{"name", name},
-              {"kind", "image"},
-              {"encoding", ToString(img.encoding)},
-              {"width", img.width},
-              {"height", img.height},
-              {"size", img.data.size()}};
+    json d = {{"name", name},       {"kind", "image"},      {"encoding", ToString(img.encoding)},
+              {"width", img.width}, {"height", img.height}, {"size", img.data.size()}};
     return Add(std::move(d), img.data);
   }
 
   int AddArray(const std::string& name, const char* dtype, uint32_t rows, int cols,
                const Buffer& data) {
     if (data.empty()) return -1;
-    json d = {{"name", name}, {"kind", "array"}, {"dtype", dtype},
-              {"shape", {rows, cols}}, {"size", data.size()}};
+    json d = {{"name", name},
+              {"kind", "array"},
+              {"dtype", dtype},
+              {"shape", {rows, cols}},
+              {"size", data.size()}};
     return Add(std::move(d), data);
   }
 
@@ -141,7 +140,8 @@ class PartWriter {
 // Validates payload parts against their header descriptions.
 class PartReader {
  public:
-  PartReader(const json& parts, const std::vector<Buffer>& frames) : parts_(parts), frames_(frames) {
+  PartReader(const json& parts, const std::vector<Buffer>& frames)
+      : parts_(parts), frames_(frames) {
     if (frames_.size() - 2 != parts_.size())
       throw DecodeError(frames_.size() - 2 < parts_.size() ? DecodeResult::Status::kTruncated
                                                            : DecodeResult::Status::kMalformed,
@@ -184,8 +184,7 @@ class PartReader {
     if (index == -1) return {};
     CheckIndex(index, what);
     const std::string path = "parts[" + std::to_string(index) + "]";
-    if (GetString(parts_[index], path, "dtype") != dtype)
-      Fail(what + ": expected dtype " + dtype);
+    if (GetString(parts_[index], path, "dtype") != dtype) Fail(what + ": expected dtype " + dtype);
     const Buffer& b = frames_[index + 2];
     if (b.size() != rows * cols * elem_size)
       Fail(what + ": " + std::to_string(rows) + "x" + std::to_string(cols) + " " + dtype +
@@ -212,8 +211,8 @@ Box2D BoxFromJson(const json& obj, const std::string& path) {
 }
 
 json IntrinsicsToJson(const CameraIntrinsics& k) {
-  return {{"fx", k.fx}, {"fy", k.fy}, {"cx", k.cx}, {"cy", k.cy},
-          {"width", k.width}, {"height", k.height}};
+  return {{"fx", k.fx}, {"fy", k.fy},       {"cx", k.cx},
+          {"cy", k.cy}, {"width", k.width}, {"height", k.height}};
 }
 CameraIntrinsics IntrinsicsFromJson(const json& j, const std::string& p) {
   CameraIntrinsics k;
@@ -251,10 +250,14 @@ void DecodeBody(const json& b, const PartReader&, CameraPose& m) {
   m.t_world_cam = GetFixedArray<3, double>(b, "body", "t_world_cam");
   m.q_world_cam = GetFixedArray<4, double>(b, "body", "q_world_cam");
   const std::string s = GetString(b, "body", "status");
-  if (s == "ok") m.status = PoseStatus::kOk;
-  else if (s == "lost") m.status = PoseStatus::kLost;
-  else if (s == "ground_truth") m.status = PoseStatus::kGroundTruth;
-  else Fail("body.status: unknown pose status '" + s + "'");
+  if (s == "ok")
+    m.status = PoseStatus::kOk;
+  else if (s == "lost")
+    m.status = PoseStatus::kLost;
+  else if (s == "ground_truth")
+    m.status = PoseStatus::kGroundTruth;
+  else
+    Fail("body.status: unknown pose status '" + s + "'");
 }
 
 void EncodeBody(const PointCloud& m, json& body, PartWriter& w) {
@@ -270,8 +273,8 @@ void DecodeBody(const json& b, const PartReader& r, PointCloud& m) {
   const int64_t kMaxIdx = 1 << 20;
   m.points = r.ReadArray(GetInt(b, "body", "points", -1, kMaxIdx), "points", "float32",
                          m.num_points, 3, 4);
-  m.colors = r.ReadArray(GetInt(b, "body", "colors", -1, kMaxIdx), "colors", "uint8",
-                         m.num_points, 3, 1);
+  m.colors =
+      r.ReadArray(GetInt(b, "body", "colors", -1, kMaxIdx), "colors", "uint8", m.num_points, 3, 1);
   m.normals = r.ReadArray(GetInt(b, "body", "normals", -1, kMaxIdx), "normals", "float32",
                           m.num_points, 3, 4);
   if (m.num_points > 0 && m.points.empty()) Fail("points: missing for a non-empty cloud");
@@ -309,10 +312,14 @@ void EncodeBody(const Tracks& m, json& body, PartWriter& w) {
   json items = json::array();
   for (size_t i = 0; i < m.items.size(); ++i) {
     const Track& t = m.items[i];
-    json j = {{"track_id", t.track_id},   {"box", BoxToJson(t.box)},
-              {"class_id", t.class_id},   {"class_name", t.class_name},
-              {"score", t.score},         {"has_position", t.has_position},
-              {"position_world", t.position_world}, {"velocity_world", t.velocity_world},
+    json j = {{"track_id", t.track_id},
+              {"box", BoxToJson(t.box)},
+              {"class_id", t.class_id},
+              {"class_name", t.class_name},
+              {"score", t.score},
+              {"has_position", t.has_position},
+              {"position_world", t.position_world},
+              {"velocity_world", t.velocity_world},
               {"extent", t.extent},
               {"mask", w.AddImage("mask/" + std::to_string(i), t.mask)}};
     items.push_back(std::move(j));
@@ -429,11 +436,16 @@ std::optional<Message> MakeByName(const std::string& type) {
 
 std::string ToString(DecodeResult::Status s) {
   switch (s) {
-    case DecodeResult::Status::kOk: return "ok";
-    case DecodeResult::Status::kMalformed: return "malformed";
-    case DecodeResult::Status::kTruncated: return "truncated";
-    case DecodeResult::Status::kWrongVersion: return "wrong_version";
-    case DecodeResult::Status::kUnknownType: return "unknown_type";
+    case DecodeResult::Status::kOk:
+      return "ok";
+    case DecodeResult::Status::kMalformed:
+      return "malformed";
+    case DecodeResult::Status::kTruncated:
+      return "truncated";
+    case DecodeResult::Status::kWrongVersion:
+      return "wrong_version";
+    case DecodeResult::Status::kUnknownType:
+      return "unknown_type";
   }
   return "unknown";
 }
@@ -461,18 +473,18 @@ DecodeResult Decode(const std::vector<Buffer>& frames) {
   DecodeResult result;
   try {
     if (frames.size() < 2)
-      throw DecodeError(DecodeResult::Status::kTruncated,
-                        "expected at least 2 frames [topic, header], got " +
-                            std::to_string(frames.size()));
+      throw DecodeError(
+          DecodeResult::Status::kTruncated,
+          "expected at least 2 frames [topic, header], got " + std::to_string(frames.size()));
     result.topic = std::string(frames[0].view());
     json header;
     try {
       header = json::from_msgpack(frames[1].data(), frames[1].data() + frames[1].size());
     } catch (const json::parse_error& e) {
       // 110 is nlohmann's "unexpected end of input".
-      throw DecodeError(e.id == 110 ? DecodeResult::Status::kTruncated
-                                    : DecodeResult::Status::kMalformed,
-                        std::string("header is not valid msgpack: ") + e.what());
+      throw DecodeError(
+          e.id == 110 ? DecodeResult::Status::kTruncated : DecodeResult::Status::kMalformed,
+          std::string("header is not valid msgpack: ") + e.what());
     }
     if (!header.is_object()) Fail("header: expected a map");
     const int64_t version = GetInt(header, "header", "v", std::numeric_limits<int>::min(),
@@ -483,7 +495,8 @@ DecodeResult Decode(const std::vector<Buffer>& frames) {
                             std::to_string(kProtocolVersion));
     const std::string type = GetString(header, "header", "type");
     std::optional<Message> msg = MakeByName(type);
-    if (!msg) throw DecodeError(DecodeResult::Status::kUnknownType, "unknown message type '" + type + "'");
+    if (!msg)
+      throw DecodeError(DecodeResult::Status::kUnknownType, "unknown message type '" + type + "'");
     MessageMeta& meta = Meta(*msg);
     meta.seq = GetUint(header, "header", "seq");
     meta.stamp_ns = GetInt(header, "header", "stamp_ns", std::numeric_limits<int64_t>::min(),

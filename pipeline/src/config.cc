@@ -73,7 +73,8 @@ struct Params::Impl {
 
   void Problem(const std::string& key, const std::string& reason) {
     YAML::Node at = (node.IsMap() && node[key]) ? node[key] : node;
-    problems.push_back(Where(file, at) + ": " + path + (key.empty() ? "" : "." + key) + ": " + reason);
+    problems.push_back(Where(file, at) + ": " + path + (key.empty() ? "" : "." + key) + ": " +
+                       reason);
   }
   // The value for `key`, or an undefined node when absent.
   YAML::Node Lookup(const std::string& key) {
@@ -98,7 +99,8 @@ Params Params::FromYaml(const std::string& yaml, const std::string& file, const 
     throw ConfigError({file + ": " + path + ": invalid YAML: " + e.what()});
   }
   if (p.impl_->node && !p.impl_->node.IsNull() && !p.impl_->node.IsMap())
-    throw ConfigError({Where(file, p.impl_->node) + ": " + path + ": expected a map of parameters"});
+    throw ConfigError(
+        {Where(file, p.impl_->node) + ": " + path + ": expected a map of parameters"});
   return p;
 }
 
@@ -188,16 +190,18 @@ class GraphConfigParser {
     try {
       root = YAML::Load(text);
     } catch (const YAML::Exception& e) {
-      throw ConfigError({file_ + ":" + std::to_string(e.mark.line + 1) + ": invalid YAML: " + e.msg});
+      throw ConfigError(
+          {file_ + ":" + std::to_string(e.mark.line + 1) + ": invalid YAML: " + e.msg});
     }
     if (!root.IsMap()) throw ConfigError({file_ + ": expected a map at the top level"});
 
-    CheckKeys(root, "", {"version", "name", "output_dir", "handshake_timeout_s", "topics", "nodes"});
+    CheckKeys(root, "",
+              {"version", "name", "output_dir", "handshake_timeout_s", "topics", "nodes"});
     if (!root["version"]) {
       Problem(root, "version", "missing (this build reads version: 1)");
     } else if (Scalar(root["version"], "version") != "1") {
-      Problem(root["version"], "version", "unsupported config version '" +
-                                              root["version"].Scalar() + "' (this build reads 1)");
+      Problem(root["version"], "version",
+              "unsupported config version '" + root["version"].Scalar() + "' (this build reads 1)");
     }
     if (root["name"]) g.name = Scalar(root["name"], "name");
     if (root["output_dir"]) g.output_dir = Scalar(root["output_dir"], "output_dir");
@@ -281,12 +285,15 @@ class GraphConfigParser {
       }
       if (n["flow"]) {
         const std::string f = Scalar(n["flow"], prefix + ".flow");
-        if (auto p = FlowPolicyFromString(f)) t.flow = *p;
-        else Problem(n["flow"], prefix + ".flow", "'" + f + "' is not one of: lossless, latest");
+        if (auto p = FlowPolicyFromString(f))
+          t.flow = *p;
+        else
+          Problem(n["flow"], prefix + ".flow", "'" + f + "' is not one of: lossless, latest");
       }
       if (n["queue"]) t.queue = Int(n["queue"], prefix + ".queue", 1, 100000);
       if (n["external_subscribers"])
-        t.external_subscribers = Int(n["external_subscribers"], prefix + ".external_subscribers", 0, 1000);
+        t.external_subscribers =
+            Int(n["external_subscribers"], prefix + ".external_subscribers", 0, 1000);
       g.topics[t.name] = t;
     }
   }
@@ -315,8 +322,10 @@ class GraphConfigParser {
     NodeConfig node;
     node.name = name;
     node.location = Where(file_, n) + ": " + prefix;
-    if (!n["type"]) Problem(n, prefix + ".type", "missing: which stage this node runs");
-    else node.type = Scalar(n["type"], prefix + ".type");
+    if (!n["type"])
+      Problem(n, prefix + ".type", "missing: which stage this node runs");
+    else
+      node.type = Scalar(n["type"], prefix + ".type");
     if (n["inputs"]) ParsePorts(n["inputs"], prefix + ".inputs", node.inputs);
     if (n["outputs"]) ParsePorts(n["outputs"], prefix + ".outputs", node.outputs);
     auto params = std::make_shared<Params>();
@@ -325,7 +334,8 @@ class GraphConfigParser {
     if (n["params"]) {
       if (!n["params"].IsMap() && !n["params"].IsNull())
         Problem(n["params"], prefix + ".params", "expected a map");
-      else params->impl_->node = n["params"];
+      else
+        params->impl_->node = n["params"];
     }
     node.params = std::move(params);
     g.nodes.push_back(std::move(node));
@@ -341,7 +351,8 @@ class GraphConfigParser {
           problems_.push_back(n.location + ".outputs." + port + ": topic '" + topic +
                               "' is already produced by node '" + producer[topic] +
                               "' (one producer per topic)");
-        else producer[topic] = n.name;
+        else
+          producer[topic] = n.name;
       }
       for (const auto& kv : n.inputs) used.insert(kv.second);
     }
@@ -410,8 +421,8 @@ std::string GraphConfig::Describe() const {
     os << "\n";
   }
   for (const auto& [name, t] : topics)
-    os << "  topic " << name << " " << t.endpoint << " " << ToString(t.flow) << " queue "
-       << t.queue << (t.external_subscribers ? " external " + std::to_string(t.external_subscribers) : "")
+    os << "  topic " << name << " " << t.endpoint << " " << ToString(t.flow) << " queue " << t.queue
+       << (t.external_subscribers ? " external " + std::to_string(t.external_subscribers) : "")
        << "\n";
   return os.str();
 }

@@ -9,8 +9,8 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
-#include <optional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -54,7 +54,9 @@ class NodeRunner {
         stats_period_ns_(static_cast<int64_t>(stats_period_s * 1e9)),
         remote_inputs_(std::move(remote_inputs)) {}
 
-  void Start() { thread_ = std::thread([this] { Run(); }); }
+  void Start() {
+    thread_ = std::thread([this] { Run(); });
+  }
   void Join() {
     if (thread_.joinable()) thread_.join();
   }
@@ -92,8 +94,8 @@ class NodeRunner {
       if (t.external_subscribers)
         opt.expected_names += std::to_string(t.external_subscribers) + " external client(s)";
       opt.handshake_timeout_s = graph_.handshake_timeout_s;
-      publishers_[port] = std::make_unique<Publisher>(ctx_, t.endpoint, topic, opt,
-                                                      [this] { return Aborted(); });
+      publishers_[port] =
+          std::make_unique<Publisher>(ctx_, t.endpoint, topic, opt, [this] { return Aborted(); });
     }
     PublisherOptions stats_opt;
     stats_opt.flow = FlowPolicy::kLatest;
@@ -268,8 +270,10 @@ class NodeRunner {
     }
     if (!failed_) {
       try {
-        if (stage_->IsSource()) RunSource();
-        else RunFilter();
+        if (stage_->IsSource())
+          RunSource();
+        else
+          RunFilter();
       } catch (const std::exception& e) {
         Fail(e.what());
       }
@@ -388,13 +392,15 @@ Graph::Graph(GraphConfig config, const StageRegistry& registry, RunOptions optio
     selected.insert(n);
   }
   if (problems.size() > g.problems.size()) throw ConfigError(problems);  // unknown node names
-  auto in_process = [&](const std::string& node) { return selected.empty() || selected.count(node); };
+  auto in_process = [&](const std::string& node) {
+    return selected.empty() || selected.count(node);
+  };
 
   std::error_code ec;
   std::filesystem::create_directories(impl_->output_dir, ec);
   if (ec)
-    throw ConfigError({g.file + ": output_dir: cannot create '" + impl_->output_dir +
-                       "': " + ec.message()});
+    throw ConfigError(
+        {g.file + ": output_dir: cannot create '" + impl_->output_dir + "': " + ec.message()});
 
   for (const NodeConfig& node : g.nodes) {
     if (!in_process(node.name)) continue;
@@ -528,7 +534,8 @@ RunResult Graph::Run(RunControl& control) {
         if (tty)
           std::fprintf(stderr, "\r\033[K%s",
                        StatusLine(latest, now).substr(0, TerminalColumns() - 1).c_str());
-        else std::fprintf(stderr, "%s\n", StatusLine(latest, now).c_str());
+        else
+          std::fprintf(stderr, "%s\n", StatusLine(latest, now).c_str());
         last_print = now;
       }
     }

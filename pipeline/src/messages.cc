@@ -20,11 +20,16 @@ Buffer Buffer::CopyOf(const void* data, size_t size) {
 
 std::string ToString(PixelEncoding e) {
   switch (e) {
-    case PixelEncoding::kBgr8: return "bgr8";
-    case PixelEncoding::kRgb8: return "rgb8";
-    case PixelEncoding::kMono8: return "mono8";
-    case PixelEncoding::kMono16: return "mono16";
-    case PixelEncoding::kFloat32: return "32FC1";
+    case PixelEncoding::kBgr8:
+      return "bgr8";
+    case PixelEncoding::kRgb8:
+      return "rgb8";
+    case PixelEncoding::kMono8:
+      return "mono8";
+    case PixelEncoding::kMono16:
+      return "mono16";
+    case PixelEncoding::kFloat32:
+      return "32FC1";
   }
   return "unknown";
 }
@@ -43,9 +48,12 @@ int Channels(PixelEncoding e) {
 
 int BytesPerChannel(PixelEncoding e) {
   switch (e) {
-    case PixelEncoding::kMono16: return 2;
-    case PixelEncoding::kFloat32: return 4;
-    default: return 1;
+    case PixelEncoding::kMono16:
+      return 2;
+    case PixelEncoding::kFloat32:
+      return 4;
+    default:
+      return 1;
   }
 }
 
@@ -60,9 +68,12 @@ Image Image::Allocate(int width, int height, PixelEncoding encoding) {
 
 std::string ToString(PoseStatus s) {
   switch (s) {
-    case PoseStatus::kOk: return "ok";
-    case PoseStatus::kLost: return "lost";
-    case PoseStatus::kGroundTruth: return "ground_truth";
+    case PoseStatus::kOk:
+      return "ok";
+    case PoseStatus::kLost:
+      return "lost";
+    case PoseStatus::kGroundTruth:
+      return "ground_truth";
   }
   return "unknown";
 }
@@ -78,15 +89,14 @@ Overloaded(Ts...) -> Overloaded<Ts...>;
 
 std::string TypeName(const Message& m) {
   return std::visit(
-      Overloaded{[](const RgbdFrame&) { return "RgbdFrame"; },
-                 [](const CameraPose&) { return "CameraPose"; },
-                 [](const PointCloud&) { return "PointCloud"; },
-                 [](const Detections&) { return "Detections"; },
-                 [](const Tracks&) { return "Tracks"; },
-                 [](const CognitiveMap&) { return "CognitiveMap"; },
-                 [](const Query&) { return "Query"; }, [](const Answer&) { return "Answer"; },
-                 [](const Stats&) { return "Stats"; },
-                 [](const EndOfStream&) { return "EndOfStream"; }},
+      Overloaded{
+          [](const RgbdFrame&) { return "RgbdFrame"; },
+          [](const CameraPose&) { return "CameraPose"; },
+          [](const PointCloud&) { return "PointCloud"; },
+          [](const Detections&) { return "Detections"; }, [](const Tracks&) { return "Tracks"; },
+          [](const CognitiveMap&) { return "CognitiveMap"; }, [](const Query&) { return "Query"; },
+          [](const Answer&) { return "Answer"; }, [](const Stats&) { return "Stats"; },
+          [](const EndOfStream&) { return "EndOfStream"; }},
       m);
 }
 

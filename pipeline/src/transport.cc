@@ -82,8 +82,10 @@ struct Publisher::Impl {
     // Lossless: give queued messages (the end-of-stream above all) time to
     // leave when the socket closes; latest: do not hold shutdown up.
     socket.set(zmq::sockopt::linger, options.flow == FlowPolicy::kLossless ? 10000 : 200);
-    if (options.bind) socket.bind(endpoint);
-    else socket.connect(endpoint);
+    if (options.bind)
+      socket.bind(endpoint);
+    else
+      socket.connect(endpoint);
   }
 
   // Reads subscription notifications without blocking.
@@ -92,8 +94,10 @@ struct Publisher::Impl {
     while (socket.recv(m, zmq::recv_flags::dontwait)) {
       if (m.size() >= 1) {
         const uint8_t kind = static_cast<const uint8_t*>(m.data())[0];
-        if (kind == 1) ++subscribers;
-        else if (kind == 0 && subscribers > 0) --subscribers;
+        if (kind == 1)
+          ++subscribers;
+        else if (kind == 0 && subscribers > 0)
+          --subscribers;
       }
     }
   }
@@ -109,11 +113,12 @@ struct Publisher::Impl {
       const auto now = std::chrono::steady_clock::now();
       const double waited = std::chrono::duration<double>(now - start).count();
       if (options.handshake_timeout_s > 0 && waited > options.handshake_timeout_s)
-        throw std::runtime_error(
-            "topic '" + topic + "' (" + endpoint + "): " + std::to_string(subscribers) + " of " +
-            std::to_string(options.expected_subscribers) + " expected subscriber(s) connected after " +
-            std::to_string(int(options.handshake_timeout_s)) + " s (waiting for " +
-            options.expected_names + ")");
+        throw std::runtime_error("topic '" + topic + "' (" + endpoint +
+                                 "): " + std::to_string(subscribers) + " of " +
+                                 std::to_string(options.expected_subscribers) +
+                                 " expected subscriber(s) connected after " +
+                                 std::to_string(int(options.handshake_timeout_s)) +
+                                 " s (waiting for " + options.expected_names + ")");
       if (now - last_log > std::chrono::seconds(5)) {
         spdlog::info("topic '{}' ({}): waiting for {} of {} subscriber(s): {}", topic, endpoint,
                      options.expected_subscribers - subscribers, options.expected_subscribers,
@@ -182,8 +187,8 @@ bool Publisher::Send(const Message& msg) {
   parts.reserve(wire.payload.size());
   for (const Buffer& b : wire.payload) parts.push_back(ToZmq(b));
   return impl_->SendFrames(zmq::message_t(wire.topic.data(), wire.topic.size()),
-                           zmq::message_t(wire.header.data(), wire.header.size()),
-                           std::move(parts), IsEndOfStream(msg));
+                           zmq::message_t(wire.header.data(), wire.header.size()), std::move(parts),
+                           IsEndOfStream(msg));
 }
 
 bool Publisher::SendRaw(const std::vector<Buffer>& frames) {
@@ -242,8 +247,10 @@ struct InputMux::Impl {
         s.set(zmq::sockopt::rcvhwm, static_cast<int>(std::max<size_t>(1, e.capacity)));
         s.set(zmq::sockopt::linger, 0);
         s.set(zmq::sockopt::subscribe, "");
-        if (e.bind) s.bind(e.endpoint);
-        else s.connect(e.endpoint);
+        if (e.bind)
+          s.bind(e.endpoint);
+        else
+          s.connect(e.endpoint);
         sockets.push_back(std::move(s));
       }
     } catch (...) {
@@ -273,8 +280,7 @@ struct InputMux::Impl {
         queue.WaitForSpace(std::chrono::milliseconds(50));
         continue;
       }
-      zmq::poll(items.data(), items.size(),
-                std::chrono::milliseconds(some_blocked ? 2 : 50));
+      zmq::poll(items.data(), items.size(), std::chrono::milliseconds(some_blocked ? 2 : 50));
       for (size_t k = 0; k < items.size(); ++k) {
         if (!(items[k].revents & ZMQ_POLLIN)) continue;
         const size_t i = item_edge[k];

@@ -1,6 +1,8 @@
 #pragma once
 // Small stages for runtime tests: they exercise the node runtime, not the
 // algorithms, so each does one observable thing.
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -10,7 +12,6 @@
 #include <random>
 #include <thread>
 #include <vector>
-#include <unistd.h>
 
 #include "dyn4d/pipeline/stage.h"
 
@@ -67,7 +68,8 @@ class RecordingSink : public pipeline::Stage {
   RecordingSink(std::string path, double sleep_ms) : path_(std::move(path)), sleep_ms_(sleep_ms) {}
   std::vector<std::string> InputPorts() const override { return {"in"}; }
   Outputs Process(const std::string&, const Message& m) override {
-    if (sleep_ms_ > 0) std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(sleep_ms_));
+    if (sleep_ms_ > 0)
+      std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(sleep_ms_));
     seqs_.push_back(pipeline::Meta(m).seq);
     return {};
   }
@@ -104,8 +106,9 @@ inline pipeline::StageRegistry TestRegistry() {
 /// A fresh, empty temporary directory.
 inline std::string TempDir(const std::string& name) {
   static std::atomic<int> counter{0};
-  auto dir = std::filesystem::temp_directory_path() /
-             ("dyn4d-test-" + std::to_string(::getpid()) + "-" + name + "-" + std::to_string(counter++));
+  auto dir =
+      std::filesystem::temp_directory_path() /
+      ("dyn4d-test-" + std::to_string(::getpid()) + "-" + name + "-" + std::to_string(counter++));
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir.string();

@@ -26,9 +26,9 @@ bool SameBytes(const Buffer& a, const Buffer& b) {
 // Rotation matrix (row-major) from a unit quaternion (x, y, z, w).
 std::array<double, 9> Rot(const std::array<double, 4>& q) {
   const double x = q[0], y = q[1], z = q[2], w = q[3];
-  return {1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w),
-          2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w),
-          2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)};
+  return {1 - 2 * (y * y + z * z), 2 * (x * y - z * w),     2 * (x * z + y * w),
+          2 * (x * y + z * w),     1 - 2 * (x * x + z * z), 2 * (y * z - x * w),
+          2 * (x * z - y * w),     2 * (y * z + x * w),     1 - 2 * (x * x + y * y)};
 }
 
 }  // namespace
@@ -57,7 +57,8 @@ TEST_CASE("Noise-free synthetic depth equals the ray-cast room geometry", "[io][
       if (r.instances.data.data()[idx] != 0) continue;  // an object, not the room
       const double dc[3] = {(u - K.cx) / K.fx, (v - K.cy) / K.fy, 1.0};
       double d[3];
-      for (int a = 0; a < 3; ++a) d[a] = R[a * 3] * dc[0] + R[a * 3 + 1] * dc[1] + R[a * 3 + 2] * dc[2];
+      for (int a = 0; a < 3; ++a)
+        d[a] = R[a * 3] * dc[0] + R[a * 3 + 1] * dc[1] + R[a * 3 + 2] * dc[2];
       double z = 1e9;  // exit distance of the ray from the room box
       for (int a = 0; a < 3; ++a)
         if (d[a] != 0) z = std::min(z, ((d[a] > 0 ? hi[a] : lo[a]) - t[a]) / d[a]);
@@ -70,7 +71,8 @@ TEST_CASE("Noise-free synthetic depth equals the ray-cast room geometry", "[io][
   CHECK(checked > 50);
 }
 
-TEST_CASE("Ground-truth tracks match the rendered instances and project correctly", "[io][synthetic]") {
+TEST_CASE("Ground-truth tracks match the rendered instances and project correctly",
+          "[io][synthetic]") {
   SyntheticScene scene(Small(false));
   int seen = 0, projected = 0;
   for (int i = 0; i < 30; i += 5) {
@@ -86,7 +88,9 @@ TEST_CASE("Ground-truth tracks match the rendered instances and project correctl
       for (int y = 0; y < tr.mask.height; ++y)
         for (int x = 0; x < tr.mask.width; ++x) {
           const bool m = tr.mask.data.data()[y * tr.mask.width + x] == 255;
-          const bool inst = r.instances.data.data()[(int(tr.box.y) + y) * K.width + int(tr.box.x) + x] == tr.track_id;
+          const bool inst =
+              r.instances.data.data()[(int(tr.box.y) + y) * K.width + int(tr.box.x) + x] ==
+              tr.track_id;
           REQUIRE(m == inst);
           on += m;
         }

@@ -26,7 +26,8 @@ TEST_CASE("TUM trajectory lines: seconds then translation then quaternion xyzw",
   p.q_world_cam = {0, 0, 0.7071068, 0.7071068};
   w.Write(p);
   w.Close();
-  CHECK_THAT(Slurp(path), Catch::EndsWith("1305031102.175304 1.250000 -0.500000 2.000000 0.0000000 0.0000000 0.7071068 0.7071068\n"));
+  CHECK_THAT(Slurp(path), Catch::EndsWith("1305031102.175304 1.250000 -0.500000 2.000000 0.0000000 "
+                                          "0.0000000 0.7071068 0.7071068\n"));
 }
 
 TEST_CASE("Binary PLY has a correct header and payload size", "[io][writers]") {
@@ -48,7 +49,8 @@ TEST_CASE("Binary PLY has a correct header and payload size", "[io][writers]") {
 }
 
 TEST_CASE("Writers fail loudly with the path when they cannot write", "[io][writers][bad-input]") {
-  CHECK_THROWS_WITH(io::TumTrajectoryWriter("/nonexistent-dir/x.tum"), Catch::Contains("/nonexistent-dir/x.tum"));
+  CHECK_THROWS_WITH(io::TumTrajectoryWriter("/nonexistent-dir/x.tum"),
+                    Catch::Contains("/nonexistent-dir/x.tum"));
 }
 
 TEST_CASE("Tracks go to MOTChallenge (1-based frames) and JSONL", "[io][writers]") {
@@ -67,5 +69,6 @@ TEST_CASE("Tracks go to MOTChallenge (1-based frames) and JSONL", "[io][writers]
   w.Write(t);
   w.Close();
   CHECK(Slurp(dir + "/t.txt") == "1,3,10.00,20.00,30.00,40.00,1.0000,-1,-1,-1\n");
-  CHECK_THAT(Slurp(dir + "/t.jsonl"), Catch::Contains("\"class\":\"person\"") && Catch::Contains("\"position_world\":[1.0,2.0,3.0]"));
+  CHECK_THAT(Slurp(dir + "/t.jsonl"), Catch::Contains("\"class\":\"person\"") &&
+                                          Catch::Contains("\"position_world\":[1.0,2.0,3.0]"));
 }

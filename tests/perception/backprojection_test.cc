@@ -51,7 +51,8 @@ TEST_CASE("Back-projection of a hand-computed pixel", "[perception][geometry]") 
   }
 }
 
-TEST_CASE("Back-projection rejects inconsistent frames with the field named", "[perception][bad-input]") {
+TEST_CASE("Back-projection rejects inconsistent frames with the field named",
+          "[perception][bad-input]") {
   perception::BackprojectionConfig c;
   RgbdFrame f = TinyFrame();
   f.intrinsics.width = 640;

@@ -10,7 +10,8 @@ namespace {
 
 Image PatternImage(int w, int h, PixelEncoding e) {
   Image img = Image::Allocate(w, h, e);
-  for (size_t i = 0; i < img.data.size(); ++i) img.data.mutable_data()[i] = static_cast<uint8_t>(i * 7 + 3);
+  for (size_t i = 0; i < img.data.size(); ++i)
+    img.data.mutable_data()[i] = static_cast<uint8_t>(i * 7 + 3);
   return img;
 }
 
@@ -19,11 +20,13 @@ bool SameBytes(const Buffer& a, const Buffer& b) {
 }
 
 bool SameImage(const Image& a, const Image& b) {
-  return a.width == b.width && a.height == b.height && a.encoding == b.encoding && SameBytes(a.data, b.data);
+  return a.width == b.width && a.height == b.height && a.encoding == b.encoding &&
+         SameBytes(a.data, b.data);
 }
 
 std::vector<Buffer> Frames(const WireMessage& w) {
-  std::vector<Buffer> f = {Buffer::CopyOf(w.topic), Buffer::CopyOf(w.header.data(), w.header.size())};
+  std::vector<Buffer> f = {Buffer::CopyOf(w.topic),
+                           Buffer::CopyOf(w.header.data(), w.header.size())};
   f.insert(f.end(), w.payload.begin(), w.payload.end());
   return f;
 }

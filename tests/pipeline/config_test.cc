@@ -100,8 +100,9 @@ TEST_CASE("Config errors name the file line key and reason", "[config][bad-input
                Catch::Contains("unknown stage type 'recorder' (known: counting_source"));
   }
   SECTION("port the stage does not have") {
-    CHECK_THAT(ErrorOf(Replace(kGood, "inputs: {in: a}", "inputs: {in: a, extra: a}")),
-               Catch::Contains("nodes.sink.inputs.extra: stage 'recording_sink' has no input port"));
+    CHECK_THAT(
+        ErrorOf(Replace(kGood, "inputs: {in: a}", "inputs: {in: a, extra: a}")),
+        Catch::Contains("nodes.sink.inputs.extra: stage 'recording_sink' has no input port"));
   }
   SECTION("bad endpoint scheme") {
     CHECK_THAT(ErrorOf(Replace(kGood, "flow: latest", "endpoint: 'udp://x', flow: latest")),
@@ -111,7 +112,8 @@ TEST_CASE("Config errors name the file line key and reason", "[config][bad-input
     CHECK_THAT(ErrorOf(Replace(kGood, "version: 1", "")), Catch::Contains("version: missing"));
   }
   SECTION("every problem is reported at once") {
-    std::string e = ErrorOf(Replace(Replace(kGood, "queue: 4", "queue: x"), "{count: 3}", "{cnt: 3}"));
+    std::string e =
+        ErrorOf(Replace(Replace(kGood, "queue: 4", "queue: x"), "{count: 3}", "{cnt: 3}"));
     CHECK_THAT(e, Catch::Contains("topics.a.queue"));
     CHECK_THAT(e, Catch::Contains("params.cnt"));
   }

@@ -19,10 +19,14 @@ GraphConfig ThreeNodes(const std::string& source_params, const std::string& mid_
   return ParseGraphConfig(R"(
 version: 1
 nodes:
-  source: {type: counting_source, outputs: {out: raw}, params: )" + source_params + R"(}
-  mid: {type: pass_through, inputs: {in: raw}, outputs: {out: cooked}, params: )" + mid_params + R"(}
-  sink: {type: recording_sink, inputs: {in: cooked}, params: )" + sink_params + R"(}
-)" + topics, "three.yaml");
+  source: {type: counting_source, outputs: {out: raw}, params: )" +
+                              source_params + R"(}
+  mid: {type: pass_through, inputs: {in: raw}, outputs: {out: cooked}, params: )" +
+                              mid_params + R"(}
+  sink: {type: recording_sink, inputs: {in: cooked}, params: )" +
+                              sink_params + R"(}
+)" + topics,
+                          "three.yaml");
 }
 
 RunResult RunIt(const GraphConfig& g, const std::string& out, RunControl& control,
@@ -58,7 +62,8 @@ TEST_CASE("A 3-node graph runs to end of stream and flushes", "[graph]") {
   // Stats are published by every node and logged.
   std::ifstream stats(out + "/stats.jsonl");
   std::string all((std::istreambuf_iterator<char>(stats)), {});
-  for (const char* node : {"\"source\"", "\"mid\"", "\"sink\""}) CHECK_THAT(all, Catch::Contains(node));
+  for (const char* node : {"\"source\"", "\"mid\"", "\"sink\""})
+    CHECK_THAT(all, Catch::Contains(node));
 }
 
 TEST_CASE("Lossless graph: a slow consumer loses nothing", "[graph][flow]") {
@@ -76,14 +81,16 @@ TEST_CASE("Lossless graph: a slow consumer loses nothing", "[graph][flow]") {
 TEST_CASE("Latest graph: drops are bounded and counted and the run still ends", "[graph][flow]") {
   const std::string out = TempDir("graph");
   RunControl control;
-  RunResult r = RunIt(ThreeNodes("{count: 200, width: 640, height: 480}", "{}", "{sleep_ms: 4}",
-                                 "topics:\n  raw: {flow: latest, queue: 2}\n  cooked: {flow: latest, queue: 2}\n"),
-                      out, control);
+  RunResult r = RunIt(
+      ThreeNodes("{count: 200, width: 640, height: 480}", "{}", "{sleep_ms: 4}",
+                 "topics:\n  raw: {flow: latest, queue: 2}\n  cooked: {flow: latest, queue: 2}\n"),
+      out, control);
   REQUIRE(r.status == RunResult::Status::kOk);
   const auto seqs = ReadSeqs(out + "/seqs.txt");
   const Stats& mid = r.final_stats.at("mid");
   const Stats& sink = r.final_stats.at("sink");
-  INFO("sink got " << seqs.size() << ", mid dropped " << mid.dropped << ", sink dropped " << sink.dropped);
+  INFO("sink got " << seqs.size() << ", mid dropped " << mid.dropped << ", sink dropped "
+                   << sink.dropped);
   const uint64_t drops = r.final_stats.at("source").dropped + mid.dropped + sink.dropped;
   CHECK(seqs.size() < 200);
   CHECK(drops > 0);
@@ -94,10 +101,12 @@ TEST_CASE("Latest graph: drops are bounded and counted and the run still ends", 
   CHECK(r.max_queue_depth.at("mid") <= 2);
 }
 
-TEST_CASE("A node that throws is named and fails the run while the rest still flushes", "[graph][lifecycle]") {
+TEST_CASE("A node that throws is named and fails the run while the rest still flushes",
+          "[graph][lifecycle]") {
   const std::string out = TempDir("graph");
   RunControl control;
-  RunResult r = RunIt(ThreeNodes("{count: 100000, rate_hz: 2000}", "{fail_at: 10}", "{}", ""), out, control);
+  RunResult r =
+      RunIt(ThreeNodes("{count: 100000, rate_hz: 2000}", "{fail_at: 10}", "{}", ""), out, control);
   CHECK(r.status == RunResult::Status::kFailed);
   CHECK(r.ExitCode() == 1);
   CHECK_THAT(r.message, Catch::Contains("node 'mid' (pass_through) failed") &&
@@ -129,15 +138,16 @@ TEST_CASE("A node that fails at start-up does not hang the run", "[graph][lifecy
   Publisher squatter(ctx, "tcp://127.0.0.1:46311", "x", {}, nullptr);
   const std::string out = TempDir("graph");
   RunControl control;
-  RunResult r = RunIt(ThreeNodes("{count: 5}", "{}", "{}",
-                                 "topics:\n  raw: {endpoint: 'tcp://127.0.0.1:46311'}\n"),
-                      out, control);
+  RunResult r = RunIt(
+      ThreeNodes("{count: 5}", "{}", "{}", "topics:\n  raw: {endpoint: 'tcp://127.0.0.1:46311'}\n"),
+      out, control);
   CHECK(r.status == RunResult::Status::kFailed);
   CHECK_THAT(r.message, Catch::Contains("node 'source' (counting_source) failed: start-up"));
   CHECK(r.elapsed_s < 10);
 }
 
-TEST_CASE("A consumer process stops cleanly when its producer is in another process", "[graph][lifecycle]") {
+TEST_CASE("A consumer process stops cleanly when its producer is in another process",
+          "[graph][lifecycle]") {
   // Only 'sink' runs here; 'mid' would be another process that never comes.
   const std::string out = TempDir("graph");
   RunControl control;

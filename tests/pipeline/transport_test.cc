@@ -36,7 +36,8 @@ std::vector<uint64_t> Drain(InputMux& mux, double sleep_ms = 0) {
     auto item = mux.Pop(5000ms);
     REQUIRE(item.has_value());
     if (IsEndOfStream(item->value.message)) return seqs;
-    if (sleep_ms > 0) std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(sleep_ms));
+    if (sleep_ms > 0)
+      std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(sleep_ms));
     seqs.push_back(Meta(item->value.message).seq);
   }
 }
@@ -68,14 +69,17 @@ TEST_CASE("The handshake times out with a message naming topic and endpoint", "[
   o.handshake_timeout_s = 0.2;
   o.expected_names = "node 'geometry'";
   Publisher pub(ctx, "inproc://lonely", "poses", o, nullptr);
-  CHECK_THROWS_WITH(pub.Send(Frame(0)), Catch::Contains("topic 'poses' (inproc://lonely): 0 of 2") &&
-                                            Catch::Contains("node 'geometry'"));
+  CHECK_THROWS_WITH(pub.Send(Frame(0)),
+                    Catch::Contains("topic 'poses' (inproc://lonely): 0 of 2") &&
+                        Catch::Contains("node 'geometry'"));
 }
 
-TEST_CASE("Lossless edge: a slow consumer loses nothing (count in == out)", "[zmq][transport][flow]") {
+TEST_CASE("Lossless edge: a slow consumer loses nothing (count in == out)",
+          "[zmq][transport][flow]") {
   TransportContext ctx;
   const int kCount = 300;
-  InputMux mux(ctx, {{"in", "frames", "inproc://lossless", FlowPolicy::kLossless, 4, false}}, nullptr);
+  InputMux mux(ctx, {{"in", "frames", "inproc://lossless", FlowPolicy::kLossless, 4, false}},
+               nullptr);
   mux.Start();
   Publisher pub(ctx, "inproc://lossless", "frames", Opts(FlowPolicy::kLossless, 4, 1), nullptr);
   std::thread producer([&] {
@@ -95,7 +99,8 @@ TEST_CASE("Latest edge: bounded memory and every loss counted", "[zmq][transport
   TransportContext ctx;
   const int kCount = 300;
   const size_t kCapacity = 2;
-  InputMux mux(ctx, {{"in", "frames", "inproc://latest", FlowPolicy::kLatest, kCapacity, false}}, nullptr);
+  InputMux mux(ctx, {{"in", "frames", "inproc://latest", FlowPolicy::kLatest, kCapacity, false}},
+               nullptr);
   mux.Start();
   Publisher pub(ctx, "inproc://latest", "frames", Opts(FlowPolicy::kLatest, 2, 1), nullptr);
   std::thread producer([&] {
@@ -114,18 +119,21 @@ TEST_CASE("Latest edge: bounded memory and every loss counted", "[zmq][transport
   CHECK(std::is_sorted(seqs.begin(), seqs.end()));
 }
 
-TEST_CASE("Malformed messages are counted and skipped and the stream goes on", "[zmq][transport][bad-input]") {
+TEST_CASE("Malformed messages are counted and skipped and the stream goes on",
+          "[zmq][transport][bad-input]") {
   TransportContext ctx;
   std::vector<std::string> reasons;
-  InputMux mux(ctx, {{"in", "frames", "inproc://bad", FlowPolicy::kLossless, 8, false}},
-               [&](const InputEdge& e, const std::string& why) { reasons.push_back(e.port + ": " + why); });
+  InputMux mux(
+      ctx, {{"in", "frames", "inproc://bad", FlowPolicy::kLossless, 8, false}},
+      [&](const InputEdge& e, const std::string& why) { reasons.push_back(e.port + ": " + why); });
   mux.Start();
   Publisher pub(ctx, "inproc://bad", "frames", Opts(FlowPolicy::kLossless, 8, 1), nullptr);
   WireMessage good = Encode("frames", Frame(7));
   auto header = Buffer::CopyOf(good.header.data(), good.header.size());
-  REQUIRE(pub.SendRaw({Buffer::CopyOf("frames")}));                               // no header
-  REQUIRE(pub.SendRaw({Buffer::CopyOf("frames"), Buffer::CopyOf("\xff\x00garbage")}));  // not msgpack
-  REQUIRE(pub.SendRaw({Buffer::CopyOf("frames"), header}));                       // parts missing
+  REQUIRE(pub.SendRaw({Buffer::CopyOf("frames")}));  // no header
+  REQUIRE(
+      pub.SendRaw({Buffer::CopyOf("frames"), Buffer::CopyOf("\xff\x00garbage")}));  // not msgpack
+  REQUIRE(pub.SendRaw({Buffer::CopyOf("frames"), header}));                         // parts missing
   REQUIRE(pub.Send(Frame(7)));
   REQUIRE(pub.Send(EndOfStream{}));
   std::vector<uint64_t> seqs = Drain(mux);

@@ -25,7 +25,8 @@ RgbdFrame MakeFrame() {
   f.color = Image::Allocate(640, 480, PixelEncoding::kBgr8);
   f.depth = Image::Allocate(640, 480, PixelEncoding::kMono16);
   for (size_t i = 0; i < f.color.data.size(); ++i) f.color.data.mutable_data()[i] = uint8_t(i * 31);
-  for (size_t i = 0; i < f.depth.data.size() / 2; ++i) f.depth.data.mutable_as<uint16_t>()[i] = uint16_t(i);
+  for (size_t i = 0; i < f.depth.data.size() / 2; ++i)
+    f.depth.data.mutable_as<uint16_t>()[i] = uint16_t(i);
   f.intrinsics = {525, 525, 319.5, 239.5, 640, 480};
   f.depth_scale = 5000;
   f.meta.source_id = "bench";
@@ -34,7 +35,8 @@ RgbdFrame MakeFrame() {
 
 std::string Endpoint(const std::string& kind, int salt) {
   if (kind == "inproc") return "inproc://bench" + std::to_string(salt);
-  if (kind == "ipc") return "ipc:///tmp/dyn4d-bench-" + std::to_string(getpid()) + "-" + std::to_string(salt);
+  if (kind == "ipc")
+    return "ipc:///tmp/dyn4d-bench-" + std::to_string(getpid()) + "-" + std::to_string(salt);
   return "tcp://127.0.0.1:" + std::to_string(47000 + (getpid() % 1000) * 10 + salt % 10);
 }
 
@@ -73,13 +75,15 @@ void BM_Dyn4dEdge(benchmark::State& state, std::string kind) {
       pub.Send(frame);
     }
     while (received.load() < sent) std::this_thread::yield();
-    state.SetIterationTime(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    state.SetIterationTime(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   done = true;
   consumer.join();
   mux.Stop();
   state.counters["msgs_per_s"] = benchmark::Counter(double(sent), benchmark::Counter::kIsRate);
-  state.counters["MB_per_s"] = benchmark::Counter(double(sent) * kFrameBytes / 1e6, benchmark::Counter::kIsRate);
+  state.counters["MB_per_s"] =
+      benchmark::Counter(double(sent) * kFrameBytes / 1e6, benchmark::Counter::kIsRate);
 }
 
 void BM_BareZmq(benchmark::State& state, std::string kind) {
@@ -100,7 +104,8 @@ void BM_BareZmq(benchmark::State& state, std::string kind) {
     while (!done.load()) {
       parts.clear();
       if (!zmq::recv_multipart(pull, std::back_inserter(parts))) continue;
-      benchmark::DoNotOptimize(static_cast<const uint8_t*>(parts.back().data())[parts.back().size() - 1]);
+      benchmark::DoNotOptimize(
+          static_cast<const uint8_t*>(parts.back().data())[parts.back().size() - 1]);
       received.fetch_add(1);
     }
   });
@@ -112,18 +117,22 @@ void BM_BareZmq(benchmark::State& state, std::string kind) {
       push.send(zmq::buffer(wire.topic), zmq::send_flags::sndmore);
       push.send(zmq::buffer(wire.header), zmq::send_flags::sndmore);
       for (size_t p = 0; p < wire.payload.size(); ++p) {
-        zmq::message_t m(const_cast<uint8_t*>(wire.payload[p].data()), wire.payload[p].size(), no_free, nullptr);
-        push.send(m, p + 1 < wire.payload.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
+        zmq::message_t m(const_cast<uint8_t*>(wire.payload[p].data()), wire.payload[p].size(),
+                         no_free, nullptr);
+        push.send(m,
+                  p + 1 < wire.payload.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
       }
       ++sent;
     }
     while (received.load() < sent) std::this_thread::yield();
-    state.SetIterationTime(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    state.SetIterationTime(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   done = true;
   consumer.join();
   state.counters["msgs_per_s"] = benchmark::Counter(double(sent), benchmark::Counter::kIsRate);
-  state.counters["MB_per_s"] = benchmark::Counter(double(sent) * kFrameBytes / 1e6, benchmark::Counter::kIsRate);
+  state.counters["MB_per_s"] =
+      benchmark::Counter(double(sent) * kFrameBytes / 1e6, benchmark::Counter::kIsRate);
 }
 
 // Console output as usual, plus the figures for the summary.
@@ -137,7 +146,8 @@ class CapturingReporter : public benchmark::ConsoleReporter {
       if (r.run_type != Run::RT_Aggregate || r.aggregate_name != "median") continue;
       auto it = r.counters.find("msgs_per_s");
       auto mb = r.counters.find("MB_per_s");
-      if (it != r.counters.end()) results[r.run_name.function_name] = {it->second.value, mb->second.value};
+      if (it != r.counters.end())
+        results[r.run_name.function_name] = {it->second.value, mb->second.value};
     }
   }
   std::map<std::string, std::pair<double, double>> results;
@@ -149,11 +159,17 @@ int RunTransportBench(const TransportBenchOptions& options) {
   g_batch = options.batch;
   for (const std::string kind : {"inproc", "ipc", "tcp"}) {
     benchmark::RegisterBenchmark(("transport/" + kind + "/bare_cppzmq").c_str(), BM_BareZmq, kind)
-        ->UseManualTime()->MinTime(options.min_time_s)->Repetitions(options.repetitions)
-        ->ReportAggregatesOnly(true)->Unit(benchmark::kMillisecond);
+        ->UseManualTime()
+        ->MinTime(options.min_time_s)
+        ->Repetitions(options.repetitions)
+        ->ReportAggregatesOnly(true)
+        ->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark(("transport/" + kind + "/dyn4d").c_str(), BM_Dyn4dEdge, kind)
-        ->UseManualTime()->MinTime(options.min_time_s)->Repetitions(options.repetitions)
-        ->ReportAggregatesOnly(true)->Unit(benchmark::kMillisecond);
+        ->UseManualTime()
+        ->MinTime(options.min_time_s)
+        ->Repetitions(options.repetitions)
+        ->ReportAggregatesOnly(true)
+        ->Unit(benchmark::kMillisecond);
   }
   std::vector<std::string> args = {"dyn4d-bench"};
   if (!options.filter.empty()) args.push_back("--benchmark_filter=" + options.filter);
@@ -162,22 +178,30 @@ int RunTransportBench(const TransportBenchOptions& options) {
   int argc = static_cast<int>(argv.size());
   benchmark::Initialize(&argc, argv.data());
   CapturingReporter reporter;
-  std::printf("640x480 RGB-D frames (%.2f MB each), batches of %d, lossless edge, queue 8, "
-              "median of %d repetitions\n", kFrameBytes / 1e6, options.batch, options.repetitions);
+  std::printf(
+      "640x480 RGB-D frames (%.2f MB each), batches of %d, lossless edge, queue 8, "
+      "median of %d repetitions\n",
+      kFrameBytes / 1e6, options.batch, options.repetitions);
   benchmark::RunSpecifiedBenchmarks(&reporter);
   benchmark::Shutdown();
 
   // MB/s counts frame bytes delivered; over inproc they are handed over by
   // reference, so that figure is an equivalent rate, not memory bandwidth.
-  std::printf("\n%-10s %-12s %12s %12s %16s\n", "transport", "impl", "msgs/s", "MB/s", "bare/dyn4d");
+  std::printf("\n%-10s %-12s %12s %12s %16s\n", "transport", "impl", "msgs/s", "MB/s",
+              "bare/dyn4d");
   for (const std::string kind : {"inproc", "ipc", "tcp"}) {
     auto bare = reporter.results.find("transport/" + kind + "/bare_cppzmq");
     auto ours = reporter.results.find("transport/" + kind + "/dyn4d");
     if (bare != reporter.results.end())
-      std::printf("%-10s %-12s %12.0f %12.0f\n", kind.c_str(), "bare_cppzmq", bare->second.first, bare->second.second);
+      std::printf("%-10s %-12s %12.0f %12.0f\n", kind.c_str(), "bare_cppzmq", bare->second.first,
+                  bare->second.second);
     if (ours != reporter.results.end())
-      std::printf("%-10s %-12s %12.0f %12.0f %16s\n", kind.c_str(), "dyn4d", ours->second.first, ours->second.second,
-                  bare == reporter.results.end() ? "" : std::to_string(bare->second.first / ours->second.first).substr(0, 5).c_str());
+      std::printf(
+          "%-10s %-12s %12.0f %12.0f %16s\n", kind.c_str(), "dyn4d", ours->second.first,
+          ours->second.second,
+          bare == reporter.results.end()
+              ? ""
+              : std::to_string(bare->second.first / ours->second.first).substr(0, 5).c_str());
   }
   auto bare = reporter.results.find("transport/tcp/bare_cppzmq");
   auto ours = reporter.results.find("transport/tcp/dyn4d");

@@ -68,14 +68,15 @@ void PrintSummary(const pipeline::RunResult& r) {
               r.status == pipeline::RunResult::Status::kOk        ? "done"
               : r.status == pipeline::RunResult::Status::kStopped ? "stopped"
               : r.status == pipeline::RunResult::Status::kAborted ? "ABORTED"
-                                                                   : "FAILED",
+                                                                  : "FAILED",
               r.elapsed_s, r.message.c_str());
 }
 
 int RunGraph(const std::string& config_path, pipeline::RunOptions options, bool quiet) {
   pipeline::RunControl control;
   try {
-    pipeline::GraphConfig config = pipeline::LoadGraphConfig(config_path, /*throw_on_problems=*/false);
+    pipeline::GraphConfig config =
+        pipeline::LoadGraphConfig(config_path, /*throw_on_problems=*/false);
     pipeline::StageRegistry registry = MakeRegistry();
     pipeline::Graph graph(std::move(config), registry, options);
     if (!quiet) std::printf("%s", graph.config().Describe().c_str());
@@ -112,8 +113,8 @@ int main(int argc, char** argv) {
       "  dyn4d bench transport                       measure edge throughput\n",
       "dyn4d"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "dyn4d 0.1.0 (protocol v" +
-                                        std::to_string(pipeline::kProtocolVersion) + ")");
+  app.set_version_flag(
+      "--version", "dyn4d 0.1.0 (protocol v" + std::to_string(pipeline::kProtocolVersion) + ")");
   std::string log_level = "info";
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
@@ -161,10 +162,13 @@ int main(int argc, char** argv) {
       "Throughput of 640x480 RGB-D frames through one edge, dyn4d vs a bare cppzmq loop,\n"
       "over inproc, ipc and tcp. Last line: transport_overhead_ratio (bare/dyn4d, tcp).");
   cli::TransportBenchOptions tb;
-  bench_transport->add_option("--batch", tb.batch, "frames per timed batch")->check(CLI::PositiveNumber);
-  bench_transport->add_option("--min-time", tb.min_time_s, "seconds per case")->check(CLI::PositiveNumber);
+  bench_transport->add_option("--batch", tb.batch, "frames per timed batch")
+      ->check(CLI::PositiveNumber);
+  bench_transport->add_option("--min-time", tb.min_time_s, "seconds per case")
+      ->check(CLI::PositiveNumber);
   bench_transport->add_option("--filter", tb.filter, "regex over case names");
-  bench_transport->add_option("--repetitions", tb.repetitions, "median over this many runs")->check(CLI::PositiveNumber);
+  bench_transport->add_option("--repetitions", tb.repetitions, "median over this many runs")
+      ->check(CLI::PositiveNumber);
 
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::from_str(log_level));
@@ -185,7 +189,8 @@ int main(int argc, char** argv) {
   }
   if (*check) {
     try {
-      pipeline::GraphConfig config = pipeline::LoadGraphConfig(check_path, /*throw_on_problems=*/false);
+      pipeline::GraphConfig config =
+          pipeline::LoadGraphConfig(check_path, /*throw_on_problems=*/false);
       pipeline::StageRegistry registry = MakeRegistry();
       pipeline::RunOptions o;
       o.output_dir = (std::filesystem::temp_directory_path() / "dyn4d-config-check").string();

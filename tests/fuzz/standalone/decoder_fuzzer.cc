@@ -12,7 +12,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
   WireMessage w = Encode(r.topic, r.message);
-  std::vector<Buffer> frames = {Buffer::CopyOf(w.topic), Buffer::CopyOf(w.header.data(), w.header.size())};
+  std::vector<Buffer> frames = {Buffer::CopyOf(w.topic),
+                                Buffer::CopyOf(w.header.data(), w.header.size())};
   frames.insert(frames.end(), w.payload.begin(), w.payload.end());
   DecodeResult again = Decode(frames);
   if (!again.ok() || TypeName(again.message) != TypeName(r.message)) std::abort();

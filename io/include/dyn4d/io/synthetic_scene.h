@@ -21,15 +21,15 @@ namespace dyn4d::io {
 class SyntheticScene {
  public:
   struct Config {
-    int width = 640;           ///< pixels
-    int height = 480;          ///< pixels
+    int width = 640;                ///< pixels
+    int height = 480;               ///< pixels
     double fx = 525.0, fy = 525.0;  ///< focal lengths, pixels (Kinect-like)
-    int num_frames = 90;       ///< length of the sequence
-    double fps = 30.0;         ///< frame rate; stamps are index / fps
-    uint32_t seed = 1;         ///< changes object paths, textures and noise
-    int num_objects = 3;       ///< 0..6 moving objects
-    bool depth_noise = true;   ///< depth-dependent noise and missing depth at edges
-    double depth_scale = 5000.0;  ///< depth units per metre (TUM convention)
+    int num_frames = 90;            ///< length of the sequence
+    double fps = 30.0;              ///< frame rate; stamps are index / fps
+    uint32_t seed = 1;              ///< changes object paths, textures and noise
+    int num_objects = 3;            ///< 0..6 moving objects
+    bool depth_noise = true;        ///< depth-dependent noise and missing depth at edges
+    double depth_scale = 5000.0;    ///< depth units per metre (TUM convention)
 
     /// Empty when valid, else one line per problem.
     std::vector<std::string> Validate() const;
@@ -37,18 +37,18 @@ class SyntheticScene {
 
   /// One moving object's ground truth at one frame.
   struct ObjectState {
-    int id = 0;                       ///< 1-based instance id (mask value)
+    int id = 0;  ///< 1-based instance id (mask value)
     std::string category;
-    std::array<double, 3> center{};   ///< world, metres
-    std::array<double, 3> velocity{}; ///< world, metres per second
-    std::array<double, 3> size{};     ///< extent along world x, y, z
+    std::array<double, 3> center{};    ///< world, metres
+    std::array<double, 3> velocity{};  ///< world, metres per second
+    std::array<double, 3> size{};      ///< extent along world x, y, z
   };
 
   struct Rendered {
     pipeline::RgbdFrame frame;
-    pipeline::CameraPose pose;     ///< ground truth T_world_cam
-    pipeline::Tracks tracks;       ///< ground truth, visible objects only
-    pipeline::Image instances;     ///< mono8, 0 = static scene, k = object id k
+    pipeline::CameraPose pose;         ///< ground truth T_world_cam
+    pipeline::Tracks tracks;           ///< ground truth, visible objects only
+    pipeline::Image instances;         ///< mono8, 0 = static scene, k = object id k
     std::vector<ObjectState> objects;  ///< all objects, visible or not
   };
 
@@ -74,7 +74,8 @@ class SyntheticScene {
     std::vector<Waypoint> path;
   };
   ObjectState StateAt(const Object& o, double t) const;
-  void CameraAt(double t, std::array<double, 3>& position, std::array<double, 9>& R_world_cam) const;
+  void CameraAt(double t, std::array<double, 3>& position,
+                std::array<double, 9>& R_world_cam) const;
 
   Config config_;
   std::vector<Object> objects_;

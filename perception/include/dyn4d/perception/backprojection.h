@@ -13,9 +13,9 @@
 namespace dyn4d::perception {
 
 struct BackprojectionConfig {
-  int stride = 4;              ///< use every stride-th pixel in u and v (>= 1)
-  double min_depth_m = 0.1;    ///< closer returns are ignored
-  double max_depth_m = 8.0;    ///< farther returns are ignored (noise grows as z^2)
+  int stride = 4;            ///< use every stride-th pixel in u and v (>= 1)
+  double min_depth_m = 0.1;  ///< closer returns are ignored
+  double max_depth_m = 8.0;  ///< farther returns are ignored (noise grows as z^2)
   std::vector<std::string> Validate() const;
 };
 

@@ -36,9 +36,7 @@ class Buffer {
   size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
   const std::shared_ptr<const void>& owner() const { return owner_; }
-  std::string_view view() const {
-    return {reinterpret_cast<const char*>(data_), size_};
-  }
+  std::string_view view() const { return {reinterpret_cast<const char*>(data_), size_}; }
 
   template <typename T>
   const T* as() const {

@@ -14,8 +14,8 @@ namespace dyn4d::pipeline {
 /// A message as the frames of one multipart ZeroMQ message.
 struct WireMessage {
   std::string topic;
-  std::vector<uint8_t> header;   ///< msgpack map
-  std::vector<Buffer> payload;   ///< raw parts, shared with the message (no copy)
+  std::vector<uint8_t> header;  ///< msgpack map
+  std::vector<Buffer> payload;  ///< raw parts, shared with the message (no copy)
 };
 
 /// Encodes `msg` for `topic`. Never fails for a well-formed message; throws
@@ -27,7 +27,7 @@ struct DecodeResult {
   Status status = Status::kMalformed;
   std::string error;  ///< why it was rejected; empty when kOk
   std::string topic;
-  Message message;    ///< valid only when status == kOk
+  Message message;  ///< valid only when status == kOk
 
   bool ok() const { return status == Status::kOk; }
 };

@@ -78,20 +78,20 @@ struct TopicConfig {
 
 struct NodeConfig {
   std::string name;
-  std::string type;                           ///< a registered stage type
-  std::map<std::string, std::string> inputs;  ///< port -> topic
-  std::map<std::string, std::string> outputs; ///< port -> topic
-  std::shared_ptr<Params> params;             ///< consumed by the stage factory
-  std::string location;                       ///< "FILE:LINE: nodes.NAME", for messages
+  std::string type;                            ///< a registered stage type
+  std::map<std::string, std::string> inputs;   ///< port -> topic
+  std::map<std::string, std::string> outputs;  ///< port -> topic
+  std::shared_ptr<Params> params;              ///< consumed by the stage factory
+  std::string location;                        ///< "FILE:LINE: nodes.NAME", for messages
 };
 
 struct GraphConfig {
-  std::string file;                 ///< where it was loaded from, for messages
+  std::string file;  ///< where it was loaded from, for messages
   std::string name = "dyn4d";
   std::string output_dir = "out";   ///< relative to the working directory
   double handshake_timeout_s = 30;  ///< how long producers wait for subscribers
   std::map<std::string, TopicConfig> topics;
-  std::vector<NodeConfig> nodes;    ///< in file order
+  std::vector<NodeConfig> nodes;  ///< in file order
   /// Problems found while parsing, when parsed with throw_on_problems =
   /// false; Graph reports them together with the stage-level ones.
   std::vector<std::string> problems;

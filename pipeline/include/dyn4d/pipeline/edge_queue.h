@@ -29,7 +29,8 @@ class EdgeQueue {
     T value;
   };
 
-  explicit EdgeQueue(std::vector<EdgeSpec> specs) : specs_(std::move(specs)), edges_(specs_.size()) {}
+  explicit EdgeQueue(std::vector<EdgeSpec> specs)
+      : specs_(std::move(specs)), edges_(specs_.size()) {}
 
   /// True if `edge` can take an item without dropping or exceeding capacity.
   bool HasSpace(size_t edge) const {
@@ -67,7 +68,8 @@ class EdgeQueue {
     size_t best = edges_.size();
     for (size_t i = 0; i < edges_.size(); ++i) {
       if (edges_[i].items.empty()) continue;
-      if (best == edges_.size() || edges_[i].items.front().arrival < edges_[best].items.front().arrival)
+      if (best == edges_.size() ||
+          edges_[i].items.front().arrival < edges_[best].items.front().arrival)
         best = i;
     }
     Item out{best, std::move(edges_[best].items.front().value)};

@@ -56,7 +56,7 @@ struct RunResult {
   Status status = Status::kFailed;
   std::string message;
   std::string output_dir;
-  std::map<std::string, Stats> final_stats;     ///< per node
+  std::map<std::string, Stats> final_stats;       ///< per node
   std::map<std::string, size_t> max_queue_depth;  ///< per node, over the run
   double elapsed_s = 0;
 

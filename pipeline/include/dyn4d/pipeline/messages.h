@@ -24,9 +24,9 @@ inline constexpr int kProtocolVersion = 1;
 
 /// Fields every message carries.
 struct MessageMeta {
-  uint64_t seq = 0;         ///< per-source sequence number, frame index for frames
-  int64_t stamp_ns = 0;     ///< capture time of the data this message is about
-  std::string source_id;    ///< which source (camera, file, node) it comes from
+  uint64_t seq = 0;       ///< per-source sequence number, frame index for frames
+  int64_t stamp_ns = 0;   ///< capture time of the data this message is about
+  std::string source_id;  ///< which source (camera, file, node) it comes from
 };
 
 /// Pixel encodings, named as in ROS sensor_msgs/Image.
@@ -160,14 +160,14 @@ struct Answer {
 struct Stats {
   MessageMeta meta;
   std::string node;
-  double fps = 0;              ///< messages processed per second over the last window
-  double latency_p50_ms = 0;   ///< processing latency percentiles over the window
+  double fps = 0;             ///< messages processed per second over the last window
+  double latency_p50_ms = 0;  ///< processing latency percentiles over the window
   double latency_p95_ms = 0;
-  uint64_t queue_depth = 0;    ///< messages waiting in the node's input queues now
-  uint64_t processed = 0;      ///< total inputs processed (or items produced by a source)
-  uint64_t emitted = 0;        ///< total messages published
-  uint64_t dropped = 0;        ///< total inputs dropped by `latest` edges
-  uint64_t errors = 0;         ///< total rejected messages and per-message failures
+  uint64_t queue_depth = 0;  ///< messages waiting in the node's input queues now
+  uint64_t processed = 0;    ///< total inputs processed (or items produced by a source)
+  uint64_t emitted = 0;      ///< total messages published
+  uint64_t dropped = 0;      ///< total inputs dropped by `latest` edges
+  uint64_t errors = 0;       ///< total rejected messages and per-message failures
 };
 
 /// Marks the end of a stream on a topic; nodes flush and forward it.
