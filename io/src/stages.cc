@@ -3,11 +3,23 @@
 #include <chrono>
 #include <cmath>
 #include <memory>
+#include <filesystem>
+#include <map>
 #include <thread>
 #include <unordered_map>
 
+#include <spdlog/spdlog.h>
+
+#include <opencv2/imgproc.hpp>
+#include <opencv2/videoio.hpp>
+
+#include "dyn4d/io/mcap.h"
+#include "dyn4d/io/sources.h"
 #include "dyn4d/io/synthetic_scene.h"
 #include "dyn4d/io/writers.h"
+#include "dyn4d/pipeline/codec.h"
+#include "dyn4d/pipeline/clock.h"
+#include "opencv_image.h"
 
 namespace dyn4d::io {
 namespace {
@@ -25,6 +37,7 @@ class SyntheticSourceStage : public pipeline::Stage {
       : scene_(std::move(config)), rate_hz_(rate_hz) {}
   std::vector<std::string> OutputPorts() const override { return {"frames", "poses", "tracks"}; }
   bool IsLive() const override { return rate_hz_ > 0; }
+  int64_t ProgressTotal() const override { return scene_.config().num_frames; }
 
   std::optional<Outputs> Produce() override {
     if (next_ >= scene_.config().num_frames) return std::nullopt;
@@ -95,6 +108,27 @@ class WriterStage : public pipeline::Stage {
   std::unique_ptr<Writer> writer_;
 };
 
+// Cognitive maps and answers, on optional inputs `maps` and `answers`.
+class ReasoningWriterStage : public pipeline::Stage {
+ public:
+  ReasoningWriterStage(const std::string& jsonl, const std::string& text) : writer_(jsonl, text) {}
+  std::vector<std::string> InputPorts() const override { return {"maps", "answers"}; }
+  std::vector<std::string> OptionalInputPorts() const override { return {"maps", "answers"}; }
+  Outputs Process(const std::string&, const Message& m) override {
+    if (const auto* c = std::get_if<pipeline::CognitiveMap>(&m)) writer_.Write(*c);
+    else if (const auto* a = std::get_if<pipeline::Answer>(&m)) writer_.Write(*a);
+    else throw std::invalid_argument("expected CognitiveMap or Answer, got " + pipeline::TypeName(m));
+    return {};
+  }
+  Outputs Finish() override {
+    writer_.Close();
+    return {};
+  }
+
+ private:
+  ReasoningWriter writer_;
+};
+
 // Accumulates world-frame clouds into a voxel map (first point of each voxel
 // wins, so the result is deterministic) and writes it at end of stream.
 class CloudMapWriterStage : public pipeline::Stage {
@@ -128,7 +162,8 @@ class CloudMapWriterStage : public pipeline::Stage {
     return {};
   }
   Outputs Finish() override {
-    WritePlyBinary(path_, xyz_, rgb_);
+    if (path_.size() > 4 && path_.substr(path_.size() - 4) == ".pcd") WritePcdBinary(path_, xyz_, rgb_);
+    else WritePlyBinary(path_, xyz_, rgb_);
     return {};
   }
 
@@ -141,6 +176,258 @@ class CloudMapWriterStage : public pipeline::Stage {
   std::vector<uint8_t> rgb_;
 };
 
+
+// ---- any source ---------------------------------------------------------------
+
+// Wraps a FrameSource: frames, plus ground-truth poses and tracks when the
+// data has them. Bad frames are skipped, logged (first 20) and counted.
+class InputStage : public pipeline::Stage {
+ public:
+  explicit InputStage(std::unique_ptr<FrameSource> source) : source_(std::move(source)) {
+    spdlog::info("input: {}", source_->Describe());
+  }
+  std::vector<std::string> OutputPorts() const override { return {"frames", "poses", "tracks"}; }
+  bool IsLive() const override { return source_->IsLive(); }
+  uint64_t SkippedCount() const override { return skipped_; }
+  int64_t ProgressTotal() const override { return source_->SizeHint(); }
+
+  std::optional<Outputs> Produce() override {
+    while (true) {
+      SourceRead r = source_->Next();
+      if (r.status == SourceRead::Status::kEnd) {
+        if (!r.message.empty()) spdlog::warn("input: stream ended early: {}", r.message);
+        if (skipped_) spdlog::warn("input: {} frame(s) skipped", skipped_);
+        return std::nullopt;
+      }
+      if (r.status == SourceRead::Status::kSkipped) {
+        if (skipped_++ < 20) spdlog::warn("input: skipped a frame: {}", r.message);
+        continue;
+      }
+      Outputs out;
+      const pipeline::MessageMeta meta = r.frame.meta;
+      out.push_back({"frames", std::move(r.frame)});
+      if (r.ground_truth) {
+        r.ground_truth->meta = meta;
+        out.push_back({"poses", *r.ground_truth});
+      }
+      if (r.ground_truth_tracks) {
+        r.ground_truth_tracks->meta = meta;
+        out.push_back({"tracks", *r.ground_truth_tracks});
+      }
+      return out;
+    }
+  }
+
+ private:
+  std::unique_ptr<FrameSource> source_;
+  uint64_t skipped_ = 0;
+};
+
+std::unique_ptr<pipeline::Stage> MakeInput(Params& p, const StageContext&) {
+  SourceConfig c;
+  c.path = p.GetString("path", "");
+  c.kind = p.GetChoice("kind", "auto", {"auto", "tum", "7scenes", "images", "video", "stereo", "recording",
+                                          "openni", "v4l2", "gstreamer", "synthetic"});
+  c.calibration = p.GetString("calibration", "");
+  c.fx = p.GetDouble("fx", 0, 0, 1e6);
+  c.fy = p.GetDouble("fy", 0, 0, 1e6);
+  c.cx = p.GetDouble("cx", 0, 0, 1e6);
+  c.cy = p.GetDouble("cy", 0, 0, 1e6);
+  c.depth_scale = p.GetDouble("depth_scale", 0, 0, 1e6);
+  c.depth_path = p.GetString("depth_path", "");
+  c.fps = p.GetDouble("fps", 30, 0.01, 10000);
+  c.speed = p.GetDouble("speed", 0, 0, 1000);
+  c.max_frames = p.GetInt("max_frames", 0, 0, 100000000);
+  if (c.path.empty() && c.kind != "openni" && c.kind != "synthetic")
+    p.AddProblem("path", "missing: the folder, file or device to read (or dyn4d run --input PATH)");
+  p.Finish();  // parameter problems first, then the source itself
+  try {
+    return std::make_unique<InputStage>(OpenSource(c));
+  } catch (const SourceError& e) {
+    throw pipeline::ConfigError({p.file() + ": " + p.path() + ": " + e.what()});
+  }
+}
+
+// ---- recording and replay -----------------------------------------------------------
+
+// Records every message of its inputs into one MCAP file, a channel per
+// topic; written to FILE.partial and renamed at end of stream.
+class RecorderStage : public pipeline::Stage {
+ public:
+  RecorderStage(const std::string& path, std::map<std::string, std::string> ports)
+      : ports_(std::move(ports)), writer_(path) {
+    for (const auto& [port, topic] : ports_)
+      channels_[port] = writer_.AddChannel(topic, kDyn4dMessageEncoding);
+  }
+  std::vector<std::string> InputPorts() const override {
+    std::vector<std::string> out;
+    for (const auto& kv : ports_) out.push_back(kv.first);
+    return out;
+  }
+  Outputs Process(const std::string& port, const Message& m) override {
+    writer_.WriteDyn4d(channels_.at(port), ports_.at(port), m, static_cast<uint64_t>(pipeline::WallNowNs()));
+    return {};
+  }
+  Outputs Finish() override {
+    writer_.Close();
+    spdlog::info("recorder: {} messages", writer_.message_count());
+    return {};
+  }
+
+ private:
+  std::map<std::string, std::string> ports_;  // port -> topic
+  McapWriter writer_;
+  std::map<std::string, uint16_t> channels_;
+};
+
+// Replays a dyn4d MCAP recording: each recorded topic is an output port of
+// the same name; `speed` 0 = as fast as possible, 1 = as recorded.
+class ReplayStage : public pipeline::Stage {
+ public:
+  ReplayStage(const std::string& path, double speed) : path_(path), reader_(path), speed_(speed) {
+    for (const McapChannel& c : McapReader::ListChannels(path))
+      if (c.message_encoding == kDyn4dMessageEncoding) ports_.push_back(c.topic);
+    if (ports_.empty()) throw std::runtime_error("'" + path + "' has no dyn4d-v1 channels");
+  }
+  std::vector<std::string> OutputPorts() const override { return ports_; }
+  uint64_t SkippedCount() const override { return skipped_; }
+
+  std::optional<Outputs> Produce() override {
+    while (auto m = reader_.Next()) {
+      if (m->channel->message_encoding != kDyn4dMessageEncoding) continue;
+      pipeline::DecodeResult d = pipeline::Decode(UnpackFrames(m->data));
+      if (!d.ok()) {
+        if (skipped_++ < 20) spdlog::warn("replay '{}': message rejected: {}", path_, d.error);
+        continue;
+      }
+      if (pipeline::IsEndOfStream(d.message)) continue;
+      if (speed_ > 0) {
+        if (!first_) first_ = m->log_time_ns, start_ = std::chrono::steady_clock::now();
+        std::this_thread::sleep_until(start_ + std::chrono::nanoseconds(static_cast<int64_t>((m->log_time_ns - *first_) / speed_)));
+      }
+      return Outputs{{m->channel->topic, std::move(d.message)}};
+    }
+    return std::nullopt;
+  }
+
+ private:
+  std::string path_;
+  McapReader reader_;
+  double speed_;
+  std::vector<std::string> ports_;
+  uint64_t skipped_ = 0;
+  std::optional<uint64_t> first_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+// ---- annotated overlay video ---------------------------------------------------------
+
+cv::Scalar TrackColour(int64_t id) {
+  static const cv::Scalar kPalette[] = {{230, 159, 0}, {86, 180, 233}, {0, 158, 115}, {240, 228, 66},
+                                        {0, 114, 178}, {213, 94, 0},  {204, 121, 167}, {120, 220, 120}};
+  return kPalette[static_cast<size_t>(id < 0 ? 0 : id) % 8];
+}
+
+// Frames with their tracks drawn: mask tint, box, "#id class score exit k".
+// Frames wait (bounded) for their tracks; without a tracks input they are
+// written as they come.
+class OverlayVideoStage : public pipeline::Stage {
+ public:
+  OverlayVideoStage(std::string path, double fps, bool has_tracks)
+      : path_(std::move(path)), fps_(fps), has_tracks_(has_tracks) {}
+  std::vector<std::string> InputPorts() const override { return {"frames", "tracks"}; }
+  std::vector<std::string> OptionalInputPorts() const override { return {"tracks"}; }
+
+  Outputs Process(const std::string& port, const Message& m) override {
+    const uint64_t seq = pipeline::Meta(m).seq;
+    if (port == "frames") {
+      const auto* f = std::get_if<pipeline::RgbdFrame>(&m);
+      if (!f) throw std::invalid_argument("input 'frames' expects RgbdFrame, got " + pipeline::TypeName(m));
+      frames_[seq] = *f;
+      newest_ = std::max(newest_, seq);
+    } else {
+      const auto* t = std::get_if<pipeline::Tracks>(&m);
+      if (!t) throw std::invalid_argument("input 'tracks' expects Tracks, got " + pipeline::TypeName(m));
+      tracks_[seq] = *t;
+    }
+    // Write frames in order once their tracks are here (or can no longer come).
+    while (!frames_.empty()) {
+      auto f = frames_.begin();
+      auto t = tracks_.find(f->first);
+      const bool stale = newest_ >= f->first + kMaxWait;
+      if (has_tracks_ && t == tracks_.end() && !stale) break;
+      WriteFrame(f->second, t == tracks_.end() ? nullptr : &t->second);
+      if (t != tracks_.end()) tracks_.erase(t);
+      frames_.erase(f);
+    }
+    while (!tracks_.empty() && !frames_.empty() && tracks_.begin()->first < frames_.begin()->first)
+      tracks_.erase(tracks_.begin());
+    return {};
+  }
+
+  Outputs Finish() override {
+    for (auto& [seq, f] : frames_) {
+      auto t = tracks_.find(seq);
+      WriteFrame(f, t == tracks_.end() ? nullptr : &t->second);
+    }
+    frames_.clear();
+    if (writer_.isOpened()) {
+      writer_.release();
+      std::filesystem::rename(Partial(), path_);
+      spdlog::info("overlay: {} frames to {}", written_, path_);
+    }
+    return {};
+  }
+
+ private:
+  static constexpr uint64_t kMaxWait = 64;
+  std::string Partial() const { return path_.substr(0, path_.rfind('.')) + ".partial" + path_.substr(path_.rfind('.')); }
+
+  void WriteFrame(const pipeline::RgbdFrame& f, const pipeline::Tracks* tracks) {
+    cv::Mat img = internal::ToMat(f.color).clone();
+    if (f.color.encoding == pipeline::PixelEncoding::kRgb8) cv::cvtColor(img, img, cv::COLOR_RGB2BGR);
+    if (tracks) {
+      for (const pipeline::Track& t : tracks->items) {
+        const cv::Scalar colour = TrackColour(t.track_id);
+        const cv::Rect box(int(t.box.x), int(t.box.y), int(t.box.w), int(t.box.h));
+        const cv::Rect clipped = box & cv::Rect(0, 0, img.cols, img.rows);
+        if (!t.mask.empty() && clipped == box && t.mask.width == box.width && t.mask.height == box.height) {
+          cv::Mat roi = img(box), tint(roi.size(), roi.type(), colour), blended;
+          cv::addWeighted(roi, 0.55, tint, 0.45, 0, blended);
+          blended.copyTo(roi, internal::ToMat(t.mask));
+        }
+        cv::rectangle(img, clipped, colour, 2);
+        char label[128];
+        std::snprintf(label, sizeof label, "#%lld %s %.2f%s", static_cast<long long>(t.track_id),
+                      t.class_name.c_str(), t.score,
+                      t.exit_index >= 0 ? (" exit " + std::to_string(t.exit_index + 1)).c_str() : "");
+        int baseline = 0;
+        const cv::Size ts = cv::getTextSize(label, cv::FONT_HERSHEY_SIMPLEX, 0.5, 1, &baseline);
+        const cv::Point org(clipped.x, std::max(ts.height + 2, clipped.y - 4));
+        cv::rectangle(img, org + cv::Point(0, 3), org + cv::Point(ts.width, -ts.height - 2), colour, cv::FILLED);
+        cv::putText(img, label, org, cv::FONT_HERSHEY_SIMPLEX, 0.5, cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
+      }
+    }
+    if (!writer_.isOpened()) {
+      if (!writer_.open(Partial(), cv::VideoWriter::fourcc('m', 'p', '4', 'v'), fps_, img.size()))
+        throw std::runtime_error("cannot open video writer for '" + Partial() + "' (mp4v/FFmpeg)");
+      size_ = img.size();
+    }
+    if (img.size() != size_) cv::resize(img, img, size_);
+    writer_.write(img);
+    ++written_;
+  }
+
+  std::string path_;
+  double fps_;
+  bool has_tracks_;
+  cv::VideoWriter writer_;
+  cv::Size size_;
+  std::map<uint64_t, pipeline::RgbdFrame> frames_;
+  std::map<uint64_t, pipeline::Tracks> tracks_;
+  uint64_t newest_ = 0, written_ = 0;
+};
+
 std::string OutPath(const StageContext& ctx, const std::string& file) {
   return file.empty() || file[0] == '/' ? file : ctx.output_dir + "/" + file;
 }
@@ -148,6 +435,40 @@ std::string OutPath(const StageContext& ctx, const std::string& file) {
 }  // namespace
 
 void RegisterStages(pipeline::StageRegistry& r) {
+  r.Register("input",
+             "any source: TUM, 7-Scenes, images, video, stereo, recording, OpenNI2, V4L2, "
+             "GStreamer (outputs frames, poses and tracks when known)",
+             MakeInput);
+  r.Register("recorder", "records its inputs (any topics) into an MCAP file",
+             [](Params& p, const StageContext& ctx) {
+               if (ctx.inputs.empty()) p.AddProblem("", "the recorder needs at least one input");
+               return std::make_unique<RecorderStage>(OutPath(ctx, p.GetString("file", "recording.mcap")),
+                                                      ctx.inputs);
+             });
+  r.Register("replay", "replays a dyn4d MCAP recording (one output per recorded topic)",
+             [](Params& p, const StageContext& ctx) {
+               const std::string file = p.GetString("file", "");
+               const double speed = p.GetDouble("speed", 0, 0, 1000);
+               if (file.empty()) p.AddProblem("file", "missing: the .mcap file to replay");
+               p.Finish();
+               try {
+                 return std::make_unique<ReplayStage>(file, speed);
+               } catch (const std::runtime_error& e) {
+                 throw pipeline::ConfigError({p.file() + ": " + p.path() + ".file: " + e.what()});
+               }
+             });
+  r.Register("overlay_video", "annotated MP4: tracks (boxes, masks, ids, classes, exits) on the frames",
+             [](Params& p, const StageContext& ctx) {
+               return std::make_unique<OverlayVideoStage>(OutPath(ctx, p.GetString("file", "overlay.mp4")),
+                                                          p.GetDouble("fps", 30, 0.1, 1000),
+                                                          ctx.inputs.count("tracks") > 0);
+             });
+  r.Register("reasoning_writer", "writes cognitive maps and answers as JSONL and text (inputs maps, answers)",
+             [](Params& p, const StageContext& ctx) {
+               return std::make_unique<ReasoningWriterStage>(
+                   OutPath(ctx, p.GetString("jsonl_file", "reasoning.jsonl")),
+                   OutPath(ctx, p.GetString("text_file", "reasoning.txt")));
+             });
   r.Register("synthetic_rgbd",
              "synthetic RGB-D scene with ground truth (outputs frames, poses, tracks)",
              MakeSyntheticSource);
@@ -159,10 +480,12 @@ void RegisterStages(pipeline::StageRegistry& r) {
              });
   r.Register("tracks_writer", "writes tracks as MOTChallenge text and JSONL (input tracks)",
              [](Params& p, const StageContext& ctx) {
+               const std::string kitti = p.GetString("kitti_file", "tracks_kitti.txt");
                return std::make_unique<WriterStage<pipeline::Tracks, TracksWriter>>(
                    "tracks", std::make_unique<TracksWriter>(
                                  OutPath(ctx, p.GetString("mot_file", "tracks_mot.txt")),
-                                 OutPath(ctx, p.GetString("jsonl_file", "tracks.jsonl"))));
+                                 OutPath(ctx, p.GetString("jsonl_file", "tracks.jsonl")),
+                                 kitti.empty() ? "" : OutPath(ctx, kitti)));
              });
   r.Register("cloud_map_writer",
              "fuses world-frame clouds into a voxel map, writes PLY (input clouds)",

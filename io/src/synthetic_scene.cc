@@ -83,24 +83,61 @@ std::vector<std::string> SyntheticScene::Config::Validate() const {
 SyntheticScene::SyntheticScene(Config config) : config_(std::move(config)) {
   Rng rng(config_.seed);
   const double duration = config_.num_frames / config_.fps;
+  // Scenarios are laid out around the camera's first view: where it stands,
+  // which way it looks (horizontally) and its right.
+  std::array<double, 3> cam;
+  std::array<double, 9> R;
+  CameraAt(0, cam, R);
+  const Eigen::Vector2d c0(cam[0], cam[1]);
+  const Eigen::Vector2d fwd = Eigen::Vector2d(R[2], R[5]).normalized();
+  const Eigen::Vector2d right(R[0], R[3]);
+  auto at = [&](double ahead, double side) {
+    Eigen::Vector2d p = c0 + ahead * fwd + side * right.normalized();
+    return Eigen::Vector2d(std::clamp(p.x(), -3.5, 3.5), std::clamp(p.y(), -2.5, 2.5));
+  };
+  static const char* kRoles[] = {"walks_across", "approaches", "stop_and_go", "leaves_view",
+                                 "occluder", "wanders"};
   for (int k = 0; k < config_.num_objects; ++k) {
     // Categories rotate with the seed so different seeds show different mixes.
     const CategorySpec& c = kCategories[(k + config_.seed) % kNumCategories];
     Object o;
     o.id = k + 1;
     o.category = c.name;
+    o.role = kRoles[k % 6];
     o.sphere = c.sphere;
     o.size = {c.size[0], c.size[1], c.size[2]};
     o.color = {c.bgr[0], c.bgr[1], c.bgr[2]};
     const double z = c.size[2] / 2;
-    auto random_point = [&] {
-      return std::array<double, 3>{rng.Uniform(-2.8, 2.8), rng.Uniform(-2.0, 2.0), z};
+    const double jitter = rng.Uniform(-0.3, 0.3);
+    auto wp = [&](double t, const Eigen::Vector2d& p) { return Waypoint{t, {p.x(), p.y(), z}}; };
+    // Speeds of a walking person at most: 1.3 m/s.
+    auto arrive = [&](double t0, const Eigen::Vector2d& a, const Eigen::Vector2d& b, double speed) {
+      return std::min(duration, t0 + (b - a).norm() / speed);
     };
-    // Walk, pause, walk again: four waypoints with a stop in the middle.
-    std::array<double, 3> a = random_point(), b = random_point(), d = random_point();
-    const double t1 = duration * rng.Uniform(0.3, 0.45);
-    const double t2 = t1 + duration * rng.Uniform(0.1, 0.2);
-    o.path = {{0.0, a}, {t1, b}, {t2, b}, {duration, d}};
+    if (o.role == "walks_across") {
+      const Eigen::Vector2d a = at(3.2 + jitter, -1.8), b = at(3.2 + jitter, 1.8);
+      o.path = {wp(0, a), wp(0.1 * duration, a), wp(arrive(0.1 * duration, a, b, 1.2), b), wp(duration + 1, b)};
+    } else if (o.role == "approaches") {
+      const Eigen::Vector2d a = at(4.6, 0.4 + jitter), b = at(1.4, 0.2);
+      o.path = {wp(0, a), wp(0.15 * duration, a), wp(arrive(0.15 * duration, a, b, 0.9), b), wp(duration + 1, b)};
+    } else if (o.role == "stop_and_go") {
+      const Eigen::Vector2d a = at(2.6, -1.2 + jitter), b = at(2.8, 0.0), d = at(3.4, 1.3);
+      const double t1 = arrive(0, a, b, 0.8), t2 = std::min(duration, t1 + 0.25 * duration);
+      o.path = {wp(0, a), wp(t1, b), wp(t2, b), wp(arrive(t2, b, d, 0.8), d), wp(duration + 1, d)};
+    } else if (o.role == "leaves_view") {
+      const Eigen::Vector2d a = at(2.4, 0.6 + jitter), b = at(0.6, 2.6);
+      o.path = {wp(0, a), wp(0.2 * duration, a), wp(arrive(0.2 * duration, a, b, 1.0), b), wp(duration + 1, b)};
+    } else if (o.role == "occluder") {
+      const Eigen::Vector2d a = at(1.9, 1.6), b = at(1.9, -1.6);
+      const double t0 = 0.3 * duration;
+      o.path = {wp(0, a), wp(t0, a), wp(arrive(t0, a, b, 1.1), b), wp(duration + 1, b)};
+    } else {
+      const Eigen::Vector2d a(rng.Uniform(-2.8, 2.8), rng.Uniform(-2.0, 2.0)),
+          b(rng.Uniform(-2.8, 2.8), rng.Uniform(-2.0, 2.0));
+      o.path = {wp(0, a), wp(arrive(0, a, b, 0.6), b), wp(duration + 1, b)};
+    }
+    // Waypoint times must not decrease (arrive() clamps to the duration).
+    for (size_t i = 1; i < o.path.size(); ++i) o.path[i].t = std::max(o.path[i].t, o.path[i - 1].t);
     objects_.push_back(std::move(o));
   }
 }
@@ -120,17 +157,18 @@ SyntheticScene::ObjectState SyntheticScene::StateAt(const Object& o, double t) c
   ObjectState s;
   s.id = o.id;
   s.category = o.category;
+  s.role = o.role;
   s.size = o.size;
   const auto& path = o.path;
   size_t i = 0;
-  while (i + 2 < path.size() && t > path[i + 1].t) ++i;
+  while (i + 2 < path.size() && t >= path[i + 1].t) ++i;
   const Waypoint& w0 = path[i];
   const Waypoint& w1 = path[i + 1];
   const double span = std::max(1e-9, w1.t - w0.t);
   const double u = std::clamp((t - w0.t) / span, 0.0, 1.0);
   for (int k = 0; k < 3; ++k) {
     s.center[k] = w0.p[k] + u * (w1.p[k] - w0.p[k]);
-    s.velocity[k] = (t >= w0.t && t <= w1.t) ? (w1.p[k] - w0.p[k]) / span : 0.0;
+    s.velocity[k] = (t >= w0.t && t < w1.t) ? (w1.p[k] - w0.p[k]) / span : 0.0;
   }
   return s;
 }
@@ -140,7 +178,7 @@ void SyntheticScene::CameraAt(double t, std::array<double, 3>& position,
   // A slow sweep along an ellipse, looking at a point that drifts around the
   // room centre, with a gentle bob: rotation and translation both present.
   const double phase = Uniform01(config_.seed * 7919ULL) * 2 * M_PI;
-  const double theta = phase + 0.25 * t;
+  const double theta = phase + 0.12 * t;
   const Eigen::Vector3d p(2.6 * std::cos(theta), 1.7 * std::sin(theta),
                           1.45 + 0.08 * std::sin(1.3 * t));
   const Eigen::Vector3d target(0.4 * std::sin(0.5 * t), 0.3 * std::cos(0.4 * t), 0.8);
@@ -189,6 +227,8 @@ SyntheticScene::Rendered SyntheticScene::Render(int index) const {
   Image color = Image::Allocate(c.width, c.height, PixelEncoding::kBgr8);
   Image instances = Image::Allocate(c.width, c.height, PixelEncoding::kMono8);
   std::vector<float> depth_m(static_cast<size_t>(c.width) * c.height, 0.f);
+  std::vector<int> silhouette(prims.size(), 0);
+  std::vector<std::vector<int>> hidden_by(prims.size(), std::vector<int>(prims.size(), 0));
   uint8_t* bgr = color.data.mutable_data();
   uint8_t* inst = instances.data.mutable_data();
   const double light[3] = {0.35, 0.25, 0.9};  // unnormalised, from above
@@ -217,6 +257,7 @@ SyntheticScene::Rendered SyntheticScene::Render(int index) const {
       }
       int hit_prim = -1;
       double normal[3] = {0, 0, 0};
+      uint32_t covered = 0;  // bit k: the ray passes through object k
       for (size_t k = 0; k < prims.size(); ++k) {
         const Prim& p = prims[k];
         if (p.sphere) {
@@ -227,13 +268,14 @@ SyntheticScene::Rendered SyntheticScene::Render(int index) const {
           const double disc = B * B - A * C;
           if (disc < 0) continue;
           const double ts = (-B - std::sqrt(disc)) / A;
+          if (ts > 0) covered |= 1u << k;
           if (ts > 0 && ts < t_hit) {
             t_hit = ts;
             hit_prim = static_cast<int>(k);
             for (int a = 0; a < 3; ++a) normal[a] = (cam[a] + ts * d[a] - p.center[a]) / p.radius;
           }
         } else {
-          double t0 = 0, t1 = t_hit;
+          double t0 = 0, t1 = 1e30;  // full slab test: coverage counts hidden hits too
           int axis = -1;
           bool miss = false;
           for (int a = 0; a < 3 && !miss; ++a) {
@@ -250,6 +292,7 @@ SyntheticScene::Rendered SyntheticScene::Render(int index) const {
             t1 = std::min(t1, tb);
             miss = t0 > t1;
           }
+          if (!miss && axis >= 0) covered |= 1u << k;
           if (!miss && axis >= 0 && t0 < t_hit) {
             t_hit = t0;
             hit_prim = static_cast<int>(k);
@@ -259,6 +302,11 @@ SyntheticScene::Rendered SyntheticScene::Render(int index) const {
         }
       }
       const size_t idx = static_cast<size_t>(v) * c.width + u;
+      for (size_t k = 0; covered && k < prims.size(); ++k) {
+        if (!(covered >> k & 1)) continue;
+        ++silhouette[k];
+        if (hit_prim >= 0 && static_cast<size_t>(hit_prim) != k) ++hidden_by[k][hit_prim];
+      }
       const double hp[3] = {cam[0] + t_hit * d[0], cam[1] + t_hit * d[1], cam[2] + t_hit * d[2]};
       double base[3], tex;
       if (hit_prim >= 0) {
@@ -350,8 +398,14 @@ SyntheticScene::Rendered SyntheticScene::Render(int index) const {
           v0 = std::min(v0, v), v1 = std::max(v1, v);
           ++count;
         }
+    ObjectState& state = out.objects[k];
+    state.visible_pixels = count;
+    state.silhouette_pixels = silhouette[k];
+    int best = 0;
+    for (size_t j = 0; j < prims.size(); ++j)
+      if (hidden_by[k][j] > best) best = hidden_by[k][j], state.occluded_by = objects_[j].id;
     if (count < 20) continue;  // not visible enough to be tracked
-    const ObjectState& s = out.objects[k];
+    const ObjectState& s = state;
     pipeline::Track tr;
     tr.track_id = id;
     tr.box = {float(u0), float(v0), float(u1 - u0 + 1), float(v1 - v0 + 1)};

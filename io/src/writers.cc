@@ -1,6 +1,7 @@
 #include "dyn4d/io/writers.h"
 
 #include <cstdio>
+#include <filesystem>
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
@@ -8,19 +9,29 @@
 namespace dyn4d::io {
 
 namespace {
-std::ofstream OpenOrThrow(const std::string& path, std::ios::openmode mode = std::ios::out) {
-  std::ofstream out(path, mode | std::ios::trunc);
-  if (!out) throw std::runtime_error("cannot open '" + path + "' for writing");
-  return out;
-}
 void CheckGood(const std::ofstream& out, const std::string& path) {
   if (!out) throw std::runtime_error("write to '" + path + "' failed (disk full?)");
 }
 }  // namespace
 
-TumTrajectoryWriter::TumTrajectoryWriter(const std::string& path)
-    : path_(path), out_(OpenOrThrow(path)) {
-  out_ << "# timestamp tx ty tz qx qy qz qw (T_world_cam, metres)\n";
+AtomicFile::AtomicFile(const std::string& path, bool binary)
+    : path_(path), partial_(path + ".partial") {
+  out_.open(partial_, binary ? std::ios::binary | std::ios::trunc : std::ios::trunc);
+  if (!out_) throw std::runtime_error("cannot open '" + partial_ + "' for writing");
+}
+
+void AtomicFile::Commit() {
+  if (committed_) return;
+  committed_ = true;
+  out_.close();
+  if (!out_) throw std::runtime_error("write to '" + path_ + "' failed (disk full?)");
+  std::error_code ec;
+  std::filesystem::rename(partial_, path_, ec);
+  if (ec) throw std::runtime_error("cannot move '" + partial_ + "' to '" + path_ + "': " + ec.message());
+}
+
+TumTrajectoryWriter::TumTrajectoryWriter(const std::string& path) : file_(path) {
+  file_.stream() << "# timestamp tx ty tz qx qy qz qw (T_world_cam, metres)\n";
 }
 
 void TumTrajectoryWriter::Write(const pipeline::CameraPose& p) {
@@ -28,14 +39,11 @@ void TumTrajectoryWriter::Write(const pipeline::CameraPose& p) {
   std::snprintf(line, sizeof line, "%.6f %.6f %.6f %.6f %.7f %.7f %.7f %.7f\n",
                 p.meta.stamp_ns / 1e9, p.t_world_cam[0], p.t_world_cam[1], p.t_world_cam[2],
                 p.q_world_cam[0], p.q_world_cam[1], p.q_world_cam[2], p.q_world_cam[3]);
-  out_ << line;
-  CheckGood(out_, path_);
+  file_.stream() << line;
+  CheckGood(file_.stream(), file_.path());
 }
 
-void TumTrajectoryWriter::Close() {
-  out_.close();
-  CheckGood(out_, path_);
-}
+void TumTrajectoryWriter::Close() { file_.Commit(); }
 
 void WritePlyBinary(const std::string& path, const std::vector<float>& xyz,
                     const std::vector<uint8_t>& rgb) {
@@ -45,7 +53,8 @@ void WritePlyBinary(const std::string& path, const std::vector<float>& xyz,
   const bool has_color = !rgb.empty();
   if (has_color && rgb.size() != xyz.size())
     throw std::invalid_argument("WritePlyBinary: rgb size does not match xyz");
-  std::ofstream out = OpenOrThrow(path, std::ios::binary);
+  AtomicFile file(path, true);
+  std::ofstream& out = file.stream();
   out << "ply\nformat binary_little_endian 1.0\ncomment written by dyn4d\nelement vertex " << n
       << "\nproperty float x\nproperty float y\nproperty float z\n";
   if (has_color) out << "property uchar red\nproperty uchar green\nproperty uchar blue\n";
@@ -57,15 +66,72 @@ void WritePlyBinary(const std::string& path, const std::vector<float>& xyz,
     if (has_color) std::memcpy(row.data() + 12, &rgb[i * 3], 3);
     out.write(row.data(), static_cast<std::streamsize>(row.size()));
   }
-  out.close();
-  CheckGood(out, path);
+  file.Commit();
 }
 
-TracksWriter::TracksWriter(const std::string& mot_path, const std::string& jsonl_path)
-    : mot_path_(mot_path),
-      jsonl_path_(jsonl_path),
-      mot_(OpenOrThrow(mot_path)),
-      jsonl_(OpenOrThrow(jsonl_path)) {}
+void WriteMeshPly(const std::string& path, const std::vector<float>& xyz,
+                  const std::vector<uint8_t>& rgb, const std::vector<uint32_t>& triangles) {
+  const size_t n = xyz.size() / 3, f = triangles.size() / 3;
+  const bool has_color = !rgb.empty();
+  if (xyz.size() % 3 || triangles.size() % 3 || (has_color && rgb.size() != xyz.size()))
+    throw std::invalid_argument("WriteMeshPly: inconsistent array sizes");
+  for (uint32_t i : triangles)
+    if (i >= n) throw std::invalid_argument("WriteMeshPly: face index " + std::to_string(i) + " >= vertex count");
+  AtomicFile file(path, true);
+  std::ofstream& out = file.stream();
+  out << "ply\nformat binary_little_endian 1.0\ncomment written by dyn4d\nelement vertex " << n
+      << "\nproperty float x\nproperty float y\nproperty float z\n";
+  if (has_color) out << "property uchar red\nproperty uchar green\nproperty uchar blue\n";
+  out << "element face " << f << "\nproperty list uchar int vertex_indices\nend_header\n";
+  for (size_t i = 0; i < n; ++i) {
+    out.write(reinterpret_cast<const char*>(&xyz[3 * i]), 12);
+    if (has_color) out.write(reinterpret_cast<const char*>(&rgb[3 * i]), 3);
+  }
+  for (size_t i = 0; i < f; ++i) {
+    const uint8_t three = 3;
+    out.write(reinterpret_cast<const char*>(&three), 1);
+    out.write(reinterpret_cast<const char*>(&triangles[3 * i]), 12);
+  }
+  file.Commit();
+}
+
+void WritePcdBinary(const std::string& path, const std::vector<float>& xyz,
+                    const std::vector<uint8_t>& rgb) {
+  const size_t n = xyz.size() / 3;
+  const bool has_color = !rgb.empty();
+  if (xyz.size() % 3 || (has_color && rgb.size() != xyz.size()))
+    throw std::invalid_argument("WritePcdBinary: inconsistent array sizes");
+  AtomicFile file(path, true);
+  std::ofstream& out = file.stream();
+  out << "# .PCD v0.7 - Point Cloud Data file format (written by dyn4d)\nVERSION 0.7\n"
+      << (has_color ? "FIELDS x y z rgb\nSIZE 4 4 4 4\nTYPE F F F F\nCOUNT 1 1 1 1\n"
+                    : "FIELDS x y z\nSIZE 4 4 4\nTYPE F F F\nCOUNT 1 1 1\n")
+      << "WIDTH " << n << "\nHEIGHT 1\nVIEWPOINT 0 0 0 1 0 0 0\nPOINTS " << n << "\nDATA binary\n";
+  for (size_t i = 0; i < n; ++i) {
+    out.write(reinterpret_cast<const char*>(&xyz[3 * i]), 12);
+    if (has_color) {
+      const uint32_t packed = (uint32_t(rgb[3 * i]) << 16) | (uint32_t(rgb[3 * i + 1]) << 8) | rgb[3 * i + 2];
+      out.write(reinterpret_cast<const char*>(&packed), 4);
+    }
+  }
+  file.Commit();
+}
+
+std::string KittiType(const std::string& c) {
+  if (c == "person" || c == "pedestrian") return "Pedestrian";
+  if (c == "car") return "Car";
+  if (c == "van") return "Van";
+  if (c == "truck") return "Truck";
+  if (c == "bicycle" || c == "cyclist") return "Cyclist";
+  if (c == "tram") return "Tram";
+  return "Misc";
+}
+
+TracksWriter::TracksWriter(const std::string& mot_path, const std::string& jsonl_path,
+                           const std::string& kitti_path)
+    : mot_(mot_path), jsonl_(jsonl_path) {
+  if (!kitti_path.empty()) kitti_ = std::make_unique<AtomicFile>(kitti_path);
+}
 
 void TracksWriter::Write(const pipeline::Tracks& tracks) {
   const uint64_t frame = tracks.meta.seq + 1;  // MOTChallenge frames are 1-based
@@ -74,7 +140,15 @@ void TracksWriter::Write(const pipeline::Tracks& tracks) {
     std::snprintf(line, sizeof line, "%llu,%lld,%.2f,%.2f,%.2f,%.2f,%.4f,-1,-1,-1\n",
                   static_cast<unsigned long long>(frame), static_cast<long long>(t.track_id),
                   t.box.x, t.box.y, t.box.w, t.box.h, t.score);
-    mot_ << line;
+    mot_.stream() << line;
+    if (kitti_) {
+      std::snprintf(line, sizeof line,
+                    "%llu %lld %s -1 -1 -10 %.2f %.2f %.2f %.2f -1 -1 -1 -1000 -1000 -1000 -10 %.4f\n",
+                    static_cast<unsigned long long>(tracks.meta.seq), static_cast<long long>(t.track_id),
+                    KittiType(t.class_name).c_str(), t.box.x, t.box.y, t.box.x + t.box.w,
+                    t.box.y + t.box.h, t.score);
+      kitti_->stream() << line;
+    }
     nlohmann::json j = {{"frame", tracks.meta.seq},
                         {"t", tracks.meta.stamp_ns / 1e9},
                         {"track_id", t.track_id},
@@ -87,17 +161,41 @@ void TracksWriter::Write(const pipeline::Tracks& tracks) {
       j["velocity_world"] = t.velocity_world;
       j["extent"] = t.extent;
     }
-    jsonl_ << j.dump() << "\n";
+    jsonl_.stream() << j.dump() << "\n";
   }
-  CheckGood(mot_, mot_path_);
-  CheckGood(jsonl_, jsonl_path_);
+  CheckGood(mot_.stream(), mot_.path());
+  CheckGood(jsonl_.stream(), jsonl_.path());
 }
 
 void TracksWriter::Close() {
-  mot_.close();
-  jsonl_.close();
-  CheckGood(mot_, mot_path_);
-  CheckGood(jsonl_, jsonl_path_);
+  mot_.Commit();
+  jsonl_.Commit();
+  if (kitti_) kitti_->Commit();
+}
+
+ReasoningWriter::ReasoningWriter(const std::string& jsonl_path, const std::string& text_path)
+    : jsonl_(jsonl_path), text_(text_path) {}
+
+void ReasoningWriter::Write(const pipeline::CognitiveMap& map) {
+  nlohmann::json j = {{"kind", "cognitive_map"}, {"seq", map.meta.seq}, {"t", map.meta.stamp_ns / 1e9}};
+  auto parsed = nlohmann::json::parse(map.json, nullptr, false);
+  j["map"] = parsed.is_discarded() ? nlohmann::json(map.json) : parsed;
+  jsonl_.stream() << j.dump() << "\n";
+  text_.stream() << "== cognitive map at t=" << map.meta.stamp_ns / 1e9 << " s\n" << map.text << "\n";
+  CheckGood(jsonl_.stream(), jsonl_.path());
+}
+
+void ReasoningWriter::Write(const pipeline::Answer& a) {
+  nlohmann::json j = {{"kind", "answer"}, {"request_id", a.request_id}, {"answer", a.answer},
+                      {"justification", a.justification}, {"track_id", a.track_id}};
+  jsonl_.stream() << j.dump() << "\n";
+  text_.stream() << "A" << a.request_id << ": " << a.answer << "\n  because " << a.justification << "\n";
+  CheckGood(jsonl_.stream(), jsonl_.path());
+}
+
+void ReasoningWriter::Close() {
+  jsonl_.Commit();
+  text_.Commit();
 }
 
 }  // namespace dyn4d::io

@@ -156,6 +156,11 @@ std::string Params::GetChoice(const std::string& key, const std::string& default
   return s;
 }
 
+void Params::Override(const std::string& key, const std::string& value) {
+  if (!impl_->node || !impl_->node.IsMap()) impl_->node = YAML::Node(YAML::NodeType::Map);
+  impl_->node[key] = value;
+}
+
 void Params::AddProblem(const std::string& key, const std::string& reason) {
   impl_->Problem(key, reason);
 }

@@ -174,7 +174,7 @@ class NodeRunner {
       s.errors = mux_->Rejected();
       max_queue_depth_ = mux_->MaxDepth();
     }
-    s.errors += stage_errors_;
+    s.errors += stage_errors_ + stage_->SkippedCount();
     return s;
   }
 
@@ -338,11 +338,23 @@ nlohmann::json StatsToJson(const Stats& s, double t_s) {
 
 // "[ 12.0s] cloud 30/s 2.1/4.0ms q1 | map ..." : per node fps, p50/p95
 // latency, queue depth, and drops/errors when there are any.
-std::string StatusLine(const std::map<std::string, Stats>& latest, double elapsed_s) {
+std::string StatusLine(const std::map<std::string, Stats>& latest, double elapsed_s,
+                       const std::map<std::string, int64_t>& totals) {
   std::ostringstream os;
   char buf[160];
   std::snprintf(buf, sizeof buf, "[%6.1fs]", elapsed_s);
   os << buf;
+  // Progress of the sources that know their length: a bar and a count.
+  for (const auto& [name, total] : totals) {
+    auto it = latest.find(name);
+    if (total <= 0 || it == latest.end()) continue;
+    const double frac = std::min(1.0, double(it->second.processed) / total);
+    const int filled = static_cast<int>(frac * 20);
+    std::snprintf(buf, sizeof buf, " [%s%s] %3.0f%% %llu/%lld", std::string(filled, '#').c_str(),
+                  std::string(20 - filled, '.').c_str(), frac * 100,
+                  static_cast<unsigned long long>(it->second.processed), static_cast<long long>(total));
+    os << buf;
+  }
   bool first = true;
   for (const auto& [name, s] : latest) {
     std::snprintf(buf, sizeof buf, "%s%s %.0f/s %.1f/%.1fms q%llu", first ? " " : " | ",
@@ -414,7 +426,8 @@ Graph::Graph(GraphConfig config, const StageRegistry& registry, RunOptions optio
     }
     std::unique_ptr<Stage> stage;
     try {
-      stage = registry.Create(node.type, *node.params, {node.name, impl_->output_dir});
+      stage = registry.Create(node.type, *node.params,
+                              {node.name, impl_->output_dir, node.inputs, node.outputs});
     } catch (const ConfigError& e) {
       problems.insert(problems.end(), e.problems().begin(), e.problems().end());
       continue;
@@ -422,11 +435,13 @@ Graph::Graph(GraphConfig config, const StageRegistry& registry, RunOptions optio
       problems.push_back(node.location + ": cannot create stage '" + node.type + "': " + e.what());
       continue;
     }
-    // Ports: every declared input connected, nothing undeclared.
+    // Ports: every required input connected, nothing undeclared.
     const auto in_ports = stage->InputPorts();
     const auto out_ports = stage->OutputPorts();
+    const auto optional_ports = stage->OptionalInputPorts();
     for (const std::string& p : in_ports)
-      if (!node.inputs.count(p))
+      if (!node.inputs.count(p) &&
+          std::find(optional_ports.begin(), optional_ports.end(), p) == optional_ports.end())
         problems.push_back(node.location + ".inputs." + p + ": missing: stage '" + node.type +
                            "' needs this input");
     for (const auto& kv : node.inputs)
@@ -462,6 +477,12 @@ Graph::Graph(GraphConfig config, const StageRegistry& registry, RunOptions optio
         check("inputs." + port, topic, producers);
       }
     }
+    // A live source's topics drop stale frames unless the file says otherwise.
+    if (stage->IsLive())
+      for (const auto& kv : node.outputs) {
+        TopicConfig& t = impl_->config.topics.at(kv.second);
+        if (!t.flow_given) t.flow = FlowPolicy::kLatest;
+      }
     impl_->stages.emplace_back(&node, std::move(stage));
   }
   if (!problems.empty()) throw ConfigError(problems);
@@ -494,7 +515,11 @@ RunResult Graph::Run(RunControl& control) {
   }
 
   std::set<std::string> local_nodes;
-  for (auto& [node, stage] : impl_->stages) local_nodes.insert(node->name);
+  std::map<std::string, int64_t> totals;  // sources' lengths, for the progress bar
+  for (auto& [node, stage] : impl_->stages) {
+    local_nodes.insert(node->name);
+    if (stage->IsSource()) totals[node->name] = stage->ProgressTotal();
+  }
   std::vector<std::unique_ptr<NodeRunner>> runners;
   for (auto& [node, stage] : impl_->stages) {
     std::set<std::string> remote_inputs;
@@ -533,9 +558,9 @@ RunResult Graph::Run(RunControl& control) {
       if (impl_->options.status_line && !latest.empty() && now - last_print >= (tty ? 1.0 : 5.0)) {
         if (tty)
           std::fprintf(stderr, "\r\033[K%s",
-                       StatusLine(latest, now).substr(0, TerminalColumns() - 1).c_str());
+                       StatusLine(latest, now, totals).substr(0, TerminalColumns() - 1).c_str());
         else
-          std::fprintf(stderr, "%s\n", StatusLine(latest, now).c_str());
+          std::fprintf(stderr, "%s\n", StatusLine(latest, now, totals).c_str());
         last_print = now;
       }
     }

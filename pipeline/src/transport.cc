@@ -12,17 +12,6 @@
 
 namespace dyn4d::pipeline {
 
-int64_t SteadyNowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-int64_t WallNowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 std::string ToString(FlowPolicy p) { return p == FlowPolicy::kLossless ? "lossless" : "latest"; }
 std::optional<FlowPolicy> FlowPolicyFromString(const std::string& s) {
   if (s == "lossless") return FlowPolicy::kLossless;

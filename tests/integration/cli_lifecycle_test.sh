@@ -30,6 +30,9 @@ nodes:
   map:
     type: cloud_map_writer
     inputs: {clouds: clouds}
+topics:  # a paced source counts as live (latest edges); here every frame must arrive
+  frames: {flow: lossless}
+  poses: {flow: lossless}
 YAML
 "$BIN" run --config "$work/live.yaml" --out "$work/live" > "$work/live.log" 2>&1 &
 pid=$!

@@ -11,6 +11,36 @@ struct TransportBenchOptions {
   std::string filter;       ///< Google Benchmark filter (regex), empty = all
 };
 
+struct SynthOptions {
+  std::string out_dir = "out/synth";
+  int frames = 90;
+  int width = 640, height = 480;
+  int objects = 5;
+  int seed = 1;
+  bool noise = true;
+};
+/// `dyn4d synth`: writes a synthetic RGB-D sequence with ground truth.
+int RunSynth(const SynthOptions& options);
+
+struct StereoEvalOptions {
+  std::string dataset = "aloe";  ///< aloe or motorcycle
+  std::string shared_dir;        ///< ../shared by default (or $DYN4D_SHARED)
+  int num_disparities = 0;       ///< 0: per dataset
+  bool wls = true;
+};
+/// `dyn4d eval stereo`: Middlebury bad-pixel rate of the stereo depth.
+int RunStereoEval(const StereoEvalOptions& options);
+
+struct IoBenchOptions {
+  std::string shared_dir;
+  double min_time_s = 1.0;
+};
+/// `dyn4d bench io`: frames/s reading the TUM excerpt and rendering synth.
+int RunIoBench(const IoBenchOptions& options);
+
+/// ../shared or $DYN4D_SHARED; empty if neither exists.
+std::string FindSharedDir(const std::string& given);
+
 /// `dyn4d bench transport`: throughput of 640x480 RGB-D frames through one
 /// dyn4d edge and a bare cppzmq loop over inproc, ipc and tcp.
 int RunTransportBench(const TransportBenchOptions& options);

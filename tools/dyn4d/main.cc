@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "commands.h"
+#include "dyn4d/io/sources.h"
 #include "dyn4d/io/stages.h"
 #include "dyn4d/perception/stages.h"
 #include "dyn4d/pipeline/graph.h"
@@ -72,11 +73,40 @@ void PrintSummary(const pipeline::RunResult& r) {
               r.elapsed_s, r.message.c_str());
 }
 
-int RunGraph(const std::string& config_path, pipeline::RunOptions options, bool quiet) {
+// What `--input` changes in a graph: the params of its one `input` node.
+struct InputOverride {
+  std::string path, kind, calibration;
+};
+
+void ApplyInput(pipeline::GraphConfig& config, const InputOverride& in) {
+  if (in.path.empty()) return;
+  std::vector<pipeline::NodeConfig*> inputs;
+  for (auto& n : config.nodes)
+    if (n.type == "input") inputs.push_back(&n);
+  if (inputs.size() != 1)
+    throw pipeline::ConfigError({config.file + ": --input needs exactly one node of type 'input', found " +
+                                 std::to_string(inputs.size())});
+  pipeline::Params& p = *inputs[0]->params;
+  p.Override("path", in.path);
+  p.Override("kind", in.kind.empty() ? "auto" : in.kind);
+  if (!in.calibration.empty()) p.Override("calibration", in.calibration);
+}
+
+// The graph `--input` runs when no --config is given.
+std::string DefaultOfflineConfig() {
+  for (const std::string& c :
+       {std::string("configs/offline.yaml"), std::string(DYN4D_CONFIG_DIR "/offline.yaml")})
+    if (std::filesystem::exists(c)) return c;
+  return "configs/offline.yaml";
+}
+
+int RunGraph(const std::string& config_path, pipeline::RunOptions options, bool quiet,
+             const InputOverride& input = {}) {
   pipeline::RunControl control;
   try {
     pipeline::GraphConfig config =
         pipeline::LoadGraphConfig(config_path, /*throw_on_problems=*/false);
+    ApplyInput(config, input);
     pipeline::StageRegistry registry = MakeRegistry();
     pipeline::Graph graph(std::move(config), registry, options);
     if (!quiet) std::printf("%s", graph.config().Describe().c_str());
@@ -96,6 +126,63 @@ int RunGraph(const std::string& config_path, pipeline::RunOptions options, bool 
   }
 }
 
+// A folder of videos: one run per video, each into OUT/<video name>/; a bad
+// video is reported and skipped, the others go on. Exit 1 if any failed.
+int RunVideoBatch(const std::string& config_path, const std::string& folder, const std::string& out,
+                  const InputOverride& in) {
+  const std::vector<std::string> videos = io::ListVideos(folder);
+  std::printf("batch: %zu video(s) in %s\n", videos.size(), folder.c_str());
+  struct Row {
+    std::string name, status;
+    uint64_t frames = 0;
+    double seconds = 0;
+  };
+  std::vector<Row> rows;
+  int failed = 0;
+  for (size_t i = 0; i < videos.size(); ++i) {
+    const std::filesystem::path video(videos[i]);
+    Row row{video.filename().string(), "ok"};
+    std::printf("[%zu/%zu] %s\n", i + 1, videos.size(), row.name.c_str());
+    std::fflush(stdout);
+    pipeline::RunControl control;
+    try {
+      pipeline::GraphConfig config = pipeline::LoadGraphConfig(config_path, false);
+      InputOverride one = in;
+      one.path = video.string();
+      one.kind = "video";
+      ApplyInput(config, one);
+      pipeline::StageRegistry registry = MakeRegistry();
+      pipeline::RunOptions o;
+      o.output_dir = (std::filesystem::path(out) / video.stem()).string();
+      o.status_line = true;
+      pipeline::Graph graph(std::move(config), registry, o);
+      InstallSignalHandlers(&control);
+      pipeline::RunResult r = graph.Run(control);
+      InstallSignalHandlers(nullptr);
+      row.seconds = r.elapsed_s;
+      for (const auto& [node, st] : r.final_stats)
+        if (graph.config().FindNode(node)->type == "input") row.frames = st.processed;
+      if (r.status == pipeline::RunResult::Status::kFailed) row.status = "FAILED: " + r.message;
+      else if (r.status != pipeline::RunResult::Status::kOk) row.status = "stopped";
+    } catch (const std::exception& e) {
+      row.status = std::string("skipped: ") + e.what();
+    }
+    if (row.status != "ok") {
+      ++failed;
+      std::fprintf(stderr, "  %s: %s\n", row.name.c_str(), row.status.c_str());
+    }
+    rows.push_back(row);
+    if (control.stop_sources.load()) break;  // Ctrl-C stops the batch too
+  }
+  std::printf("\n%-32s %8s %8s  %s\n", "video", "frames", "seconds", "status");
+  for (const Row& r : rows)
+    std::printf("%-32s %8llu %8.1f  %s\n", r.name.c_str(), static_cast<unsigned long long>(r.frames),
+                r.seconds, r.status.substr(0, 100).c_str());
+  std::printf("\n%zu of %zu video(s) processed, %d failed; outputs in %s/<video>/\n", rows.size() - failed,
+              videos.size(), failed, out.c_str());
+  return failed ? kExitFailed : kExitOk;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -110,7 +197,10 @@ int main(int argc, char** argv) {
       "  dyn4d node NAME --config C                  run one node of a graph in this process\n"
       "  dyn4d config check C                        validate a config, print the graph\n"
       "  dyn4d stages                                list the stage types a config may use\n"
-      "  dyn4d bench transport                       measure edge throughput\n",
+      "  dyn4d synth --out D && dyn4d run --input D  synthetic data with ground truth, read back\n"
+      "  dyn4d run --input PATH                      any dataset, video (or folder of videos), camera\n"
+      "  dyn4d eval stereo --dataset aloe            stereo depth against Middlebury ground truth\n"
+      "  dyn4d bench transport | io                  measure edge throughput, input speed\n",
       "dyn4d"};
   app.require_subcommand(1);
   app.set_version_flag(
@@ -123,8 +213,16 @@ int main(int argc, char** argv) {
   auto* run = app.add_subcommand("run", "Run every node of a graph in this process.");
   std::string run_config, run_out;
   bool run_quiet = false;
-  run->add_option("-c,--config", run_config, "graph YAML, e.g. configs/demo.yaml")
-      ->required()
+  InputOverride input;
+  run->add_option("-c,--config", run_config,
+                  "graph YAML, e.g. configs/demo.yaml (default with --input: configs/offline.yaml)")
+      ->check(CLI::ExistingFile);
+  run->add_option("-i,--input", input.path,
+                  "data to read, kind auto-detected: TUM or 7-Scenes folder, image folder, video file,\n"
+                  "folder of videos (batch), stereo folder (left/, right/), .mcap recording,\n"
+                  "/dev/videoN, or a GStreamer pipeline ending in appsink");
+  run->add_option("--kind", input.kind, "force the input kind (tum, 7scenes, images, video, stereo, ...)");
+  run->add_option("--calib", input.calibration, "camera calibration YAML (OpenCV: camera_matrix, ...)")
       ->check(CLI::ExistingFile);
   run->add_option("-o,--out", run_out, "output directory (overrides output_dir in the config)");
   run->add_flag("-q,--quiet", run_quiet, "no graph description, status line or summary");
@@ -154,6 +252,31 @@ int main(int argc, char** argv) {
 
   auto* stages = app.add_subcommand("stages", "List the stage types a config may use.");
 
+  auto* synth = app.add_subcommand(
+      "synth", "Write a synthetic RGB-D sequence with exact ground truth (TUM layout + gt/).");
+  cli::SynthOptions so;
+  synth->add_option("-o,--out", so.out_dir, "output folder");
+  synth->add_option("--frames", so.frames, "number of frames (30 fps)")->check(CLI::Range(1, 1000000));
+  synth->add_option("--width", so.width, "image width")->check(CLI::Range(16, 4096));
+  synth->add_option("--height", so.height, "image height")->check(CLI::Range(16, 4096));
+  synth->add_option("--objects", so.objects, "moving objects (0..6)")->check(CLI::Range(0, 6));
+  synth->add_option("--seed", so.seed, "changes categories, paths, textures, noise");
+  synth->add_flag("!--no-noise", so.noise, "exact depth (no sensor noise or dropouts)");
+  synth->footer(
+      "\nWrites rgb/, depth/, masks/, rgb.txt, depth.txt, associations.txt, groundtruth.txt,\n"
+      "calibration.yaml, gt/tracks_mot.txt, gt/tracks3d.jsonl, gt/events.jsonl, gt/objects.json.\n"
+      "Then: dyn4d run --input OUT");
+
+  auto* eval = app.add_subcommand("eval", "Evaluate against ground truth.");
+  eval->require_subcommand(1);
+  auto* eval_stereo = eval->add_subcommand("stereo", "Middlebury bad-pixel rate (|d - gt| > 2 px) of stereo depth.");
+  cli::StereoEvalOptions se;
+  eval_stereo->add_option("--dataset", se.dataset, "aloe or motorcycle (in ../shared/data/stereo)")
+      ->check(CLI::IsMember({"aloe", "motorcycle"}));
+  eval_stereo->add_option("--shared", se.shared_dir, "the shared data folder (default ../shared or $DYN4D_SHARED)");
+  eval_stereo->add_option("--num-disparities", se.num_disparities, "SGBM search range (multiple of 16)");
+  eval_stereo->add_flag("!--no-wls", se.wls, "report plain SGBM instead of SGBM + WLS");
+
   // bench
   auto* bench = app.add_subcommand("bench", "Benchmarks (Google Benchmark).");
   bench->require_subcommand(1);
@@ -167,6 +290,10 @@ int main(int argc, char** argv) {
   bench_transport->add_option("--min-time", tb.min_time_s, "seconds per case")
       ->check(CLI::PositiveNumber);
   bench_transport->add_option("--filter", tb.filter, "regex over case names");
+  auto* bench_io = bench->add_subcommand("io", "Frames/s reading the TUM excerpt (decode included) and for dyn4d synth.");
+  cli::IoBenchOptions ib;
+  bench_io->add_option("--shared", ib.shared_dir, "the shared data folder");
+  bench_io->add_option("--min-time", ib.min_time_s, "seconds per case");
   bench_transport->add_option("--repetitions", tb.repetitions, "median over this many runs")
       ->check(CLI::PositiveNumber);
 
@@ -174,11 +301,28 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::from_str(log_level));
 
   if (*run) {
+    if (run_config.empty() && input.path.empty()) {
+      std::fprintf(stderr, "dyn4d run: give --config C, --input PATH, or both\n");
+      return kExitConfig;
+    }
+    if (run_config.empty()) run_config = DefaultOfflineConfig();
+    if (!input.path.empty()) {
+      try {
+        if (io::DetectSourceKind(input.path) == "video_folder")
+          return RunVideoBatch(run_config, input.path, run_out.empty() ? "out/batch" : run_out, input);
+      } catch (const io::SourceError& e) {
+        std::fprintf(stderr, "dyn4d: input: %s\n", e.what());
+        return kExitConfig;
+      }
+    }
     pipeline::RunOptions o;
     o.output_dir = run_out;
     o.status_line = !run_quiet;
-    return RunGraph(run_config, o, run_quiet);
+    return RunGraph(run_config, o, run_quiet, input);
   }
+  if (*synth) return cli::RunSynth(so);
+  if (*eval_stereo) return cli::RunStereoEval(se);
+  if (*bench_io) return cli::RunIoBench(ib);
   if (*node) {
     pipeline::RunOptions o;
     o.output_dir = node_out;

@@ -7,7 +7,11 @@ namespace dyn4d::io {
 ///  - synthetic_rgbd: source of the synthetic scene (frames, poses, tracks)
 ///  - trajectory_writer: poses -> TUM file
 ///  - tracks_writer: tracks -> MOTChallenge + JSONL
-///  - cloud_map_writer: world-frame clouds -> voxel map -> binary PLY
+///  - cloud_map_writer: world-frame clouds -> voxel map -> binary PLY or PCD
+///  - input: any FrameSource (datasets, videos, stereo, recordings, live)
+///  - recorder / replay: MCAP recording of any topics, and its replay
+///  - overlay_video: annotated MP4 of frames and tracks
+///  - reasoning_writer: cognitive maps and answers as JSONL and text
 void RegisterStages(pipeline::StageRegistry& registry);
 
 }  // namespace dyn4d::io

@@ -39,9 +39,14 @@ class SyntheticScene {
   struct ObjectState {
     int id = 0;  ///< 1-based instance id (mask value)
     std::string category;
+    /// walks_across, approaches, stop_and_go, leaves_view, occluder, wanders
+    std::string role;
     std::array<double, 3> center{};    ///< world, metres
     std::array<double, 3> velocity{};  ///< world, metres per second
     std::array<double, 3> size{};      ///< extent along world x, y, z
+    int visible_pixels = 0;     ///< pixels where it is the nearest surface
+    int silhouette_pixels = 0;  ///< pixels it covers, hidden or not
+    int occluded_by = 0;        ///< id of the object hiding most of it, 0 none
   };
 
   struct Rendered {
@@ -68,6 +73,7 @@ class SyntheticScene {
   struct Object {
     int id;
     std::string category;
+    std::string role;
     bool sphere;
     std::array<double, 3> size;
     std::array<uint8_t, 3> color;

@@ -5,12 +5,30 @@
 /// file when it cannot write.
 
 #include <fstream>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "dyn4d/pipeline/messages.h"
 
 namespace dyn4d::io {
+
+/// A file written under PATH.partial and renamed to PATH by Commit(), so a
+/// run that dies never leaves a truncated file under the final name (and
+/// never truncates the previous one). Throws std::runtime_error naming PATH.
+class AtomicFile {
+ public:
+  explicit AtomicFile(const std::string& path, bool binary = false);
+  std::ofstream& stream() { return out_; }
+  /// Flushes, checks for write errors, renames into place.
+  void Commit();
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_, partial_;
+  std::ofstream out_;
+  bool committed_ = false;
+};
 
 /// Appends poses as TUM lines "t tx ty tz qx qy qz qw" (t in seconds).
 class TumTrajectoryWriter {
@@ -20,8 +38,7 @@ class TumTrajectoryWriter {
   void Close();
 
  private:
-  std::string path_;
-  std::ofstream out_;
+  AtomicFile file_;
 };
 
 /// Writes a coloured point cloud as binary little-endian PLY
@@ -29,17 +46,49 @@ class TumTrajectoryWriter {
 void WritePlyBinary(const std::string& path, const std::vector<float>& xyz,
                     const std::vector<uint8_t>& rgb);
 
+/// Writes a triangle mesh as binary PLY (vertices x y z [r g b], faces as
+/// uint8 count + int32 indices). `rgb` may be empty.
+void WriteMeshPly(const std::string& path, const std::vector<float>& xyz,
+                  const std::vector<uint8_t>& rgb, const std::vector<uint32_t>& triangles);
+
+/// Writes a point cloud as PCD v0.7, binary (FIELDS x y z rgb; rgb packed as
+/// PCL does, a float whose bytes are 0x00RRGGBB). `rgb` may be empty.
+void WritePcdBinary(const std::string& path, const std::vector<float>& xyz,
+                    const std::vector<uint8_t>& rgb);
+
+/// KITTI tracking label line type for a class name ("person" ->
+/// "Pedestrian", "car" -> "Car", ...; others "Misc").
+std::string KittiType(const std::string& class_name);
+
 /// Tracks as MOTChallenge text ("frame,id,x,y,w,h,score,-1,-1,-1", frame
 /// 1-based) and as JSONL with the 3D state, one line per track per frame.
+/// Also KITTI tracking text ("frame id type -1 -1 -10 left top right bottom
+/// -1 -1 -1 -1000 -1000 -1000 -10 score", frames 0-based; 3D fields unknown
+/// in the camera frame are written as KITTI's "unknown" values) when
+/// `kitti_path` is not empty.
 class TracksWriter {
  public:
-  TracksWriter(const std::string& mot_path, const std::string& jsonl_path);
+  TracksWriter(const std::string& mot_path, const std::string& jsonl_path,
+               const std::string& kitti_path = "");
   void Write(const pipeline::Tracks& tracks);
   void Close();
 
  private:
-  std::string mot_path_, jsonl_path_;
-  std::ofstream mot_, jsonl_;
+  AtomicFile mot_, jsonl_;
+  std::unique_ptr<AtomicFile> kitti_;
+};
+
+/// Cognitive maps and answers as they arrive: JSONL (one object per line)
+/// plus a text file (the map's text form, or "Q/A" blocks).
+class ReasoningWriter {
+ public:
+  ReasoningWriter(const std::string& jsonl_path, const std::string& text_path);
+  void Write(const pipeline::CognitiveMap& map);
+  void Write(const pipeline::Answer& answer);
+  void Close();
+
+ private:
+  AtomicFile jsonl_, text_;
 };
 
 }  // namespace dyn4d::io

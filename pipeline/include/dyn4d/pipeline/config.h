@@ -48,6 +48,8 @@ class Params {
   std::string GetChoice(const std::string& key, const std::string& default_value,
                         const std::vector<std::string>& choices);
   bool Has(const std::string& key) const;
+  /// Sets `key` to a scalar (command-line overrides such as --input).
+  void Override(const std::string& key, const std::string& value);
   /// Adds a problem found by the caller (a cross-field rule).
   void AddProblem(const std::string& key, const std::string& reason);
   /// Throws ConfigError if any key was unknown or any value invalid.
@@ -69,6 +71,9 @@ struct TopicConfig {
   std::string endpoint;
   bool endpoint_given = false;
   FlowPolicy flow = FlowPolicy::kLossless;
+  /// False when `flow` was not set in the file: a live source then makes it
+  /// `latest`.
+  bool flow_given = false;
   /// Bounded queue capacity per subscriber, in messages (>= 1).
   int queue = 8;
   /// Subscribers outside this graph (a Python client, a viewer) that the

@@ -123,7 +123,8 @@ struct Track {
   std::array<float, 3> position_world{0, 0, 0};  ///< centroid, metres
   std::array<float, 3> velocity_world{0, 0, 0};  ///< metres per second
   std::array<float, 3> extent{0, 0, 0};          ///< bounding box size, metres
-  Image mask;                                    ///< mono8 of box size, or empty
+  int exit_index = -1;  ///< early exit of the latest recognition, -1 if none
+  Image mask;           ///< mono8 of box size, or empty
 };
 
 struct Tracks {

@@ -27,6 +27,8 @@ using Outputs = std::vector<Output>;
 struct StageContext {
   std::string node_name;
   std::string output_dir;  ///< where sinks write; created before the stage starts
+  std::map<std::string, std::string> inputs;   ///< connected input port -> topic
+  std::map<std::string, std::string> outputs;  ///< connected output port -> topic
 };
 
 class Stage {
@@ -34,6 +36,13 @@ class Stage {
   virtual ~Stage() = default;
   virtual std::vector<std::string> InputPorts() const { return {}; }
   virtual std::vector<std::string> OutputPorts() const { return {}; }
+  /// Inputs that may be left unconnected (a subset of InputPorts).
+  virtual std::vector<std::string> OptionalInputPorts() const { return {}; }
+  /// Sources: how many items they will produce, -1 if unknown (progress).
+  virtual int64_t ProgressTotal() const { return -1; }
+  /// Items this stage skipped so far (bad frames...); counted as errors in
+  /// Stats and in the run summary.
+  virtual uint64_t SkippedCount() const { return 0; }
   bool IsSource() const { return InputPorts().empty(); }
   /// Live sources default their outputs to `latest` edges.
   virtual bool IsLive() const { return false; }

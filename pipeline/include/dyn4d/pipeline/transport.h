@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "dyn4d/pipeline/clock.h"
 #include "dyn4d/pipeline/edge_queue.h"
 #include "dyn4d/pipeline/flow.h"
 #include "dyn4d/pipeline/messages.h"
@@ -126,9 +127,5 @@ class InputMux {
   std::unique_ptr<Impl> impl_;
 };
 
-/// Steady-clock nanoseconds, the time base of latency figures.
-int64_t SteadyNowNs();
-/// Wall-clock nanoseconds since the Unix epoch, for message stamps.
-int64_t WallNowNs();
 
 }  // namespace dyn4d::pipeline
