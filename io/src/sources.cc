@@ -57,6 +57,19 @@ std::vector<fs::path> SortedFiles(const fs::path& dir, bool (*keep)(const fs::pa
 
 int64_t SecondsToNs(double s) { return static_cast<int64_t>(std::llround(s * 1e9)); }
 
+// "1305031229.528748" -> nanoseconds, exactly (a double keeps only ~16
+// digits, too few for nanoseconds since 1970).
+int64_t StampToNs(const std::string& text) {
+  const size_t dot = text.find('.');
+  int64_t ns = std::stoll(text.substr(0, dot)) * 1000000000LL;
+  if (dot != std::string::npos) {
+    std::string frac = text.substr(dot + 1, 9);
+    frac.resize(9, '0');
+    ns += (text[0] == '-' ? -1 : 1) * std::stoll(frac);
+  }
+  return ns;
+}
+
 // Intrinsics from, in order: the config's fx..cy, the config's calibration
 // file, `dataset_file` (a file the dataset ships), `dataset_default` (the
 // published values of a recognised dataset). None: an error saying how to
@@ -133,6 +146,7 @@ SourceRead Skip(std::string why) {
 struct TimedPath {
   double t;
   std::string path;
+  int64_t stamp_ns = 0;
 };
 
 std::vector<TimedPath> ReadTumList(const fs::path& file) {
@@ -146,9 +160,17 @@ std::vector<TimedPath> ReadTumList(const fs::path& file) {
     if (line.empty() || line[0] == '#') continue;
     std::istringstream ls(line);
     TimedPath tp;
-    if (!(ls >> tp.t >> tp.path))
+    std::string stamp;
+    if (!(ls >> stamp >> tp.path))
       throw SourceError("'" + file.string() + "' line " + std::to_string(line_no) +
                         ": expected 'timestamp path'");
+    try {
+      tp.t = std::stod(stamp);
+      tp.stamp_ns = StampToNs(stamp);
+    } catch (const std::exception&) {
+      throw SourceError("'" + file.string() + "' line " + std::to_string(line_no) +
+                        ": bad timestamp '" + stamp + "'");
+    }
     out.push_back(tp);
   }
   return out;
@@ -216,9 +238,17 @@ class TumSource : public FrameSource {
         if (line.empty() || line[0] == '#') continue;
         std::istringstream ls(line);
         Entry e;
-        if (!(ls >> e.t >> e.rgb >> e.t_depth >> e.depth))
+        std::string stamp;
+        if (!(ls >> stamp >> e.rgb >> e.t_depth >> e.depth))
           throw SourceError("'" + (root_ / "associations.txt").string() + "' line " +
                             std::to_string(n) + ": expected 't_rgb rgb_path t_depth depth_path'");
+        try {
+          e.t = std::stod(stamp);
+          e.stamp_ns = StampToNs(stamp);
+        } catch (const std::exception&) {
+          throw SourceError("'" + (root_ / "associations.txt").string() + "' line " +
+                            std::to_string(n) + ": bad timestamp '" + stamp + "'");
+        }
         entries_.push_back(e);
       }
     } else if (fs::exists(root_ / "rgb.txt")) {
@@ -230,7 +260,7 @@ class TumSource : public FrameSource {
       // (as TUM's associate.py), each depth frame used once.
       std::vector<bool> used(depth.size(), false);
       for (const TimedPath& r : rgb) {
-        Entry e{r.t, r.path, 0, ""};
+        Entry e{r.t, r.path, 0, "", r.stamp_ns};
         double best = 0.02;
         int best_i = -1;
         for (size_t i = 0; i < depth.size(); ++i) {
@@ -273,9 +303,13 @@ class TumSource : public FrameSource {
     if (next_ >= entries_.size()) return {};
     const size_t index = next_++;
     const Entry& e = entries_[index];
-    if (e.t <= last_t_)
-      return Skip("frame at t=" + std::to_string(e.t) + " is not after the previous one (t=" +
-                  std::to_string(last_t_) + "): timestamps out of order");
+    // Compared with the previous listed frame, whether or not it was usable.
+    const double previous_t = last_t_;
+    last_t_ = std::max(last_t_, e.t);
+    if (e.t <= previous_t)
+      return Skip("frame '" + e.rgb + "' at t=" + std::to_string(e.t) +
+                  " is not after the previous one (t=" + std::to_string(previous_t) +
+                  "): timestamps out of order");
     std::string why;
     cv::Mat color = ReadColor((root_ / e.rgb).string(), &why);
     if (color.empty()) return Skip(why);
@@ -288,10 +322,9 @@ class TumSource : public FrameSource {
       return Skip("'" + e.rgb + "' is " + std::to_string(color.cols) + "x" +
                   std::to_string(color.rows) + ", the sequence is " +
                   std::to_string(intrinsics_.width) + "x" + std::to_string(intrinsics_.height));
-    last_t_ = e.t;
     SourceRead r;
     r.status = SourceRead::Status::kFrame;
-    r.frame.meta = {static_cast<uint64_t>(index), SecondsToNs(e.t), "tum:" + root_.filename().string()};
+    r.frame.meta = {static_cast<uint64_t>(index), e.stamp_ns, "tum:" + root_.filename().string()};
     r.frame.color = ToImage(color, PixelEncoding::kBgr8);
     if (!depth.empty()) r.frame.depth = ToImage(depth, PixelEncoding::kMono16);
     r.frame.intrinsics = intrinsics_;
@@ -325,6 +358,7 @@ class TumSource : public FrameSource {
     std::string rgb;
     double t_depth;
     std::string depth;
+    int64_t stamp_ns = 0;  ///< t, exactly
   };
 
   // A folder written by `dyn4d synth` also has its ground-truth tracks.

@@ -16,7 +16,14 @@ void CheckGood(const std::ofstream& out, const std::string& path) {
 
 AtomicFile::AtomicFile(const std::string& path, bool binary)
     : path_(path), partial_(path + ".partial") {
-  out_.open(partial_, binary ? std::ios::binary | std::ios::trunc : std::ios::trunc);
+  // A device or pipe (/dev/null, a FIFO) is written in place: renaming over
+  // it would replace it.
+  std::error_code ec;
+  const auto st = std::filesystem::status(path, ec);
+  if (!ec && std::filesystem::exists(st) && !std::filesystem::is_regular_file(st)) partial_.clear();
+  out_.open(partial_.empty() ? path_ : partial_,
+            binary ? std::ios::binary | std::ios::trunc : std::ios::trunc);
+  if (!out_ && partial_.empty()) throw std::runtime_error("cannot open '" + path_ + "' for writing");
   if (!out_) throw std::runtime_error("cannot open '" + partial_ + "' for writing");
 }
 
@@ -25,6 +32,7 @@ void AtomicFile::Commit() {
   committed_ = true;
   out_.close();
   if (!out_) throw std::runtime_error("write to '" + path_ + "' failed (disk full?)");
+  if (partial_.empty()) return;
   std::error_code ec;
   std::filesystem::rename(partial_, path_, ec);
   if (ec) throw std::runtime_error("cannot move '" + partial_ + "' to '" + path_ + "': " + ec.message());

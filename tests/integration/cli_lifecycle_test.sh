@@ -50,23 +50,24 @@ echo "trajectory lines $lines, frames produced $produced"
 test -s "$work/live/map.ply" || fail "map not flushed"
 
 echo "== a node that fails is named, exit 1"
+# Topics are untyped in YAML: wiring frames into a pose writer fails at run time.
 cat > "$work/fail.yaml" <<'YAML'
 version: 1
 nodes:
   source:
     type: synthetic_rgbd
-    outputs: {poses: poses}
+    outputs: {frames: frames}
     params: {frames: 5, width: 64, height: 48, fx: 52.5, fy: 52.5}
   trajectory:
     type: trajectory_writer
-    inputs: {poses: poses}
-    params: {file: /dev/full}
+    inputs: {poses: frames}
 YAML
 "$BIN" run --config "$work/fail.yaml" --out "$work/fail" > "$work/fail.log" 2>&1
 rc=$?
 [ "$rc" -eq 1 ] || { cat "$work/fail.log"; fail "failing run exited $rc, expected 1"; }
 grep -q "node 'trajectory' (trajectory_writer) failed" "$work/fail.log" || { cat "$work/fail.log"; fail "failing node not named"; }
-grep -q "/dev/full" "$work/fail.log" || fail "failing file not named"
+grep -q "expects CameraPose, got RgbdFrame" "$work/fail.log" || fail "reason not given"
+test ! -e "$work/fail/trajectory.tum" || fail "a failed writer left a final file (should be .partial only)"
 
 echo "== a bad config exits 2 with file, line, key and reason"
 sed 's/rate_hz: 30/rate_hz: 30, speed: 2/' "$work/live.yaml" > "$work/bad.yaml"

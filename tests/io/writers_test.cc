@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 #include <fstream>
+#include <cstring>
+#include <filesystem>
 #include <sstream>
 
 #include "../common/test_stages.h"
@@ -71,4 +73,80 @@ TEST_CASE("Tracks go to MOTChallenge (1-based frames) and JSONL", "[io][writers]
   CHECK(Slurp(dir + "/t.txt") == "1,3,10.00,20.00,30.00,40.00,1.0000,-1,-1,-1\n");
   CHECK_THAT(Slurp(dir + "/t.jsonl"), Catch::Contains("\"class\":\"person\"") &&
                                           Catch::Contains("\"position_world\":[1.0,2.0,3.0]"));
+}
+
+TEST_CASE("PCD v0.7 binary with packed rgb", "[io][writers]") {
+  const std::string path = test::TempDir("pcd") + "/c.pcd";
+  io::WritePcdBinary(path, {1, 2, 3}, {255, 128, 1});
+  const std::string s = Slurp(path);
+  const size_t data = s.find("DATA binary\n");
+  REQUIRE(data != std::string::npos);
+  CHECK_THAT(s, Catch::Contains("FIELDS x y z rgb\n") && Catch::Contains("POINTS 1\n"));
+  const std::string payload = s.substr(data + 12);
+  REQUIRE(payload.size() == 16);
+  uint32_t packed;
+  std::memcpy(&packed, payload.data() + 12, 4);
+  CHECK(packed == 0xFF8001u);
+}
+
+TEST_CASE("Mesh PLY has vertices and triangle faces", "[io][writers]") {
+  const std::string path = test::TempDir("mesh") + "/m.ply";
+  io::WriteMeshPly(path, {0, 0, 0, 1, 0, 0, 0, 1, 0}, {}, {0, 1, 2});
+  const std::string s = Slurp(path);
+  CHECK_THAT(s, Catch::Contains("element vertex 3\n") && Catch::Contains("element face 1\n") &&
+                    Catch::Contains("property list uchar int vertex_indices\n"));
+  CHECK(s.size() == s.find("end_header\n") + 11 + 3 * 12 + 13);
+  CHECK_THROWS_WITH(io::WriteMeshPly(path, {0, 0, 0}, {}, {0, 1, 2}), Catch::Contains("face index"));
+}
+
+TEST_CASE("KITTI tracking lines: 0-based frames and KITTI types", "[io][writers]") {
+  const std::string dir = test::TempDir("kitti");
+  io::TracksWriter w(dir + "/t.txt", dir + "/t.jsonl", dir + "/k.txt");
+  pipeline::Tracks t;
+  t.meta.seq = 4;
+  pipeline::Track a;
+  a.track_id = 2;
+  a.box = {10, 20, 30, 40};
+  a.score = 0.5f;
+  a.class_name = "person";
+  t.items = {a};
+  w.Write(t);
+  w.Close();
+  CHECK(Slurp(dir + "/k.txt") ==
+        "4 2 Pedestrian -1 -1 -10 10.00 20.00 40.00 60.00 -1 -1 -1 -1000 -1000 -1000 -10 0.5000\n");
+  CHECK(io::KittiType("ball") == "Misc");
+}
+
+TEST_CASE("Cognitive maps and answers go to JSONL and text", "[io][writers]") {
+  const std::string dir = test::TempDir("reasoning");
+  io::ReasoningWriter w(dir + "/r.jsonl", dir + "/r.txt");
+  pipeline::CognitiveMap m;
+  m.json = R"({"objects":[{"id":1}]})";
+  m.text = "person#1 walks left";
+  w.Write(m);
+  pipeline::Answer a;
+  a.request_id = 7;
+  a.answer = "B";
+  a.justification = "chair#2 distance 3.1 -> 1.2 m";
+  w.Write(a);
+  w.Close();
+  CHECK_THAT(Slurp(dir + "/r.jsonl"), Catch::Contains(R"("map":{"objects":[{"id":1}]})") &&
+                                          Catch::Contains(R"("answer":"B")"));
+  CHECK_THAT(Slurp(dir + "/r.txt"), Catch::Contains("person#1 walks left") && Catch::Contains("A7: B"));
+}
+
+TEST_CASE("Atomic files appear only when complete and never replace devices", "[io][writers][bad-input]") {
+  const std::string dir = test::TempDir("atomic");
+  std::ofstream(dir + "/old.txt") << "previous run";
+  {
+    io::AtomicFile f(dir + "/old.txt");
+    f.stream() << "half written";
+    // Not committed (the run died): the previous file is intact.
+  }
+  CHECK(Slurp(dir + "/old.txt") == "previous run");
+  CHECK(Slurp(dir + "/old.txt.partial") == "half written");
+  io::AtomicFile null("/dev/null");
+  null.stream() << "discarded";
+  null.Commit();
+  CHECK(std::filesystem::is_character_file("/dev/null"));
 }

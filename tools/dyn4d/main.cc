@@ -165,7 +165,10 @@ int RunVideoBatch(const std::string& config_path, const std::string& folder, con
       if (r.status == pipeline::RunResult::Status::kFailed) row.status = "FAILED: " + r.message;
       else if (r.status != pipeline::RunResult::Status::kOk) row.status = "stopped";
     } catch (const std::exception& e) {
-      row.status = std::string("skipped: ") + e.what();
+      // The source's own reason, without the config location it was wrapped in.
+      std::string why = e.what();
+      if (const size_t at = why.find(".params: "); at != std::string::npos) why = why.substr(at + 9);
+      row.status = "skipped: " + why;
     }
     if (row.status != "ok") {
       ++failed;
@@ -177,7 +180,7 @@ int RunVideoBatch(const std::string& config_path, const std::string& folder, con
   std::printf("\n%-32s %8s %8s  %s\n", "video", "frames", "seconds", "status");
   for (const Row& r : rows)
     std::printf("%-32s %8llu %8.1f  %s\n", r.name.c_str(), static_cast<unsigned long long>(r.frames),
-                r.seconds, r.status.substr(0, 100).c_str());
+                r.seconds, r.status.substr(0, 160).c_str());
   std::printf("\n%zu of %zu video(s) processed, %d failed; outputs in %s/<video>/\n", rows.size() - failed,
               videos.size(), failed, out.c_str());
   return failed ? kExitFailed : kExitOk;

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# dyn4d synth, then dyn4d run --input on what it wrote; a folder of videos as a
+# batch with one bad video; bad inputs exit 2 naming the path.
+set -uo pipefail
+BIN=$1
+SRC=$2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+
+echo "== synth -> run --input"
+"$BIN" synth --out "$work/synth" --frames 30 --width 320 --height 240 > "$work/synth.log" 2>&1 || { cat "$work/synth.log"; fail "synth"; }
+"$BIN" run --input "$work/synth" --out "$work/run" > "$work/run.log" 2>&1 || { cat "$work/run.log"; fail "run --input"; }
+grep -q "TUM RGB-D folder" "$work/run.log" || fail "synth folder not detected as TUM layout"
+[ "$(grep -vc '^#' "$work/run/trajectory_gt.tum")" -eq 30 ] || fail "trajectory lines"
+grep -v '^#' "$work/synth/groundtruth.txt" | cut -d' ' -f2- | head -3 > "$work/a"
+grep -v '^#' "$work/run/trajectory_gt.tum" | cut -d' ' -f2- | head -3 > "$work/b"
+cmp "$work/a" "$work/b" || fail "ground-truth poses changed on the way"
+test -s "$work/run/tracks_gt_mot.txt" || fail "tracks"
+test -s "$work/run/overlay.mp4" || fail "overlay video"
+test -s "$work/run/map.ply" || fail "map"
+
+echo "== a folder of videos: one output folder each, a bad one is skipped"
+mkdir -p "$work/videos"
+cp "$work/run/overlay.mp4" "$work/videos/a.mp4"
+cp "$work/run/overlay.mp4" "$work/videos/c.mp4"
+head -c 5000 "$work/run/overlay.mp4" > "$work/videos/b_truncated.mp4"
+echo "not a video" > "$work/videos/d_garbage.avi"
+"$BIN" run --input "$work/videos" --calib "$work/synth/calibration.yaml" --out "$work/batch" > "$work/batch.log" 2>&1
+rc=$?
+cat "$work/batch.log" | tail -12
+[ "$rc" -eq 1 ] || fail "batch with a bad video exited $rc, expected 1"
+for v in a c; do test -s "$work/batch/$v/overlay.mp4" || fail "no output for $v.mp4"; done
+grep -q "d_garbage.avi" "$work/batch.log" || fail "the bad video is not named"
+grep -Eq "[23] of 4 video\(s\) processed" "$work/batch.log" || fail "no batch summary"
+
+echo "== bad inputs: exit 2 with the path"
+"$BIN" run --input "$work/nope" > "$work/e1.log" 2>&1; rc=$?
+[ "$rc" -eq 2 ] && grep -q "$work/nope' does not exist" "$work/e1.log" || { cat "$work/e1.log"; fail "missing input"; }
+mkdir "$work/empty"
+"$BIN" run --input "$work/empty" > "$work/e2.log" 2>&1; rc=$?
+[ "$rc" -eq 2 ] && grep -q "not a known layout" "$work/e2.log" || { cat "$work/e2.log"; fail "empty folder"; }
+: > "$work/synth/associations.txt"
+"$BIN" run --input "$work/synth" > "$work/e3.log" 2>&1; rc=$?
+[ "$rc" -eq 2 ] && grep -q "no frames listed" "$work/e3.log" || { cat "$work/e3.log"; fail "empty list"; }
+echo "all input checks passed"

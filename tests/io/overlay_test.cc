@@ -1,0 +1,47 @@
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <opencv2/imgproc.hpp>
+#include <opencv2/videoio.hpp>
+
+#include "../common/test_stages.h"
+#include "dyn4d/io/stages.h"
+#include "dyn4d/pipeline/graph.h"
+
+using namespace dyn4d;
+
+namespace {
+std::vector<cv::Mat> RunOverlay(bool with_tracks) {
+  pipeline::StageRegistry registry;
+  io::RegisterStages(registry);
+  const std::string out = test::TempDir("overlay");
+  auto g = pipeline::ParseGraphConfig(std::string(R"(
+version: 1
+nodes:
+  source: {type: synthetic_rgbd, outputs: {frames: frames, tracks: tracks},
+           params: {frames: 10, width: 160, height: 120, fx: 131.25, fy: 131.25, noise: false}}
+  overlay: {type: overlay_video, inputs: {frames: frames)") +
+                                          (with_tracks ? ", tracks: tracks" : "") + "}}\n",
+                                      "overlay.yaml");
+  pipeline::RunOptions o;
+  o.output_dir = out;
+  pipeline::RunControl control;
+  REQUIRE(pipeline::Graph(g, registry, o).Run(control).status == pipeline::RunResult::Status::kOk);
+  REQUIRE(std::filesystem::exists(out + "/overlay.mp4"));
+  CHECK_FALSE(std::filesystem::exists(out + "/overlay.partial.mp4"));
+  cv::VideoCapture cap(out + "/overlay.mp4");
+  std::vector<cv::Mat> frames;
+  for (cv::Mat f; cap.read(f);) frames.push_back(f.clone());
+  return frames;
+}
+}  // namespace
+
+TEST_CASE("Overlay video: one MP4 frame per input frame with tracks drawn", "[io][overlay]") {
+  std::vector<cv::Mat> plain = RunOverlay(false), annotated = RunOverlay(true);
+  REQUIRE(plain.size() == 10);
+  REQUIRE(annotated.size() == 10);
+  // Boxes, masks and labels change many pixels; compression noise alone does not.
+  cv::Mat diff;
+  cv::absdiff(plain[5], annotated[5], diff);
+  cv::cvtColor(diff, diff, cv::COLOR_BGR2GRAY);
+  CHECK(cv::countNonZero(diff > 40) > 500);
+}
