@@ -14,6 +14,9 @@ PACKAGES=(
   libzmq3-dev cppzmq-dev nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev
   # math (header-only)
   libeigen3-dev
+  # io: images, video (FFmpeg/GStreamer), stereo (calib3d, ximgproc from contrib),
+  # OpenNI2 RGB-D cameras, zlib (MCAP CRCs)
+  libopencv-dev libopencv-contrib-dev libopenni2-dev zlib1g-dev
   # tests and benchmarks
   catch2 libbenchmark-dev
   # fuzzing the message decoder (clang + libFuzzer runtime)
@@ -21,6 +24,11 @@ PACKAGES=(
   # the Python protocol client test (Debian's python3, not the one first on PATH)
   python3 python3-zmq python3-msgpack python3-numpy
 )
+# The MCAP test validates recordings with @mcap/core from npm: Node.js is
+# needed; use the machine's own if it has one, else Debian's.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  PACKAGES+=(nodejs npm)
+fi
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

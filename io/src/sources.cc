@@ -338,6 +338,7 @@ class TumSource : public FrameSource {
     if (index < gt_tracks_.size()) {
       r.ground_truth_tracks = gt_tracks_[index];
       r.ground_truth_tracks->meta = r.frame.meta;
+      AttachMasks(e.rgb, *r.ground_truth_tracks);
     }
     return r;
   }
@@ -360,6 +361,21 @@ class TumSource : public FrameSource {
     std::string depth;
     int64_t stamp_ns = 0;  ///< t, exactly
   };
+
+  // masks/NAME (instance ids, as `dyn4d synth` writes them) gives each
+  // ground-truth track its mask, cropped to its box.
+  void AttachMasks(const std::string& rgb_path, pipeline::Tracks& tracks) const {
+    const fs::path mask_path = root_ / "masks" / fs::path(rgb_path).filename();
+    if (tracks.items.empty() || !fs::exists(mask_path)) return;
+    cv::Mat ids = cv::imread(mask_path.string(), cv::IMREAD_UNCHANGED);
+    if (ids.type() != CV_8UC1) return;
+    for (pipeline::Track& t : tracks.items) {
+      const cv::Rect box(int(t.box.x), int(t.box.y), int(t.box.w), int(t.box.h));
+      if ((box & cv::Rect(0, 0, ids.cols, ids.rows)) != box || box.area() == 0) continue;
+      cv::Mat m = (ids(box) == static_cast<int>(t.track_id));
+      t.mask = ToImage(m, PixelEncoding::kMono8);
+    }
+  }
 
   // A folder written by `dyn4d synth` also has its ground-truth tracks.
   void LoadSyntheticTracks() {

@@ -69,6 +69,11 @@ TEST_CASE("dyn4d synth writes a TUM-compatible folder with its ground truth", "[
     CHECK(read.ground_truth->t_world_cam[0] == Approx(expected.pose.t_world_cam[0]).margin(1e-5));
     REQUIRE(read.ground_truth_tracks.has_value());
     CHECK(read.ground_truth_tracks->items.size() == expected.tracks.items.size());
+    for (size_t k = 0; k < expected.tracks.items.size(); ++k) {  // masks from masks/*.png
+      const auto& m = read.ground_truth_tracks->items[k].mask;
+      REQUIRE(m.data.size() == expected.tracks.items[k].mask.data.size());
+      CHECK(std::memcmp(m.data.data(), expected.tracks.items[k].mask.data.data(), m.data.size()) == 0);
+    }
     // Lossless PNG: depth is bit-exact.
     CHECK(std::memcmp(read.frame.depth.data.data(), expected.frame.depth.data.data(),
                       expected.frame.depth.data.size()) == 0);
