@@ -647,25 +647,47 @@ class CaptureSource : public FrameSource {
 
 // ---- stereo folders ---------------------------------------------------------------
 
+// Rectified stereo: left/ and right/ image folders, or one side-by-side video
+// (each frame [left | right]); depth from SGBM + WLS and the calibration's
+// baseline.
 class StereoSource : public FrameSource {
  public:
-  explicit StereoSource(const SourceConfig& c) : root_(c.path), fps_(c.fps) {
-    left_ = SortedFiles(root_ / "left", IsImageFile);
-    right_ = SortedFiles(root_ / "right", IsImageFile);
-    if (left_.empty()) throw SourceError("'" + (root_ / "left").string() + "': no images");
-    if (left_.size() != right_.size())
-      throw SourceError("'" + root_.string() + "': " + std::to_string(left_.size()) + " left and " +
-                        std::to_string(right_.size()) + " right images");
-    if (c.max_frames > 0 && left_.size() > size_t(c.max_frames)) left_.resize(c.max_frames);
-    const std::string calib = !c.calibration.empty() ? c.calibration : (root_ / "calibration.yaml").string();
+  explicit StereoSource(const SourceConfig& c) : root_(c.path), fps_(c.fps), max_frames_(c.max_frames) {
+    const bool video = fs::is_regular_file(root_);
+    std::string calib = c.calibration;
+    if (calib.empty())
+      calib = ((video ? root_.parent_path() : root_) / "calibration.yaml").string();
     if (!fs::exists(calib))
-      throw SourceError("stereo folder '" + root_.string() +
+      throw SourceError("stereo input '" + root_.string() +
                         "' needs a calibration YAML (camera_matrix of the rectified left camera and "
                         "baseline in metres): none at '" + calib + "'");
-    cv::Mat first = ReadFirstImage(left_[0].string());
+    cv::Mat first_left;
+    if (video) {
+      if (!cap_.open(root_.string()))
+        throw SourceError("side-by-side stereo video '" + root_.string() + "' cannot be opened");
+      cv::Mat sbs;
+      if (!cap_.read(sbs) || sbs.empty())
+        throw SourceError("side-by-side stereo video '" + root_.string() + "': no frames could be read");
+      if (sbs.cols % 2) throw SourceError("side-by-side stereo video '" + root_.string() + "': odd frame width " + std::to_string(sbs.cols));
+      pending_ = sbs;
+      first_left = sbs(cv::Rect(0, 0, sbs.cols / 2, sbs.rows));
+      const double fps = cap_.get(cv::CAP_PROP_FPS);
+      if (fps > 0 && fps < 1000) fps_ = fps;
+      count_ = static_cast<int64_t>(cap_.get(cv::CAP_PROP_FRAME_COUNT));
+    } else {
+      left_ = SortedFiles(root_ / "left", IsImageFile);
+      right_ = SortedFiles(root_ / "right", IsImageFile);
+      if (left_.empty()) throw SourceError("'" + (root_ / "left").string() + "': no images");
+      if (left_.size() != right_.size())
+        throw SourceError("'" + root_.string() + "': " + std::to_string(left_.size()) + " left and " +
+                          std::to_string(right_.size()) + " right images");
+      first_left = ReadFirstImage(left_[0].string());
+      count_ = static_cast<int64_t>(left_.size());
+    }
+    if (max_frames_ > 0 && count_ > max_frames_) count_ = max_frames_;
     SourceConfig with_calib = c;
     with_calib.calibration = calib;
-    intrinsics_ = ResolveIntrinsics(with_calib, "", std::nullopt, "stereo folder", first.cols, first.rows);
+    intrinsics_ = ResolveIntrinsics(with_calib, "", std::nullopt, "stereo input", first_left.cols, first_left.rows);
     cv::FileStorage fsr(calib, cv::FileStorage::READ);
     fsr["baseline"] >> baseline_m_;
     if (!(baseline_m_ > 0))
@@ -673,14 +695,27 @@ class StereoSource : public FrameSource {
   }
 
   SourceRead Next() override {
-    if (next_ >= left_.size()) return {};
+    if (count_ >= 0 && static_cast<int64_t>(next_) >= count_) return {};
     const size_t index = next_++;
     std::string why;
-    cv::Mat l = ReadColor(left_[index].string(), &why);
-    if (l.empty()) return Skip(why);
-    cv::Mat r = ReadColor(right_[index].string(), &why);
-    if (r.empty()) return Skip(why);
-    if (l.size() != r.size()) return Skip("'" + right_[index].string() + "': size differs from the left image");
+    cv::Mat l, r;
+    if (cap_.isOpened()) {
+      cv::Mat sbs = pending_;
+      pending_ = cv::Mat();
+      if (sbs.empty() && (!cap_.read(sbs) || sbs.empty())) return {};
+      l = sbs(cv::Rect(0, 0, sbs.cols / 2, sbs.rows)).clone();
+      r = sbs(cv::Rect(sbs.cols / 2, 0, sbs.cols / 2, sbs.rows)).clone();
+    } else {
+      l = ReadColor(left_[index].string(), &why);
+      if (l.empty()) return Skip(why);
+      r = ReadColor(right_[index].string(), &why);
+      if (r.empty()) return Skip(why);
+      if (l.size() != r.size()) return Skip("'" + right_[index].string() + "': size differs from the left image");
+    }
+    if (l.cols != intrinsics_.width || l.rows != intrinsics_.height)
+      return Skip("stereo frame " + std::to_string(index) + " is " + std::to_string(l.cols) + "x" +
+                  std::to_string(l.rows) + ", calibrated for " + std::to_string(intrinsics_.width) + "x" +
+                  std::to_string(intrinsics_.height));
     Image left = ToImage(l, PixelEncoding::kBgr8);
     Image disparity = ComputeDisparity(left, ToImage(r, PixelEncoding::kBgr8), StereoConfig{});
     SourceRead out;
@@ -693,15 +728,20 @@ class StereoSource : public FrameSource {
     return out;
   }
   std::string Describe() const override {
-    return "stereo folder " + root_.string() + " (" + std::to_string(left_.size()) +
-           " pairs, baseline " + std::to_string(baseline_m_) + " m, SGBM + WLS depth)";
+    return std::string(cap_.isOpened() ? "side-by-side stereo video " : "stereo folder ") + root_.string() +
+           " (" + std::to_string(count_) + " pairs, baseline " + std::to_string(baseline_m_) +
+           " m, SGBM + WLS depth)";
   }
-  int64_t SizeHint() const override { return static_cast<int64_t>(left_.size()); }
+  int64_t SizeHint() const override { return count_; }
 
  private:
   fs::path root_;
   double fps_;
+  int max_frames_;
   std::vector<fs::path> left_, right_;
+  cv::VideoCapture cap_;
+  cv::Mat pending_;
+  int64_t count_ = -1;
   CameraIntrinsics intrinsics_;
   double baseline_m_ = 0;
   size_t next_ = 0;

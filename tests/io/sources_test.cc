@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <opencv2/core.hpp>
+#include <opencv2/videoio.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/videoio.hpp>
 
@@ -186,7 +187,7 @@ TEST_CASE("Video files are read with any FFmpeg codec and corrupt ones are refus
   CHECK(io::DetectSourceKind(dir) == "video_folder");
 }
 
-TEST_CASE("Stereo folders give depth from SGBM + WLS using the calibration's baseline", "[io][sources][shared]") {
+TEST_CASE("Stereo folders and side-by-side videos give depth from SGBM + WLS and the baseline", "[io][sources][shared]") {
   const std::string stereo = test::SharedDirOrSkip("data/stereo");
   const std::string dir = test::TempDir("stereo");
   fs::create_directories(dir + "/left");
@@ -211,6 +212,26 @@ TEST_CASE("Stereo folders give depth from SGBM + WLS using the calibration's bas
     const uint16_t centre = d[250 * 741 + 370];
     CHECK(centre / 1000.0 > 1.0);
     CHECK(centre / 1000.0 < 6.0);
+  }
+  SECTION("the same pair as a side-by-side video") {
+    cv::Mat l = cv::imread(stereo + "/motorcycle_left.png"), r = cv::imread(stereo + "/motorcycle_right.png");
+    cv::Mat sbs;
+    cv::hconcat(l(cv::Rect(0, 0, 740, 500)), r(cv::Rect(0, 0, 740, 500)), sbs);
+    const std::string video = dir + "/sbs.avi";
+    {
+      // Lossless-ish MJPG at high quality keeps the texture SGBM needs.
+      cv::VideoWriter w(video, cv::VideoWriter::fourcc('M', 'J', 'P', 'G'), 10, sbs.size());
+      REQUIRE(w.isOpened());
+      w.set(cv::VIDEOWRITER_PROP_QUALITY, 100);
+      for (int i = 0; i < 3; ++i) w.write(sbs);
+    }
+    WriteCalibration(dir + "/calibration.yaml", 500, 370, 250, 740, 500, 0.2);
+    auto frames = ReadAll(*io::OpenSource(Config(video, "stereo")));
+    REQUIRE(frames.size() == 3);
+    CHECK(frames[2].frame.color.width == 740);
+    const auto* d = frames[2].frame.depth.data.as<uint16_t>();
+    CHECK(d[250 * 740 + 370] / 1000.0 > 1.0);
+    CHECK(d[250 * 740 + 370] / 1000.0 < 6.0);
   }
 }
 

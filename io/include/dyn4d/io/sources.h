@@ -33,6 +33,9 @@ struct SourceConfig {
   std::string path;
   /// auto, tum, 7scenes, images, video, stereo, synthetic, recording,
   /// openni, v4l2, gstreamer. auto looks at `path` (DetectSourceKind).
+  /// `stereo` takes a folder with left/ and right/, or a side-by-side video
+  /// file (each frame [left | right]); both need a calibration with
+  /// `baseline` (metres), by default calibration.yaml next to the data.
   std::string kind = "auto";
   /// Calibration YAML (OpenCV FileStorage: camera_matrix, image_width,
   /// image_height; stereo: also the baseline). Overrides the dataset's own.
