@@ -149,30 +149,46 @@ struct TimedPath {
   int64_t stamp_ns = 0;
 };
 
-std::vector<TimedPath> ReadTumList(const fs::path& file) {
+// One data line of a TUM text file: its timestamp (as double and exact ns)
+// and the fields after it.
+struct StampedLine {
+  double t = 0;
+  int64_t stamp_ns = 0;
+  std::vector<std::string> fields;
+};
+
+// Reads "timestamp field..." lines (# comments skipped), each with at least
+// `min_fields` fields after the stamp; errors name the file, line and format.
+std::vector<StampedLine> ReadStampedLines(const fs::path& file, size_t min_fields,
+                                          const std::string& format) {
   std::ifstream in(file);
   if (!in) throw SourceError("cannot open '" + file.string() + "'");
-  std::vector<TimedPath> out;
+  std::vector<StampedLine> out;
   std::string line;
-  int line_no = 0;
-  while (std::getline(in, line)) {
-    ++line_no;
+  for (int line_no = 1; std::getline(in, line); ++line_no) {
     if (line.empty() || line[0] == '#') continue;
     std::istringstream ls(line);
-    TimedPath tp;
-    std::string stamp;
-    if (!(ls >> stamp >> tp.path))
-      throw SourceError("'" + file.string() + "' line " + std::to_string(line_no) +
-                        ": expected 'timestamp path'");
+    std::string stamp, field;
+    StampedLine sl;
+    ls >> stamp;
+    while (ls >> field) sl.fields.push_back(field);
+    const std::string where = "'" + file.string() + "' line " + std::to_string(line_no);
+    if (sl.fields.size() < min_fields) throw SourceError(where + ": expected '" + format + "'");
     try {
-      tp.t = std::stod(stamp);
-      tp.stamp_ns = StampToNs(stamp);
+      sl.t = std::stod(stamp);
+      sl.stamp_ns = StampToNs(stamp);
     } catch (const std::exception&) {
-      throw SourceError("'" + file.string() + "' line " + std::to_string(line_no) +
-                        ": bad timestamp '" + stamp + "'");
+      throw SourceError(where + ": bad timestamp '" + stamp + "'");
     }
-    out.push_back(tp);
+    out.push_back(std::move(sl));
   }
+  return out;
+}
+
+std::vector<TimedPath> ReadTumList(const fs::path& file) {
+  std::vector<TimedPath> out;
+  for (StampedLine& l : ReadStampedLines(file, 1, "timestamp path"))
+    out.push_back({l.t, l.fields[0], l.stamp_ns});
   return out;
 }
 
@@ -230,24 +246,14 @@ class TumSource : public FrameSource {
   explicit TumSource(const SourceConfig& c) : root_(c.path) {
     if (fs::exists(root_ / "associations.txt")) {
       // Lines "t_rgb rgb/x.png t_depth depth/y.png".
-      std::ifstream in(root_ / "associations.txt");
-      std::string line;
-      int n = 0;
-      while (std::getline(in, line)) {
-        ++n;
-        if (line.empty() || line[0] == '#') continue;
-        std::istringstream ls(line);
-        Entry e;
-        std::string stamp;
-        if (!(ls >> stamp >> e.rgb >> e.t_depth >> e.depth))
-          throw SourceError("'" + (root_ / "associations.txt").string() + "' line " +
-                            std::to_string(n) + ": expected 't_rgb rgb_path t_depth depth_path'");
+      for (StampedLine& l : ReadStampedLines(root_ / "associations.txt", 3,
+                                             "t_rgb rgb_path t_depth depth_path")) {
+        Entry e{l.t, l.fields[0], 0, l.fields[2], l.stamp_ns};
         try {
-          e.t = std::stod(stamp);
-          e.stamp_ns = StampToNs(stamp);
+          e.t_depth = std::stod(l.fields[1]);
         } catch (const std::exception&) {
-          throw SourceError("'" + (root_ / "associations.txt").string() + "' line " +
-                            std::to_string(n) + ": bad timestamp '" + stamp + "'");
+          throw SourceError("'" + (root_ / "associations.txt").string() + "': bad depth timestamp '" +
+                            l.fields[1] + "'");
         }
         entries_.push_back(e);
       }
