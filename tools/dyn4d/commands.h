@@ -38,6 +38,23 @@ struct IoBenchOptions {
 /// `dyn4d bench io`: frames/s reading the TUM excerpt and rendering synth.
 int RunIoBench(const IoBenchOptions& options);
 
+struct GeometryBenchOptions {
+  std::string dataset = "7scenes_redkitchen";  ///< a folder under ../shared/data
+  std::string shared_dir;
+  int max_frames = 0;
+  bool skip_open3d = false;
+};
+/// `dyn4d bench geometry`: dyn4d tracking vs Open3D's odometry, same frames.
+int RunGeometryBench(const GeometryBenchOptions& options);
+
+struct TrajectoryEvalOptions {
+  std::string gt, est;
+  double max_dt_s = 0.02;
+  int delta = 1;
+};
+/// `dyn4d eval traj`: ATE (rigidly aligned) and RPE of a TUM trajectory.
+int RunTrajectoryEval(const TrajectoryEvalOptions& options);
+
 /// ../shared or $DYN4D_SHARED; empty if neither exists.
 std::string FindSharedDir(const std::string& given);
 

@@ -279,6 +279,14 @@ int main(int argc, char** argv) {
   eval_stereo->add_option("--shared", se.shared_dir, "the shared data folder (default ../shared or $DYN4D_SHARED)");
   eval_stereo->add_option("--num-disparities", se.num_disparities, "SGBM search range (multiple of 16)");
   eval_stereo->add_flag("!--no-wls", se.wls, "report plain SGBM instead of SGBM + WLS");
+  auto* eval_traj = eval->add_subcommand(
+      "traj", "ATE (after rigid Umeyama alignment, no scale) and RPE of a TUM trajectory.");
+  cli::TrajectoryEvalOptions te;
+  eval_traj->add_option("--gt", te.gt, "ground truth, TUM format")->required()->check(CLI::ExistingFile);
+  eval_traj->add_option("--est", te.est, "estimate, TUM format")->required()->check(CLI::ExistingFile);
+  eval_traj->add_option("--max-dt", te.max_dt_s, "association window, seconds");
+  eval_traj->add_option("--delta", te.delta, "RPE step in frames")->check(CLI::PositiveNumber);
+  eval_traj->footer("\nLast line: ate_rmse_m <value>.");
 
   // bench
   auto* bench = app.add_subcommand("bench", "Benchmarks (Google Benchmark).");
@@ -297,6 +305,13 @@ int main(int argc, char** argv) {
   cli::IoBenchOptions ib;
   bench_io->add_option("--shared", ib.shared_dir, "the shared data folder");
   bench_io->add_option("--min-time", ib.min_time_s, "seconds per case");
+  auto* bench_geometry = bench->add_subcommand(
+      "geometry", "Camera tracking vs Open3D's RGB-D odometry on the same frames: ATE, RPE, frames/s.");
+  cli::GeometryBenchOptions gb;
+  bench_geometry->add_option("--dataset", gb.dataset, "7scenes_redkitchen or tum_fr1_rpy (under ../shared/data)");
+  bench_geometry->add_option("--shared", gb.shared_dir, "the shared data folder");
+  bench_geometry->add_option("--frames", gb.max_frames, "use only the first N frames");
+  bench_geometry->add_flag("--skip-open3d", gb.skip_open3d, "only dyn4d (Open3D takes ~0.3 s a frame)");
   bench_transport->add_option("--repetitions", tb.repetitions, "median over this many runs")
       ->check(CLI::PositiveNumber);
 
@@ -326,6 +341,8 @@ int main(int argc, char** argv) {
   if (*synth) return cli::RunSynth(so);
   if (*eval_stereo) return cli::RunStereoEval(se);
   if (*bench_io) return cli::RunIoBench(ib);
+  if (*bench_geometry) return cli::RunGeometryBench(gb);
+  if (*eval_traj) return cli::RunTrajectoryEval(te);
   if (*node) {
     pipeline::RunOptions o;
     o.output_dir = node_out;

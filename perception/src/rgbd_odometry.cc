@@ -1,0 +1,399 @@
+#include "dyn4d/perception/rgbd_odometry.h"
+
+#include <Eigen/Cholesky>
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+
+namespace dyn4d::perception {
+namespace {
+
+using Vec6 = Eigen::Matrix<double, 6, 1>;
+using Mat6 = Eigen::Matrix<double, 6, 6>;
+
+// One pyramid level of a frame: intensity, gradients, depth, points,
+// normals, the dynamic mask, and (for keyframes) the pixels used.
+struct Level {
+  int w = 0, h = 0;
+  float fx = 0, fy = 0, cx = 0, cy = 0;
+  std::vector<float> I, gx, gy, Z;
+  std::vector<Eigen::Vector3f> P, N;
+  std::vector<uint8_t> masked;
+  std::vector<int> selected;
+};
+
+struct Pyramid {
+  std::vector<Level> levels;  // [0] = finest used
+};
+
+// SE(3) exponential for a left perturbation delta = (v, w).
+Eigen::Isometry3d Exp(const Vec6& d) {
+  const Eigen::Vector3d v = d.head<3>(), w = d.tail<3>();
+  const double theta = w.norm();
+  Eigen::Matrix3d W;
+  W << 0, -w.z(), w.y(), w.z(), 0, -w.x(), -w.y(), w.x(), 0;
+  Eigen::Matrix3d R = Eigen::Matrix3d::Identity(), V = Eigen::Matrix3d::Identity();
+  if (theta > 1e-10) {
+    R = Eigen::AngleAxisd(theta, w / theta).toRotationMatrix();
+    V += (1 - std::cos(theta)) / (theta * theta) * W + (theta - std::sin(theta)) / (theta * theta * theta) * W * W;
+  }
+  Eigen::Isometry3d T = Eigen::Isometry3d::Identity();
+  T.linear() = R;
+  T.translation() = V * v;
+  return T;
+}
+
+// Rotations composed many times drift from orthonormal, and an Isometry3d's
+// inverse (a transpose) then amplifies the drift frame after frame.
+Eigen::Isometry3d Orthonormal(Eigen::Isometry3d T) {
+  T.linear() = Eigen::Quaterniond(T.linear()).normalized().toRotationMatrix();
+  return T;
+}
+
+double RotationDeg(const Eigen::Isometry3d& T) { return Eigen::AngleAxisd(T.linear()).angle() * 180.0 / M_PI; }
+
+// Robust weight for a residual in sigmas: Huber near the solution, and
+// redescending (Cauchy) beyond 3k so that moving objects and occlusions lose
+// their pull instead of keeping a constant one.
+inline double RobustWeight(double r_sigma, double k) {
+  const double a = std::abs(r_sigma);
+  if (a <= k) return 1.0;
+  const double huber = k / a;
+  if (a <= 3 * k) return huber;
+  const double x = a / (3 * k);
+  return huber / (x * x);
+}
+
+void Finish(Level& L, bool select, int level_index) {
+  const int w = L.w, h = L.h;
+  const size_t n = static_cast<size_t>(w) * h;
+  L.gx.assign(n, 0.f);
+  L.gy.assign(n, 0.f);
+  L.P.assign(n, Eigen::Vector3f::Zero());
+  L.N.assign(n, Eigen::Vector3f::Zero());
+  for (int v = 0; v < h; ++v)
+    for (int u = 0; u < w; ++u) {
+      const size_t i = static_cast<size_t>(v) * w + u;
+      if (u > 0 && u < w - 1) L.gx[i] = 0.5f * (L.I[i + 1] - L.I[i - 1]);
+      if (v > 0 && v < h - 1) L.gy[i] = 0.5f * (L.I[i + w] - L.I[i - w]);
+      const float z = L.Z[i];
+      if (z > 0) L.P[i] = {(u - L.cx) * z / L.fx, (v - L.cy) * z / L.fy, z};
+    }
+  for (int v = 0; v < h - 1; ++v)
+    for (int u = 0; u < w - 1; ++u) {
+      const size_t i = static_cast<size_t>(v) * w + u;
+      const float z = L.Z[i], zr = L.Z[i + 1], zd = L.Z[i + w];
+      if (z <= 0 || zr <= 0 || zd <= 0) continue;
+      if (std::abs(zr - z) > 0.05f * z || std::abs(zd - z) > 0.05f * z) continue;  // depth edge
+      Eigen::Vector3f n = (L.P[i + 1] - L.P[i]).cross(L.P[i + w] - L.P[i]);
+      const float len = n.norm();
+      if (len < 1e-12f) continue;
+      n /= len;
+      if (n.dot(L.P[i]) > 0) n = -n;  // towards the camera
+      L.N[i] = n;
+    }
+  if (!select) return;
+  // Keyframe pixels: valid, unmasked, away from the border; at the finest
+  // level those with texture plus a sparse grid (flat areas still constrain
+  // the geometric term).
+  L.selected.clear();
+  const float g2 = 0.02f * 0.02f;
+  for (int v = 2; v < h - 2; ++v)
+    for (int u = 2; u < w - 2; ++u) {
+      const size_t i = static_cast<size_t>(v) * w + u;
+      if (L.Z[i] <= 0 || L.masked[i]) continue;
+      if (level_index == 0 && L.gx[i] * L.gx[i] + L.gy[i] * L.gy[i] < g2 && (u % 3 || v % 3)) continue;
+      L.selected.push_back(static_cast<int>(i));
+    }
+}
+
+}  // namespace
+
+std::vector<std::string> RgbdOdometry::Config::Validate() const {
+  std::vector<std::string> p;
+  if (levels < 1 || levels > 6) p.push_back("levels: must be 1..6");
+  if (finest_level < 0 || finest_level > 3) p.push_back("finest_level: must be 0..3");
+  if (static_cast<int>(iterations.size()) != levels) p.push_back("iterations: one count per level");
+  if (!(min_depth_m > 0 && max_depth_m > min_depth_m)) p.push_back("min_depth_m, max_depth_m: need 0 < min < max");
+  if (!(sigma_intensity > 0 && sigma_depth_m > 0 && huber_k > 0)) p.push_back("sigmas and huber_k must be positive");
+  if (!(lost_min_inliers >= 0 && lost_min_inliers < 1)) p.push_back("lost_min_inliers: must be in [0, 1)");
+  return p;
+}
+
+std::string ToString(RgbdOdometry::Result::Status s) {
+  switch (s) {
+    case RgbdOdometry::Result::Status::kOk: return "ok";
+    case RgbdOdometry::Result::Status::kInitialised: return "initialised";
+    case RgbdOdometry::Result::Status::kLost: return "lost";
+  }
+  return "unknown";
+}
+
+struct RgbdOdometry::Impl {
+  Config c;
+  std::optional<Pyramid> keyframe;
+  Eigen::Isometry3d T_world_kf = Eigen::Isometry3d::Identity();
+  Eigen::Isometry3d T_world_last = Eigen::Isometry3d::Identity();
+  Eigen::Isometry3d velocity = Eigen::Isometry3d::Identity();  // last frame-to-frame motion
+  bool have_last = false;
+
+  // Builds the pyramid of `f`, or returns why not.
+  std::optional<Pyramid> Build(const pipeline::RgbdFrame& f, const pipeline::Image* mask, std::string* why) const {
+    using pipeline::PixelEncoding;
+    if (f.color.empty() || f.depth.empty()) {
+      *why = "frame has no colour or no depth";
+      return std::nullopt;
+    }
+    if (f.color.width != f.depth.width || f.color.height != f.depth.height ||
+        f.intrinsics.width != f.depth.width || !(f.intrinsics.fx > 0) || !(f.depth_scale > 0)) {
+      *why = "inconsistent sizes or intrinsics";
+      return std::nullopt;
+    }
+    if (mask && (mask->width != f.depth.width || mask->height != f.depth.height || mask->encoding != PixelEncoding::kMono8))
+      mask = nullptr;  // a mask that does not fit is ignored rather than misapplied
+    Level L;
+    L.w = f.depth.width, L.h = f.depth.height;
+    L.fx = f.intrinsics.fx, L.fy = f.intrinsics.fy, L.cx = f.intrinsics.cx, L.cy = f.intrinsics.cy;
+    const size_t n = static_cast<size_t>(L.w) * L.h;
+    L.I.resize(n), L.Z.assign(n, 0.f), L.masked.assign(n, 0);
+    const uint8_t* col = f.color.data.data();
+    const bool rgb = f.color.encoding == PixelEncoding::kRgb8;
+    const bool mono = f.color.encoding == PixelEncoding::kMono8;
+    size_t valid = 0;
+    for (size_t i = 0; i < n; ++i) {
+      if (mono) L.I[i] = col[i] / 255.f;
+      else {
+        const uint8_t* p = col + 3 * i;
+        const float r = rgb ? p[0] : p[2], g = p[1], b = rgb ? p[2] : p[0];
+        L.I[i] = (0.299f * r + 0.587f * g + 0.114f * b) / 255.f;
+      }
+      const float z = f.depth.encoding == PixelEncoding::kMono16 ? f.depth.data.as<uint16_t>()[i] / float(f.depth_scale)
+                                                                  : f.depth.data.as<float>()[i];
+      if (z >= c.min_depth_m && z <= c.max_depth_m) L.Z[i] = z, ++valid;
+      if (mask && mask->data.data()[i]) L.masked[i] = 1, L.Z[i] = 0;
+    }
+    if (valid < n / 50) {
+      *why = "too little valid depth (" + std::to_string(100.0 * valid / n) + " % of pixels)";
+      return std::nullopt;
+    }
+    std::vector<Level> all;
+    all.push_back(std::move(L));
+    for (int k = 1; k < c.finest_level + c.levels; ++k) {
+      const Level& s = all.back();
+      Level d;
+      d.w = s.w / 2, d.h = s.h / 2;
+      d.fx = s.fx / 2, d.fy = s.fy / 2, d.cx = (s.cx + 0.5f) / 2 - 0.5f, d.cy = (s.cy + 0.5f) / 2 - 0.5f;
+      const size_t m = static_cast<size_t>(d.w) * d.h;
+      d.I.resize(m), d.Z.assign(m, 0.f), d.masked.assign(m, 0);
+      for (int v = 0; v < d.h; ++v)
+        for (int u = 0; u < d.w; ++u) {
+          const size_t o = static_cast<size_t>(v) * d.w + u;
+          const size_t a = static_cast<size_t>(2 * v) * s.w + 2 * u;
+          const size_t q[4] = {a, a + 1, a + s.w, a + s.w + 1};
+          d.I[o] = 0.25f * (s.I[q[0]] + s.I[q[1]] + s.I[q[2]] + s.I[q[3]]);
+          float zs = 0;
+          int zn = 0;
+          for (size_t k2 : q) {
+            if (s.masked[k2]) d.masked[o] = 1;
+            if (s.Z[k2] > 0) zs += s.Z[k2], ++zn;
+          }
+          // Average valid depths, unless they straddle an edge.
+          if (zn && !d.masked[o]) {
+            const float mean = zs / zn;
+            bool edge = false;
+            for (size_t k2 : q) edge |= s.Z[k2] > 0 && std::abs(s.Z[k2] - mean) > 0.03f * mean;
+            if (!edge) d.Z[o] = mean;
+          }
+        }
+      all.push_back(std::move(d));
+    }
+    Pyramid p;
+    for (int k = c.finest_level; k < c.finest_level + c.levels; ++k) p.levels.push_back(std::move(all[k]));
+    for (size_t k = 0; k < p.levels.size(); ++k) Finish(p.levels[k], true, static_cast<int>(k));
+    return p;
+  }
+
+  struct Fit {
+    int in_view = 0, inliers = 0, selected = 0, iterations = 0;
+  };
+
+  // Gauss-Newton for T (keyframe -> current) at one level.
+  Fit Align(const Level& R, const Level& C, int level, int max_iterations, Eigen::Isometry3d& T) const {
+    Fit fit;
+    fit.selected = static_cast<int>(R.selected.size());
+    const double gate = c.max_depth_diff_m * (1 << level);
+    double lambda = 1e-4;  // Levenberg-Marquardt damping, relative to diag(H)
+    double last_cost = std::numeric_limits<double>::infinity();
+    Mat6 last_H = Mat6::Zero();
+    Vec6 last_b = Vec6::Zero();
+    Eigen::Isometry3d last_T = T;
+    Fit last_fit;
+    for (int it = 0; it < max_iterations; ++it) {
+      Mat6 H = Mat6::Zero();
+      Vec6 b = Vec6::Zero();
+      double cost = 0;
+      int n_res = 0;
+      int in_view = 0, inliers = 0;
+      const Eigen::Matrix3f Rf = T.linear().cast<float>();
+      const Eigen::Vector3f tf = T.translation().cast<float>();
+      for (int idx : R.selected) {
+        const Eigen::Vector3f q = Rf * R.P[idx] + tf;
+        if (q.z() < c.min_depth_m) continue;
+        const float iz = 1.f / q.z();
+        const float u = C.fx * q.x() * iz + C.cx, v = C.fy * q.y() * iz + C.cy;
+        if (!(u >= 0 && v >= 0 && u < C.w - 1.001f && v < C.h - 1.001f)) continue;
+        ++in_view;
+        const int iu = static_cast<int>(u), iv = static_cast<int>(v);
+        const float a = u - iu, bb = v - iv;
+        const size_t o = static_cast<size_t>(iv) * C.w + iu;
+        const size_t near = static_cast<size_t>(std::lround(v)) * C.w + std::lround(u);
+        if (C.masked[near]) continue;
+        auto lerp = [&](const std::vector<float>& img) {
+          return (1 - bb) * ((1 - a) * img[o] + a * img[o + 1]) + bb * ((1 - a) * img[o + C.w] + a * img[o + C.w + 1]);
+        };
+        const Eigen::Vector3d qd = q.cast<double>();
+        // Photometric term.
+        {
+          const double r = lerp(C.I) - R.I[idx];
+          const double gx = lerp(C.gx), gy = lerp(C.gy);
+          const Eigen::Vector3d g(gx * C.fx * iz, gy * C.fy * iz, -(gx * C.fx * q.x() + gy * C.fy * q.y()) * iz * iz);
+          Vec6 J;
+          J << g, qd.cross(g);
+          const double s = c.sigma_intensity;
+          const double w = RobustWeight(r / s, c.huber_k) / (s * s);
+          H.noalias() += w * J * J.transpose();
+          b.noalias() += w * r * J;
+          cost += w * r * r;
+          ++n_res;
+        }
+        // Geometric term: point-to-plane against the current depth.
+        const float zc = C.Z[near];
+        const Eigen::Vector3f& n = C.N[near];
+        if (zc > 0 && n.squaredNorm() > 0.5f && std::abs(zc - q.z()) < gate) {
+          const double r = n.dot(q - C.P[near]);
+          const double s = c.sigma_depth_m * std::max(1.0, double(q.z()) * q.z());
+          const Eigen::Vector3d nd = n.cast<double>();
+          Vec6 J;
+          J << nd, qd.cross(nd);
+          const double w = RobustWeight(r / s, c.huber_k) / (s * s);
+          H.noalias() += w * J * J.transpose();
+          b.noalias() += w * r * J;
+          cost += w * r * r;
+          ++n_res;
+          if (std::abs(r) < 3 * s) ++inliers;
+        }
+      }
+      fit.in_view = in_view, fit.inliers = inliers, fit.iterations = it + 1;
+      if (in_view < 30 || n_res == 0) break;
+      cost /= n_res;
+      if (cost > last_cost) {
+        // The step made things worse: undo it and damp more.
+        T = last_T, H = last_H, b = last_b, cost = last_cost, fit = last_fit;
+        fit.iterations = it + 1;
+        lambda *= 10;
+        if (lambda > 1e4) break;
+      } else {
+        lambda = std::max(1e-7, lambda / 3);
+        last_cost = cost, last_H = H, last_b = b, last_T = T, last_fit = fit;
+      }
+      Mat6 A = H;
+      A.diagonal() += lambda * H.diagonal();
+      const Vec6 delta = -A.ldlt().solve(b);
+      if (!delta.allFinite()) break;
+      T = Orthonormal(Exp(delta) * T);
+      if (delta.squaredNorm() < 1e-12) break;
+    }
+    // The last step was not evaluated: keep the best evaluated pose.
+    T = last_T;
+    return last_fit.iterations ? last_fit : fit;
+  }
+};
+
+RgbdOdometry::RgbdOdometry(Config config) : impl_(std::make_unique<Impl>()) {
+  impl_->c = std::move(config);
+  const auto problems = impl_->c.Validate();
+  if (!problems.empty()) throw std::invalid_argument("RgbdOdometry::Config: " + problems.front());
+}
+RgbdOdometry::RgbdOdometry() : RgbdOdometry(Config()) {}
+RgbdOdometry::~RgbdOdometry() = default;
+RgbdOdometry::RgbdOdometry(RgbdOdometry&&) noexcept = default;
+const RgbdOdometry::Config& RgbdOdometry::config() const { return impl_->c; }
+
+void RgbdOdometry::Reset() {
+  impl_->keyframe.reset();
+  impl_->velocity = Eigen::Isometry3d::Identity();
+}
+
+RgbdOdometry::Result RgbdOdometry::Track(const pipeline::RgbdFrame& frame, const pipeline::Image* mask) {
+  const auto t0 = std::chrono::steady_clock::now();
+  Impl& s = *impl_;
+  Result r;
+  auto done = [&]() {
+    r.time_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    return r;
+  };
+  std::string why;
+  std::optional<Pyramid> cur = s.Build(frame, mask, &why);
+  const Eigen::Isometry3d predicted = Orthonormal(s.T_world_last * s.velocity);
+  if (!cur) {
+    r.status = Result::Status::kLost;
+    r.message = why;
+    r.T_world_cam = predicted;
+    s.velocity = Eigen::Isometry3d::Identity();
+    return done();
+  }
+  if (!s.keyframe) {
+    // First frame, or after a loss: this frame anchors tracking at the last
+    // known pose.
+    s.keyframe = std::move(cur);
+    s.T_world_kf = s.T_world_last;
+    s.velocity = Eigen::Isometry3d::Identity();
+    s.have_last = true;
+    r.status = Result::Status::kInitialised;
+    r.T_world_cam = s.T_world_kf;
+    r.is_keyframe = true;
+    r.inlier_fraction = 1;
+    r.overlap = 1;
+    return done();
+  }
+  // T maps keyframe coordinates into the current frame.
+  Eigen::Isometry3d T = Orthonormal(predicted.inverse() * s.T_world_kf);
+  Impl::Fit fit;
+  const int n_levels = static_cast<int>(cur->levels.size());
+  for (int l = n_levels - 1; l >= 0; --l) {
+    fit = s.Align(s.keyframe->levels[l], cur->levels[l], l + s.c.finest_level, s.c.iterations[l], T);
+    r.iterations += fit.iterations;
+  }
+  const Eigen::Isometry3d T_world_cur = Orthonormal(s.T_world_kf * T.inverse());
+  r.T_world_cam = T_world_cur;
+  r.overlap = fit.selected ? double(fit.in_view) / fit.selected : 0;
+  r.inlier_fraction = fit.selected ? double(fit.inliers) / fit.selected : 0;
+  const Eigen::Isometry3d jump = predicted.inverse() * T_world_cur;
+  if (!T.matrix().allFinite() || r.inlier_fraction < s.c.lost_min_inliers ||
+      jump.translation().norm() > s.c.lost_max_jump_m || RotationDeg(jump) > s.c.lost_max_jump_deg) {
+    r.status = Result::Status::kLost;
+    char msg[160];
+    std::snprintf(msg, sizeof msg, "inliers %.0f %%, jump %.2f m / %.1f deg from the prediction",
+                  100 * r.inlier_fraction, jump.translation().norm(), RotationDeg(jump));
+    r.message = msg;
+    r.T_world_cam = predicted;
+    // Re-initialise on the next frame from the prediction.
+    s.T_world_last = predicted;
+    s.keyframe.reset();
+    return done();
+  }
+  r.status = Result::Status::kOk;
+  s.velocity = Orthonormal(s.T_world_last.inverse() * T_world_cur);
+  s.T_world_last = T_world_cur;
+  const Eigen::Isometry3d from_kf = T.inverse();
+  if (from_kf.translation().norm() > s.c.keyframe_translation_m || RotationDeg(from_kf) > s.c.keyframe_rotation_deg ||
+      r.overlap < s.c.keyframe_min_overlap) {
+    s.keyframe = std::move(cur);
+    s.T_world_kf = T_world_cur;
+    r.is_keyframe = true;
+  }
+  return done();
+}
+
+}  // namespace dyn4d::perception
