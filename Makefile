@@ -33,6 +33,7 @@ demo:
 	rm -rf out/synth out/demo
 	$(DYN4D) synth --out out/synth --frames 90
 	$(DYN4D) run --input out/synth --out out/demo
+	$(DYN4D) eval traj --gt out/synth/groundtruth.txt --est out/demo/trajectory.tum
 
 bench: build
 	$(DYN4D) bench transport

@@ -472,11 +472,12 @@ void RegisterStages(pipeline::StageRegistry& r) {
   r.Register("synthetic_rgbd",
              "synthetic RGB-D scene with ground truth (outputs frames, poses, tracks)",
              MakeSyntheticSource);
-  r.Register("trajectory_writer", "writes poses as a TUM trajectory (input poses)",
+  r.Register("trajectory_writer", "writes poses as a TUM trajectory, lost ones left out (input poses)",
              [](Params& p, const StageContext& ctx) {
                return std::make_unique<WriterStage<pipeline::CameraPose, TumTrajectoryWriter>>(
                    "poses", std::make_unique<TumTrajectoryWriter>(
-                                OutPath(ctx, p.GetString("file", "trajectory.tum"))));
+                                OutPath(ctx, p.GetString("file", "trajectory.tum")),
+                                p.GetBool("include_lost", false)));
              });
   r.Register("tracks_writer", "writes tracks as MOTChallenge text and JSONL (input tracks)",
              [](Params& p, const StageContext& ctx) {

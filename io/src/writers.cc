@@ -38,11 +38,13 @@ void AtomicFile::Commit() {
   if (ec) throw std::runtime_error("cannot move '" + partial_ + "' to '" + path_ + "': " + ec.message());
 }
 
-TumTrajectoryWriter::TumTrajectoryWriter(const std::string& path) : file_(path) {
+TumTrajectoryWriter::TumTrajectoryWriter(const std::string& path, bool include_lost)
+    : file_(path), include_lost_(include_lost) {
   file_.stream() << "# timestamp tx ty tz qx qy qz qw (T_world_cam, metres)\n";
 }
 
 void TumTrajectoryWriter::Write(const pipeline::CameraPose& p) {
+  if (p.status == pipeline::PoseStatus::kLost && !include_lost_) return;
   char line[256];
   std::snprintf(line, sizeof line, "%.6f %.6f %.6f %.6f %.7f %.7f %.7f %.7f\n",
                 p.meta.stamp_ns / 1e9, p.t_world_cam[0], p.t_world_cam[1], p.t_world_cam[2],

@@ -229,11 +229,21 @@ struct RgbdOdometry::Impl {
     Vec6 last_b = Vec6::Zero();
     Eigen::Isometry3d last_T = T;
     Fit last_fit;
+    // Residual scales: the configured sigmas at first, then 1.4826 * MAD of
+    // the previous iteration's residuals (never below the configured ones),
+    // so outliers such as moving objects are judged against the spread the
+    // data actually has. The geometric one is per metre^2 of depth.
+    double scale_i = c.sigma_intensity, scale_g = c.sigma_depth_m;
+    std::vector<float> abs_i, abs_g;
+    abs_i.reserve(R.selected.size());
+    abs_g.reserve(R.selected.size());
     for (int it = 0; it < max_iterations; ++it) {
       Mat6 H = Mat6::Zero();
       Vec6 b = Vec6::Zero();
       double cost = 0;
       int n_res = 0;
+      abs_i.clear();
+      abs_g.clear();
       int in_view = 0, inliers = 0;
       const Eigen::Matrix3f Rf = T.linear().cast<float>();
       const Eigen::Vector3f tf = T.translation().cast<float>();
@@ -260,7 +270,8 @@ struct RgbdOdometry::Impl {
           const Eigen::Vector3d g(gx * C.fx * iz, gy * C.fy * iz, -(gx * C.fx * q.x() + gy * C.fy * q.y()) * iz * iz);
           Vec6 J;
           J << g, qd.cross(g);
-          const double s = c.sigma_intensity;
+          const double s = scale_i;
+          abs_i.push_back(static_cast<float>(std::abs(r)));
           const double w = RobustWeight(r / s, c.huber_k) / (s * s);
           H.noalias() += w * J * J.transpose();
           b.noalias() += w * r * J;
@@ -272,7 +283,9 @@ struct RgbdOdometry::Impl {
         const Eigen::Vector3f& n = C.N[near];
         if (zc > 0 && n.squaredNorm() > 0.5f && std::abs(zc - q.z()) < gate) {
           const double r = n.dot(q - C.P[near]);
-          const double s = c.sigma_depth_m * std::max(1.0, double(q.z()) * q.z());
+          const double z2 = std::max(1.0, double(q.z()) * q.z());
+          const double s = scale_g * z2;
+          abs_g.push_back(static_cast<float>(std::abs(r) / z2));
           const Eigen::Vector3d nd = n.cast<double>();
           Vec6 J;
           J << nd, qd.cross(nd);
@@ -286,6 +299,11 @@ struct RgbdOdometry::Impl {
       }
       fit.in_view = in_view, fit.inliers = inliers, fit.iterations = it + 1;
       if (in_view < 30 || n_res == 0) break;
+      auto mad = [](std::vector<float>& v) {
+        if (v.size() < 20) return 0.0;
+        std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+        return 1.4826 * v[v.size() / 2];
+      };
       cost /= n_res;
       if (cost > last_cost) {
         // The step made things worse: undo it and damp more.
@@ -296,6 +314,14 @@ struct RgbdOdometry::Impl {
       } else {
         lambda = std::max(1e-7, lambda / 3);
         last_cost = cost, last_H = H, last_b = b, last_T = T, last_fit = fit;
+        // New scales apply from the next evaluation; the costs compared by
+        // the step test then change scale too, so reset the reference.
+        const double new_i = std::max(c.sigma_intensity * c.adaptive_floor, mad(abs_i));
+        const double new_g = std::max(c.sigma_depth_m * c.adaptive_floor, mad(abs_g));
+        if (c.adaptive_scale && (std::abs(new_i - scale_i) > 0.05 * scale_i || std::abs(new_g - scale_g) > 0.05 * scale_g)) {
+          scale_i = new_i, scale_g = new_g;
+          last_cost = std::numeric_limits<double>::infinity();
+        }
       }
       Mat6 A = H;
       A.diagonal() += lambda * H.diagonal();

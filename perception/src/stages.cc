@@ -1,8 +1,16 @@
 #include "dyn4d/perception/stages.h"
 
+#include <cstring>
 #include <map>
+#include <optional>
+
+#include <spdlog/spdlog.h>
+
+#include <cmath>
 
 #include "dyn4d/perception/backprojection.h"
+#include "dyn4d/perception/rgbd_odometry.h"
+#include "dyn4d/perception/static_map.h"
 
 namespace dyn4d::perception {
 namespace {
@@ -60,9 +68,216 @@ class BackprojectStage : public pipeline::Stage {
   std::map<uint64_t, pipeline::CameraPose> poses_;
 };
 
+pipeline::CameraPose ToPoseMessage(const Eigen::Isometry3d& T, const pipeline::MessageMeta& meta, bool lost) {
+  pipeline::CameraPose p;
+  p.meta = meta;
+  const Eigen::Quaterniond q(T.linear());
+  p.t_world_cam = {T.translation().x(), T.translation().y(), T.translation().z()};
+  p.q_world_cam = {q.x(), q.y(), q.z(), q.w()};
+  p.status = lost ? pipeline::PoseStatus::kLost : pipeline::PoseStatus::kOk;
+  return p;
+}
+
+// Camera tracking, the static map and moving objects in 4D, per frame:
+//  - poses: T_world_cam (status lost when tracking failed; then nothing of
+//    that frame reaches the map);
+//  - clouds: the frame's static points in the world frame (every `cloud_stride` px);
+//  - objects: the input tracks with world centroid, velocity and extent from
+//    their masks and depth; object_clouds: each object's world points
+//    (meta.source_id "track:ID").
+// Pixels under track masks neither drive the pose nor enter the map.
+class GeometryStage : public pipeline::Stage {
+ public:
+  struct Options {
+    RgbdOdometry::Config odometry;
+    StaticMap::Config map;
+    bool integrate_all_frames = false;  ///< default: keyframes only
+    int cloud_stride = 8;               ///< 0: no per-frame clouds
+    std::string mesh_file, cloud_file;
+    bool has_tracks = false;
+  };
+  explicit GeometryStage(Options o) : o_(std::move(o)), odometry_(o_.odometry), map_(o_.map) {}
+  std::vector<std::string> InputPorts() const override { return {"frames", "tracks"}; }
+  std::vector<std::string> OptionalInputPorts() const override { return {"tracks"}; }
+  std::vector<std::string> OutputPorts() const override { return {"poses", "clouds", "objects", "object_clouds"}; }
+  uint64_t SkippedCount() const override { return lost_; }
+
+  Outputs Process(const std::string& port, const Message& m) override {
+    const uint64_t seq = pipeline::Meta(m).seq;
+    if (port == "frames") {
+      const auto* f = std::get_if<pipeline::RgbdFrame>(&m);
+      if (!f) throw std::invalid_argument("input 'frames' expects RgbdFrame, got " + pipeline::TypeName(m));
+      frames_[seq] = *f;
+    } else {
+      const auto* t = std::get_if<pipeline::Tracks>(&m);
+      if (!t) throw std::invalid_argument("input 'tracks' expects Tracks, got " + pipeline::TypeName(m));
+      tracks_[seq] = *t;
+    }
+    Outputs out;
+    // Frames in order; with a tracks input each waits for its tracks (their
+    // masks say what moves), at most kMaxWait frames.
+    while (!frames_.empty()) {
+      auto f = frames_.begin();
+      auto t = tracks_.find(f->first);
+      const bool stale = frames_.rbegin()->first >= f->first + kMaxWait;
+      if (o_.has_tracks && t == tracks_.end() && !stale) break;
+      Handle(f->second, t == tracks_.end() ? nullptr : &t->second, out);
+      if (t != tracks_.end()) tracks_.erase(t);
+      frames_.erase(f);
+    }
+    while (!tracks_.empty() && !frames_.empty() && tracks_.begin()->first < frames_.begin()->first)
+      tracks_.erase(tracks_.begin());
+    return out;
+  }
+
+  Outputs Finish() override {
+    Outputs out;
+    for (auto& [seq, f] : frames_) {
+      auto t = tracks_.find(seq);
+      Handle(f, t == tracks_.end() ? nullptr : &t->second, out);
+    }
+    frames_.clear();
+    if (!o_.mesh_file.empty() && map_.frames_integrated() > 0) {
+      const size_t tris = map_.WriteMesh(o_.mesh_file);
+      spdlog::info("geometry: map of {} frames, {} blocks ({} dropped), {} triangles -> {}",
+                   map_.frames_integrated(), map_.blocks(), map_.blocks_dropped(), tris, o_.mesh_file);
+    }
+    if (!o_.cloud_file.empty() && map_.frames_integrated() > 0) map_.WritePointCloud(o_.cloud_file);
+    if (lost_) spdlog::warn("geometry: tracking lost on {} frame(s)", lost_);
+    return out;
+  }
+
+ private:
+  static constexpr uint64_t kMaxWait = 32;
+
+  // Full-frame mask of every track (mono8, 255 = moving object).
+  static pipeline::Image DynamicMask(const pipeline::RgbdFrame& f, const pipeline::Tracks& tracks) {
+    pipeline::Image mask = pipeline::Image::Allocate(f.depth.width, f.depth.height, pipeline::PixelEncoding::kMono8);
+    uint8_t* m = mask.data.mutable_data();
+    for (const pipeline::Track& t : tracks.items) {
+      const int x0 = int(t.box.x), y0 = int(t.box.y);
+      for (int y = 0; y < int(t.box.h); ++y)
+        for (int x = 0; x < int(t.box.w); ++x) {
+          const int u = x0 + x, v = y0 + y;
+          if (u < 0 || v < 0 || u >= mask.width || v >= mask.height) continue;
+          const bool on = t.mask.empty() || t.mask.data.data()[y * t.mask.width + x];
+          if (on) m[v * mask.width + u] = 255;
+        }
+    }
+    return mask;
+  }
+
+  void Handle(const pipeline::RgbdFrame& f, const pipeline::Tracks* tracks, Outputs& out) {
+    std::optional<pipeline::Image> mask;
+    if (tracks && !tracks->items.empty() && !f.depth.empty()) mask = DynamicMask(f, *tracks);
+    RgbdOdometry::Result r = odometry_.Track(f, mask ? &*mask : nullptr);
+    const bool lost = !r.usable();
+    if (lost) {
+      if (lost_++ < 20) spdlog::warn("geometry: frame {} lost: {}", f.meta.seq, r.message);
+    }
+    out.push_back({"poses", ToPoseMessage(r.T_world_cam, f.meta, lost)});
+    if (lost) return;  // a lost frame never touches the map or the objects
+    if (r.is_keyframe || o_.integrate_all_frames) map_.Integrate(f, r.T_world_cam, mask ? &*mask : nullptr);
+    const pipeline::CameraPose pose = ToPoseMessage(r.T_world_cam, f.meta, false);
+    if (o_.cloud_stride > 0) {
+      BackprojectionConfig bc;
+      bc.stride = o_.cloud_stride;
+      pipeline::RgbdFrame static_only = f;
+      if (mask) {  // moving objects are reported separately
+        pipeline::Image d = pipeline::Image::Allocate(f.depth.width, f.depth.height, f.depth.encoding);
+        std::memcpy(d.data.mutable_data(), f.depth.data.data(), f.depth.data.size());
+        for (size_t i = 0; i < mask->data.size(); ++i)
+          if (mask->data.data()[i]) std::memset(d.data.mutable_data() + i * pipeline::BytesPerChannel(d.encoding), 0, pipeline::BytesPerChannel(d.encoding));
+        static_only.depth = d;
+      }
+      out.push_back({"clouds", Backproject(static_only, bc, &pose)});
+    }
+    if (tracks) EmitObjects(f, *tracks, pose, out);
+  }
+
+  // World points, centroid, extent and velocity of each tracked object.
+  void EmitObjects(const pipeline::RgbdFrame& f, const pipeline::Tracks& tracks, const pipeline::CameraPose& pose,
+                   Outputs& out) {
+    pipeline::Tracks objects = tracks;
+    const double t_s = f.meta.stamp_ns / 1e9;
+    for (pipeline::Track& t : objects.items) {
+      pipeline::RgbdFrame crop = f;  // only this object's pixels keep their depth
+      pipeline::Image d = pipeline::Image::Allocate(f.depth.width, f.depth.height, f.depth.encoding);
+      const size_t bpp = pipeline::BytesPerChannel(d.encoding);
+      const int x0 = int(t.box.x), y0 = int(t.box.y);
+      for (int y = 0; y < int(t.box.h); ++y)
+        for (int x = 0; x < int(t.box.w); ++x) {
+          const int u = x0 + x, v = y0 + y;
+          if (u < 0 || v < 0 || u >= d.width || v >= d.height) continue;
+          if (!t.mask.empty() && !t.mask.data.data()[y * t.mask.width + x]) continue;
+          const size_t i = static_cast<size_t>(v) * d.width + u;
+          std::memcpy(d.data.mutable_data() + i * bpp, f.depth.data.data() + i * bpp, bpp);
+        }
+      crop.depth = d;
+      BackprojectionConfig bc;
+      bc.stride = 1;
+      pipeline::PointCloud cloud = Backproject(crop, bc, &pose);
+      if (cloud.num_points < 10) continue;
+      Eigen::Vector3d lo = Eigen::Vector3d::Constant(1e9), hi = -lo, sum = Eigen::Vector3d::Zero();
+      const float* p = cloud.points.as<float>();
+      for (uint32_t k = 0; k < cloud.num_points; ++k) {
+        const Eigen::Vector3d q(p[3 * k], p[3 * k + 1], p[3 * k + 2]);
+        sum += q, lo = lo.cwiseMin(q), hi = hi.cwiseMax(q);
+      }
+      const Eigen::Vector3d centroid = sum / cloud.num_points;
+      t.has_position = true;
+      for (int a = 0; a < 3; ++a) t.position_world[a] = static_cast<float>(centroid[a]), t.extent[a] = static_cast<float>(hi[a] - lo[a]);
+      auto prev = last_centroid_.find(t.track_id);
+      if (prev != last_centroid_.end() && t_s > prev->second.first) {
+        const Eigen::Vector3d v = (centroid - prev->second.second) / (t_s - prev->second.first);
+        for (int a = 0; a < 3; ++a) t.velocity_world[a] = static_cast<float>(v[a]);
+      }
+      last_centroid_[t.track_id] = {t_s, centroid};
+      cloud.meta.source_id = "track:" + std::to_string(t.track_id);
+      out.push_back({"object_clouds", std::move(cloud)});
+    }
+    out.push_back({"objects", std::move(objects)});
+  }
+
+  Options o_;
+  RgbdOdometry odometry_;
+  StaticMap map_;
+  std::map<uint64_t, pipeline::RgbdFrame> frames_;
+  std::map<uint64_t, pipeline::Tracks> tracks_;
+  std::map<int64_t, std::pair<double, Eigen::Vector3d>> last_centroid_;
+  uint64_t lost_ = 0;
+};
+
 }  // namespace
 
 void RegisterStages(pipeline::StageRegistry& r) {
+  r.Register("geometry",
+             "camera tracking, static TSDF map, moving objects in world coordinates "
+             "(inputs frames, tracks; outputs poses, clouds, objects, object_clouds)",
+             [](pipeline::Params& p, const pipeline::StageContext& ctx) {
+               GeometryStage::Options o;
+               auto& c = o.odometry;
+               c.sigma_intensity = p.GetDouble("sigma_intensity", c.sigma_intensity, 1e-4, 1e6);
+               c.sigma_depth_m = p.GetDouble("sigma_depth_m", c.sigma_depth_m, 1e-5, 1);
+               c.max_depth_m = p.GetDouble("max_depth_m", c.max_depth_m, 0.5, 50);
+               c.keyframe_translation_m = p.GetDouble("keyframe_translation_m", c.keyframe_translation_m, 0.01, 10);
+               c.keyframe_rotation_deg = p.GetDouble("keyframe_rotation_deg", c.keyframe_rotation_deg, 1, 90);
+               c.finest_level = p.GetInt("finest_level", c.finest_level, 0, 3);
+               for (const std::string& problem : c.Validate()) p.AddProblem("", problem);
+               auto& m = o.map;
+               m.voxel_m = p.GetDouble("voxel_m", m.voxel_m, 0.002, 1);
+               m.sdf_trunc_m = p.GetDouble("sdf_trunc_m", m.sdf_trunc_m, 0.005, 2);
+               m.max_blocks = p.GetInt("max_blocks", m.max_blocks, 16, 1000000);
+               for (const std::string& problem : m.Validate()) p.AddProblem("", problem);
+               o.integrate_all_frames = p.GetBool("integrate_all_frames", false);
+               o.cloud_stride = p.GetInt("cloud_stride", o.cloud_stride, 0, 64);
+               const std::string mesh = p.GetString("mesh_file", "map_mesh.ply");
+               const std::string cloud = p.GetString("map_cloud_file", "map_tsdf.ply");
+               o.mesh_file = mesh.empty() || mesh[0] == '/' ? mesh : ctx.output_dir + "/" + mesh;
+               o.cloud_file = cloud.empty() || cloud[0] == '/' ? cloud : ctx.output_dir + "/" + cloud;
+               o.has_tracks = ctx.inputs.count("tracks") > 0;
+               return std::make_unique<GeometryStage>(std::move(o));
+             });
   r.Register("backproject", "joins frames and poses by seq, back-projects depth to world clouds",
              [](pipeline::Params& p, const pipeline::StageContext&) {
                BackprojectionConfig c;

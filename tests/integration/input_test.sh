@@ -16,9 +16,16 @@ grep -q "TUM RGB-D folder" "$work/run.log" || fail "synth folder not detected as
 grep -v '^#' "$work/synth/groundtruth.txt" | cut -d' ' -f2- | head -3 > "$work/a"
 grep -v '^#' "$work/run/trajectory_gt.tum" | cut -d' ' -f2- | head -3 > "$work/b"
 cmp "$work/a" "$work/b" || fail "ground-truth poses changed on the way"
-test -s "$work/run/tracks_gt_mot.txt" || fail "tracks"
+test -s "$work/run/objects_mot.txt" || fail "objects"
 test -s "$work/run/overlay.mp4" || fail "overlay video"
-test -s "$work/run/map.ply" || fail "map"
+test -s "$work/run/map_points.ply" || fail "map points"
+test -s "$work/run/map_mesh.ply" || fail "TSDF mesh"
+[ "$(grep -vc '^#' "$work/run/trajectory.tum")" -eq 30 ] || fail "estimated trajectory lines"
+
+echo "== eval traj on the estimate: last line ate_rmse_m, below 1 cm on synthetic data"
+"$BIN" eval traj --gt "$work/synth/groundtruth.txt" --est "$work/run/trajectory.tum" > "$work/eval.log" || fail "eval traj"
+tail -1 "$work/eval.log"
+tail -1 "$work/eval.log" | awk '$1 == "ate_rmse_m" && $2 < 0.01 {ok=1} END {exit !ok}' || fail "ATE too large or last line wrong"
 
 echo "== a folder of videos: one output folder each, a bad one is skipped"
 mkdir -p "$work/videos"

@@ -33,12 +33,14 @@ class AtomicFile {
 /// Appends poses as TUM lines "t tx ty tz qx qy qz qw" (t in seconds).
 class TumTrajectoryWriter {
  public:
-  explicit TumTrajectoryWriter(const std::string& path);
+  /// Poses with status lost are skipped unless `include_lost`.
+  explicit TumTrajectoryWriter(const std::string& path, bool include_lost = false);
   void Write(const pipeline::CameraPose& pose);
   void Close();
 
  private:
   AtomicFile file_;
+  bool include_lost_;
 };
 
 /// Writes a coloured point cloud as binary little-endian PLY

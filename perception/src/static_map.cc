@@ -1,0 +1,106 @@
+#include "dyn4d/perception/static_map.h"
+
+#include <open3d/geometry/RGBDImage.h>
+#include <open3d/geometry/TriangleMesh.h>
+#include <open3d/io/PointCloudIO.h>
+#include <open3d/io/TriangleMeshIO.h>
+#include <open3d/pipelines/integration/ScalableTSDFVolume.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <stdexcept>
+
+namespace dyn4d::perception {
+
+std::vector<std::string> StaticMap::Config::Validate() const {
+  std::vector<std::string> p;
+  if (!(voxel_m > 0)) p.push_back("voxel_m: must be positive");
+  if (!(sdf_trunc_m > voxel_m)) p.push_back("sdf_trunc_m: must exceed voxel_m");
+  if (!(max_depth_m > 0)) p.push_back("max_depth_m: must be positive");
+  if (max_blocks < 16) p.push_back("max_blocks: must be >= 16");
+  return p;
+}
+
+struct StaticMap::Impl {
+  Config c;
+  open3d::pipelines::integration::ScalableTSDFVolume volume;
+  size_t integrated = 0, dropped = 0;
+  explicit Impl(Config config)
+      : c(config),
+        volume(config.voxel_m, config.sdf_trunc_m, open3d::pipelines::integration::TSDFVolumeColorType::RGB8) {}
+
+  // Keeps at most max_blocks blocks: the farthest from the camera go.
+  void Bound(const Eigen::Vector3d& camera) {
+    auto& units = volume.volume_units_;
+    if (units.size() <= static_cast<size_t>(c.max_blocks)) return;
+    std::vector<std::pair<double, Eigen::Vector3i>> by_distance;
+    for (const auto& kv : units) {
+      const Eigen::Vector3d centre = (kv.first.cast<double>() + Eigen::Vector3d::Constant(0.5)) * volume.volume_unit_length_;
+      by_distance.emplace_back((centre - camera).squaredNorm(), kv.first);
+    }
+    std::sort(by_distance.begin(), by_distance.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    const size_t excess = units.size() - static_cast<size_t>(c.max_blocks);
+    for (size_t i = 0; i < excess; ++i) units.erase(by_distance[i].second);
+    dropped += excess;
+  }
+};
+
+StaticMap::StaticMap() : StaticMap(Config()) {}
+StaticMap::StaticMap(Config config) {
+  const auto problems = config.Validate();
+  if (!problems.empty()) throw std::invalid_argument("StaticMap::Config: " + problems.front());
+  impl_ = std::make_unique<Impl>(config);
+}
+StaticMap::~StaticMap() = default;
+
+void StaticMap::Integrate(const pipeline::RgbdFrame& f, const Eigen::Isometry3d& T_world_cam,
+                          const pipeline::Image* mask) {
+  using pipeline::PixelEncoding;
+  if (f.color.empty() || f.depth.empty() || f.depth.encoding != PixelEncoding::kMono16) return;
+  open3d::geometry::Image color, depth;
+  color.Prepare(f.color.width, f.color.height, 3, 1);
+  std::memcpy(color.data_.data(), f.color.data.data(), f.color.data.size());
+  if (f.color.encoding == PixelEncoding::kBgr8)
+    for (size_t i = 0; i < color.data_.size(); i += 3) std::swap(color.data_[i], color.data_[i + 2]);
+  depth.Prepare(f.depth.width, f.depth.height, 1, 2);
+  std::memcpy(depth.data_.data(), f.depth.data.data(), f.depth.data.size());
+  if (mask && mask->width == f.depth.width && mask->height == f.depth.height) {
+    auto* d = reinterpret_cast<uint16_t*>(depth.data_.data());
+    for (size_t i = 0; i < mask->data.size(); ++i)
+      if (mask->data.data()[i]) d[i] = 0;  // moving objects never enter the static map
+  }
+  auto rgbd = open3d::geometry::RGBDImage::CreateFromColorAndDepth(color, depth, f.depth_scale,
+                                                                   impl_->c.max_depth_m, false);
+  const open3d::camera::PinholeCameraIntrinsic K(f.intrinsics.width, f.intrinsics.height, f.intrinsics.fx,
+                                                 f.intrinsics.fy, f.intrinsics.cx, f.intrinsics.cy);
+  impl_->volume.Integrate(*rgbd, K, T_world_cam.inverse().matrix());
+  ++impl_->integrated;
+  impl_->Bound(T_world_cam.translation());
+}
+
+size_t StaticMap::blocks() const { return impl_->volume.volume_units_.size(); }
+size_t StaticMap::frames_integrated() const { return impl_->integrated; }
+size_t StaticMap::blocks_dropped() const { return impl_->dropped; }
+
+size_t StaticMap::WriteMesh(const std::string& path) const {
+  auto mesh = impl_->volume.ExtractTriangleMesh();
+  const std::string partial = path + ".partial.ply";
+  if (!open3d::io::WriteTriangleMesh(partial, *mesh, /*write_ascii=*/false, /*compressed=*/false,
+                                     /*write_vertex_normals=*/true, /*write_vertex_colors=*/true,
+                                     /*write_triangle_uvs=*/false, /*print_progress=*/false))
+    throw std::runtime_error("cannot write mesh '" + path + "'");
+  std::filesystem::rename(partial, path);
+  return mesh->triangles_.size();
+}
+
+size_t StaticMap::WritePointCloud(const std::string& path) const {
+  auto cloud = impl_->volume.ExtractPointCloud();
+  const std::string partial = path + ".partial.ply";
+  if (!open3d::io::WritePointCloud(partial, *cloud))
+    throw std::runtime_error("cannot write point cloud '" + path + "'");
+  std::filesystem::rename(partial, path);
+  return cloud->points_.size();
+}
+
+}  // namespace dyn4d::perception
