@@ -1,6 +1,9 @@
 #include "dyn4d/perception/rgbd_odometry.h"
 
 #include <Eigen/Cholesky>
+
+
+#include "window_refinement.h"
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -132,11 +135,35 @@ std::string ToString(RgbdOdometry::Result::Status s) {
 
 struct RgbdOdometry::Impl {
   Config c;
+  std::vector<internal::WindowKeyframe> window;  // last keyframes, oldest first
   std::optional<Pyramid> keyframe;
   Eigen::Isometry3d T_world_kf = Eigen::Isometry3d::Identity();
   Eigen::Isometry3d T_world_last = Eigen::Isometry3d::Identity();
   Eigen::Isometry3d velocity = Eigen::Isometry3d::Identity();  // last frame-to-frame motion
   bool have_last = false;
+
+  // Adds the new keyframe to the window, refines the window in Ceres, and
+  // continues from the refined pose of the new keyframe.
+  void RefineWithWindow(Result& r) {
+    const Level& L = keyframe->levels[0];
+    internal::WindowKeyframe k;
+    k.T_world_cam = T_world_kf;
+    k.w = L.w, k.h = L.h, k.fx = L.fx, k.fy = L.fy, k.cx = L.cx, k.cy = L.cy;
+    k.P = L.P, k.N = L.N;
+    // An even spread of points with normals as residual sources.
+    const size_t step = std::max<size_t>(1, L.selected.size() / static_cast<size_t>(c.window_samples));
+    for (size_t i = 0; i < L.selected.size(); i += step)
+      if (L.N[L.selected[i]].squaredNorm() > 0.5f) k.samples.push_back(L.selected[i]);
+    window.push_back(std::move(k));
+    if (static_cast<int>(window.size()) > c.window_size) window.erase(window.begin());
+    const auto res = internal::RefineWindow(window, 2, c.sigma_depth_m, c.max_depth_diff_m * 2, 0.005,
+                                            0.2 * M_PI / 180);
+    if (!res.ran) return;
+    const Eigen::Isometry3d refined = Orthonormal(window.back().T_world_cam);
+    T_world_kf = refined;
+    T_world_last = refined;
+    r.T_world_cam = refined;
+  }
 
   // Builds the pyramid of `f`, or returns why not.
   std::optional<Pyramid> Build(const pipeline::RgbdFrame& f, const pipeline::Image* mask, std::string* why) const {
@@ -348,6 +375,7 @@ const RgbdOdometry::Config& RgbdOdometry::config() const { return impl_->c; }
 
 void RgbdOdometry::Reset() {
   impl_->keyframe.reset();
+  impl_->window.clear();
   impl_->velocity = Eigen::Isometry3d::Identity();
 }
 
@@ -407,6 +435,7 @@ RgbdOdometry::Result RgbdOdometry::Track(const pipeline::RgbdFrame& frame, const
     // Re-initialise on the next frame from the prediction.
     s.T_world_last = predicted;
     s.keyframe.reset();
+    s.window.clear();  // refinement must not tie new keyframes to the lost chain
     return done();
   }
   r.status = Result::Status::kOk;
@@ -418,6 +447,7 @@ RgbdOdometry::Result RgbdOdometry::Track(const pipeline::RgbdFrame& frame, const
     s.keyframe = std::move(cur);
     s.T_world_kf = T_world_cur;
     r.is_keyframe = true;
+    if (s.c.window_size >= 2) s.RefineWithWindow(r);
   }
   return done();
 }

@@ -9,6 +9,7 @@
 #include <cmath>
 
 #include "dyn4d/perception/backprojection.h"
+#include "dyn4d/perception/depth_conditioning.h"
 #include "dyn4d/perception/rgbd_odometry.h"
 #include "dyn4d/perception/static_map.h"
 
@@ -81,7 +82,8 @@ pipeline::CameraPose ToPoseMessage(const Eigen::Isometry3d& T, const pipeline::M
 // Camera tracking, the static map and moving objects in 4D, per frame:
 //  - poses: T_world_cam (status lost when tracking failed; then nothing of
 //    that frame reaches the map);
-//  - clouds: the frame's static points in the world frame (every `cloud_stride` px);
+//  - clouds: the frame's static points in the world frame (voxel-downsampled,
+//    with colours and normals);
 //  - objects: the input tracks with world centroid, velocity and extent from
 //    their masks and depth; object_clouds: each object's world points
 //    (meta.source_id "track:ID").
@@ -92,7 +94,8 @@ class GeometryStage : public pipeline::Stage {
     RgbdOdometry::Config odometry;
     StaticMap::Config map;
     bool integrate_all_frames = false;  ///< default: keyframes only
-    int cloud_stride = 8;               ///< 0: no per-frame clouds
+    bool bilateral_depth = false;       ///< edge-preserving depth filter first
+    double cloud_voxel_m = 0.05;        ///< per-frame cloud voxel; 0: no per-frame clouds
     std::string mesh_file, cloud_file;
     bool has_tracks = false;
   };
@@ -167,7 +170,10 @@ class GeometryStage : public pipeline::Stage {
     return mask;
   }
 
-  void Handle(const pipeline::RgbdFrame& f, const pipeline::Tracks* tracks, Outputs& out) {
+  void Handle(const pipeline::RgbdFrame& input, const pipeline::Tracks* tracks, Outputs& out) {
+    pipeline::RgbdFrame f = input;
+    if (o_.bilateral_depth && !f.depth.empty() && f.depth.encoding == pipeline::PixelEncoding::kMono16)
+      f.depth = BilateralFilterDepth(f.depth);
     std::optional<pipeline::Image> mask;
     if (tracks && !tracks->items.empty() && !f.depth.empty()) mask = DynamicMask(f, *tracks);
     RgbdOdometry::Result r = odometry_.Track(f, mask ? &*mask : nullptr);
@@ -179,19 +185,8 @@ class GeometryStage : public pipeline::Stage {
     if (lost) return;  // a lost frame never touches the map or the objects
     if (r.is_keyframe || o_.integrate_all_frames) map_.Integrate(f, r.T_world_cam, mask ? &*mask : nullptr);
     const pipeline::CameraPose pose = ToPoseMessage(r.T_world_cam, f.meta, false);
-    if (o_.cloud_stride > 0) {
-      BackprojectionConfig bc;
-      bc.stride = o_.cloud_stride;
-      pipeline::RgbdFrame static_only = f;
-      if (mask) {  // moving objects are reported separately
-        pipeline::Image d = pipeline::Image::Allocate(f.depth.width, f.depth.height, f.depth.encoding);
-        std::memcpy(d.data.mutable_data(), f.depth.data.data(), f.depth.data.size());
-        for (size_t i = 0; i < mask->data.size(); ++i)
-          if (mask->data.data()[i]) std::memset(d.data.mutable_data() + i * pipeline::BytesPerChannel(d.encoding), 0, pipeline::BytesPerChannel(d.encoding));
-        static_only.depth = d;
-      }
-      out.push_back({"clouds", Backproject(static_only, bc, &pose)});
-    }
+    if (o_.cloud_voxel_m > 0)
+      out.push_back({"clouds", MakeFrameCloud(f, pose, mask ? &*mask : nullptr, o_.cloud_voxel_m, o_.odometry.max_depth_m)});
     if (tracks) EmitObjects(f, *tracks, pose, out);
   }
 
@@ -270,7 +265,9 @@ void RegisterStages(pipeline::StageRegistry& r) {
                m.max_blocks = p.GetInt("max_blocks", m.max_blocks, 16, 1000000);
                for (const std::string& problem : m.Validate()) p.AddProblem("", problem);
                o.integrate_all_frames = p.GetBool("integrate_all_frames", false);
-               o.cloud_stride = p.GetInt("cloud_stride", o.cloud_stride, 0, 64);
+               o.cloud_voxel_m = p.GetDouble("cloud_voxel_m", o.cloud_voxel_m, 0, 1);
+               o.bilateral_depth = p.GetBool("bilateral_depth", o.bilateral_depth);
+               c.window_size = p.GetInt("window_size", c.window_size, 0, 20);
                const std::string mesh = p.GetString("mesh_file", "map_mesh.ply");
                const std::string cloud = p.GetString("map_cloud_file", "map_tsdf.ply");
                o.mesh_file = mesh.empty() || mesh[0] == '/' ? mesh : ctx.output_dir + "/" + mesh;

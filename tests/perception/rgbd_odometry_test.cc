@@ -26,8 +26,9 @@ io::SyntheticScene::Config Scene(int objects) {
 
 // Tracks every frame of the scene; returns ATE, and the statuses.
 double TrackScene(const io::SyntheticScene& scene, bool use_masks, std::vector<RgbdOdometry::Result::Status>* statuses = nullptr,
-                  const std::function<void(int, pipeline::RgbdFrame&)>& damage = nullptr) {
-  RgbdOdometry odometry;
+                  const std::function<void(int, pipeline::RgbdFrame&)>& damage = nullptr,
+                  RgbdOdometry::Config config = RgbdOdometry::Config()) {
+  RgbdOdometry odometry(config);
   std::vector<std::pair<perception::StampedPose, perception::StampedPose>> pairs;
   for (int i = 0; i < scene.config().num_frames; ++i) {
     auto r = scene.Render(i);
@@ -49,6 +50,13 @@ TEST_CASE("Odometry follows a synthetic camera with known motion", "[perception]
   SECTION("static scene") {
     const double ate = TrackScene(io::SyntheticScene(Scene(0)), false);
     INFO("ATE " << ate << " m over a 0.45 m path");
+    CHECK(ate < 0.01);
+  }
+  SECTION("static scene with the Ceres window refinement on") {
+    RgbdOdometry::Config c;
+    c.window_size = 5;
+    const double ate = TrackScene(io::SyntheticScene(Scene(0)), false, nullptr, nullptr, c);
+    INFO("ATE " << ate);
     CHECK(ate < 0.01);
   }
   SECTION("moving objects, masked out") {
