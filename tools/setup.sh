@@ -17,6 +17,9 @@ PACKAGES=(
   # io: images, video (FFmpeg/GStreamer), stereo (calib3d, ximgproc from contrib),
   # OpenNI2 RGB-D cameras, zlib (MCAP CRCs)
   libopencv-dev libopencv-contrib-dev libopenni2-dev zlib1g-dev
+  # perception/geometry: TSDF map, per-frame clouds and the benchmark baseline
+  # (Open3D), sliding-window refinement (Ceres)
+  libopen3d-dev libceres-dev
   # tests and benchmarks
   catch2 libbenchmark-dev
   # fuzzing the message decoder (clang + libFuzzer runtime)
