@@ -1,5 +1,8 @@
 #include "dyn4d/perception/depth_conditioning.h"
 
+#include "dyn4d/perception/pose.h"
+#include "open3d_convert.h"
+
 #include <open3d/camera/PinholeCameraIntrinsic.h>
 #include <open3d/geometry/KDTreeSearchParam.h>
 #include <open3d/geometry/PointCloud.h>
@@ -51,30 +54,13 @@ pipeline::Image BilateralFilterDepth(const pipeline::Image& depth, double relati
 pipeline::PointCloud MakeFrameCloud(const pipeline::RgbdFrame& f, const pipeline::CameraPose& pose,
                                     const pipeline::Image* mask, double voxel_m, double max_depth_m) {
   using namespace open3d;
-  geometry::Image color, depth;
-  color.Prepare(f.color.width, f.color.height, 3, 1);
-  std::memcpy(color.data_.data(), f.color.data.data(), f.color.data.size());
-  if (f.color.encoding == pipeline::PixelEncoding::kBgr8)
-    for (size_t i = 0; i < color.data_.size(); i += 3) std::swap(color.data_[i], color.data_[i + 2]);
-  depth.Prepare(f.depth.width, f.depth.height, 1, 2);
-  std::memcpy(depth.data_.data(), f.depth.data.data(), f.depth.data.size());
-  if (mask && mask->width == f.depth.width && mask->height == f.depth.height) {
-    auto* d = reinterpret_cast<uint16_t*>(depth.data_.data());
-    for (size_t i = 0; i < mask->data.size(); ++i)
-      if (mask->data.data()[i]) d[i] = 0;
-  }
-  auto rgbd = geometry::RGBDImage::CreateFromColorAndDepth(color, depth, f.depth_scale, max_depth_m, false);
-  const camera::PinholeCameraIntrinsic K(f.intrinsics.width, f.intrinsics.height, f.intrinsics.fx,
-                                         f.intrinsics.fy, f.intrinsics.cx, f.intrinsics.cy);
+  auto rgbd = internal::ToOpen3dRgbd(f, mask, max_depth_m, false);
+  const auto K = internal::ToOpen3dIntrinsics(f.intrinsics);
   auto cloud = geometry::PointCloud::CreateFromRGBDImage(*rgbd, K);  // camera frame
   if (voxel_m > 0) cloud = cloud->VoxelDownSample(voxel_m);
   cloud->EstimateNormals(geometry::KDTreeSearchParamHybrid(std::max(0.05, 3 * voxel_m), 20));
   cloud->OrientNormalsTowardsCameraLocation(Eigen::Vector3d::Zero());
-  Eigen::Matrix4d T = Eigen::Matrix4d::Identity();
-  T.block<3, 3>(0, 0) = Eigen::Quaterniond(pose.q_world_cam[3], pose.q_world_cam[0], pose.q_world_cam[1],
-                                           pose.q_world_cam[2]).normalized().toRotationMatrix();
-  T.block<3, 1>(0, 3) = Eigen::Vector3d(pose.t_world_cam[0], pose.t_world_cam[1], pose.t_world_cam[2]);
-  cloud->Transform(T);
+  cloud->Transform(ToIsometry(pose).matrix());
   pipeline::PointCloud out;
   out.meta = f.meta;
   out.frame_id = "world";

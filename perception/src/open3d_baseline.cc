@@ -1,5 +1,7 @@
 #include "dyn4d/perception/open3d_baseline.h"
 
+#include "open3d_convert.h"
+
 #include <open3d/camera/PinholeCameraIntrinsic.h>
 #include <open3d/geometry/Image.h>
 #include <open3d/geometry/RGBDImage.h>
@@ -8,20 +10,6 @@
 #include <cstring>
 
 namespace dyn4d::perception {
-
-namespace {
-// Open3D images hold their own bytes: one copy per frame (the baseline's
-// cost, not dyn4d's).
-open3d::geometry::Image ToOpen3d(const pipeline::Image& img, bool bgr_to_rgb) {
-  open3d::geometry::Image out;
-  const int channels = pipeline::Channels(img.encoding), bytes = pipeline::BytesPerChannel(img.encoding);
-  out.Prepare(img.width, img.height, channels, bytes);
-  std::memcpy(out.data_.data(), img.data.data(), img.data.size());
-  if (bgr_to_rgb && channels == 3)
-    for (size_t i = 0; i < out.data_.size(); i += 3) std::swap(out.data_[i], out.data_[i + 2]);
-  return out;
-}
-}  // namespace
 
 struct Open3dOdometryBaseline::Impl {
   std::shared_ptr<open3d::geometry::RGBDImage> previous;
@@ -35,14 +23,13 @@ Open3dOdometryBaseline::Result Open3dOdometryBaseline::Track(const pipeline::Rgb
   using namespace open3d;
   // Default conversion and options, as a user of Open3D would call it
   // (depth truncated at 3 m by CreateFromColorAndDepth's default).
-  auto rgbd = geometry::RGBDImage::CreateFromColorAndDepth(
-      ToOpen3d(f.color, f.color.encoding == pipeline::PixelEncoding::kBgr8), ToOpen3d(f.depth, false),
-      f.depth_scale);
+  // Open3D images hold their own bytes: one copy per frame (the baseline's
+  // cost, not dyn4d's). 3.0 m is CreateFromColorAndDepth's default truncation.
+  auto rgbd = internal::ToOpen3dRgbd(f, nullptr, 3.0, true);
   Result r;
   r.T_world_cam = impl_->T_world_prev;
   if (impl_->previous) {
-    const camera::PinholeCameraIntrinsic K(f.intrinsics.width, f.intrinsics.height, f.intrinsics.fx,
-                                           f.intrinsics.fy, f.intrinsics.cx, f.intrinsics.cy);
+    const auto K = internal::ToOpen3dIntrinsics(f.intrinsics);
     // source = this frame, target = previous: the result maps this frame's
     // points into the previous frame, i.e. T_prev_cur.
     auto [ok, T, info] = pipelines::odometry::ComputeRGBDOdometry(

@@ -10,6 +10,7 @@
 
 #include "dyn4d/perception/backprojection.h"
 #include "dyn4d/perception/depth_conditioning.h"
+#include "dyn4d/perception/pose.h"
 #include "dyn4d/perception/rgbd_odometry.h"
 #include "dyn4d/perception/static_map.h"
 
@@ -68,16 +69,6 @@ class BackprojectStage : public pipeline::Stage {
   std::map<uint64_t, pipeline::RgbdFrame> frames_;
   std::map<uint64_t, pipeline::CameraPose> poses_;
 };
-
-pipeline::CameraPose ToPoseMessage(const Eigen::Isometry3d& T, const pipeline::MessageMeta& meta, bool lost) {
-  pipeline::CameraPose p;
-  p.meta = meta;
-  const Eigen::Quaterniond q(T.linear());
-  p.t_world_cam = {T.translation().x(), T.translation().y(), T.translation().z()};
-  p.q_world_cam = {q.x(), q.y(), q.z(), q.w()};
-  p.status = lost ? pipeline::PoseStatus::kLost : pipeline::PoseStatus::kOk;
-  return p;
-}
 
 // Camera tracking, the static map and moving objects in 4D, per frame:
 //  - poses: T_world_cam (status lost when tracking failed; then nothing of
@@ -181,10 +172,10 @@ class GeometryStage : public pipeline::Stage {
     if (lost) {
       if (lost_++ < 20) spdlog::warn("geometry: frame {} lost: {}", f.meta.seq, r.message);
     }
-    out.push_back({"poses", ToPoseMessage(r.T_world_cam, f.meta, lost)});
+    out.push_back({"poses", ToCameraPose(r.T_world_cam, f.meta, lost ? pipeline::PoseStatus::kLost : pipeline::PoseStatus::kOk)});
     if (lost) return;  // a lost frame never touches the map or the objects
     if (r.is_keyframe || o_.integrate_all_frames) map_.Integrate(f, r.T_world_cam, mask ? &*mask : nullptr);
-    const pipeline::CameraPose pose = ToPoseMessage(r.T_world_cam, f.meta, false);
+    const pipeline::CameraPose pose = ToCameraPose(r.T_world_cam, f.meta, pipeline::PoseStatus::kOk);
     if (o_.cloud_voxel_m > 0)
       out.push_back({"clouds", MakeFrameCloud(f, pose, mask ? &*mask : nullptr, o_.cloud_voxel_m, o_.odometry.max_depth_m)});
     if (tracks) EmitObjects(f, *tracks, pose, out);

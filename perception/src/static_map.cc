@@ -1,5 +1,7 @@
 #include "dyn4d/perception/static_map.h"
 
+#include "open3d_convert.h"
+
 #include <open3d/geometry/RGBDImage.h>
 #include <open3d/geometry/TriangleMesh.h>
 #include <open3d/io/PointCloudIO.h>
@@ -58,22 +60,8 @@ void StaticMap::Integrate(const pipeline::RgbdFrame& f, const Eigen::Isometry3d&
                           const pipeline::Image* mask) {
   using pipeline::PixelEncoding;
   if (f.color.empty() || f.depth.empty() || f.depth.encoding != PixelEncoding::kMono16) return;
-  open3d::geometry::Image color, depth;
-  color.Prepare(f.color.width, f.color.height, 3, 1);
-  std::memcpy(color.data_.data(), f.color.data.data(), f.color.data.size());
-  if (f.color.encoding == PixelEncoding::kBgr8)
-    for (size_t i = 0; i < color.data_.size(); i += 3) std::swap(color.data_[i], color.data_[i + 2]);
-  depth.Prepare(f.depth.width, f.depth.height, 1, 2);
-  std::memcpy(depth.data_.data(), f.depth.data.data(), f.depth.data.size());
-  if (mask && mask->width == f.depth.width && mask->height == f.depth.height) {
-    auto* d = reinterpret_cast<uint16_t*>(depth.data_.data());
-    for (size_t i = 0; i < mask->data.size(); ++i)
-      if (mask->data.data()[i]) d[i] = 0;  // moving objects never enter the static map
-  }
-  auto rgbd = open3d::geometry::RGBDImage::CreateFromColorAndDepth(color, depth, f.depth_scale,
-                                                                   impl_->c.max_depth_m, false);
-  const open3d::camera::PinholeCameraIntrinsic K(f.intrinsics.width, f.intrinsics.height, f.intrinsics.fx,
-                                                 f.intrinsics.fy, f.intrinsics.cx, f.intrinsics.cy);
+  auto rgbd = internal::ToOpen3dRgbd(f, mask, impl_->c.max_depth_m, false);  // moving objects never enter
+  const auto K = internal::ToOpen3dIntrinsics(f.intrinsics);
   impl_->volume.Integrate(*rgbd, K, T_world_cam.inverse().matrix());
   ++impl_->integrated;
   impl_->Bound(T_world_cam.translation());

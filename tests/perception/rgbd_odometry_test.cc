@@ -1,6 +1,8 @@
 #include "dyn4d/perception/rgbd_odometry.h"
 
 #include <catch2/catch.hpp>
+
+#include "dyn4d/perception/pose.h"
 #include <cstring>
 
 #include "dyn4d/io/synthetic_scene.h"
@@ -10,13 +12,6 @@ using namespace dyn4d;
 using perception::RgbdOdometry;
 
 namespace {
-Eigen::Isometry3d Iso(const pipeline::CameraPose& p) {
-  Eigen::Isometry3d T = Eigen::Isometry3d::Identity();
-  T.linear() = Eigen::Quaterniond(p.q_world_cam[3], p.q_world_cam[0], p.q_world_cam[1], p.q_world_cam[2])
-                   .normalized().toRotationMatrix();
-  T.translation() << p.t_world_cam[0], p.t_world_cam[1], p.t_world_cam[2];
-  return T;
-}
 
 io::SyntheticScene::Config Scene(int objects) {
   io::SyntheticScene::Config c;
@@ -40,7 +35,7 @@ double TrackScene(const io::SyntheticScene& scene, bool use_masks, std::vector<R
     }
     auto t = odometry.Track(r.frame, use_masks ? &mask : nullptr);
     if (statuses) statuses->push_back(t.status);
-    if (t.usable()) pairs.push_back({{i / 30.0, t.T_world_cam}, {i / 30.0, Iso(r.pose)}});
+    if (t.usable()) pairs.push_back({{i / 30.0, t.T_world_cam}, {i / 30.0, perception::ToIsometry(r.pose)}});
   }
   return perception::EvaluateTrajectory(pairs).ate_rmse_m;
 }
@@ -103,7 +98,7 @@ TEST_CASE("A sudden jump is detected as lost, not followed", "[perception][odome
   auto a = odometry.Track(scene.Render(42).frame);
   REQUIRE(a.status == RgbdOdometry::Result::Status::kOk);
   // Relative motion 41 -> 42 matches the ground truth to a few mm.
-  auto gt41 = Iso(scene.Render(41).pose), gt42 = Iso(scene.Render(42).pose);
+  auto gt41 = perception::ToIsometry(scene.Render(41).pose), gt42 = perception::ToIsometry(scene.Render(42).pose);
   RgbdOdometry fresh;
   fresh.Track(scene.Render(41).frame);
   const Eigen::Isometry3d est = fresh.Track(scene.Render(42).frame).T_world_cam;

@@ -1,6 +1,8 @@
 #include "dyn4d/perception/static_map.h"
 
 #include <catch2/catch.hpp>
+
+#include "dyn4d/perception/pose.h"
 #include <open3d/geometry/TriangleMesh.h>
 #include <open3d/io/TriangleMeshIO.h>
 
@@ -8,16 +10,6 @@
 #include "dyn4d/io/synthetic_scene.h"
 
 using namespace dyn4d;
-
-namespace {
-Eigen::Isometry3d Iso(const pipeline::CameraPose& p) {
-  Eigen::Isometry3d T = Eigen::Isometry3d::Identity();
-  T.linear() = Eigen::Quaterniond(p.q_world_cam[3], p.q_world_cam[0], p.q_world_cam[1], p.q_world_cam[2])
-                   .normalized().toRotationMatrix();
-  T.translation() << p.t_world_cam[0], p.t_world_cam[1], p.t_world_cam[2];
-  return T;
-}
-}  // namespace
 
 TEST_CASE("TSDF map of the static scene exports a mesh Open3D reads back", "[perception][map]") {
   io::SyntheticScene::Config c;
@@ -30,7 +22,7 @@ TEST_CASE("TSDF map of the static scene exports a mesh Open3D reads back", "[per
     auto r = scene.Render(i);
     pipeline::Image mask = pipeline::Image::Allocate(320, 240, pipeline::PixelEncoding::kMono8);
     for (size_t k = 0; k < mask.data.size(); ++k) mask.data.mutable_data()[k] = r.instances.data.data()[k] ? 255 : 0;
-    map.Integrate(r.frame, Iso(r.pose), &mask);
+    map.Integrate(r.frame, perception::ToIsometry(r.pose), &mask);
   }
   CHECK(map.frames_integrated() == 4);
   const std::string path = test::TempDir("tsdf") + "/mesh.ply";
@@ -60,7 +52,7 @@ TEST_CASE("TSDF memory is bounded by dropping the farthest blocks", "[perception
   perception::StaticMap map(mc);
   for (int i = 0; i < 30; i += 5) {
     auto r = scene.Render(i);
-    map.Integrate(r.frame, Iso(r.pose));
+    map.Integrate(r.frame, perception::ToIsometry(r.pose));
     CHECK(map.blocks() <= 64);
   }
   CHECK(map.blocks_dropped() > 0);

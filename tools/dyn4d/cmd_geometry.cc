@@ -6,6 +6,7 @@
 #include "commands.h"
 #include "dyn4d/io/sources.h"
 #include "dyn4d/perception/open3d_baseline.h"
+#include "dyn4d/perception/pose.h"
 #include "dyn4d/perception/rgbd_odometry.h"
 #include "dyn4d/perception/trajectory_eval.h"
 #include "progress.h"
@@ -16,15 +17,6 @@ namespace fs = std::filesystem;
 using perception::StampedPose;
 
 namespace {
-Eigen::Isometry3d ToIsometry(const pipeline::CameraPose& p) {
-  Eigen::Isometry3d T = Eigen::Isometry3d::Identity();
-  T.linear() = Eigen::Quaterniond(p.q_world_cam[3], p.q_world_cam[0], p.q_world_cam[1], p.q_world_cam[2])
-                   .normalized()
-                   .toRotationMatrix();
-  T.translation() = Eigen::Vector3d(p.t_world_cam[0], p.t_world_cam[1], p.t_world_cam[2]);
-  return T;
-}
-
 struct MethodRun {
   std::string name;
   std::vector<Eigen::Isometry3d> poses;
@@ -58,7 +50,7 @@ int RunGeometryBench(const GeometryBenchOptions& o) {
       if (r.status == io::SourceRead::Status::kEnd) break;
       if (r.status != io::SourceRead::Status::kFrame || !r.ground_truth) continue;
       frames.push_back(r.frame);
-      gt.push_back({r.frame.meta.stamp_ns / 1e9, ToIsometry(*r.ground_truth)});
+      gt.push_back({r.frame.meta.stamp_ns / 1e9, perception::ToIsometry(*r.ground_truth)});
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "dyn4d bench geometry: %s\n", e.what());

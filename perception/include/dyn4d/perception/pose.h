@@ -1,0 +1,33 @@
+#pragma once
+/// \file
+/// Conversions between pose messages and Eigen transforms.
+
+#include <Eigen/Geometry>
+
+#include "dyn4d/pipeline/messages.h"
+
+namespace dyn4d::perception {
+
+/// T_world_cam of a pose message (quaternion normalised).
+inline Eigen::Isometry3d ToIsometry(const pipeline::CameraPose& p) {
+  Eigen::Isometry3d T = Eigen::Isometry3d::Identity();
+  T.linear() = Eigen::Quaterniond(p.q_world_cam[3], p.q_world_cam[0], p.q_world_cam[1], p.q_world_cam[2])
+                   .normalized()
+                   .toRotationMatrix();
+  T.translation() = Eigen::Vector3d(p.t_world_cam[0], p.t_world_cam[1], p.t_world_cam[2]);
+  return T;
+}
+
+/// A pose message for T_world_cam.
+inline pipeline::CameraPose ToCameraPose(const Eigen::Isometry3d& T, const pipeline::MessageMeta& meta,
+                                         pipeline::PoseStatus status) {
+  pipeline::CameraPose p;
+  p.meta = meta;
+  const Eigen::Quaterniond q(T.linear());
+  p.t_world_cam = {T.translation().x(), T.translation().y(), T.translation().z()};
+  p.q_world_cam = {q.x(), q.y(), q.z(), q.w()};
+  p.status = status;
+  return p;
+}
+
+}  // namespace dyn4d::perception
