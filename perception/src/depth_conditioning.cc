@@ -1,7 +1,7 @@
 #include "dyn4d/perception/depth_conditioning.h"
 
 #include "dyn4d/perception/pose.h"
-#include "open3d_convert.h"
+#include "dyn4d/perception/backprojection.h"
 
 #include <open3d/camera/PinholeCameraIntrinsic.h>
 #include <open3d/geometry/KDTreeSearchParam.h>
@@ -54,11 +54,33 @@ pipeline::Image BilateralFilterDepth(const pipeline::Image& depth, double relati
 pipeline::PointCloud MakeFrameCloud(const pipeline::RgbdFrame& f, const pipeline::CameraPose& pose,
                                     const pipeline::Image* mask, double voxel_m, double max_depth_m) {
   using namespace open3d;
-  auto rgbd = internal::ToOpen3dRgbd(f, mask, max_depth_m, false);
-  const auto K = internal::ToOpen3dIntrinsics(f.intrinsics);
-  auto cloud = geometry::PointCloud::CreateFromRGBDImage(*rgbd, K);  // camera frame
+  // Every second pixel is plenty before a voxel grid of centimetres; building
+  // the full-resolution cloud in Open3D costs several times more.
+  pipeline::RgbdFrame masked = f;
+  if (mask && mask->width == f.depth.width && mask->height == f.depth.height &&
+      f.depth.encoding == pipeline::PixelEncoding::kMono16) {
+    masked.depth = pipeline::Image::Allocate(f.depth.width, f.depth.height, f.depth.encoding);
+    const uint16_t* in = f.depth.data.as<uint16_t>();
+    uint16_t* out = masked.depth.data.mutable_as<uint16_t>();
+    for (size_t i = 0; i < mask->data.size(); ++i) out[i] = mask->data.data()[i] ? 0 : in[i];
+  }
+  BackprojectionConfig bc;
+  bc.stride = 2;
+  bc.max_depth_m = max_depth_m;
+  const pipeline::PointCloud sampled = Backproject(masked, bc);  // camera frame
+  auto cloud = std::make_shared<geometry::PointCloud>();
+  cloud->points_.resize(sampled.num_points);
+  cloud->colors_.resize(sampled.colors.empty() ? 0 : sampled.num_points);
+  for (uint32_t i = 0; i < sampled.num_points; ++i) {
+    const float* p = sampled.points.as<float>() + 3 * i;
+    cloud->points_[i] = Eigen::Vector3d(p[0], p[1], p[2]);
+    if (!cloud->colors_.empty()) {
+      const uint8_t* c = sampled.colors.data() + 3 * i;
+      cloud->colors_[i] = Eigen::Vector3d(c[0], c[1], c[2]) / 255.0;
+    }
+  }
   if (voxel_m > 0) cloud = cloud->VoxelDownSample(voxel_m);
-  cloud->EstimateNormals(geometry::KDTreeSearchParamHybrid(std::max(0.05, 3 * voxel_m), 20));
+  cloud->EstimateNormals(geometry::KDTreeSearchParamKNN(10));
   cloud->OrientNormalsTowardsCameraLocation(Eigen::Vector3d::Zero());
   cloud->Transform(ToIsometry(pose).matrix());
   pipeline::PointCloud out;
@@ -76,7 +98,7 @@ pipeline::PointCloud MakeFrameCloud(const pipeline::RgbdFrame& f, const pipeline
     for (int a = 0; a < 3; ++a) {
       p[3 * i + a] = static_cast<float>(cloud->points_[i][a]);
       nn[3 * i + a] = static_cast<float>(cloud->normals_[i][a]);
-      c[3 * i + a] = static_cast<uint8_t>(std::lround(std::clamp(cloud->colors_[i][a], 0.0, 1.0) * 255));
+      c[3 * i + a] = cloud->colors_.empty() ? 200 : static_cast<uint8_t>(std::lround(std::clamp(cloud->colors_[i][a], 0.0, 1.0) * 255));
     }
   return out;
 }
