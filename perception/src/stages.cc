@@ -86,18 +86,22 @@ class GeometryStage : public pipeline::Stage {
     StaticMap::Config map;
     bool integrate_all_frames = false;  ///< default: keyframes only
     bool bilateral_depth = false;       ///< edge-preserving depth filter first
+    int map_every_keyframes = 0;        ///< publish the map's surface every N keyframes; 0: never
     double cloud_voxel_m = 0.05;        ///< per-frame cloud voxel; 0: no per-frame clouds
     std::string mesh_file, cloud_file;
     bool has_tracks = false;
   };
   explicit GeometryStage(Options o) : o_(std::move(o)), odometry_(o_.odometry), map_(o_.map) {}
-  std::vector<std::string> InputPorts() const override { return {"frames", "tracks"}; }
-  std::vector<std::string> OptionalInputPorts() const override { return {"tracks"}; }
-  std::vector<std::string> OutputPorts() const override { return {"poses", "clouds", "objects", "object_clouds"}; }
+  std::vector<std::string> InputPorts() const override { return {"frames", "tracks", "requests"}; }
+  std::vector<std::string> OptionalInputPorts() const override { return {"tracks", "requests"}; }
+  std::vector<std::string> OutputPorts() const override {
+    return {"poses", "clouds", "objects", "object_clouds", "map", "replies"};
+  }
   uint64_t SkippedCount() const override { return lost_; }
 
   Outputs Process(const std::string& port, const Message& m) override {
     const uint64_t seq = pipeline::Meta(m).seq;
+    if (port == "requests") return HandleRequest(m);
     if (port == "frames") {
       const auto* f = std::get_if<pipeline::RgbdFrame>(&m);
       if (!f) throw std::invalid_argument("input 'frames' expects RgbdFrame, got " + pipeline::TypeName(m));
@@ -144,6 +148,30 @@ class GeometryStage : public pipeline::Stage {
  private:
   static constexpr uint64_t kMaxWait = 32;
 
+  // A Query "export_map" writes the mesh and surface cloud now (atomically)
+  // and answers with what was written.
+  Outputs HandleRequest(const Message& m) {
+    const auto* q = std::get_if<pipeline::Query>(&m);
+    if (!q) throw std::invalid_argument("input 'requests' expects Query, got " + pipeline::TypeName(m));
+    pipeline::Answer a;
+    a.meta = q->meta;
+    a.request_id = q->request_id;
+    if (q->question != "export_map") {
+      a.answer = "error";
+      a.justification = "unknown request '" + q->question + "' (known: export_map)";
+    } else if (map_.frames_integrated() == 0) {
+      a.answer = "empty";
+      a.justification = "no frame fused yet";
+    } else {
+      const size_t tris = o_.mesh_file.empty() ? 0 : map_.WriteMesh(o_.mesh_file);
+      const size_t pts = o_.cloud_file.empty() ? 0 : map_.WritePointCloud(o_.cloud_file);
+      a.answer = "ok";
+      a.justification = std::to_string(tris) + " triangles to " + o_.mesh_file + ", " + std::to_string(pts) +
+                        " points to " + o_.cloud_file + " (" + std::to_string(map_.frames_integrated()) + " frames fused)";
+    }
+    return {{"replies", a}};
+  }
+
   // Full-frame mask of every track (mono8, 255 = moving object).
   static pipeline::Image DynamicMask(const pipeline::RgbdFrame& f, const pipeline::Tracks& tracks) {
     pipeline::Image mask = pipeline::Image::Allocate(f.depth.width, f.depth.height, pipeline::PixelEncoding::kMono8);
@@ -175,6 +203,12 @@ class GeometryStage : public pipeline::Stage {
     out.push_back({"poses", ToCameraPose(r.T_world_cam, f.meta, lost ? pipeline::PoseStatus::kLost : pipeline::PoseStatus::kOk)});
     if (lost) return;  // a lost frame never touches the map or the objects
     if (r.is_keyframe || o_.integrate_all_frames) map_.Integrate(f, r.T_world_cam, mask ? &*mask : nullptr);
+    if (r.is_keyframe && o_.map_every_keyframes > 0 && ++keyframes_ % o_.map_every_keyframes == 0) {
+      pipeline::PointCloud surface = map_.SurfaceCloud();
+      surface.meta = f.meta;
+      surface.meta.source_id = "map";
+      out.push_back({"map", std::move(surface)});
+    }
     const pipeline::CameraPose pose = ToCameraPose(r.T_world_cam, f.meta, pipeline::PoseStatus::kOk);
     if (o_.cloud_voxel_m > 0)
       out.push_back({"clouds", MakeFrameCloud(f, pose, mask ? &*mask : nullptr, o_.cloud_voxel_m, o_.odometry.max_depth_m)});
@@ -231,7 +265,7 @@ class GeometryStage : public pipeline::Stage {
   std::map<uint64_t, pipeline::RgbdFrame> frames_;
   std::map<uint64_t, pipeline::Tracks> tracks_;
   std::map<int64_t, std::pair<double, Eigen::Vector3d>> last_centroid_;
-  uint64_t lost_ = 0;
+  uint64_t lost_ = 0, keyframes_ = 0;
 };
 
 }  // namespace
@@ -239,7 +273,7 @@ class GeometryStage : public pipeline::Stage {
 void RegisterStages(pipeline::StageRegistry& r) {
   r.Register("geometry",
              "camera tracking, static TSDF map, moving objects in world coordinates "
-             "(inputs frames, tracks; outputs poses, clouds, objects, object_clouds)",
+             "(inputs frames, tracks, requests; outputs poses, clouds, objects, object_clouds, map, replies)",
              [](pipeline::Params& p, const pipeline::StageContext& ctx) {
                GeometryStage::Options o;
                auto& c = o.odometry;
@@ -258,6 +292,7 @@ void RegisterStages(pipeline::StageRegistry& r) {
                o.integrate_all_frames = p.GetBool("integrate_all_frames", false);
                o.cloud_voxel_m = p.GetDouble("cloud_voxel_m", o.cloud_voxel_m, 0, 1);
                o.bilateral_depth = p.GetBool("bilateral_depth", o.bilateral_depth);
+               o.map_every_keyframes = p.GetInt("map_every_keyframes", 0, 0, 100000);
                c.window_size = p.GetInt("window_size", c.window_size, 0, 20);
                const std::string mesh = p.GetString("mesh_file", "map_mesh.ply");
                const std::string cloud = p.GetString("map_cloud_file", "map_tsdf.ply");

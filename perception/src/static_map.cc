@@ -9,6 +9,7 @@
 #include <open3d/pipelines/integration/ScalableTSDFVolume.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <stdexcept>
@@ -89,6 +90,32 @@ size_t StaticMap::WritePointCloud(const std::string& path) const {
     throw std::runtime_error("cannot write point cloud '" + path + "'");
   std::filesystem::rename(partial, path);
   return cloud->points_.size();
+}
+
+}  // namespace dyn4d::perception
+
+namespace dyn4d::perception {
+
+pipeline::PointCloud StaticMap::SurfaceCloud() const {
+  auto cloud = impl_->volume.ExtractPointCloud();
+  pipeline::PointCloud out;
+  out.frame_id = "world";
+  const size_t n = cloud->points_.size();
+  out.num_points = static_cast<uint32_t>(n);
+  out.points = pipeline::Buffer::Allocate(n * 12);
+  float* p = out.points.mutable_as<float>();
+  const bool colors = cloud->HasColors(), normals = cloud->HasNormals();
+  if (colors) out.colors = pipeline::Buffer::Allocate(n * 3);
+  if (normals) out.normals = pipeline::Buffer::Allocate(n * 12);
+  for (size_t i = 0; i < n; ++i)
+    for (int a = 0; a < 3; ++a) {
+      p[3 * i + a] = static_cast<float>(cloud->points_[i][a]);
+      if (colors)
+        out.colors.mutable_data()[3 * i + a] =
+            static_cast<uint8_t>(std::lround(std::clamp(cloud->colors_[i][a], 0.0, 1.0) * 255));
+      if (normals) out.normals.mutable_as<float>()[3 * i + a] = static_cast<float>(cloud->normals_[i][a]);
+    }
+  return out;
 }
 
 }  // namespace dyn4d::perception

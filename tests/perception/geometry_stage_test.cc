@@ -64,3 +64,35 @@ nodes:
   }
   CHECK(checked > 30);
 }
+
+TEST_CASE("Geometry stage exports the map on request and publishes map updates", "[perception][map]") {
+  pipeline::StageRegistry registry;
+  perception::RegisterStages(registry);
+  const std::string out = test::TempDir("geometry-requests");
+  pipeline::Params params = pipeline::Params::FromYaml("{map_every_keyframes: 1, voxel_m: 0.04, sdf_trunc_m: 0.12}");
+  pipeline::StageContext ctx{"geometry", out, {{"frames", "frames"}, {"requests", "requests"}}, {}};
+  auto stage = registry.Create("geometry", params, ctx);
+  io::SyntheticScene::Config c;
+  c.width = 160, c.height = 120, c.fx = c.fy = 131.25, c.num_frames = 20, c.num_objects = 0;
+  io::SyntheticScene scene(c);
+  size_t map_updates = 0;
+  for (int i = 0; i < 20; ++i)
+    for (const pipeline::Output& o : stage->Process("frames", scene.Render(i).frame))
+      if (o.port == "map") {
+        ++map_updates;
+        CHECK(std::get<pipeline::PointCloud>(o.message).num_points > 100);
+      }
+  CHECK(map_updates >= 1);
+  pipeline::Query q;
+  q.request_id = 7;
+  q.question = "export_map";
+  pipeline::Outputs replies = stage->Process("requests", q);
+  REQUIRE(replies.size() == 1);
+  const auto& a = std::get<pipeline::Answer>(replies[0].message);
+  CHECK(a.request_id == 7);
+  CHECK(a.answer == "ok");
+  CHECK_THAT(a.justification, Catch::Contains("triangles"));
+  CHECK(std::filesystem::file_size(out + "/map_mesh.ply") > 1000);
+  q.question = "teleport";
+  CHECK(std::get<pipeline::Answer>(stage->Process("requests", q)[0].message).answer == "error");
+}

@@ -43,6 +43,8 @@ class StaticMap {
   size_t WriteMesh(const std::string& path) const;
   /// Writes the surface points as a binary PLY point cloud; returns the count.
   size_t WritePointCloud(const std::string& path) const;
+  /// The surface points (world frame, with colours and normals) as a message.
+  pipeline::PointCloud SurfaceCloud() const;
 
  private:
   struct Impl;
