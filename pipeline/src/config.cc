@@ -290,6 +290,7 @@ class GraphConfigParser {
       }
       if (n["flow"]) {
         const std::string f = Scalar(n["flow"], prefix + ".flow");
+        t.flow_given = true;
         if (auto p = FlowPolicyFromString(f))
           t.flow = *p;
         else

@@ -26,6 +26,8 @@ class CountingSource : public pipeline::Stage {
   CountingSource(int count, int width, int height, double rate_hz = 0)
       : count_(count), width_(width), height_(height), rate_hz_(rate_hz) {}
   std::vector<std::string> OutputPorts() const override { return {"out"}; }
+  /// Paced like a camera: a live source.
+  bool IsLive() const override { return rate_hz_ > 0; }
   std::optional<Outputs> Produce() override {
     if (next_ >= count_) return std::nullopt;
     if (rate_hz_ > 0) std::this_thread::sleep_for(std::chrono::duration<double>(1.0 / rate_hz_));

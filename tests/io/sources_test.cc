@@ -180,6 +180,14 @@ TEST_CASE("Video files are read with any FFmpeg codec and corrupt ones are refus
   // Colour survives compression roughly: frame 11 is blue-ish (B = 220).
   CHECK(frames[11].frame.color.data.data()[0] > 150);
 
+  {
+    cv::VideoWriter empty(dir + "/empty.mp4", cv::VideoWriter::fourcc('m', 'p', '4', 'v'), 25, cv::Size(96, 64));
+    REQUIRE(empty.isOpened());
+  }  // released with zero frames
+  c.path = dir + "/empty.mp4";
+  CHECK_THROWS_WITH(io::OpenSource(c), Catch::Contains("empty.mp4") &&
+                                           (Catch::Contains("no frames") || Catch::Contains("cannot be opened")));
+  std::filesystem::remove(dir + "/empty.mp4");
   std::ofstream(dir + "/broken.mp4") << "this is not a video";
   c.path = dir + "/broken.mp4";
   CHECK_THROWS_WITH(io::OpenSource(c), Catch::Contains("broken.mp4"));
