@@ -137,6 +137,8 @@ struct RgbdOdometry::Impl {
   Config c;
   std::vector<internal::WindowKeyframe> window;  // last keyframes, oldest first
   std::optional<Pyramid> keyframe;
+  std::optional<Pyramid> previous;  // last tracked frame, a second reference under fast rotation
+  Eigen::Isometry3d T_kf_previous = Eigen::Isometry3d::Identity();
   Eigen::Isometry3d T_world_kf = Eigen::Isometry3d::Identity();
   Eigen::Isometry3d T_world_last = Eigen::Isometry3d::Identity();
   Eigen::Isometry3d velocity = Eigen::Isometry3d::Identity();  // last frame-to-frame motion
@@ -246,7 +248,11 @@ struct RgbdOdometry::Impl {
   };
 
   // Gauss-Newton for T (keyframe -> current) at one level.
-  Fit Align(const Level& R, const Level& C, int level, int max_iterations, Eigen::Isometry3d& T) const {
+  // `R2` (optional): a second reference (the previous frame) whose points
+  // map into the keyframe's coordinates by `T_kf_r2`; it adds residuals on
+  // the same unknown T but does not count in `fit`.
+  Fit Align(const Level& R, const Level& C, int level, int max_iterations, Eigen::Isometry3d& T,
+            const Level* R2 = nullptr, const Eigen::Isometry3d& T_kf_r2 = Eigen::Isometry3d::Identity()) const {
     Fit fit;
     fit.selected = static_cast<int>(R.selected.size());
     const double gate = c.max_depth_diff_m * (1 << level);
@@ -274,13 +280,19 @@ struct RgbdOdometry::Impl {
       int in_view = 0, inliers = 0;
       const Eigen::Matrix3f Rf = T.linear().cast<float>();
       const Eigen::Vector3f tf = T.translation().cast<float>();
-      for (int idx : R.selected) {
-        const Eigen::Vector3f q = Rf * R.P[idx] + tf;
+      const Eigen::Isometry3f T2 = (T * T_kf_r2).cast<float>();
+      const size_t n_first = R.selected.size();
+      const size_t n_second = R2 ? R2->selected.size() : 0;
+      for (size_t s_i = 0; s_i < n_first + n_second; s_i += (s_i < n_first ? 1 : 2)) {
+        const bool first = s_i < n_first;
+        const Level& Ref = first ? R : *R2;
+        const int idx = first ? R.selected[s_i] : R2->selected[s_i - n_first];
+        const Eigen::Vector3f q = first ? Eigen::Vector3f(Rf * R.P[idx] + tf) : Eigen::Vector3f(T2 * R2->P[idx]);
         if (q.z() < c.min_depth_m) continue;
         const float iz = 1.f / q.z();
         const float u = C.fx * q.x() * iz + C.cx, v = C.fy * q.y() * iz + C.cy;
         if (!(u >= 0 && v >= 0 && u < C.w - 1.001f && v < C.h - 1.001f)) continue;
-        ++in_view;
+        if (first) ++in_view;
         const int iu = static_cast<int>(u), iv = static_cast<int>(v);
         const float a = u - iu, bb = v - iv;
         const size_t o = static_cast<size_t>(iv) * C.w + iu;
@@ -292,7 +304,7 @@ struct RgbdOdometry::Impl {
         const Eigen::Vector3d qd = q.cast<double>();
         // Photometric term.
         {
-          const double r = lerp(C.I) - R.I[idx];
+          const double r = lerp(C.I) - Ref.I[idx];
           const double gx = lerp(C.gx), gy = lerp(C.gy);
           const Eigen::Vector3d g(gx * C.fx * iz, gy * C.fy * iz, -(gx * C.fx * q.x() + gy * C.fy * q.y()) * iz * iz);
           Vec6 J;
@@ -321,7 +333,7 @@ struct RgbdOdometry::Impl {
           b.noalias() += w * r * J;
           cost += w * r * r;
           ++n_res;
-          if (std::abs(r) < 3 * s) ++inliers;
+          if (first && std::abs(r) < 3 * s) ++inliers;
         }
       }
       fit.in_view = in_view, fit.inliers = inliers, fit.iterations = it + 1;
@@ -375,6 +387,7 @@ const RgbdOdometry::Config& RgbdOdometry::config() const { return impl_->c; }
 
 void RgbdOdometry::Reset() {
   impl_->keyframe.reset();
+  impl_->previous.reset();
   impl_->window.clear();
   impl_->velocity = Eigen::Isometry3d::Identity();
 }
@@ -401,6 +414,7 @@ RgbdOdometry::Result RgbdOdometry::Track(const pipeline::RgbdFrame& frame, const
     // First frame, or after a loss: this frame anchors tracking at the last
     // known pose.
     s.keyframe = std::move(cur);
+    s.previous.reset();
     s.T_world_kf = s.T_world_last;
     s.velocity = Eigen::Isometry3d::Identity();
     s.have_last = true;
@@ -416,7 +430,11 @@ RgbdOdometry::Result RgbdOdometry::Track(const pipeline::RgbdFrame& frame, const
   Impl::Fit fit;
   const int n_levels = static_cast<int>(cur->levels.size());
   for (int l = n_levels - 1; l >= 0; --l) {
-    fit = s.Align(s.keyframe->levels[l], cur->levels[l], l + s.c.finest_level, s.c.iterations[l], T);
+    // Under fast rotation (blur, shrinking overlap with the keyframe) the
+    // previous frame also constrains the motion, at the finest level.
+    const bool two = s.previous && l == 0 && RotationDeg(s.velocity) > s.c.previous_frame_above_deg;
+    fit = s.Align(s.keyframe->levels[l], cur->levels[l], l + s.c.finest_level, s.c.iterations[l], T,
+                  two ? &s.previous->levels[l] : nullptr, s.T_kf_previous);
     r.iterations += fit.iterations;
   }
   const Eigen::Isometry3d T_world_cur = Orthonormal(s.T_world_kf * T.inverse());
@@ -435,6 +453,7 @@ RgbdOdometry::Result RgbdOdometry::Track(const pipeline::RgbdFrame& frame, const
     // Re-initialise on the next frame from the prediction.
     s.T_world_last = predicted;
     s.keyframe.reset();
+    s.previous.reset();
     s.window.clear();  // refinement must not tie new keyframes to the lost chain
     return done();
   }
@@ -445,9 +464,13 @@ RgbdOdometry::Result RgbdOdometry::Track(const pipeline::RgbdFrame& frame, const
   if (from_kf.translation().norm() > s.c.keyframe_translation_m || RotationDeg(from_kf) > s.c.keyframe_rotation_deg ||
       r.overlap < s.c.keyframe_min_overlap) {
     s.keyframe = std::move(cur);
+    s.previous.reset();  // the new keyframe is this frame
     s.T_world_kf = T_world_cur;
     r.is_keyframe = true;
     if (s.c.window_size >= 2) s.RefineWithWindow(r);
+  } else if (s.c.previous_frame_above_deg < 180) {
+    s.previous = std::move(cur);
+    s.T_kf_previous = from_kf;
   }
   return done();
 }

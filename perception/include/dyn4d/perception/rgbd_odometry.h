@@ -55,6 +55,10 @@ class RgbdOdometry {
     /// fr1/rpy (0.453 -> 0.485 deg/frame RPE); see README.
     int window_size = 0;
     int window_samples = 400;  ///< residual sources per keyframe
+    /// When the last frame-to-frame rotation exceeds this, the previous frame
+    /// is aligned too (finest level, every second pixel), on the same
+    /// unknown; >= 180 turns it off.
+    double previous_frame_above_deg = 1.5;
     double lost_min_inliers = 0.25;  ///< lost below this fraction of keyframe pixels agreeing
     /// Lost if a frame lands farther than this from the constant-velocity
     /// prediction (0.1 m in one frame at 30 fps is a 3 m/s velocity change) ...
