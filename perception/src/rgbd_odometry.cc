@@ -431,8 +431,8 @@ RgbdOdometry::Result RgbdOdometry::Track(const pipeline::RgbdFrame& frame, const
   const int n_levels = static_cast<int>(cur->levels.size());
   for (int l = n_levels - 1; l >= 0; --l) {
     // Under fast rotation (blur, shrinking overlap with the keyframe) the
-    // previous frame also constrains the motion, at the finest level.
-    const bool two = s.previous && l == 0 && RotationDeg(s.velocity) > s.c.previous_frame_above_deg;
+    // previous frame also constrains the motion, at every level.
+    const bool two = s.previous && RotationDeg(s.velocity) > s.c.previous_frame_above_deg;
     fit = s.Align(s.keyframe->levels[l], cur->levels[l], l + s.c.finest_level, s.c.iterations[l], T,
                   two ? &s.previous->levels[l] : nullptr, s.T_kf_previous);
     r.iterations += fit.iterations;
