@@ -16,8 +16,15 @@ namespace {
 
 constexpr char kMagic[8] = {'\x89', 'M', 'C', 'A', 'P', '0', '\r', '\n'};
 enum Opcode : uint8_t {
-  kHeader = 0x01, kFooter = 0x02, kSchema = 0x03, kChannel = 0x04, kMessage = 0x05,
-  kChunk = 0x06, kStatistics = 0x0B, kSummaryOffset = 0x0E, kDataEnd = 0x0F,
+  kHeader = 0x01,
+  kFooter = 0x02,
+  kSchema = 0x03,
+  kChannel = 0x04,
+  kMessage = 0x05,
+  kChunk = 0x06,
+  kStatistics = 0x0B,
+  kSummaryOffset = 0x0E,
+  kDataEnd = 0x0F,
 };
 
 // Little-endian field writers.
@@ -74,7 +81,8 @@ class Cursor {
 
 // ---- writer ---------------------------------------------------------------------
 
-McapWriter::McapWriter(const std::string& path, const std::string& profile, const std::string& library)
+McapWriter::McapWriter(const std::string& path, const std::string& profile,
+                       const std::string& library)
     : path_(path), partial_(path + ".partial") {
   out_.open(partial_, std::ios::binary | std::ios::trunc);
   if (!out_) throw std::runtime_error("cannot open '" + partial_ + "' for writing");
@@ -109,7 +117,8 @@ void McapWriter::Record(uint8_t opcode, const std::string& content, bool in_data
   offset_ += head.size() + content.size();
 }
 
-uint16_t McapWriter::AddSchema(const std::string& name, const std::string& encoding, const std::string& data) {
+uint16_t McapWriter::AddSchema(const std::string& name, const std::string& encoding,
+                               const std::string& data) {
   const uint16_t id = next_schema_++;
   std::string r;
   PutU16(r, id);
@@ -122,7 +131,8 @@ uint16_t McapWriter::AddSchema(const std::string& name, const std::string& encod
 }
 
 uint16_t McapWriter::AddChannel(const std::string& topic, const std::string& message_encoding,
-                                uint16_t schema_id, const std::map<std::string, std::string>& metadata) {
+                                uint16_t schema_id,
+                                const std::map<std::string, std::string>& metadata) {
   const uint16_t id = next_channel_++;
   std::string r;
   PutU16(r, id);
@@ -157,10 +167,12 @@ void McapWriter::WriteMessage(uint16_t channel_id, uint32_t sequence, uint64_t l
 void McapWriter::WriteDyn4d(uint16_t channel_id, const std::string& topic,
                             const pipeline::Message& message, uint64_t log_time_ns) {
   pipeline::WireMessage w = pipeline::Encode(topic, message);
-  std::vector<pipeline::Buffer> frames = {pipeline::Buffer::CopyOf(w.topic),
-                                          pipeline::Buffer::CopyOf(w.header.data(), w.header.size())};
+  std::vector<pipeline::Buffer> frames = {
+      pipeline::Buffer::CopyOf(w.topic),
+      pipeline::Buffer::CopyOf(w.header.data(), w.header.size())};
   frames.insert(frames.end(), w.payload.begin(), w.payload.end());
-  const uint64_t stamp = static_cast<uint64_t>(std::max<int64_t>(0, pipeline::Meta(message).stamp_ns));
+  const uint64_t stamp =
+      static_cast<uint64_t>(std::max<int64_t>(0, pipeline::Meta(message).stamp_ns));
   WriteMessage(channel_id, static_cast<uint32_t>(pipeline::Meta(message).seq), log_time_ns, stamp,
                PackFrames(frames));
 }
@@ -257,7 +269,8 @@ std::string PackFrames(const std::vector<pipeline::Buffer>& frames) {
 std::vector<pipeline::Buffer> UnpackFrames(const std::string& data) {
   Cursor c(data, "dyn4d-v1 payload");
   const uint32_t n = c.Get<uint32_t>();
-  if (n > 4096) throw std::runtime_error("dyn4d-v1 payload: implausible frame count " + std::to_string(n));
+  if (n > 4096)
+    throw std::runtime_error("dyn4d-v1 payload: implausible frame count " + std::to_string(n));
   std::vector<pipeline::Buffer> frames;
   for (uint32_t i = 0; i < n; ++i) frames.push_back(pipeline::Buffer::CopyOf(c.String()));
   return frames;
@@ -282,7 +295,8 @@ std::optional<McapMessage> McapReader::Next() {
     in_.read(reinterpret_cast<char*>(&opcode), 1);
     in_.read(reinterpret_cast<char*>(&length), 8);
     if (!in_) throw std::runtime_error(where + ": truncated (no Data End record)");
-    if (length > (uint64_t{1} << 34)) throw std::runtime_error(where + ": implausible record length");
+    if (length > (uint64_t{1} << 34))
+      throw std::runtime_error(where + ": implausible record length");
     std::string content(length, '\0');
     in_.read(content.data(), static_cast<std::streamsize>(length));
     if (!in_) throw std::runtime_error(where + ": truncated record");
@@ -302,7 +316,8 @@ std::optional<McapMessage> McapReader::Next() {
         McapMessage m;
         const uint16_t id = c.Get<uint16_t>();
         auto it = channels_.find(id);
-        if (it == channels_.end()) throw std::runtime_error(where + ": message on undeclared channel " + std::to_string(id));
+        if (it == channels_.end())
+          throw std::runtime_error(where + ": message on undeclared channel " + std::to_string(id));
         m.channel = &it->second;
         m.sequence = c.Get<uint32_t>();
         m.log_time_ns = c.Get<uint64_t>();
@@ -311,7 +326,8 @@ std::optional<McapMessage> McapReader::Next() {
         return m;
       }
       case kChunk:
-        throw std::runtime_error(where + ": chunked MCAP is not supported (written by another tool?)");
+        throw std::runtime_error(where +
+                                 ": chunked MCAP is not supported (written by another tool?)");
       case kDataEnd:
       case kFooter:
         done_ = true;
@@ -337,7 +353,8 @@ std::vector<McapChannel> McapReader::ListChannels(const std::string& path) {
 namespace {
 class RecordingSource : public FrameSource {
  public:
-  explicit RecordingSource(const SourceConfig& c) : path_(c.path), speed_(c.speed), max_frames_(c.max_frames) {
+  explicit RecordingSource(const SourceConfig& c)
+      : path_(c.path), speed_(c.speed), max_frames_(c.max_frames) {
     try {
       // Ground-truth poses first (small), frames are then streamed.
       McapReader scan(path_);
@@ -388,7 +405,9 @@ class RecordingSource : public FrameSource {
   }
   std::string Describe() const override {
     return "recording " + path_ + " (" + std::to_string(frames_) + " frames" +
-           (speed_ > 0 ? ", at " + std::to_string(speed_) + "x recorded speed" : ", as fast as possible") + ")";
+           (speed_ > 0 ? ", at " + std::to_string(speed_) + "x recorded speed"
+                       : ", as fast as possible") +
+           ")";
   }
   int64_t SizeHint() const override { return frames_; }
 
@@ -400,7 +419,8 @@ class RecordingSource : public FrameSource {
       start_ = now;
       return;
     }
-    const auto due = start_ + std::chrono::nanoseconds(static_cast<int64_t>((log_time_ns - *first_log_) / speed_));
+    const auto due = start_ + std::chrono::nanoseconds(
+                                  static_cast<int64_t>((log_time_ns - *first_log_) / speed_));
     std::this_thread::sleep_until(due);
   }
   std::string path_;

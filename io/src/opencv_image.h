@@ -27,10 +27,18 @@ inline cv::Mat ToMat(const pipeline::Image& img) {
   int type = CV_8UC3;
   switch (img.encoding) {
     case PixelEncoding::kBgr8:
-    case PixelEncoding::kRgb8: type = CV_8UC3; break;
-    case PixelEncoding::kMono8: type = CV_8UC1; break;
-    case PixelEncoding::kMono16: type = CV_16UC1; break;
-    case PixelEncoding::kFloat32: type = CV_32FC1; break;
+    case PixelEncoding::kRgb8:
+      type = CV_8UC3;
+      break;
+    case PixelEncoding::kMono8:
+      type = CV_8UC1;
+      break;
+    case PixelEncoding::kMono16:
+      type = CV_16UC1;
+      break;
+    case PixelEncoding::kFloat32:
+      type = CV_32FC1;
+      break;
   }
   return cv::Mat(img.height, img.width, type, const_cast<uint8_t*>(img.data.data()));
 }

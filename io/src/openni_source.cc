@@ -58,8 +58,12 @@ class OpenNiSource : public FrameSource {
       const double hfov = color_.getHorizontalFieldOfView(), vfov = color_.getVerticalFieldOfView();
       if (!(hfov > 0.1 && vfov > 0.1))
         throw SourceError("OpenNI2 device reports no field of view: give a calibration YAML");
-      intrinsics_ = {w / 2.0 / std::tan(hfov / 2), h / 2.0 / std::tan(vfov / 2), (w - 1) / 2.0,
-                     (h - 1) / 2.0, w, h};
+      intrinsics_ = {w / 2.0 / std::tan(hfov / 2),
+                     h / 2.0 / std::tan(vfov / 2),
+                     (w - 1) / 2.0,
+                     (h - 1) / 2.0,
+                     w,
+                     h};
       spdlog::info("OpenNI2: intrinsics from the device's field of view: fx {:.1f} fy {:.1f}",
                    intrinsics_.fx, intrinsics_.fy);
     }

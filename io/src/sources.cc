@@ -43,7 +43,8 @@ bool IsImageFile(const fs::path& p) {
   return HasExtension(p, {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm", ".pgm"});
 }
 bool IsVideoFile(const fs::path& p) {
-  return HasExtension(p, {".mp4", ".avi", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".m4v", ".wmv"});
+  return HasExtension(p,
+                      {".mp4", ".avi", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".m4v", ".wmv"});
 }
 
 std::vector<fs::path> SortedFiles(const fs::path& dir, bool (*keep)(const fs::path&)) {
@@ -246,22 +247,24 @@ class TumSource : public FrameSource {
   explicit TumSource(const SourceConfig& c) : root_(c.path) {
     if (fs::exists(root_ / "associations.txt")) {
       // Lines "t_rgb rgb/x.png t_depth depth/y.png".
-      for (StampedLine& l : ReadStampedLines(root_ / "associations.txt", 3,
-                                             "t_rgb rgb_path t_depth depth_path")) {
+      for (StampedLine& l :
+           ReadStampedLines(root_ / "associations.txt", 3, "t_rgb rgb_path t_depth depth_path")) {
         Entry e{l.t, l.fields[0], 0, l.fields[2], l.stamp_ns};
         try {
           e.t_depth = std::stod(l.fields[1]);
         } catch (const std::exception&) {
-          throw SourceError("'" + (root_ / "associations.txt").string() + "': bad depth timestamp '" +
-                            l.fields[1] + "'");
+          throw SourceError("'" + (root_ / "associations.txt").string() +
+                            "': bad depth timestamp '" + l.fields[1] + "'");
         }
         entries_.push_back(e);
       }
     } else if (fs::exists(root_ / "rgb.txt")) {
       auto rgb = ReadTumList(root_ / "rgb.txt");
       std::vector<TimedPath> depth;
-      if (fs::exists(root_ / "depth.txt")) depth = ReadTumList(root_ / "depth.txt");
-      else spdlog::warn("'{}': no depth.txt, reading colour only", root_.string());
+      if (fs::exists(root_ / "depth.txt"))
+        depth = ReadTumList(root_ / "depth.txt");
+      else
+        spdlog::warn("'{}': no depth.txt, reading colour only", root_.string());
       // Each colour frame takes the nearest depth frame within 0.02 s
       // (as TUM's associate.py), each depth frame used once.
       std::vector<bool> used(depth.size(), false);
@@ -288,7 +291,8 @@ class TumSource : public FrameSource {
     }
     if (entries_.empty()) throw SourceError("'" + root_.string() + "': no frames listed");
     if (c.max_frames > 0 && entries_.size() > size_t(c.max_frames)) entries_.resize(c.max_frames);
-    if (fs::exists(root_ / "groundtruth.txt")) gt_ = std::make_unique<TumGroundTruth>(root_ / "groundtruth.txt");
+    if (fs::exists(root_ / "groundtruth.txt"))
+      gt_ = std::make_unique<TumGroundTruth>(root_ / "groundtruth.txt");
     cv::Mat first = ReadFirstImage((root_ / entries_[0].rgb).string());
     // The TUM sequences' published calibrations, recognised by folder name.
     std::optional<CameraIntrinsics> known;
@@ -433,7 +437,8 @@ class SevenScenesSource : public FrameSource {
          }))
       frames_.push_back(p.filename().string().substr(0, p.filename().string().find(".color.")));
     if (frames_.empty())
-      throw SourceError("'" + root_.string() + "': no frame-XXXXXX.color.* files (7-Scenes layout)");
+      throw SourceError("'" + root_.string() +
+                        "': no frame-XXXXXX.color.* files (7-Scenes layout)");
     if (c.max_frames > 0 && frames_.size() > size_t(c.max_frames)) frames_.resize(c.max_frames);
     color_ext_ = fs::exists(root_ / (frames_[0] + ".color.png")) ? ".color.png" : ".color.jpg";
     cv::Mat first = ReadFirstImage((root_ / (frames_[0] + color_ext_)).string());
@@ -462,12 +467,14 @@ class SevenScenesSource : public FrameSource {
     std::string why;
     cv::Mat color = ReadColor((root_ / (stem + color_ext_)).string(), &why);
     if (color.empty()) return Skip(why);
-    cv::Mat depth = ReadDepth16((root_ / (stem + ".depth.png")).string(), color.cols, color.rows, &why);
+    cv::Mat depth =
+        ReadDepth16((root_ / (stem + ".depth.png")).string(), color.cols, color.rows, &why);
     if (depth.empty()) return Skip(why);
     depth.setTo(0, depth == 65535);  // 7-Scenes marks invalid depth 65535; dyn4d uses 0
     SourceRead r;
     r.status = SourceRead::Status::kFrame;
-    r.frame.meta = {static_cast<uint64_t>(index), SecondsToNs(index / fps_), "7scenes:" + root_.filename().string()};
+    r.frame.meta = {static_cast<uint64_t>(index), SecondsToNs(index / fps_),
+                    "7scenes:" + root_.filename().string()};
     r.frame.color = ToImage(color, PixelEncoding::kBgr8);
     r.frame.depth = ToImage(depth, PixelEncoding::kMono16);
     r.frame.intrinsics = intrinsics_;
@@ -519,18 +526,20 @@ class ImageFolderSource : public FrameSource {
  public:
   explicit ImageFolderSource(const SourceConfig& c) : root_(c.path), fps_(c.fps) {
     images_ = SortedFiles(root_, IsImageFile);
-    if (images_.empty()) throw SourceError("'" + root_.string() + "': no images (png, jpg, ...) in the folder");
+    if (images_.empty())
+      throw SourceError("'" + root_.string() + "': no images (png, jpg, ...) in the folder");
     if (!c.depth_path.empty()) {
       depth_ = SortedFiles(c.depth_path, IsImageFile);
       if (depth_.size() != images_.size())
-        throw SourceError("depth folder '" + c.depth_path + "' has " + std::to_string(depth_.size()) +
-                          " images, colour folder '" + root_.string() + "' has " +
-                          std::to_string(images_.size()));
+        throw SourceError("depth folder '" + c.depth_path + "' has " +
+                          std::to_string(depth_.size()) + " images, colour folder '" +
+                          root_.string() + "' has " + std::to_string(images_.size()));
     }
     if (c.max_frames > 0 && images_.size() > size_t(c.max_frames)) images_.resize(c.max_frames);
     cv::Mat first = ReadFirstImage(images_[0].string());
-    intrinsics_ = ResolveIntrinsics(c, (root_ / "calibration.yaml").string(), std::nullopt,
-                                    "image folder '" + root_.string() + "'", first.cols, first.rows);
+    intrinsics_ =
+        ResolveIntrinsics(c, (root_ / "calibration.yaml").string(), std::nullopt,
+                          "image folder '" + root_.string() + "'", first.cols, first.rows);
     if (!depth_.empty() && !(c.depth_scale > 0))
       throw SourceError("image folder '" + root_.string() +
                         "' with depth: set depth_scale (depth units per metre, e.g. 1000 for mm)");
@@ -549,7 +558,8 @@ class ImageFolderSource : public FrameSource {
                   std::to_string(intrinsics_.width) + "x" + std::to_string(intrinsics_.height));
     SourceRead r;
     r.status = SourceRead::Status::kFrame;
-    r.frame.meta = {static_cast<uint64_t>(index), SecondsToNs(index / fps_), "images:" + root_.filename().string()};
+    r.frame.meta = {static_cast<uint64_t>(index), SecondsToNs(index / fps_),
+                    "images:" + root_.filename().string()};
     r.frame.color = ToImage(color, PixelEncoding::kBgr8);
     if (!depth_.empty()) {
       cv::Mat depth = ReadDepth16(depth_[index].string(), color.cols, color.rows, &why);
@@ -581,22 +591,31 @@ class ImageFolderSource : public FrameSource {
 class CaptureSource : public FrameSource {
  public:
   enum class Kind { kFile, kV4l2, kGstreamer };
-  CaptureSource(const SourceConfig& c, Kind kind) : path_(c.path), kind_(kind), max_frames_(c.max_frames) {
+  CaptureSource(const SourceConfig& c, Kind kind)
+      : path_(c.path), kind_(kind), max_frames_(c.max_frames) {
     if (kind == Kind::kFile && !fs::exists(path_))
       throw SourceError("video file '" + path_ + "' does not exist");
-    const int api = kind == Kind::kV4l2 ? cv::CAP_V4L2 : kind == Kind::kGstreamer ? cv::CAP_GSTREAMER : cv::CAP_ANY;
+    const int api = kind == Kind::kV4l2        ? cv::CAP_V4L2
+                    : kind == Kind::kGstreamer ? cv::CAP_GSTREAMER
+                                               : cv::CAP_ANY;
     if (kind == Kind::kV4l2 && !fs::exists(path_))
-      throw SourceError("V4L2 device '" + path_ + "' does not exist (is the camera plugged in? ls /dev/video*)");
+      throw SourceError("V4L2 device '" + path_ +
+                        "' does not exist (is the camera plugged in? ls /dev/video*)");
     if (!cap_.open(path_, api))
-      throw SourceError(std::string(kind == Kind::kFile ? "video file '" : kind == Kind::kV4l2 ? "V4L2 device '" : "GStreamer pipeline '") +
+      throw SourceError(std::string(kind == Kind::kFile   ? "video file '"
+                                    : kind == Kind::kV4l2 ? "V4L2 device '"
+                                                          : "GStreamer pipeline '") +
                         path_ + "' cannot be opened" +
-                        (kind == Kind::kGstreamer ? " (does it end in appsink? is OpenCV built with GStreamer?)" : " (unsupported format or no codec)"));
+                        (kind == Kind::kGstreamer
+                             ? " (does it end in appsink? is OpenCV built with GStreamer?)"
+                             : " (unsupported format or no codec)"));
     cv::Mat first;
     if (!cap_.read(first) || first.empty())
       throw SourceError("'" + path_ + "': no frames could be read (empty or corrupt " +
                         (kind == Kind::kFile ? "video)" : "stream)"));
     pending_ = first;
-    frame_count_ = kind == Kind::kFile ? static_cast<int64_t>(cap_.get(cv::CAP_PROP_FRAME_COUNT)) : -1;
+    frame_count_ =
+        kind == Kind::kFile ? static_cast<int64_t>(cap_.get(cv::CAP_PROP_FRAME_COUNT)) : -1;
     fps_ = cap_.get(cv::CAP_PROP_FPS);
     if (!(fps_ > 0 && fps_ < 1000)) fps_ = c.fps;
     intrinsics_ = ResolveIntrinsics(c, "", std::nullopt, "'" + path_ + "'", first.cols, first.rows);
@@ -611,16 +630,15 @@ class CaptureSource : public FrameSource {
       pending_ = cv::Mat();
     } else if (!cap_.read(frame) || frame.empty()) {
       if (frame_count_ > 0 && static_cast<int64_t>(next_) + 1 < frame_count_ * 9 / 10)
-        spdlog::warn("'{}': stream ended after {} of {} frames (truncated file?)", path_, next_, frame_count_);
+        spdlog::warn("'{}': stream ended after {} of {} frames (truncated file?)", path_, next_,
+                     frame_count_);
       return {};
     }
     const uint64_t index = next_++;
     SourceRead r;
     r.status = SourceRead::Status::kFrame;
     // Files: media time; live: arrival time (wall clock).
-    const int64_t stamp = kind_ == Kind::kFile
-                              ? SecondsToNs(index / fps_)
-                              : pipeline::WallNowNs();
+    const int64_t stamp = kind_ == Kind::kFile ? SecondsToNs(index / fps_) : pipeline::WallNowNs();
     r.frame.meta = {index, stamp, (kind_ == Kind::kFile ? "video:" : "camera:") + path_};
     r.frame.color = ToImage(frame.clone(), PixelEncoding::kBgr8);  // VideoCapture reuses its buffer
     r.frame.intrinsics = intrinsics_;
@@ -629,7 +647,9 @@ class CaptureSource : public FrameSource {
 
   std::string Describe() const override {
     std::ostringstream os;
-    os << (kind_ == Kind::kFile ? "video file " : kind_ == Kind::kV4l2 ? "V4L2 camera " : "GStreamer pipeline ")
+    os << (kind_ == Kind::kFile   ? "video file "
+           : kind_ == Kind::kV4l2 ? "V4L2 camera "
+                                  : "GStreamer pipeline ")
        << path_ << " (" << intrinsics_.width << "x" << intrinsics_.height << ", " << fps_ << " fps";
     if (frame_count_ > 0) os << ", " << frame_count_ << " frames";
     os << ", colour only)";
@@ -658,23 +678,29 @@ class CaptureSource : public FrameSource {
 // baseline.
 class StereoSource : public FrameSource {
  public:
-  explicit StereoSource(const SourceConfig& c) : root_(c.path), fps_(c.fps), max_frames_(c.max_frames) {
+  explicit StereoSource(const SourceConfig& c)
+      : root_(c.path), fps_(c.fps), max_frames_(c.max_frames) {
     const bool video = fs::is_regular_file(root_);
     std::string calib = c.calibration;
     if (calib.empty())
       calib = ((video ? root_.parent_path() : root_) / "calibration.yaml").string();
     if (!fs::exists(calib))
-      throw SourceError("stereo input '" + root_.string() +
-                        "' needs a calibration YAML (camera_matrix of the rectified left camera and "
-                        "baseline in metres): none at '" + calib + "'");
+      throw SourceError(
+          "stereo input '" + root_.string() +
+          "' needs a calibration YAML (camera_matrix of the rectified left camera and "
+          "baseline in metres): none at '" +
+          calib + "'");
     cv::Mat first_left;
     if (video) {
       if (!cap_.open(root_.string()))
         throw SourceError("side-by-side stereo video '" + root_.string() + "' cannot be opened");
       cv::Mat sbs;
       if (!cap_.read(sbs) || sbs.empty())
-        throw SourceError("side-by-side stereo video '" + root_.string() + "': no frames could be read");
-      if (sbs.cols % 2) throw SourceError("side-by-side stereo video '" + root_.string() + "': odd frame width " + std::to_string(sbs.cols));
+        throw SourceError("side-by-side stereo video '" + root_.string() +
+                          "': no frames could be read");
+      if (sbs.cols % 2)
+        throw SourceError("side-by-side stereo video '" + root_.string() + "': odd frame width " +
+                          std::to_string(sbs.cols));
       pending_ = sbs;
       first_left = sbs(cv::Rect(0, 0, sbs.cols / 2, sbs.rows));
       const double fps = cap_.get(cv::CAP_PROP_FPS);
@@ -685,15 +711,16 @@ class StereoSource : public FrameSource {
       right_ = SortedFiles(root_ / "right", IsImageFile);
       if (left_.empty()) throw SourceError("'" + (root_ / "left").string() + "': no images");
       if (left_.size() != right_.size())
-        throw SourceError("'" + root_.string() + "': " + std::to_string(left_.size()) + " left and " +
-                          std::to_string(right_.size()) + " right images");
+        throw SourceError("'" + root_.string() + "': " + std::to_string(left_.size()) +
+                          " left and " + std::to_string(right_.size()) + " right images");
       first_left = ReadFirstImage(left_[0].string());
       count_ = static_cast<int64_t>(left_.size());
     }
     if (max_frames_ > 0 && count_ > max_frames_) count_ = max_frames_;
     SourceConfig with_calib = c;
     with_calib.calibration = calib;
-    intrinsics_ = ResolveIntrinsics(with_calib, "", std::nullopt, "stereo input", first_left.cols, first_left.rows);
+    intrinsics_ = ResolveIntrinsics(with_calib, "", std::nullopt, "stereo input", first_left.cols,
+                                    first_left.rows);
     cv::FileStorage fsr(calib, cv::FileStorage::READ);
     fsr["baseline"] >> baseline_m_;
     if (!(baseline_m_ > 0))
@@ -716,27 +743,30 @@ class StereoSource : public FrameSource {
       if (l.empty()) return Skip(why);
       r = ReadColor(right_[index].string(), &why);
       if (r.empty()) return Skip(why);
-      if (l.size() != r.size()) return Skip("'" + right_[index].string() + "': size differs from the left image");
+      if (l.size() != r.size())
+        return Skip("'" + right_[index].string() + "': size differs from the left image");
     }
     if (l.cols != intrinsics_.width || l.rows != intrinsics_.height)
       return Skip("stereo frame " + std::to_string(index) + " is " + std::to_string(l.cols) + "x" +
-                  std::to_string(l.rows) + ", calibrated for " + std::to_string(intrinsics_.width) + "x" +
-                  std::to_string(intrinsics_.height));
+                  std::to_string(l.rows) + ", calibrated for " + std::to_string(intrinsics_.width) +
+                  "x" + std::to_string(intrinsics_.height));
     Image left = ToImage(l, PixelEncoding::kBgr8);
     Image disparity = ComputeDisparity(left, ToImage(r, PixelEncoding::kBgr8), StereoConfig{});
     SourceRead out;
     out.status = SourceRead::Status::kFrame;
-    out.frame.meta = {static_cast<uint64_t>(index), SecondsToNs(index / fps_), "stereo:" + root_.filename().string()};
+    out.frame.meta = {static_cast<uint64_t>(index), SecondsToNs(index / fps_),
+                      "stereo:" + root_.filename().string()};
     out.frame.color = left;
     out.frame.depth_scale = 1000;
-    out.frame.depth = DisparityToDepth(disparity, intrinsics_.fx, baseline_m_, out.frame.depth_scale);
+    out.frame.depth =
+        DisparityToDepth(disparity, intrinsics_.fx, baseline_m_, out.frame.depth_scale);
     out.frame.intrinsics = intrinsics_;
     return out;
   }
   std::string Describe() const override {
-    return std::string(cap_.isOpened() ? "side-by-side stereo video " : "stereo folder ") + root_.string() +
-           " (" + std::to_string(count_) + " pairs, baseline " + std::to_string(baseline_m_) +
-           " m, SGBM + WLS depth)";
+    return std::string(cap_.isOpened() ? "side-by-side stereo video " : "stereo folder ") +
+           root_.string() + " (" + std::to_string(count_) + " pairs, baseline " +
+           std::to_string(baseline_m_) + " m, SGBM + WLS depth)";
   }
   int64_t SizeHint() const override { return count_; }
 
@@ -786,7 +816,8 @@ void ValidateIntrinsics(const CameraIntrinsics& k, int width, int height, const 
   if (!(k.fx > 0 && k.fy > 0)) p.push_back("fx and fy must be positive");
   if (!(k.cx > 0 && k.cx < width && k.cy > 0 && k.cy < height))
     p.push_back("principal point (" + std::to_string(k.cx) + ", " + std::to_string(k.cy) +
-                ") is outside the " + std::to_string(width) + "x" + std::to_string(height) + " image");
+                ") is outside the " + std::to_string(width) + "x" + std::to_string(height) +
+                " image");
   if (k.width != width || k.height != height)
     p.push_back("calibrated for " + std::to_string(k.width) + "x" + std::to_string(k.height) +
                 ", images are " + std::to_string(width) + "x" + std::to_string(height));
@@ -813,7 +844,8 @@ CameraIntrinsics ReadCalibrationYaml(const std::string& path) {
   const char* field = !f["camera_matrix"].empty() ? "camera_matrix" : "K";
   f[field] >> K;
   if (K.empty() || K.rows != 3 || K.cols != 3)
-    throw SourceError("calibration file '" + path + "': field 'camera_matrix' (3x3) missing or malformed");
+    throw SourceError("calibration file '" + path +
+                      "': field 'camera_matrix' (3x3) missing or malformed");
   K.convertTo(K, CV_64F);
   CameraIntrinsics k;
   k.fx = K.at<double>(0, 0);
@@ -866,7 +898,8 @@ std::unique_ptr<FrameSource> OpenSource(const SourceConfig& c) {
   if (kind == "images") return std::make_unique<ImageFolderSource>(c);
   if (kind == "video") return std::make_unique<CaptureSource>(c, CaptureSource::Kind::kFile);
   if (kind == "v4l2") return std::make_unique<CaptureSource>(c, CaptureSource::Kind::kV4l2);
-  if (kind == "gstreamer") return std::make_unique<CaptureSource>(c, CaptureSource::Kind::kGstreamer);
+  if (kind == "gstreamer")
+    return std::make_unique<CaptureSource>(c, CaptureSource::Kind::kGstreamer);
   if (kind == "stereo") return std::make_unique<StereoSource>(c);
   if (kind == "openni") return internal::OpenOpenNiSource(c);
   if (kind == "recording") return internal::OpenRecordingSource(c);
@@ -876,9 +909,11 @@ std::unique_ptr<FrameSource> OpenSource(const SourceConfig& c) {
     return std::make_unique<SyntheticFrameSource>(s);
   }
   if (kind == "video_folder")
-    throw SourceError("'" + c.path + "' is a folder of videos: run it as a batch (dyn4d run --input FOLDER)");
+    throw SourceError("'" + c.path +
+                      "' is a folder of videos: run it as a batch (dyn4d run --input FOLDER)");
   throw SourceError("unknown source kind '" + kind +
-                    "' (auto, tum, 7scenes, images, video, stereo, recording, openni, v4l2, gstreamer, synthetic)");
+                    "' (auto, tum, 7scenes, images, video, stereo, recording, openni, v4l2, "
+                    "gstreamer, synthetic)");
 }
 
 }  // namespace dyn4d::io

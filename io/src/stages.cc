@@ -1,24 +1,23 @@
 #include "dyn4d/io/stages.h"
 
-#include <chrono>
-#include <cmath>
-#include <memory>
-#include <filesystem>
-#include <map>
-#include <thread>
-#include <unordered_map>
-
 #include <spdlog/spdlog.h>
 
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <memory>
 #include <opencv2/imgproc.hpp>
 #include <opencv2/videoio.hpp>
+#include <thread>
+#include <unordered_map>
 
 #include "dyn4d/io/mcap.h"
 #include "dyn4d/io/sources.h"
 #include "dyn4d/io/synthetic_scene.h"
 #include "dyn4d/io/writers.h"
-#include "dyn4d/pipeline/codec.h"
 #include "dyn4d/pipeline/clock.h"
+#include "dyn4d/pipeline/codec.h"
 #include "opencv_image.h"
 
 namespace dyn4d::io {
@@ -115,9 +114,12 @@ class ReasoningWriterStage : public pipeline::Stage {
   std::vector<std::string> InputPorts() const override { return {"maps", "answers"}; }
   std::vector<std::string> OptionalInputPorts() const override { return {"maps", "answers"}; }
   Outputs Process(const std::string&, const Message& m) override {
-    if (const auto* c = std::get_if<pipeline::CognitiveMap>(&m)) writer_.Write(*c);
-    else if (const auto* a = std::get_if<pipeline::Answer>(&m)) writer_.Write(*a);
-    else throw std::invalid_argument("expected CognitiveMap or Answer, got " + pipeline::TypeName(m));
+    if (const auto* c = std::get_if<pipeline::CognitiveMap>(&m))
+      writer_.Write(*c);
+    else if (const auto* a = std::get_if<pipeline::Answer>(&m))
+      writer_.Write(*a);
+    else
+      throw std::invalid_argument("expected CognitiveMap or Answer, got " + pipeline::TypeName(m));
     return {};
   }
   Outputs Finish() override {
@@ -162,8 +164,10 @@ class CloudMapWriterStage : public pipeline::Stage {
     return {};
   }
   Outputs Finish() override {
-    if (path_.size() > 4 && path_.substr(path_.size() - 4) == ".pcd") WritePcdBinary(path_, xyz_, rgb_);
-    else WritePlyBinary(path_, xyz_, rgb_);
+    if (path_.size() > 4 && path_.substr(path_.size() - 4) == ".pcd")
+      WritePcdBinary(path_, xyz_, rgb_);
+    else
+      WritePlyBinary(path_, xyz_, rgb_);
     return {};
   }
 
@@ -175,7 +179,6 @@ class CloudMapWriterStage : public pipeline::Stage {
   std::vector<float> xyz_;
   std::vector<uint8_t> rgb_;
 };
-
 
 // ---- any source ---------------------------------------------------------------
 
@@ -226,8 +229,9 @@ class InputStage : public pipeline::Stage {
 std::unique_ptr<pipeline::Stage> MakeInput(Params& p, const StageContext&) {
   SourceConfig c;
   c.path = p.GetString("path", "");
-  c.kind = p.GetChoice("kind", "auto", {"auto", "tum", "7scenes", "images", "video", "stereo", "recording",
-                                          "openni", "v4l2", "gstreamer", "synthetic"});
+  c.kind = p.GetChoice("kind", "auto",
+                       {"auto", "tum", "7scenes", "images", "video", "stereo", "recording",
+                        "openni", "v4l2", "gstreamer", "synthetic"});
   c.calibration = p.GetString("calibration", "");
   c.fx = p.GetDouble("fx", 0, 0, 1e6);
   c.fy = p.GetDouble("fy", 0, 0, 1e6);
@@ -265,7 +269,8 @@ class RecorderStage : public pipeline::Stage {
     return out;
   }
   Outputs Process(const std::string& port, const Message& m) override {
-    writer_.WriteDyn4d(channels_.at(port), ports_.at(port), m, static_cast<uint64_t>(pipeline::WallNowNs()));
+    writer_.WriteDyn4d(channels_.at(port), ports_.at(port), m,
+                       static_cast<uint64_t>(pipeline::WallNowNs()));
     return {};
   }
   Outputs Finish() override {
@@ -303,7 +308,8 @@ class ReplayStage : public pipeline::Stage {
       if (pipeline::IsEndOfStream(d.message)) continue;
       if (speed_ > 0) {
         if (!first_) first_ = m->log_time_ns, start_ = std::chrono::steady_clock::now();
-        std::this_thread::sleep_until(start_ + std::chrono::nanoseconds(static_cast<int64_t>((m->log_time_ns - *first_) / speed_)));
+        std::this_thread::sleep_until(start_ + std::chrono::nanoseconds(static_cast<int64_t>(
+                                                   (m->log_time_ns - *first_) / speed_)));
       }
       return Outputs{{m->channel->topic, std::move(d.message)}};
     }
@@ -323,8 +329,9 @@ class ReplayStage : public pipeline::Stage {
 // ---- annotated overlay video ---------------------------------------------------------
 
 cv::Scalar TrackColour(int64_t id) {
-  static const cv::Scalar kPalette[] = {{230, 159, 0}, {86, 180, 233}, {0, 158, 115}, {240, 228, 66},
-                                        {0, 114, 178}, {213, 94, 0},  {204, 121, 167}, {120, 220, 120}};
+  static const cv::Scalar kPalette[] = {{230, 159, 0},   {86, 180, 233}, {0, 158, 115},
+                                        {240, 228, 66},  {0, 114, 178},  {213, 94, 0},
+                                        {204, 121, 167}, {120, 220, 120}};
   return kPalette[static_cast<size_t>(id < 0 ? 0 : id) % 8];
 }
 
@@ -342,12 +349,15 @@ class OverlayVideoStage : public pipeline::Stage {
     const uint64_t seq = pipeline::Meta(m).seq;
     if (port == "frames") {
       const auto* f = std::get_if<pipeline::RgbdFrame>(&m);
-      if (!f) throw std::invalid_argument("input 'frames' expects RgbdFrame, got " + pipeline::TypeName(m));
+      if (!f)
+        throw std::invalid_argument("input 'frames' expects RgbdFrame, got " +
+                                    pipeline::TypeName(m));
       frames_[seq] = *f;
       newest_ = std::max(newest_, seq);
     } else {
       const auto* t = std::get_if<pipeline::Tracks>(&m);
-      if (!t) throw std::invalid_argument("input 'tracks' expects Tracks, got " + pipeline::TypeName(m));
+      if (!t)
+        throw std::invalid_argument("input 'tracks' expects Tracks, got " + pipeline::TypeName(m));
       tracks_[seq] = *t;
     }
     // Write frames in order once their tracks are here (or can no longer come).
@@ -381,31 +391,38 @@ class OverlayVideoStage : public pipeline::Stage {
 
  private:
   static constexpr uint64_t kMaxWait = 64;
-  std::string Partial() const { return path_.substr(0, path_.rfind('.')) + ".partial" + path_.substr(path_.rfind('.')); }
+  std::string Partial() const {
+    return path_.substr(0, path_.rfind('.')) + ".partial" + path_.substr(path_.rfind('.'));
+  }
 
   void WriteFrame(const pipeline::RgbdFrame& f, const pipeline::Tracks* tracks) {
     cv::Mat img = internal::ToMat(f.color).clone();
-    if (f.color.encoding == pipeline::PixelEncoding::kRgb8) cv::cvtColor(img, img, cv::COLOR_RGB2BGR);
+    if (f.color.encoding == pipeline::PixelEncoding::kRgb8)
+      cv::cvtColor(img, img, cv::COLOR_RGB2BGR);
     if (tracks) {
       for (const pipeline::Track& t : tracks->items) {
         const cv::Scalar colour = TrackColour(t.track_id);
         const cv::Rect box(int(t.box.x), int(t.box.y), int(t.box.w), int(t.box.h));
         const cv::Rect clipped = box & cv::Rect(0, 0, img.cols, img.rows);
-        if (!t.mask.empty() && clipped == box && t.mask.width == box.width && t.mask.height == box.height) {
+        if (!t.mask.empty() && clipped == box && t.mask.width == box.width &&
+            t.mask.height == box.height) {
           cv::Mat roi = img(box), tint(roi.size(), roi.type(), colour), blended;
           cv::addWeighted(roi, 0.55, tint, 0.45, 0, blended);
           blended.copyTo(roi, internal::ToMat(t.mask));
         }
         cv::rectangle(img, clipped, colour, 2);
         char label[128];
-        std::snprintf(label, sizeof label, "#%lld %s %.2f%s", static_cast<long long>(t.track_id),
-                      t.class_name.c_str(), t.score,
-                      t.exit_index >= 0 ? (" exit " + std::to_string(t.exit_index + 1)).c_str() : "");
+        std::snprintf(
+            label, sizeof label, "#%lld %s %.2f%s", static_cast<long long>(t.track_id),
+            t.class_name.c_str(), t.score,
+            t.exit_index >= 0 ? (" exit " + std::to_string(t.exit_index + 1)).c_str() : "");
         int baseline = 0;
         const cv::Size ts = cv::getTextSize(label, cv::FONT_HERSHEY_SIMPLEX, 0.5, 1, &baseline);
         const cv::Point org(clipped.x, std::max(ts.height + 2, clipped.y - 4));
-        cv::rectangle(img, org + cv::Point(0, 3), org + cv::Point(ts.width, -ts.height - 2), colour, cv::FILLED);
-        cv::putText(img, label, org, cv::FONT_HERSHEY_SIMPLEX, 0.5, cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
+        cv::rectangle(img, org + cv::Point(0, 3), org + cv::Point(ts.width, -ts.height - 2), colour,
+                      cv::FILLED);
+        cv::putText(img, label, org, cv::FONT_HERSHEY_SIMPLEX, 0.5, cv::Scalar(0, 0, 0), 1,
+                    cv::LINE_AA);
       }
     }
     if (!writer_.isOpened()) {
@@ -442,8 +459,8 @@ void RegisterStages(pipeline::StageRegistry& r) {
   r.Register("recorder", "records its inputs (any topics) into an MCAP file",
              [](Params& p, const StageContext& ctx) {
                if (ctx.inputs.empty()) p.AddProblem("", "the recorder needs at least one input");
-               return std::make_unique<RecorderStage>(OutPath(ctx, p.GetString("file", "recording.mcap")),
-                                                      ctx.inputs);
+               return std::make_unique<RecorderStage>(
+                   OutPath(ctx, p.GetString("file", "recording.mcap")), ctx.inputs);
              });
   r.Register("replay", "replays a dyn4d MCAP recording (one output per recorded topic)",
              [](Params& p, const StageContext& ctx) {
@@ -457,13 +474,15 @@ void RegisterStages(pipeline::StageRegistry& r) {
                  throw pipeline::ConfigError({p.file() + ": " + p.path() + ".file: " + e.what()});
                }
              });
-  r.Register("overlay_video", "annotated MP4: tracks (boxes, masks, ids, classes, exits) on the frames",
+  r.Register("overlay_video",
+             "annotated MP4: tracks (boxes, masks, ids, classes, exits) on the frames",
              [](Params& p, const StageContext& ctx) {
-               return std::make_unique<OverlayVideoStage>(OutPath(ctx, p.GetString("file", "overlay.mp4")),
-                                                          p.GetDouble("fps", 30, 0.1, 1000),
-                                                          ctx.inputs.count("tracks") > 0);
+               return std::make_unique<OverlayVideoStage>(
+                   OutPath(ctx, p.GetString("file", "overlay.mp4")),
+                   p.GetDouble("fps", 30, 0.1, 1000), ctx.inputs.count("tracks") > 0);
              });
-  r.Register("reasoning_writer", "writes cognitive maps and answers as JSONL and text (inputs maps, answers)",
+  r.Register("reasoning_writer",
+             "writes cognitive maps and answers as JSONL and text (inputs maps, answers)",
              [](Params& p, const StageContext& ctx) {
                return std::make_unique<ReasoningWriterStage>(
                    OutPath(ctx, p.GetString("jsonl_file", "reasoning.jsonl")),
@@ -472,7 +491,8 @@ void RegisterStages(pipeline::StageRegistry& r) {
   r.Register("synthetic_rgbd",
              "synthetic RGB-D scene with ground truth (outputs frames, poses, tracks)",
              MakeSyntheticSource);
-  r.Register("trajectory_writer", "writes poses as a TUM trajectory, lost ones left out (input poses)",
+  r.Register("trajectory_writer",
+             "writes poses as a TUM trajectory, lost ones left out (input poses)",
              [](Params& p, const StageContext& ctx) {
                return std::make_unique<WriterStage<pipeline::CameraPose, TumTrajectoryWriter>>(
                    "poses", std::make_unique<TumTrajectoryWriter>(

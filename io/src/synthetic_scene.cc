@@ -95,8 +95,8 @@ SyntheticScene::SyntheticScene(Config config) : config_(std::move(config)) {
     Eigen::Vector2d p = c0 + ahead * fwd + side * right.normalized();
     return Eigen::Vector2d(std::clamp(p.x(), -3.5, 3.5), std::clamp(p.y(), -2.5, 2.5));
   };
-  static const char* kRoles[] = {"walks_across", "approaches", "stop_and_go", "leaves_view",
-                                 "occluder", "wanders"};
+  static const char* kRoles[] = {"walks_across", "approaches", "stop_and_go",
+                                 "leaves_view",  "occluder",   "wanders"};
   for (int k = 0; k < config_.num_objects; ++k) {
     // Categories rotate with the seed so different seeds show different mixes.
     const CategorySpec& c = kCategories[(k + config_.seed) % kNumCategories];
@@ -116,17 +116,20 @@ SyntheticScene::SyntheticScene(Config config) : config_(std::move(config)) {
     };
     if (o.role == "walks_across") {
       const Eigen::Vector2d a = at(3.2 + jitter, -1.8), b = at(3.2 + jitter, 1.8);
-      o.path = {wp(0, a), wp(0.1 * duration, a), wp(arrive(0.1 * duration, a, b, 1.2), b), wp(duration + 1, b)};
+      o.path = {wp(0, a), wp(0.1 * duration, a), wp(arrive(0.1 * duration, a, b, 1.2), b),
+                wp(duration + 1, b)};
     } else if (o.role == "approaches") {
       const Eigen::Vector2d a = at(4.6, 0.4 + jitter), b = at(1.4, 0.2);
-      o.path = {wp(0, a), wp(0.15 * duration, a), wp(arrive(0.15 * duration, a, b, 0.9), b), wp(duration + 1, b)};
+      o.path = {wp(0, a), wp(0.15 * duration, a), wp(arrive(0.15 * duration, a, b, 0.9), b),
+                wp(duration + 1, b)};
     } else if (o.role == "stop_and_go") {
       const Eigen::Vector2d a = at(2.6, -1.2 + jitter), b = at(2.8, 0.0), d = at(3.4, 1.3);
       const double t1 = arrive(0, a, b, 0.8), t2 = std::min(duration, t1 + 0.25 * duration);
       o.path = {wp(0, a), wp(t1, b), wp(t2, b), wp(arrive(t2, b, d, 0.8), d), wp(duration + 1, d)};
     } else if (o.role == "leaves_view") {
       const Eigen::Vector2d a = at(2.4, 0.6 + jitter), b = at(0.6, 2.6);
-      o.path = {wp(0, a), wp(0.2 * duration, a), wp(arrive(0.2 * duration, a, b, 1.0), b), wp(duration + 1, b)};
+      o.path = {wp(0, a), wp(0.2 * duration, a), wp(arrive(0.2 * duration, a, b, 1.0), b),
+                wp(duration + 1, b)};
     } else if (o.role == "occluder") {
       const Eigen::Vector2d a = at(1.9, 1.6), b = at(1.9, -1.6);
       const double t0 = 0.3 * duration;

@@ -1,8 +1,8 @@
 #include "dyn4d/io/writers.h"
 
 #include <cstdio>
-#include <filesystem>
 #include <cstring>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
@@ -23,7 +23,8 @@ AtomicFile::AtomicFile(const std::string& path, bool binary)
   if (!ec && std::filesystem::exists(st) && !std::filesystem::is_regular_file(st)) partial_.clear();
   out_.open(partial_.empty() ? path_ : partial_,
             binary ? std::ios::binary | std::ios::trunc : std::ios::trunc);
-  if (!out_ && partial_.empty()) throw std::runtime_error("cannot open '" + path_ + "' for writing");
+  if (!out_ && partial_.empty())
+    throw std::runtime_error("cannot open '" + path_ + "' for writing");
   if (!out_) throw std::runtime_error("cannot open '" + partial_ + "' for writing");
 }
 
@@ -35,7 +36,8 @@ void AtomicFile::Commit() {
   if (partial_.empty()) return;
   std::error_code ec;
   std::filesystem::rename(partial_, path_, ec);
-  if (ec) throw std::runtime_error("cannot move '" + partial_ + "' to '" + path_ + "': " + ec.message());
+  if (ec)
+    throw std::runtime_error("cannot move '" + partial_ + "' to '" + path_ + "': " + ec.message());
 }
 
 TumTrajectoryWriter::TumTrajectoryWriter(const std::string& path, bool include_lost)
@@ -86,7 +88,9 @@ void WriteMeshPly(const std::string& path, const std::vector<float>& xyz,
   if (xyz.size() % 3 || triangles.size() % 3 || (has_color && rgb.size() != xyz.size()))
     throw std::invalid_argument("WriteMeshPly: inconsistent array sizes");
   for (uint32_t i : triangles)
-    if (i >= n) throw std::invalid_argument("WriteMeshPly: face index " + std::to_string(i) + " >= vertex count");
+    if (i >= n)
+      throw std::invalid_argument("WriteMeshPly: face index " + std::to_string(i) +
+                                  " >= vertex count");
   AtomicFile file(path, true);
   std::ofstream& out = file.stream();
   out << "ply\nformat binary_little_endian 1.0\ncomment written by dyn4d\nelement vertex " << n
@@ -120,7 +124,8 @@ void WritePcdBinary(const std::string& path, const std::vector<float>& xyz,
   for (size_t i = 0; i < n; ++i) {
     out.write(reinterpret_cast<const char*>(&xyz[3 * i]), 12);
     if (has_color) {
-      const uint32_t packed = (uint32_t(rgb[3 * i]) << 16) | (uint32_t(rgb[3 * i + 1]) << 8) | rgb[3 * i + 2];
+      const uint32_t packed =
+          (uint32_t(rgb[3 * i]) << 16) | (uint32_t(rgb[3 * i + 1]) << 8) | rgb[3 * i + 2];
       out.write(reinterpret_cast<const char*>(&packed), 4);
     }
   }
@@ -152,11 +157,12 @@ void TracksWriter::Write(const pipeline::Tracks& tracks) {
                   t.box.x, t.box.y, t.box.w, t.box.h, t.score);
     mot_.stream() << line;
     if (kitti_) {
-      std::snprintf(line, sizeof line,
-                    "%llu %lld %s -1 -1 -10 %.2f %.2f %.2f %.2f -1 -1 -1 -1000 -1000 -1000 -10 %.4f\n",
-                    static_cast<unsigned long long>(tracks.meta.seq), static_cast<long long>(t.track_id),
-                    KittiType(t.class_name).c_str(), t.box.x, t.box.y, t.box.x + t.box.w,
-                    t.box.y + t.box.h, t.score);
+      std::snprintf(
+          line, sizeof line,
+          "%llu %lld %s -1 -1 -10 %.2f %.2f %.2f %.2f -1 -1 -1 -1000 -1000 -1000 -10 %.4f\n",
+          static_cast<unsigned long long>(tracks.meta.seq), static_cast<long long>(t.track_id),
+          KittiType(t.class_name).c_str(), t.box.x, t.box.y, t.box.x + t.box.w, t.box.y + t.box.h,
+          t.score);
       kitti_->stream() << line;
     }
     nlohmann::json j = {{"frame", tracks.meta.seq},
@@ -187,19 +193,25 @@ ReasoningWriter::ReasoningWriter(const std::string& jsonl_path, const std::strin
     : jsonl_(jsonl_path), text_(text_path) {}
 
 void ReasoningWriter::Write(const pipeline::CognitiveMap& map) {
-  nlohmann::json j = {{"kind", "cognitive_map"}, {"seq", map.meta.seq}, {"t", map.meta.stamp_ns / 1e9}};
+  nlohmann::json j = {
+      {"kind", "cognitive_map"}, {"seq", map.meta.seq}, {"t", map.meta.stamp_ns / 1e9}};
   auto parsed = nlohmann::json::parse(map.json, nullptr, false);
   j["map"] = parsed.is_discarded() ? nlohmann::json(map.json) : parsed;
   jsonl_.stream() << j.dump() << "\n";
-  text_.stream() << "== cognitive map at t=" << map.meta.stamp_ns / 1e9 << " s\n" << map.text << "\n";
+  text_.stream() << "== cognitive map at t=" << map.meta.stamp_ns / 1e9 << " s\n"
+                 << map.text << "\n";
   CheckGood(jsonl_.stream(), jsonl_.path());
 }
 
 void ReasoningWriter::Write(const pipeline::Answer& a) {
-  nlohmann::json j = {{"kind", "answer"}, {"request_id", a.request_id}, {"answer", a.answer},
-                      {"justification", a.justification}, {"track_id", a.track_id}};
+  nlohmann::json j = {{"kind", "answer"},
+                      {"request_id", a.request_id},
+                      {"answer", a.answer},
+                      {"justification", a.justification},
+                      {"track_id", a.track_id}};
   jsonl_.stream() << j.dump() << "\n";
-  text_.stream() << "A" << a.request_id << ": " << a.answer << "\n  because " << a.justification << "\n";
+  text_.stream() << "A" << a.request_id << ": " << a.answer << "\n  because " << a.justification
+                 << "\n";
   CheckGood(jsonl_.stream(), jsonl_.path());
 }
 

@@ -1,8 +1,5 @@
 #include "dyn4d/perception/depth_conditioning.h"
 
-#include "dyn4d/perception/pose.h"
-#include "dyn4d/perception/backprojection.h"
-
 #include <open3d/camera/PinholeCameraIntrinsic.h>
 #include <open3d/geometry/KDTreeSearchParam.h>
 #include <open3d/geometry/PointCloud.h>
@@ -13,9 +10,13 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "dyn4d/perception/backprojection.h"
+#include "dyn4d/perception/pose.h"
+
 namespace dyn4d::perception {
 
-pipeline::Image BilateralFilterDepth(const pipeline::Image& depth, double relative_sigma, double spatial_sigma_px) {
+pipeline::Image BilateralFilterDepth(const pipeline::Image& depth, double relative_sigma,
+                                     double spatial_sigma_px) {
   if (depth.encoding != pipeline::PixelEncoding::kMono16)
     throw std::invalid_argument("BilateralFilterDepth: depth must be mono16");
   const int w = depth.width, h = depth.height, r = 2;
@@ -25,7 +26,8 @@ pipeline::Image BilateralFilterDepth(const pipeline::Image& depth, double relati
   double spatial[5][5];
   for (int dy = -r; dy <= r; ++dy)
     for (int dx = -r; dx <= r; ++dx)
-      spatial[dy + r][dx + r] = std::exp(-(dx * dx + dy * dy) / (2 * spatial_sigma_px * spatial_sigma_px));
+      spatial[dy + r][dx + r] =
+          std::exp(-(dx * dx + dy * dy) / (2 * spatial_sigma_px * spatial_sigma_px));
   for (int v = 0; v < h; ++v)
     for (int u = 0; u < w; ++u) {
       const double z = in[v * w + u];
@@ -52,7 +54,8 @@ pipeline::Image BilateralFilterDepth(const pipeline::Image& depth, double relati
 }
 
 pipeline::PointCloud MakeFrameCloud(const pipeline::RgbdFrame& f, const pipeline::CameraPose& pose,
-                                    const pipeline::Image* mask, double voxel_m, double max_depth_m) {
+                                    const pipeline::Image* mask, double voxel_m,
+                                    double max_depth_m) {
   using namespace open3d;
   // Every second pixel is plenty before a voxel grid of centimetres; building
   // the full-resolution cloud in Open3D costs several times more.
@@ -98,7 +101,10 @@ pipeline::PointCloud MakeFrameCloud(const pipeline::RgbdFrame& f, const pipeline
     for (int a = 0; a < 3; ++a) {
       p[3 * i + a] = static_cast<float>(cloud->points_[i][a]);
       nn[3 * i + a] = static_cast<float>(cloud->normals_[i][a]);
-      c[3 * i + a] = cloud->colors_.empty() ? 200 : static_cast<uint8_t>(std::lround(std::clamp(cloud->colors_[i][a], 0.0, 1.0) * 255));
+      c[3 * i + a] =
+          cloud->colors_.empty()
+              ? 200
+              : static_cast<uint8_t>(std::lround(std::clamp(cloud->colors_[i][a], 0.0, 1.0) * 255));
     }
   return out;
 }

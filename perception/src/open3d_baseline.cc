@@ -1,13 +1,13 @@
 #include "dyn4d/perception/open3d_baseline.h"
 
-#include "open3d_convert.h"
-
 #include <open3d/camera/PinholeCameraIntrinsic.h>
 #include <open3d/geometry/Image.h>
 #include <open3d/geometry/RGBDImage.h>
 #include <open3d/pipelines/odometry/Odometry.h>
 
 #include <cstring>
+
+#include "open3d_convert.h"
 
 namespace dyn4d::perception {
 
@@ -34,7 +34,8 @@ Open3dOdometryBaseline::Result Open3dOdometryBaseline::Track(const pipeline::Rgb
     // points into the previous frame, i.e. T_prev_cur.
     auto [ok, T, info] = pipelines::odometry::ComputeRGBDOdometry(
         *rgbd, *impl_->previous, K, Eigen::Matrix4d::Identity(),
-        pipelines::odometry::RGBDOdometryJacobianFromHybridTerm(), pipelines::odometry::OdometryOption());
+        pipelines::odometry::RGBDOdometryJacobianFromHybridTerm(),
+        pipelines::odometry::OdometryOption());
     (void)info;
     r.ok = ok;
     if (ok) r.T_world_cam = impl_->T_world_prev * Eigen::Isometry3d(T);

@@ -6,7 +6,8 @@ namespace dyn4d::perception::internal {
 
 open3d::geometry::Image ToOpen3dImage(const pipeline::Image& img) {
   open3d::geometry::Image out;
-  const int channels = pipeline::Channels(img.encoding), bytes = pipeline::BytesPerChannel(img.encoding);
+  const int channels = pipeline::Channels(img.encoding),
+            bytes = pipeline::BytesPerChannel(img.encoding);
   out.Prepare(img.width, img.height, channels, bytes);
   std::memcpy(out.data_.data(), img.data.data(), img.data.size());
   if (img.encoding == pipeline::PixelEncoding::kBgr8)
@@ -15,8 +16,8 @@ open3d::geometry::Image ToOpen3dImage(const pipeline::Image& img) {
 }
 
 std::shared_ptr<open3d::geometry::RGBDImage> ToOpen3dRgbd(const pipeline::RgbdFrame& f,
-                                                          const pipeline::Image* mask, double max_depth_m,
-                                                          bool to_intensity) {
+                                                          const pipeline::Image* mask,
+                                                          double max_depth_m, bool to_intensity) {
   open3d::geometry::Image depth = ToOpen3dImage(f.depth);
   if (mask && mask->width == f.depth.width && mask->height == f.depth.height &&
       f.depth.encoding == pipeline::PixelEncoding::kMono16) {
@@ -24,8 +25,8 @@ std::shared_ptr<open3d::geometry::RGBDImage> ToOpen3dRgbd(const pipeline::RgbdFr
     for (size_t i = 0; i < mask->data.size(); ++i)
       if (mask->data.data()[i]) d[i] = 0;
   }
-  return open3d::geometry::RGBDImage::CreateFromColorAndDepth(ToOpen3dImage(f.color), depth, f.depth_scale,
-                                                              max_depth_m, to_intensity);
+  return open3d::geometry::RGBDImage::CreateFromColorAndDepth(
+      ToOpen3dImage(f.color), depth, f.depth_scale, max_depth_m, to_intensity);
 }
 
 open3d::camera::PinholeCameraIntrinsic ToOpen3dIntrinsics(const pipeline::CameraIntrinsics& k) {

@@ -1,13 +1,12 @@
 #include "dyn4d/perception/rgbd_odometry.h"
 
 #include <Eigen/Cholesky>
-
-
-#include "window_refinement.h"
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <limits>
+
+#include "window_refinement.h"
 
 namespace dyn4d::perception {
 namespace {
@@ -39,7 +38,8 @@ Eigen::Isometry3d Exp(const Vec6& d) {
   Eigen::Matrix3d R = Eigen::Matrix3d::Identity(), V = Eigen::Matrix3d::Identity();
   if (theta > 1e-10) {
     R = Eigen::AngleAxisd(theta, w / theta).toRotationMatrix();
-    V += (1 - std::cos(theta)) / (theta * theta) * W + (theta - std::sin(theta)) / (theta * theta * theta) * W * W;
+    V += (1 - std::cos(theta)) / (theta * theta) * W +
+         (theta - std::sin(theta)) / (theta * theta * theta) * W * W;
   }
   Eigen::Isometry3d T = Eigen::Isometry3d::Identity();
   T.linear() = R;
@@ -54,7 +54,9 @@ Eigen::Isometry3d Orthonormal(Eigen::Isometry3d T) {
   return T;
 }
 
-double RotationDeg(const Eigen::Isometry3d& T) { return Eigen::AngleAxisd(T.linear()).angle() * 180.0 / M_PI; }
+double RotationDeg(const Eigen::Isometry3d& T) {
+  return Eigen::AngleAxisd(T.linear()).angle() * 180.0 / M_PI;
+}
 
 // Robust weight for a residual in sigmas: Huber near the solution, and
 // redescending (Cauchy) beyond 3k so that moving objects and occlusions lose
@@ -106,7 +108,8 @@ void Finish(Level& L, bool select, int level_index) {
     for (int u = 2; u < w - 2; ++u) {
       const size_t i = static_cast<size_t>(v) * w + u;
       if (L.Z[i] <= 0 || L.masked[i]) continue;
-      if (level_index == 0 && L.gx[i] * L.gx[i] + L.gy[i] * L.gy[i] < g2 && (u % 3 || v % 3)) continue;
+      if (level_index == 0 && L.gx[i] * L.gx[i] + L.gy[i] * L.gy[i] < g2 && (u % 3 || v % 3))
+        continue;
       L.selected.push_back(static_cast<int>(i));
     }
 }
@@ -118,17 +121,23 @@ std::vector<std::string> RgbdOdometry::Config::Validate() const {
   if (levels < 1 || levels > 6) p.push_back("levels: must be 1..6");
   if (finest_level < 0 || finest_level > 3) p.push_back("finest_level: must be 0..3");
   if (static_cast<int>(iterations.size()) != levels) p.push_back("iterations: one count per level");
-  if (!(min_depth_m > 0 && max_depth_m > min_depth_m)) p.push_back("min_depth_m, max_depth_m: need 0 < min < max");
-  if (!(sigma_intensity > 0 && sigma_depth_m > 0 && huber_k > 0)) p.push_back("sigmas and huber_k must be positive");
-  if (!(lost_min_inliers >= 0 && lost_min_inliers < 1)) p.push_back("lost_min_inliers: must be in [0, 1)");
+  if (!(min_depth_m > 0 && max_depth_m > min_depth_m))
+    p.push_back("min_depth_m, max_depth_m: need 0 < min < max");
+  if (!(sigma_intensity > 0 && sigma_depth_m > 0 && huber_k > 0))
+    p.push_back("sigmas and huber_k must be positive");
+  if (!(lost_min_inliers >= 0 && lost_min_inliers < 1))
+    p.push_back("lost_min_inliers: must be in [0, 1)");
   return p;
 }
 
 std::string ToString(RgbdOdometry::Result::Status s) {
   switch (s) {
-    case RgbdOdometry::Result::Status::kOk: return "ok";
-    case RgbdOdometry::Result::Status::kInitialised: return "initialised";
-    case RgbdOdometry::Result::Status::kLost: return "lost";
+    case RgbdOdometry::Result::Status::kOk:
+      return "ok";
+    case RgbdOdometry::Result::Status::kInitialised:
+      return "initialised";
+    case RgbdOdometry::Result::Status::kLost:
+      return "lost";
   }
   return "unknown";
 }
@@ -153,13 +162,14 @@ struct RgbdOdometry::Impl {
     k.w = L.w, k.h = L.h, k.fx = L.fx, k.fy = L.fy, k.cx = L.cx, k.cy = L.cy;
     k.P = L.P, k.N = L.N;
     // An even spread of points with normals as residual sources.
-    const size_t step = std::max<size_t>(1, L.selected.size() / static_cast<size_t>(c.window_samples));
+    const size_t step =
+        std::max<size_t>(1, L.selected.size() / static_cast<size_t>(c.window_samples));
     for (size_t i = 0; i < L.selected.size(); i += step)
       if (L.N[L.selected[i]].squaredNorm() > 0.5f) k.samples.push_back(L.selected[i]);
     window.push_back(std::move(k));
     if (static_cast<int>(window.size()) > c.window_size) window.erase(window.begin());
-    const auto res = internal::RefineWindow(window, 2, c.sigma_depth_m, c.max_depth_diff_m * 2, 0.005,
-                                            0.2 * M_PI / 180);
+    const auto res = internal::RefineWindow(window, 2, c.sigma_depth_m, c.max_depth_diff_m * 2,
+                                            0.005, 0.2 * M_PI / 180);
     if (!res.ran) return;
     const Eigen::Isometry3d refined = Orthonormal(window.back().T_world_cam);
     T_world_kf = refined;
@@ -168,7 +178,8 @@ struct RgbdOdometry::Impl {
   }
 
   // Builds the pyramid of `f`, or returns why not.
-  std::optional<Pyramid> Build(const pipeline::RgbdFrame& f, const pipeline::Image* mask, std::string* why) const {
+  std::optional<Pyramid> Build(const pipeline::RgbdFrame& f, const pipeline::Image* mask,
+                               std::string* why) const {
     using pipeline::PixelEncoding;
     if (f.color.empty() || f.depth.empty()) {
       *why = "frame has no colour or no depth";
@@ -179,7 +190,8 @@ struct RgbdOdometry::Impl {
       *why = "inconsistent sizes or intrinsics";
       return std::nullopt;
     }
-    if (mask && (mask->width != f.depth.width || mask->height != f.depth.height || mask->encoding != PixelEncoding::kMono8))
+    if (mask && (mask->width != f.depth.width || mask->height != f.depth.height ||
+                 mask->encoding != PixelEncoding::kMono8))
       mask = nullptr;  // a mask that does not fit is ignored rather than misapplied
     Level L;
     L.w = f.depth.width, L.h = f.depth.height;
@@ -191,14 +203,16 @@ struct RgbdOdometry::Impl {
     const bool mono = f.color.encoding == PixelEncoding::kMono8;
     size_t valid = 0;
     for (size_t i = 0; i < n; ++i) {
-      if (mono) L.I[i] = col[i] / 255.f;
+      if (mono)
+        L.I[i] = col[i] / 255.f;
       else {
         const uint8_t* p = col + 3 * i;
         const float r = rgb ? p[0] : p[2], g = p[1], b = rgb ? p[2] : p[0];
         L.I[i] = (0.299f * r + 0.587f * g + 0.114f * b) / 255.f;
       }
-      const float z = f.depth.encoding == PixelEncoding::kMono16 ? f.depth.data.as<uint16_t>()[i] / float(f.depth_scale)
-                                                                  : f.depth.data.as<float>()[i];
+      const float z = f.depth.encoding == PixelEncoding::kMono16
+                          ? f.depth.data.as<uint16_t>()[i] / float(f.depth_scale)
+                          : f.depth.data.as<float>()[i];
       if (z >= c.min_depth_m && z <= c.max_depth_m) L.Z[i] = z, ++valid;
       if (mask && mask->data.data()[i]) L.masked[i] = 1, L.Z[i] = 0;
     }
@@ -212,7 +226,8 @@ struct RgbdOdometry::Impl {
       const Level& s = all.back();
       Level d;
       d.w = s.w / 2, d.h = s.h / 2;
-      d.fx = s.fx / 2, d.fy = s.fy / 2, d.cx = (s.cx + 0.5f) / 2 - 0.5f, d.cy = (s.cy + 0.5f) / 2 - 0.5f;
+      d.fx = s.fx / 2, d.fy = s.fy / 2, d.cx = (s.cx + 0.5f) / 2 - 0.5f,
+      d.cy = (s.cy + 0.5f) / 2 - 0.5f;
       const size_t m = static_cast<size_t>(d.w) * d.h;
       d.I.resize(m), d.Z.assign(m, 0.f), d.masked.assign(m, 0);
       for (int v = 0; v < d.h; ++v)
@@ -238,7 +253,8 @@ struct RgbdOdometry::Impl {
       all.push_back(std::move(d));
     }
     Pyramid p;
-    for (int k = c.finest_level; k < c.finest_level + c.levels; ++k) p.levels.push_back(std::move(all[k]));
+    for (int k = c.finest_level; k < c.finest_level + c.levels; ++k)
+      p.levels.push_back(std::move(all[k]));
     for (size_t k = 0; k < p.levels.size(); ++k) Finish(p.levels[k], true, static_cast<int>(k));
     return p;
   }
@@ -252,7 +268,8 @@ struct RgbdOdometry::Impl {
   // map into the keyframe's coordinates by `T_kf_r2`; it adds residuals on
   // the same unknown T but does not count in `fit`.
   Fit Align(const Level& R, const Level& C, int level, int max_iterations, Eigen::Isometry3d& T,
-            const Level* R2 = nullptr, const Eigen::Isometry3d& T_kf_r2 = Eigen::Isometry3d::Identity()) const {
+            const Level* R2 = nullptr,
+            const Eigen::Isometry3d& T_kf_r2 = Eigen::Isometry3d::Identity()) const {
     Fit fit;
     fit.selected = static_cast<int>(R.selected.size());
     const double gate = c.max_depth_diff_m * (1 << level);
@@ -287,7 +304,8 @@ struct RgbdOdometry::Impl {
         const bool first = s_i < n_first;
         const Level& Ref = first ? R : *R2;
         const int idx = first ? R.selected[s_i] : R2->selected[s_i - n_first];
-        const Eigen::Vector3f q = first ? Eigen::Vector3f(Rf * R.P[idx] + tf) : Eigen::Vector3f(T2 * R2->P[idx]);
+        const Eigen::Vector3f q =
+            first ? Eigen::Vector3f(Rf * R.P[idx] + tf) : Eigen::Vector3f(T2 * R2->P[idx]);
         if (q.z() < c.min_depth_m) continue;
         const float iz = 1.f / q.z();
         const float u = C.fx * q.x() * iz + C.cx, v = C.fy * q.y() * iz + C.cy;
@@ -299,14 +317,16 @@ struct RgbdOdometry::Impl {
         const size_t near = static_cast<size_t>(std::lround(v)) * C.w + std::lround(u);
         if (C.masked[near]) continue;
         auto lerp = [&](const std::vector<float>& img) {
-          return (1 - bb) * ((1 - a) * img[o] + a * img[o + 1]) + bb * ((1 - a) * img[o + C.w] + a * img[o + C.w + 1]);
+          return (1 - bb) * ((1 - a) * img[o] + a * img[o + 1]) +
+                 bb * ((1 - a) * img[o + C.w] + a * img[o + C.w + 1]);
         };
         const Eigen::Vector3d qd = q.cast<double>();
         // Photometric term.
         {
           const double r = lerp(C.I) - Ref.I[idx];
           const double gx = lerp(C.gx), gy = lerp(C.gy);
-          const Eigen::Vector3d g(gx * C.fx * iz, gy * C.fy * iz, -(gx * C.fx * q.x() + gy * C.fy * q.y()) * iz * iz);
+          const Eigen::Vector3d g(gx * C.fx * iz, gy * C.fy * iz,
+                                  -(gx * C.fx * q.x() + gy * C.fy * q.y()) * iz * iz);
           Vec6 J;
           J << g, qd.cross(g);
           const double s = scale_i;
@@ -357,7 +377,8 @@ struct RgbdOdometry::Impl {
         // the step test then change scale too, so reset the reference.
         const double new_i = std::max(c.sigma_intensity * c.adaptive_floor, mad(abs_i));
         const double new_g = std::max(c.sigma_depth_m * c.adaptive_floor, mad(abs_g));
-        if (c.adaptive_scale && (std::abs(new_i - scale_i) > 0.05 * scale_i || std::abs(new_g - scale_g) > 0.05 * scale_g)) {
+        if (c.adaptive_scale && (std::abs(new_i - scale_i) > 0.05 * scale_i ||
+                                 std::abs(new_g - scale_g) > 0.05 * scale_g)) {
           scale_i = new_i, scale_g = new_g;
           last_cost = std::numeric_limits<double>::infinity();
         }
@@ -392,12 +413,14 @@ void RgbdOdometry::Reset() {
   impl_->velocity = Eigen::Isometry3d::Identity();
 }
 
-RgbdOdometry::Result RgbdOdometry::Track(const pipeline::RgbdFrame& frame, const pipeline::Image* mask) {
+RgbdOdometry::Result RgbdOdometry::Track(const pipeline::RgbdFrame& frame,
+                                         const pipeline::Image* mask) {
   const auto t0 = std::chrono::steady_clock::now();
   Impl& s = *impl_;
   Result r;
   auto done = [&]() {
-    r.time_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    r.time_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     return r;
   };
   std::string why;
@@ -443,7 +466,8 @@ RgbdOdometry::Result RgbdOdometry::Track(const pipeline::RgbdFrame& frame, const
   r.inlier_fraction = fit.selected ? double(fit.inliers) / fit.selected : 0;
   const Eigen::Isometry3d jump = predicted.inverse() * T_world_cur;
   if (!T.matrix().allFinite() || r.inlier_fraction < s.c.lost_min_inliers ||
-      jump.translation().norm() > s.c.lost_max_jump_m || RotationDeg(jump) > s.c.lost_max_jump_deg) {
+      jump.translation().norm() > s.c.lost_max_jump_m ||
+      RotationDeg(jump) > s.c.lost_max_jump_deg) {
     r.status = Result::Status::kLost;
     char msg[160];
     std::snprintf(msg, sizeof msg, "inliers %.0f %%, jump %.2f m / %.1f deg from the prediction",
@@ -461,8 +485,8 @@ RgbdOdometry::Result RgbdOdometry::Track(const pipeline::RgbdFrame& frame, const
   s.velocity = Orthonormal(s.T_world_last.inverse() * T_world_cur);
   s.T_world_last = T_world_cur;
   const Eigen::Isometry3d from_kf = T.inverse();
-  if (from_kf.translation().norm() > s.c.keyframe_translation_m || RotationDeg(from_kf) > s.c.keyframe_rotation_deg ||
-      r.overlap < s.c.keyframe_min_overlap) {
+  if (from_kf.translation().norm() > s.c.keyframe_translation_m ||
+      RotationDeg(from_kf) > s.c.keyframe_rotation_deg || r.overlap < s.c.keyframe_min_overlap) {
     s.keyframe = std::move(cur);
     s.previous.reset();  // the new keyframe is this frame
     s.T_world_kf = T_world_cur;

@@ -1,12 +1,11 @@
 #include "dyn4d/perception/stages.h"
 
-#include <cstring>
-#include <map>
-#include <optional>
-
 #include <spdlog/spdlog.h>
 
 #include <cmath>
+#include <cstring>
+#include <map>
+#include <optional>
 
 #include "dyn4d/perception/backprojection.h"
 #include "dyn4d/perception/depth_conditioning.h"
@@ -104,11 +103,14 @@ class GeometryStage : public pipeline::Stage {
     if (port == "requests") return HandleRequest(m);
     if (port == "frames") {
       const auto* f = std::get_if<pipeline::RgbdFrame>(&m);
-      if (!f) throw std::invalid_argument("input 'frames' expects RgbdFrame, got " + pipeline::TypeName(m));
+      if (!f)
+        throw std::invalid_argument("input 'frames' expects RgbdFrame, got " +
+                                    pipeline::TypeName(m));
       frames_[seq] = *f;
     } else {
       const auto* t = std::get_if<pipeline::Tracks>(&m);
-      if (!t) throw std::invalid_argument("input 'tracks' expects Tracks, got " + pipeline::TypeName(m));
+      if (!t)
+        throw std::invalid_argument("input 'tracks' expects Tracks, got " + pipeline::TypeName(m));
       tracks_[seq] = *t;
     }
     Outputs out;
@@ -138,7 +140,8 @@ class GeometryStage : public pipeline::Stage {
     if (!o_.mesh_file.empty() && map_.frames_integrated() > 0) {
       const size_t tris = map_.WriteMesh(o_.mesh_file);
       spdlog::info("geometry: map of {} frames, {} blocks ({} dropped), {} triangles -> {}",
-                   map_.frames_integrated(), map_.blocks(), map_.blocks_dropped(), tris, o_.mesh_file);
+                   map_.frames_integrated(), map_.blocks(), map_.blocks_dropped(), tris,
+                   o_.mesh_file);
     }
     if (!o_.cloud_file.empty() && map_.frames_integrated() > 0) map_.WritePointCloud(o_.cloud_file);
     if (lost_) spdlog::warn("geometry: tracking lost on {} frame(s)", lost_);
@@ -152,7 +155,8 @@ class GeometryStage : public pipeline::Stage {
   // and answers with what was written.
   Outputs HandleRequest(const Message& m) {
     const auto* q = std::get_if<pipeline::Query>(&m);
-    if (!q) throw std::invalid_argument("input 'requests' expects Query, got " + pipeline::TypeName(m));
+    if (!q)
+      throw std::invalid_argument("input 'requests' expects Query, got " + pipeline::TypeName(m));
     pipeline::Answer a;
     a.meta = q->meta;
     a.request_id = q->request_id;
@@ -166,15 +170,17 @@ class GeometryStage : public pipeline::Stage {
       const size_t tris = o_.mesh_file.empty() ? 0 : map_.WriteMesh(o_.mesh_file);
       const size_t pts = o_.cloud_file.empty() ? 0 : map_.WritePointCloud(o_.cloud_file);
       a.answer = "ok";
-      a.justification = std::to_string(tris) + " triangles to " + o_.mesh_file + ", " + std::to_string(pts) +
-                        " points to " + o_.cloud_file + " (" + std::to_string(map_.frames_integrated()) + " frames fused)";
+      a.justification = std::to_string(tris) + " triangles to " + o_.mesh_file + ", " +
+                        std::to_string(pts) + " points to " + o_.cloud_file + " (" +
+                        std::to_string(map_.frames_integrated()) + " frames fused)";
     }
     return {{"replies", a}};
   }
 
   // Full-frame mask of every track (mono8, 255 = moving object).
   static pipeline::Image DynamicMask(const pipeline::RgbdFrame& f, const pipeline::Tracks& tracks) {
-    pipeline::Image mask = pipeline::Image::Allocate(f.depth.width, f.depth.height, pipeline::PixelEncoding::kMono8);
+    pipeline::Image mask =
+        pipeline::Image::Allocate(f.depth.width, f.depth.height, pipeline::PixelEncoding::kMono8);
     uint8_t* m = mask.data.mutable_data();
     for (const pipeline::Track& t : tracks.items) {
       const int x0 = int(t.box.x), y0 = int(t.box.y);
@@ -191,7 +197,8 @@ class GeometryStage : public pipeline::Stage {
 
   void Handle(const pipeline::RgbdFrame& input, const pipeline::Tracks* tracks, Outputs& out) {
     pipeline::RgbdFrame f = input;
-    if (o_.bilateral_depth && !f.depth.empty() && f.depth.encoding == pipeline::PixelEncoding::kMono16)
+    if (o_.bilateral_depth && !f.depth.empty() &&
+        f.depth.encoding == pipeline::PixelEncoding::kMono16)
       f.depth = BilateralFilterDepth(f.depth);
     std::optional<pipeline::Image> mask;
     if (tracks && !tracks->items.empty() && !f.depth.empty()) mask = DynamicMask(f, *tracks);
@@ -200,29 +207,35 @@ class GeometryStage : public pipeline::Stage {
     if (lost) {
       if (lost_++ < 20) spdlog::warn("geometry: frame {} lost: {}", f.meta.seq, r.message);
     }
-    out.push_back({"poses", ToCameraPose(r.T_world_cam, f.meta, lost ? pipeline::PoseStatus::kLost : pipeline::PoseStatus::kOk)});
+    out.push_back(
+        {"poses", ToCameraPose(r.T_world_cam, f.meta,
+                               lost ? pipeline::PoseStatus::kLost : pipeline::PoseStatus::kOk)});
     if (lost) return;  // a lost frame never touches the map or the objects
-    if (r.is_keyframe || o_.integrate_all_frames) map_.Integrate(f, r.T_world_cam, mask ? &*mask : nullptr);
+    if (r.is_keyframe || o_.integrate_all_frames)
+      map_.Integrate(f, r.T_world_cam, mask ? &*mask : nullptr);
     if (r.is_keyframe && o_.map_every_keyframes > 0 && ++keyframes_ % o_.map_every_keyframes == 0) {
       pipeline::PointCloud surface = map_.SurfaceCloud();
       surface.meta = f.meta;
       surface.meta.source_id = "map";
       out.push_back({"map", std::move(surface)});
     }
-    const pipeline::CameraPose pose = ToCameraPose(r.T_world_cam, f.meta, pipeline::PoseStatus::kOk);
+    const pipeline::CameraPose pose =
+        ToCameraPose(r.T_world_cam, f.meta, pipeline::PoseStatus::kOk);
     if (o_.cloud_voxel_m > 0)
-      out.push_back({"clouds", MakeFrameCloud(f, pose, mask ? &*mask : nullptr, o_.cloud_voxel_m, o_.odometry.max_depth_m)});
+      out.push_back({"clouds", MakeFrameCloud(f, pose, mask ? &*mask : nullptr, o_.cloud_voxel_m,
+                                              o_.odometry.max_depth_m)});
     if (tracks) EmitObjects(f, *tracks, pose, out);
   }
 
   // World points, centroid, extent and velocity of each tracked object.
-  void EmitObjects(const pipeline::RgbdFrame& f, const pipeline::Tracks& tracks, const pipeline::CameraPose& pose,
-                   Outputs& out) {
+  void EmitObjects(const pipeline::RgbdFrame& f, const pipeline::Tracks& tracks,
+                   const pipeline::CameraPose& pose, Outputs& out) {
     pipeline::Tracks objects = tracks;
     const double t_s = f.meta.stamp_ns / 1e9;
     for (pipeline::Track& t : objects.items) {
       pipeline::RgbdFrame crop = f;  // only this object's pixels keep their depth
-      pipeline::Image d = pipeline::Image::Allocate(f.depth.width, f.depth.height, f.depth.encoding);
+      pipeline::Image d =
+          pipeline::Image::Allocate(f.depth.width, f.depth.height, f.depth.encoding);
       const size_t bpp = pipeline::BytesPerChannel(d.encoding);
       const int x0 = int(t.box.x), y0 = int(t.box.y);
       for (int y = 0; y < int(t.box.h); ++y)
@@ -246,7 +259,9 @@ class GeometryStage : public pipeline::Stage {
       }
       const Eigen::Vector3d centroid = sum / cloud.num_points;
       t.has_position = true;
-      for (int a = 0; a < 3; ++a) t.position_world[a] = static_cast<float>(centroid[a]), t.extent[a] = static_cast<float>(hi[a] - lo[a]);
+      for (int a = 0; a < 3; ++a)
+        t.position_world[a] = static_cast<float>(centroid[a]),
+        t.extent[a] = static_cast<float>(hi[a] - lo[a]);
       auto prev = last_centroid_.find(t.track_id);
       if (prev != last_centroid_.end() && t_s > prev->second.first) {
         const Eigen::Vector3d v = (centroid - prev->second.second) / (t_s - prev->second.first);
@@ -273,15 +288,18 @@ class GeometryStage : public pipeline::Stage {
 void RegisterStages(pipeline::StageRegistry& r) {
   r.Register("geometry",
              "camera tracking, static TSDF map, moving objects in world coordinates "
-             "(inputs frames, tracks, requests; outputs poses, clouds, objects, object_clouds, map, replies)",
+             "(inputs frames, tracks, requests; outputs poses, clouds, objects, object_clouds, "
+             "map, replies)",
              [](pipeline::Params& p, const pipeline::StageContext& ctx) {
                GeometryStage::Options o;
                auto& c = o.odometry;
                c.sigma_intensity = p.GetDouble("sigma_intensity", c.sigma_intensity, 1e-4, 1e6);
                c.sigma_depth_m = p.GetDouble("sigma_depth_m", c.sigma_depth_m, 1e-5, 1);
                c.max_depth_m = p.GetDouble("max_depth_m", c.max_depth_m, 0.5, 50);
-               c.keyframe_translation_m = p.GetDouble("keyframe_translation_m", c.keyframe_translation_m, 0.01, 10);
-               c.keyframe_rotation_deg = p.GetDouble("keyframe_rotation_deg", c.keyframe_rotation_deg, 1, 90);
+               c.keyframe_translation_m =
+                   p.GetDouble("keyframe_translation_m", c.keyframe_translation_m, 0.01, 10);
+               c.keyframe_rotation_deg =
+                   p.GetDouble("keyframe_rotation_deg", c.keyframe_rotation_deg, 1, 90);
                c.finest_level = p.GetInt("finest_level", c.finest_level, 0, 3);
                for (const std::string& problem : c.Validate()) p.AddProblem("", problem);
                auto& m = o.map;
@@ -297,7 +315,8 @@ void RegisterStages(pipeline::StageRegistry& r) {
                const std::string mesh = p.GetString("mesh_file", "map_mesh.ply");
                const std::string cloud = p.GetString("map_cloud_file", "map_tsdf.ply");
                o.mesh_file = mesh.empty() || mesh[0] == '/' ? mesh : ctx.output_dir + "/" + mesh;
-               o.cloud_file = cloud.empty() || cloud[0] == '/' ? cloud : ctx.output_dir + "/" + cloud;
+               o.cloud_file =
+                   cloud.empty() || cloud[0] == '/' ? cloud : ctx.output_dir + "/" + cloud;
                o.has_tracks = ctx.inputs.count("tracks") > 0;
                return std::make_unique<GeometryStage>(std::move(o));
              });

@@ -1,7 +1,5 @@
 #include "dyn4d/perception/static_map.h"
 
-#include "open3d_convert.h"
-
 #include <open3d/geometry/RGBDImage.h>
 #include <open3d/geometry/TriangleMesh.h>
 #include <open3d/io/PointCloudIO.h>
@@ -13,6 +11,8 @@
 #include <cstring>
 #include <filesystem>
 #include <stdexcept>
+
+#include "open3d_convert.h"
 
 namespace dyn4d::perception {
 
@@ -31,7 +31,8 @@ struct StaticMap::Impl {
   size_t integrated = 0, dropped = 0;
   explicit Impl(Config config)
       : c(config),
-        volume(config.voxel_m, config.sdf_trunc_m, open3d::pipelines::integration::TSDFVolumeColorType::RGB8) {}
+        volume(config.voxel_m, config.sdf_trunc_m,
+               open3d::pipelines::integration::TSDFVolumeColorType::RGB8) {}
 
   // Keeps at most max_blocks blocks: the farthest from the camera go.
   void Bound(const Eigen::Vector3d& camera) {
@@ -39,10 +40,12 @@ struct StaticMap::Impl {
     if (units.size() <= static_cast<size_t>(c.max_blocks)) return;
     std::vector<std::pair<double, Eigen::Vector3i>> by_distance;
     for (const auto& kv : units) {
-      const Eigen::Vector3d centre = (kv.first.cast<double>() + Eigen::Vector3d::Constant(0.5)) * volume.volume_unit_length_;
+      const Eigen::Vector3d centre =
+          (kv.first.cast<double>() + Eigen::Vector3d::Constant(0.5)) * volume.volume_unit_length_;
       by_distance.emplace_back((centre - camera).squaredNorm(), kv.first);
     }
-    std::sort(by_distance.begin(), by_distance.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    std::sort(by_distance.begin(), by_distance.end(),
+              [](const auto& a, const auto& b) { return a.first > b.first; });
     const size_t excess = units.size() - static_cast<size_t>(c.max_blocks);
     for (size_t i = 0; i < excess; ++i) units.erase(by_distance[i].second);
     dropped += excess;
@@ -61,7 +64,8 @@ void StaticMap::Integrate(const pipeline::RgbdFrame& f, const Eigen::Isometry3d&
                           const pipeline::Image* mask) {
   using pipeline::PixelEncoding;
   if (f.color.empty() || f.depth.empty() || f.depth.encoding != PixelEncoding::kMono16) return;
-  auto rgbd = internal::ToOpen3dRgbd(f, mask, impl_->c.max_depth_m, false);  // moving objects never enter
+  auto rgbd =
+      internal::ToOpen3dRgbd(f, mask, impl_->c.max_depth_m, false);  // moving objects never enter
   const auto K = internal::ToOpen3dIntrinsics(f.intrinsics);
   impl_->volume.Integrate(*rgbd, K, T_world_cam.inverse().matrix());
   ++impl_->integrated;
@@ -113,7 +117,8 @@ pipeline::PointCloud StaticMap::SurfaceCloud() const {
       if (colors)
         out.colors.mutable_data()[3 * i + a] =
             static_cast<uint8_t>(std::lround(std::clamp(cloud->colors_[i][a], 0.0, 1.0) * 255));
-      if (normals) out.normals.mutable_as<float>()[3 * i + a] = static_cast<float>(cloud->normals_[i][a]);
+      if (normals)
+        out.normals.mutable_as<float>()[3 * i + a] = static_cast<float>(cloud->normals_[i][a]);
     }
   return out;
 }

@@ -23,7 +23,8 @@ std::vector<StampedPose> ReadTumTrajectory(const std::string& path) {
                                ": expected 't tx ty tz qx qy qz qw'");
     Eigen::Quaterniond q(qw, qx, qy, qz);
     if (std::abs(q.norm() - 1) > 0.01)
-      throw std::runtime_error("'" + path + "' line " + std::to_string(n) + ": quaternion is not unit norm");
+      throw std::runtime_error("'" + path + "' line " + std::to_string(n) +
+                               ": quaternion is not unit norm");
     StampedPose p;
     p.t_s = t;
     p.T_world_cam.linear() = q.normalized().toRotationMatrix();
@@ -58,7 +59,8 @@ std::vector<std::pair<StampedPose, StampedPose>> Associate(const std::vector<Sta
   return out;
 }
 
-Eigen::Isometry3d UmeyamaRigid(const std::vector<Eigen::Vector3d>& a, const std::vector<Eigen::Vector3d>& b) {
+Eigen::Isometry3d UmeyamaRigid(const std::vector<Eigen::Vector3d>& a,
+                               const std::vector<Eigen::Vector3d>& b) {
   const size_t n = a.size();
   Eigen::Vector3d ma = Eigen::Vector3d::Zero(), mb = Eigen::Vector3d::Zero();
   for (size_t i = 0; i < n; ++i) ma += a[i], mb += b[i];
@@ -74,12 +76,16 @@ Eigen::Isometry3d UmeyamaRigid(const std::vector<Eigen::Vector3d>& a, const std:
   return T;
 }
 
-TrajectoryErrors EvaluateTrajectory(const std::vector<std::pair<StampedPose, StampedPose>>& pairs, int delta) {
-  if (pairs.size() < 3) throw std::invalid_argument("trajectory evaluation needs at least 3 associated poses, got " + std::to_string(pairs.size()));
+TrajectoryErrors EvaluateTrajectory(const std::vector<std::pair<StampedPose, StampedPose>>& pairs,
+                                    int delta) {
+  if (pairs.size() < 3)
+    throw std::invalid_argument("trajectory evaluation needs at least 3 associated poses, got " +
+                                std::to_string(pairs.size()));
   TrajectoryErrors r;
   r.pairs = pairs.size();
   std::vector<Eigen::Vector3d> a, b;
-  for (const auto& [e, g] : pairs) a.push_back(e.T_world_cam.translation()), b.push_back(g.T_world_cam.translation());
+  for (const auto& [e, g] : pairs)
+    a.push_back(e.T_world_cam.translation()), b.push_back(g.T_world_cam.translation());
   r.alignment = UmeyamaRigid(a, b);
   double sum2 = 0, sum = 0;
   for (size_t i = 0; i < a.size(); ++i) {
@@ -92,8 +98,10 @@ TrajectoryErrors EvaluateTrajectory(const std::vector<std::pair<StampedPose, Sta
   double t2 = 0, r2 = 0;
   size_t n = 0;
   for (size_t i = 0; i + delta < pairs.size(); ++i) {
-    const Eigen::Isometry3d de = pairs[i].first.T_world_cam.inverse() * pairs[i + delta].first.T_world_cam;
-    const Eigen::Isometry3d dg = pairs[i].second.T_world_cam.inverse() * pairs[i + delta].second.T_world_cam;
+    const Eigen::Isometry3d de =
+        pairs[i].first.T_world_cam.inverse() * pairs[i + delta].first.T_world_cam;
+    const Eigen::Isometry3d dg =
+        pairs[i].second.T_world_cam.inverse() * pairs[i + delta].second.T_world_cam;
     const Eigen::Isometry3d err = dg.inverse() * de;
     t2 += err.translation().squaredNorm();
     const double angle = Eigen::AngleAxisd(err.linear()).angle() * 180.0 / M_PI;

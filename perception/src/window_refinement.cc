@@ -12,7 +12,8 @@ namespace {
 // j: the distance of T_j^-1 T_i p_i to q_j's tangent plane.
 // Residuals are in sigmas (the depth noise at that range), like the priors.
 struct PointToPlane {
-  PointToPlane(const Eigen::Vector3d& p_i, const Eigen::Vector3d& q_j, const Eigen::Vector3d& n_j, double inv_sigma)
+  PointToPlane(const Eigen::Vector3d& p_i, const Eigen::Vector3d& q_j, const Eigen::Vector3d& n_j,
+               double inv_sigma)
       : p_i(p_i), q_j(q_j), n_j(n_j), inv_sigma(inv_sigma) {}
   template <typename T>
   bool operator()(const T* qi, const T* ti, const T* qj, const T* tj, T* residual) const {
@@ -67,7 +68,9 @@ WindowRefinementResult RefineWindow(std::vector<WindowKeyframe>& window, int spa
     int residuals = 0;
     for (size_t i = 0; i < n; ++i) {
       for (size_t j = 0; j < n; ++j) {
-        if (i == j || static_cast<int>(std::abs(static_cast<long>(i) - static_cast<long>(j))) > span) continue;
+        if (i == j ||
+            static_cast<int>(std::abs(static_cast<long>(i) - static_cast<long>(j))) > span)
+          continue;
         const WindowKeyframe& a = window[i];
         const WindowKeyframe& b = window[j];
         Eigen::Isometry3d Ta = Eigen::Isometry3d::Identity(), Tb = Eigen::Isometry3d::Identity();
@@ -78,17 +81,21 @@ WindowRefinementResult RefineWindow(std::vector<WindowKeyframe>& window, int spa
           const Eigen::Vector3d p = a.P[idx].cast<double>();
           const Eigen::Vector3d in_b = T_b_a * p;
           if (in_b.z() <= 0.1) continue;
-          const long u = std::lround(b.fx * in_b.x() / in_b.z() + b.cx), v = std::lround(b.fy * in_b.y() / in_b.z() + b.cy);
+          const long u = std::lround(b.fx * in_b.x() / in_b.z() + b.cx),
+                     v = std::lround(b.fy * in_b.y() / in_b.z() + b.cy);
           if (u < 0 || v < 0 || u >= b.w || v >= b.h) continue;
           const size_t k = static_cast<size_t>(v) * b.w + u;
           const Eigen::Vector3f& qb = b.P[k];
           const Eigen::Vector3f& nb = b.N[k];
-          if (qb.z() <= 0 || nb.squaredNorm() < 0.5f || std::abs(qb.z() - in_b.z()) > max_depth_diff_m) continue;
-          const double sigma = huber_m * std::max(1.0, double(qb.z()) * qb.z());  // noise grows with z^2
+          if (qb.z() <= 0 || nb.squaredNorm() < 0.5f ||
+              std::abs(qb.z() - in_b.z()) > max_depth_diff_m)
+            continue;
+          const double sigma =
+              huber_m * std::max(1.0, double(qb.z()) * qb.z());  // noise grows with z^2
           auto* cost = new ceres::AutoDiffCostFunction<PointToPlane, 1, 4, 3, 4, 3>(
               new PointToPlane(p, qb.cast<double>(), nb.cast<double>(), 1.0 / sigma));
-          problem.AddResidualBlock(cost, new ceres::HuberLoss(1.345), q[i].coeffs().data(), t[i].data(),
-                                   q[j].coeffs().data(), t[j].data());
+          problem.AddResidualBlock(cost, new ceres::HuberLoss(1.345), q[i].coeffs().data(),
+                                   t[i].data(), q[j].coeffs().data(), t[j].data());
           ++residuals;
         }
       }
@@ -96,10 +103,10 @@ WindowRefinementResult RefineWindow(std::vector<WindowKeyframe>& window, int spa
     if (residuals < 50) return result;
     for (size_t k = 1; k < n; ++k) {
       const Eigen::Quaterniond q0(window[k].T_world_cam.linear());
-      problem.AddResidualBlock(new ceres::AutoDiffCostFunction<PosePrior, 6, 4, 3>(
-                                   new PosePrior(q0.normalized(), window[k].T_world_cam.translation(),
-                                                 prior_t_m, prior_r_rad)),
-                               nullptr, q[k].coeffs().data(), t[k].data());
+      problem.AddResidualBlock(
+          new ceres::AutoDiffCostFunction<PosePrior, 6, 4, 3>(new PosePrior(
+              q0.normalized(), window[k].T_world_cam.translation(), prior_t_m, prior_r_rad)),
+          nullptr, q[k].coeffs().data(), t[k].data());
     }
     for (size_t k = 0; k < n; ++k) {
       if (problem.HasParameterBlock(q[k].coeffs().data()))

@@ -343,7 +343,8 @@ void DecodeBody(const json& b, const PartReader& r, Tracks& m) {
     t.velocity_world = GetFixedArray<3, float>(j, p, "velocity_world");
     t.extent = GetFixedArray<3, float>(j, p, "extent");
     // Added after v1 was published: optional, so older streams still decode.
-    if (j.contains("exit_index")) t.exit_index = static_cast<int>(GetInt(j, p, "exit_index", -1, 64));
+    if (j.contains("exit_index"))
+      t.exit_index = static_cast<int>(GetInt(j, p, "exit_index", -1, 64));
     t.mask = r.ReadImage(GetInt(j, p, "mask", -1, 1 << 20), p + ".mask");
     m.items.push_back(std::move(t));
   }

@@ -352,7 +352,8 @@ std::string StatusLine(const std::map<std::string, Stats>& latest, double elapse
     const int filled = static_cast<int>(frac * 20);
     std::snprintf(buf, sizeof buf, " [%s%s] %3.0f%% %llu/%lld", std::string(filled, '#').c_str(),
                   std::string(20 - filled, '.').c_str(), frac * 100,
-                  static_cast<unsigned long long>(it->second.processed), static_cast<long long>(total));
+                  static_cast<unsigned long long>(it->second.processed),
+                  static_cast<long long>(total));
     os << buf;
   }
   bool first = true;

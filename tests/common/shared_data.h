@@ -12,8 +12,10 @@ namespace dyn4d::test {
 inline std::string SharedDirOrSkip(const std::string& sub = "") {
   namespace fs = std::filesystem;
   std::string root;
-  if (const char* env = std::getenv("DYN4D_SHARED"); env && fs::exists(env)) root = env;
-  else if (fs::exists(DYN4D_SOURCE_DIR "/../shared")) root = DYN4D_SOURCE_DIR "/../shared";
+  if (const char* env = std::getenv("DYN4D_SHARED"); env && fs::exists(env))
+    root = env;
+  else if (fs::exists(DYN4D_SOURCE_DIR "/../shared"))
+    root = DYN4D_SOURCE_DIR "/../shared";
   if (root.empty() || !fs::exists(fs::path(root) / sub)) {
     std::printf("SKIPPED: needs ../shared/%s (set DYN4D_SHARED); not found\n", sub.c_str());
     std::fflush(stdout);

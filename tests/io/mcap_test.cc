@@ -72,11 +72,13 @@ nodes:
   source: {type: synthetic_rgbd, outputs: {frames: frames, poses: poses, tracks: tracks},
            params: {frames: 8, width: 96, height: 72, fx: 78.75, fy: 78.75}}
   rec: {type: recorder, inputs: {frames: frames, poses: poses, tracks: tracks}}
-)", "rec.yaml");
+)",
+                                        "rec.yaml");
     pipeline::RunOptions o;
     o.output_dir = out;
     pipeline::RunControl control;
-    REQUIRE(pipeline::Graph(g, registry, o).Run(control).status == pipeline::RunResult::Status::kOk);
+    REQUIRE(pipeline::Graph(g, registry, o).Run(control).status ==
+            pipeline::RunResult::Status::kOk);
   }
   const std::string file = out + "/recording.mcap";
   REQUIRE(fs::exists(file));
@@ -96,8 +98,10 @@ nodes:
       REQUIRE(r.status == io::SourceRead::Status::kFrame);
       auto expected = scene.Render(i);
       REQUIRE(r.frame.color.data.size() == expected.frame.color.data.size());
-      CHECK(std::memcmp(r.frame.color.data.data(), expected.frame.color.data.data(), r.frame.color.data.size()) == 0);
-      CHECK(std::memcmp(r.frame.depth.data.data(), expected.frame.depth.data.data(), r.frame.depth.data.size()) == 0);
+      CHECK(std::memcmp(r.frame.color.data.data(), expected.frame.color.data.data(),
+                        r.frame.color.data.size()) == 0);
+      CHECK(std::memcmp(r.frame.depth.data.data(), expected.frame.depth.data.data(),
+                        r.frame.depth.data.size()) == 0);
       REQUIRE(r.ground_truth.has_value());
       CHECK(r.ground_truth->t_world_cam == expected.pose.t_world_cam);
     }
@@ -108,13 +112,16 @@ nodes:
     auto g = pipeline::ParseGraphConfig(R"(
 version: 1
 nodes:
-  replay: {type: replay, outputs: {tracks: tracks}, params: {file: ")" + file + R"("}}
+  replay: {type: replay, outputs: {tracks: tracks}, params: {file: ")" +
+                                            file + R"("}}
   tracks: {type: tracks_writer, inputs: {tracks: tracks}}
-)", "replay.yaml");
+)",
+                                        "replay.yaml");
     pipeline::RunOptions o;
     o.output_dir = out2;
     pipeline::RunControl control;
-    REQUIRE(pipeline::Graph(g, registry, o).Run(control).status == pipeline::RunResult::Status::kOk);
+    REQUIRE(pipeline::Graph(g, registry, o).Run(control).status ==
+            pipeline::RunResult::Status::kOk);
     std::ifstream in(out2 + "/tracks_mot.txt");
     int lines = 0;
     for (std::string l; std::getline(in, l);) ++lines;

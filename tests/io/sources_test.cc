@@ -5,7 +5,6 @@
 #include <filesystem>
 #include <fstream>
 #include <opencv2/core.hpp>
-#include <opencv2/videoio.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/videoio.hpp>
 
@@ -59,7 +58,8 @@ void WriteCalibration(const std::string& path, double fx, double cx, double cy, 
 
 }  // namespace
 
-TEST_CASE("TUM folder: the shared fr1/rpy excerpt with its calibration and ground truth", "[io][sources][shared]") {
+TEST_CASE("TUM folder: the shared fr1/rpy excerpt with its calibration and ground truth",
+          "[io][sources][shared]") {
   const std::string dir = test::SharedDirOrSkip("data/tum_fr1_rpy");
   CHECK(io::DetectSourceKind(dir) == "tum");
   auto source = io::OpenSource(Config(dir));
@@ -87,7 +87,8 @@ TEST_CASE("TUM folder: the shared fr1/rpy excerpt with its calibration and groun
   CHECK(frames[0].ground_truth->status == pipeline::PoseStatus::kGroundTruth);
 }
 
-TEST_CASE("TUM folder without associations.txt pairs rgb.txt and depth.txt within 0.02 s", "[io][sources]") {
+TEST_CASE("TUM folder without associations.txt pairs rgb.txt and depth.txt within 0.02 s",
+          "[io][sources]") {
   const std::string dir = SmallSynthFolder("tum-assoc");
   fs::remove(fs::path(dir) / "associations.txt");
   auto frames = ReadAll(*io::OpenSource(Config(dir)));
@@ -97,7 +98,8 @@ TEST_CASE("TUM folder without associations.txt pairs rgb.txt and depth.txt withi
   CHECK(frames[3].ground_truth_tracks.has_value());  // synth folders carry their tracks
 }
 
-TEST_CASE("7-Scenes folder: millimetre depth with 65535 as invalid and per-frame poses", "[io][sources][shared]") {
+TEST_CASE("7-Scenes folder: millimetre depth with 65535 as invalid and per-frame poses",
+          "[io][sources][shared]") {
   const std::string dir = test::SharedDirOrSkip("data/7scenes_redkitchen");
   CHECK(io::DetectSourceKind(dir) == "7scenes");
   io::SourceConfig c = Config(dir);
@@ -144,7 +146,8 @@ TEST_CASE("Image folder with a depth folder needs intrinsics and a depth scale",
   c.depth_path = dir + "/depth";
   SECTION("without intrinsics: a clear error") {
     CHECK(io::DetectSourceKind(dir + "/color") == "images");
-    CHECK_THROWS_WITH(io::OpenSource(c), Catch::Contains("no camera intrinsics") && Catch::Contains("calibration"));
+    CHECK_THROWS_WITH(io::OpenSource(c),
+                      Catch::Contains("no camera intrinsics") && Catch::Contains("calibration"));
   }
   SECTION("with them") {
     c.fx = c.fy = 131.25, c.cx = 79.5, c.cy = 59.5;
@@ -162,13 +165,15 @@ TEST_CASE("Image folder with a depth folder needs intrinsics and a depth scale",
   }
 }
 
-TEST_CASE("Video files are read with any FFmpeg codec and corrupt ones are refused", "[io][sources]") {
+TEST_CASE("Video files are read with any FFmpeg codec and corrupt ones are refused",
+          "[io][sources]") {
   const std::string dir = test::TempDir("video");
   const std::string path = dir + "/clip.mp4";
   {
     cv::VideoWriter w(path, cv::VideoWriter::fourcc('m', 'p', '4', 'v'), 25, cv::Size(96, 64));
     REQUIRE(w.isOpened());
-    for (int i = 0; i < 12; ++i) w.write(cv::Mat(64, 96, CV_8UC3, cv::Scalar(i * 20, 100, 255 - i * 20)));
+    for (int i = 0; i < 12; ++i)
+      w.write(cv::Mat(64, 96, CV_8UC3, cv::Scalar(i * 20, 100, 255 - i * 20)));
   }
   io::SourceConfig c = Config(path);
   c.fx = c.fy = 80, c.cx = 47.5, c.cy = 31.5;
@@ -181,12 +186,14 @@ TEST_CASE("Video files are read with any FFmpeg codec and corrupt ones are refus
   CHECK(frames[11].frame.color.data.data()[0] > 150);
 
   {
-    cv::VideoWriter empty(dir + "/empty.mp4", cv::VideoWriter::fourcc('m', 'p', '4', 'v'), 25, cv::Size(96, 64));
+    cv::VideoWriter empty(dir + "/empty.mp4", cv::VideoWriter::fourcc('m', 'p', '4', 'v'), 25,
+                          cv::Size(96, 64));
     REQUIRE(empty.isOpened());
   }  // released with zero frames
   c.path = dir + "/empty.mp4";
-  CHECK_THROWS_WITH(io::OpenSource(c), Catch::Contains("empty.mp4") &&
-                                           (Catch::Contains("no frames") || Catch::Contains("cannot be opened")));
+  CHECK_THROWS_WITH(io::OpenSource(c),
+                    Catch::Contains("empty.mp4") &&
+                        (Catch::Contains("no frames") || Catch::Contains("cannot be opened")));
   std::filesystem::remove(dir + "/empty.mp4");
   std::ofstream(dir + "/broken.mp4") << "this is not a video";
   c.path = dir + "/broken.mp4";
@@ -195,7 +202,8 @@ TEST_CASE("Video files are read with any FFmpeg codec and corrupt ones are refus
   CHECK(io::DetectSourceKind(dir) == "video_folder");
 }
 
-TEST_CASE("Stereo folders and side-by-side videos give depth from SGBM + WLS and the baseline", "[io][sources][shared]") {
+TEST_CASE("Stereo folders and side-by-side videos give depth from SGBM + WLS and the baseline",
+          "[io][sources][shared]") {
   const std::string stereo = test::SharedDirOrSkip("data/stereo");
   const std::string dir = test::TempDir("stereo");
   fs::create_directories(dir + "/left");
@@ -222,7 +230,8 @@ TEST_CASE("Stereo folders and side-by-side videos give depth from SGBM + WLS and
     CHECK(centre / 1000.0 < 6.0);
   }
   SECTION("the same pair as a side-by-side video") {
-    cv::Mat l = cv::imread(stereo + "/motorcycle_left.png"), r = cv::imread(stereo + "/motorcycle_right.png");
+    cv::Mat l = cv::imread(stereo + "/motorcycle_left.png"),
+            r = cv::imread(stereo + "/motorcycle_right.png");
     cv::Mat sbs;
     cv::hconcat(l(cv::Rect(0, 0, 740, 500)), r(cv::Rect(0, 0, 740, 500)), sbs);
     const std::string video = dir + "/sbs.avi";
@@ -245,9 +254,10 @@ TEST_CASE("Stereo folders and side-by-side videos give depth from SGBM + WLS and
 
 TEST_CASE("Live sources fail clearly when no device is there", "[io][sources][live]") {
   SECTION("OpenNI2") {
-    CHECK_THROWS_WITH(io::OpenSource(Config("", "openni")),
-                      Catch::Contains("OpenNI2") && (Catch::Contains("no OpenNI2 RGB-D camera found") ||
-                                                     Catch::Contains("cannot be opened")));
+    CHECK_THROWS_WITH(
+        io::OpenSource(Config("", "openni")),
+        Catch::Contains("OpenNI2") && (Catch::Contains("no OpenNI2 RGB-D camera found") ||
+                                       Catch::Contains("cannot be opened")));
   }
   SECTION("V4L2") {
     CHECK(io::DetectSourceKind("/dev/video99") == "v4l2");
@@ -259,7 +269,8 @@ TEST_CASE("Live sources fail clearly when no device is there", "[io][sources][li
   }
 }
 
-TEST_CASE("Bad frames are skipped with the file and reason and the rest is read", "[io][sources][bad-input]") {
+TEST_CASE("Bad frames are skipped with the file and reason and the rest is read",
+          "[io][sources][bad-input]") {
   const std::string dir = SmallSynthFolder("bad-frames", 6);
   // Frame 1: truncated colour PNG. Frame 2: depth of the wrong size.
   // Frame 3: an 8-bit depth image. Frame 4: timestamp out of order.

@@ -1,8 +1,8 @@
 #include "dyn4d/io/synth_writer.h"
 
 #include <catch2/catch.hpp>
-#include <filesystem>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 
 #include "../common/test_stages.h"
@@ -23,7 +23,8 @@ State S(int id, int visible, int silhouette, double speed, int occluder = 0) {
 }
 }  // namespace
 
-TEST_CASE("Events: changes that hold for min_frames, stamped at their start", "[io][synthetic][events]") {
+TEST_CASE("Events: changes that hold for min_frames, stamped at their start",
+          "[io][synthetic][events]") {
   // Object 1 visible, starts moving at frame 2, is hidden by 2 from frame 4,
   // leaves the view at frame 8; a one-frame blip at frame 6 is ignored.
   std::vector<std::vector<State>> frames;
@@ -31,7 +32,8 @@ TEST_CASE("Events: changes that hold for min_frames, stamped at their start", "[
     const bool moving = f >= 2;
     const bool hidden = f >= 4 && f != 6;
     const int visible = f >= 8 ? 0 : hidden ? 300 : 1000;
-    frames.push_back({S(1, visible, f >= 8 ? 0 : 1000, moving ? 0.5 : 0, hidden ? 2 : 0), S(2, 500, 500, 0)});
+    frames.push_back(
+        {S(1, visible, f >= 8 ? 0 : 1000, moving ? 0.5 : 0, hidden ? 2 : 0), S(2, 500, 500, 0)});
   }
   auto events = io::DetectEvents(frames, 10.0, 100, 2);
   std::vector<std::string> got;
@@ -39,8 +41,8 @@ TEST_CASE("Events: changes that hold for min_frames, stamped at their start", "[
     got.push_back(std::to_string(e.frame) + " " + e.type + " " + std::to_string(e.object) +
                   (e.other ? ">" + std::to_string(e.other) : ""));
   CHECK(got == std::vector<std::string>{"0 visible_at_start 1", "0 visible_at_start 2",
-                                        "2 starts_moving 1", "4 occluded_by 1>2",
-                                        "8 leaves_view 1", "8 no_longer_occluded 1>2"});
+                                        "2 starts_moving 1", "4 occluded_by 1>2", "8 leaves_view 1",
+                                        "8 no_longer_occluded 1>2"});
   CHECK(events[2].t_s == Approx(0.2));
 }
 
@@ -51,9 +53,10 @@ TEST_CASE("dyn4d synth writes a TUM-compatible folder with its ground truth", "[
   io::SynthWriteResult r = io::WriteSyntheticSequence(c, dir);
   CHECK(r.frames == 45);
   CHECK(r.events > 5);
-  for (const char* f : {"rgb.txt", "depth.txt", "associations.txt", "groundtruth.txt", "calibration.yaml",
-                        "gt/tracks_mot.txt", "gt/tracks3d.jsonl", "gt/events.jsonl", "gt/objects.json",
-                        "rgb/000044.png", "depth/000044.png", "masks/000044.png"})
+  for (const char* f :
+       {"rgb.txt", "depth.txt", "associations.txt", "groundtruth.txt", "calibration.yaml",
+        "gt/tracks_mot.txt", "gt/tracks3d.jsonl", "gt/events.jsonl", "gt/objects.json",
+        "rgb/000044.png", "depth/000044.png", "masks/000044.png"})
     CHECK(std::filesystem::exists(dir + "/" + f));
   // Read back through the TUM source: same intrinsics, poses, tracks.
   io::SourceConfig sc;
@@ -72,7 +75,8 @@ TEST_CASE("dyn4d synth writes a TUM-compatible folder with its ground truth", "[
     for (size_t k = 0; k < expected.tracks.items.size(); ++k) {  // masks from masks/*.png
       const auto& m = read.ground_truth_tracks->items[k].mask;
       REQUIRE(m.data.size() == expected.tracks.items[k].mask.data.size());
-      CHECK(std::memcmp(m.data.data(), expected.tracks.items[k].mask.data.data(), m.data.size()) == 0);
+      CHECK(std::memcmp(m.data.data(), expected.tracks.items[k].mask.data.data(), m.data.size()) ==
+            0);
     }
     // Lossless PNG: depth is bit-exact.
     CHECK(std::memcmp(read.frame.depth.data.data(), expected.frame.depth.data.data(),
@@ -83,7 +87,8 @@ TEST_CASE("dyn4d synth writes a TUM-compatible folder with its ground truth", "[
   CHECK_THAT(all, Catch::Contains("starts_moving") && Catch::Contains("visible_at_start"));
 }
 
-TEST_CASE("Synthetic scenarios: the occluder hides another object at some point", "[io][synthetic][events]") {
+TEST_CASE("Synthetic scenarios: the occluder hides another object at some point",
+          "[io][synthetic][events]") {
   io::SyntheticScene::Config c;
   c.width = 160, c.height = 120, c.fx = c.fy = 131.25, c.num_frames = 90, c.num_objects = 5;
   io::SyntheticScene scene(c);

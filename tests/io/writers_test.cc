@@ -1,9 +1,9 @@
 #include "dyn4d/io/writers.h"
 
 #include <catch2/catch.hpp>
-#include <fstream>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <sstream>
 
 #include "../common/test_stages.h"
@@ -96,7 +96,8 @@ TEST_CASE("Mesh PLY has vertices and triangle faces", "[io][writers]") {
   CHECK_THAT(s, Catch::Contains("element vertex 3\n") && Catch::Contains("element face 1\n") &&
                     Catch::Contains("property list uchar int vertex_indices\n"));
   CHECK(s.size() == s.find("end_header\n") + 11 + 3 * 12 + 13);
-  CHECK_THROWS_WITH(io::WriteMeshPly(path, {0, 0, 0}, {}, {0, 1, 2}), Catch::Contains("face index"));
+  CHECK_THROWS_WITH(io::WriteMeshPly(path, {0, 0, 0}, {}, {0, 1, 2}),
+                    Catch::Contains("face index"));
 }
 
 TEST_CASE("KITTI tracking lines: 0-based frames and KITTI types", "[io][writers]") {
@@ -132,10 +133,12 @@ TEST_CASE("Cognitive maps and answers go to JSONL and text", "[io][writers]") {
   w.Close();
   CHECK_THAT(Slurp(dir + "/r.jsonl"), Catch::Contains(R"("map":{"objects":[{"id":1}]})") &&
                                           Catch::Contains(R"("answer":"B")"));
-  CHECK_THAT(Slurp(dir + "/r.txt"), Catch::Contains("person#1 walks left") && Catch::Contains("A7: B"));
+  CHECK_THAT(Slurp(dir + "/r.txt"),
+             Catch::Contains("person#1 walks left") && Catch::Contains("A7: B"));
 }
 
-TEST_CASE("Atomic files appear only when complete and never replace devices", "[io][writers][bad-input]") {
+TEST_CASE("Atomic files appear only when complete and never replace devices",
+          "[io][writers][bad-input]") {
   const std::string dir = test::TempDir("atomic");
   std::ofstream(dir + "/old.txt") << "previous run";
   {

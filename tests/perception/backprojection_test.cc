@@ -1,12 +1,11 @@
 #include "dyn4d/perception/backprojection.h"
 
 #include <algorithm>
+#include <catch2/catch.hpp>
+#include <cmath>
 
 #include "dyn4d/io/synthetic_scene.h"
 #include "dyn4d/perception/depth_conditioning.h"
-
-#include <catch2/catch.hpp>
-#include <cmath>
 
 using namespace dyn4d;
 using namespace dyn4d::pipeline;
@@ -81,7 +80,8 @@ TEST_CASE("Bilateral depth filter removes noise but not edges", "[perception][ge
   c.depth_noise = true;
   auto noisy = io::SyntheticScene(c).Render(20).frame.depth;
   pipeline::Image filtered = perception::BilateralFilterDepth(noisy);
-  const auto *e = exact.data.as<uint16_t>(), *n = noisy.data.as<uint16_t>(), *f = filtered.data.as<uint16_t>();
+  const auto *e = exact.data.as<uint16_t>(), *n = noisy.data.as<uint16_t>(),
+             *f = filtered.data.as<uint16_t>();
   double err_noisy = 0, err_filtered = 0;
   size_t count = 0, smeared = 0;
   for (size_t i = 0; i < exact.data.size() / 2; ++i) {
@@ -93,12 +93,14 @@ TEST_CASE("Bilateral depth filter removes noise but not edges", "[perception][ge
     ++count;
     smeared += std::abs(f[i] - e[i]) > 0.05 * e[i];  // mixed with another surface
   }
-  INFO("rms noisy " << std::sqrt(err_noisy / count) << ", filtered " << std::sqrt(err_filtered / count));
+  INFO("rms noisy " << std::sqrt(err_noisy / count) << ", filtered "
+                    << std::sqrt(err_filtered / count));
   CHECK(err_filtered < 0.6 * err_noisy);
   CHECK(smeared < count / 1000);
 }
 
-TEST_CASE("Per-frame clouds: world frame, voxel-downsampled, normals and colours", "[perception][geometry]") {
+TEST_CASE("Per-frame clouds: world frame, voxel-downsampled, normals and colours",
+          "[perception][geometry]") {
   io::SyntheticScene::Config c;
   c.width = 160, c.height = 120, c.fx = c.fy = 131.25, c.num_objects = 0, c.depth_noise = false;
   auto r = io::SyntheticScene(c).Render(5);
@@ -112,9 +114,12 @@ TEST_CASE("Per-frame clouds: world frame, voxel-downsampled, normals and colours
   size_t on_room = 0;
   for (uint32_t i = 0; i < cloud.num_points; ++i) {
     const float x = p[3 * i], y = p[3 * i + 1], z = p[3 * i + 2];
-    const double d = std::min({std::abs(x + 4.f), std::abs(x - 4.f), std::abs(y + 3.f), std::abs(y - 3.f), std::abs(z), std::abs(z - 2.8f)});
+    const double d = std::min({std::abs(x + 4.f), std::abs(x - 4.f), std::abs(y + 3.f),
+                               std::abs(y - 3.f), std::abs(z), std::abs(z - 2.8f)});
     on_room += d < 0.06;
-    CHECK(std::abs(std::sqrt(nn[3 * i] * nn[3 * i] + nn[3 * i + 1] * nn[3 * i + 1] + nn[3 * i + 2] * nn[3 * i + 2]) - 1) < 1e-3);
+    CHECK(std::abs(std::sqrt(nn[3 * i] * nn[3 * i] + nn[3 * i + 1] * nn[3 * i + 1] +
+                             nn[3 * i + 2] * nn[3 * i + 2]) -
+                   1) < 1e-3);
   }
   CHECK(on_room > cloud.num_points * 95 / 100);
 }

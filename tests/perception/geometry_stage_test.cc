@@ -1,7 +1,7 @@
+#include <Eigen/Geometry>
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
-#include <Eigen/Geometry>
 #include <nlohmann/json.hpp>
 
 #include "../common/test_stages.h"
@@ -12,7 +12,8 @@
 
 using namespace dyn4d;
 
-TEST_CASE("Geometry node: poses, static map, and moving objects in world coordinates", "[perception][graph]") {
+TEST_CASE("Geometry node: poses, static map, and moving objects in world coordinates",
+          "[perception][graph]") {
   pipeline::StageRegistry registry;
   io::RegisterStages(registry);
   perception::RegisterStages(registry);
@@ -28,7 +29,8 @@ nodes:
   trajectory: {type: trajectory_writer, inputs: {poses: poses}}
   objects: {type: tracks_writer, inputs: {tracks: objects}}
   map: {type: cloud_map_writer, inputs: {clouds: clouds}}
-)", "geometry.yaml");
+)",
+                                      "geometry.yaml");
   pipeline::RunOptions o;
   o.output_dir = out;
   pipeline::RunControl control;
@@ -36,7 +38,8 @@ nodes:
   INFO(r.message);
   REQUIRE(r.status == pipeline::RunResult::Status::kOk);
   CHECK(r.final_stats.at("geometry").errors == 0);  // no frame lost
-  for (const char* f : {"trajectory.tum", "map_mesh.ply", "map_tsdf.ply", "map.ply", "tracks.jsonl"})
+  for (const char* f :
+       {"trajectory.tum", "map_mesh.ply", "map_tsdf.ply", "map.ply", "tracks.jsonl"})
     CHECK(std::filesystem::file_size(out + "/" + f) > 100);
   // Object centroids from masked depth lie within the objects' true boxes
   // (they are surface centroids, so they sit on the side facing the camera).
@@ -46,8 +49,10 @@ nodes:
   // The estimate's world is the first camera's frame: map the truth into it.
   const auto& p0 = scene.Render(0).pose;
   Eigen::Isometry3d T_w_c0 = Eigen::Isometry3d::Identity();
-  T_w_c0.linear() = Eigen::Quaterniond(p0.q_world_cam[3], p0.q_world_cam[0], p0.q_world_cam[1], p0.q_world_cam[2])
-                        .normalized().toRotationMatrix();
+  T_w_c0.linear() =
+      Eigen::Quaterniond(p0.q_world_cam[3], p0.q_world_cam[0], p0.q_world_cam[1], p0.q_world_cam[2])
+          .normalized()
+          .toRotationMatrix();
   T_w_c0.translation() << p0.t_world_cam[0], p0.t_world_cam[1], p0.t_world_cam[2];
   std::ifstream in(out + "/tracks.jsonl");
   int checked = 0;
@@ -55,9 +60,11 @@ nodes:
     auto j = nlohmann::json::parse(line);
     REQUIRE(j.contains("position_world"));
     const auto truth = scene.Render(j["frame"].get<int>()).objects.at(j["track_id"].get<int>() - 1);
-    const Eigen::Vector3d centre = T_w_c0.inverse() * Eigen::Vector3d(truth.center[0], truth.center[1], truth.center[2]);
+    const Eigen::Vector3d centre =
+        T_w_c0.inverse() * Eigen::Vector3d(truth.center[0], truth.center[1], truth.center[2]);
     const auto est = j["position_world"].get<std::array<double, 3>>();
-    const double half_diagonal = 0.5 * Eigen::Vector3d(truth.size[0], truth.size[1], truth.size[2]).norm();
+    const double half_diagonal =
+        0.5 * Eigen::Vector3d(truth.size[0], truth.size[1], truth.size[2]).norm();
     INFO("track " << j["track_id"] << " frame " << j["frame"]);
     CHECK((Eigen::Vector3d(est[0], est[1], est[2]) - centre).norm() < half_diagonal + 0.05);
     ++checked;
@@ -65,11 +72,13 @@ nodes:
   CHECK(checked > 30);
 }
 
-TEST_CASE("Geometry stage exports the map on request and publishes map updates", "[perception][map]") {
+TEST_CASE("Geometry stage exports the map on request and publishes map updates",
+          "[perception][map]") {
   pipeline::StageRegistry registry;
   perception::RegisterStages(registry);
   const std::string out = test::TempDir("geometry-requests");
-  pipeline::Params params = pipeline::Params::FromYaml("{map_every_keyframes: 1, voxel_m: 0.04, sdf_trunc_m: 0.12}");
+  pipeline::Params params =
+      pipeline::Params::FromYaml("{map_every_keyframes: 1, voxel_m: 0.04, sdf_trunc_m: 0.12}");
   pipeline::StageContext ctx{"geometry", out, {{"frames", "frames"}, {"requests", "requests"}}, {}};
   auto stage = registry.Create("geometry", params, ctx);
   io::SyntheticScene::Config c;

@@ -1,11 +1,10 @@
 #include "dyn4d/perception/rgbd_odometry.h"
 
 #include <catch2/catch.hpp>
-
-#include "dyn4d/perception/pose.h"
 #include <cstring>
 
 #include "dyn4d/io/synthetic_scene.h"
+#include "dyn4d/perception/pose.h"
 #include "dyn4d/perception/trajectory_eval.h"
 
 using namespace dyn4d;
@@ -20,7 +19,8 @@ io::SyntheticScene::Config Scene(int objects) {
 }
 
 // Tracks every frame of the scene; returns ATE, and the statuses.
-double TrackScene(const io::SyntheticScene& scene, bool use_masks, std::vector<RgbdOdometry::Result::Status>* statuses = nullptr,
+double TrackScene(const io::SyntheticScene& scene, bool use_masks,
+                  std::vector<RgbdOdometry::Result::Status>* statuses = nullptr,
                   const std::function<void(int, pipeline::RgbdFrame&)>& damage = nullptr,
                   RgbdOdometry::Config config = RgbdOdometry::Config()) {
   RgbdOdometry odometry(config);
@@ -30,12 +30,15 @@ double TrackScene(const io::SyntheticScene& scene, bool use_masks, std::vector<R
     if (damage) damage(i, r.frame);
     pipeline::Image mask;
     if (use_masks) {  // every object pixel is "moving"
-      mask = pipeline::Image::Allocate(r.instances.width, r.instances.height, pipeline::PixelEncoding::kMono8);
-      for (size_t k = 0; k < r.instances.data.size(); ++k) mask.data.mutable_data()[k] = r.instances.data.data()[k] ? 255 : 0;
+      mask = pipeline::Image::Allocate(r.instances.width, r.instances.height,
+                                       pipeline::PixelEncoding::kMono8);
+      for (size_t k = 0; k < r.instances.data.size(); ++k)
+        mask.data.mutable_data()[k] = r.instances.data.data()[k] ? 255 : 0;
     }
     auto t = odometry.Track(r.frame, use_masks ? &mask : nullptr);
     if (statuses) statuses->push_back(t.status);
-    if (t.usable()) pairs.push_back({{i / 30.0, t.T_world_cam}, {i / 30.0, perception::ToIsometry(r.pose)}});
+    if (t.usable())
+      pairs.push_back({{i / 30.0, t.T_world_cam}, {i / 30.0, perception::ToIsometry(r.pose)}});
   }
   return perception::EvaluateTrajectory(pairs).ate_rmse_m;
 }
@@ -72,7 +75,8 @@ TEST_CASE("Lost tracking is reported and tracking recovers", "[perception][odome
   // Frames 20-22 lose all depth (sensor covered).
   TrackScene(scene, false, &st, [](int i, pipeline::RgbdFrame& f) {
     if (i >= 20 && i <= 22) {
-      pipeline::Image d = pipeline::Image::Allocate(f.depth.width, f.depth.height, f.depth.encoding);
+      pipeline::Image d =
+          pipeline::Image::Allocate(f.depth.width, f.depth.height, f.depth.encoding);
       f.depth = d;
     }
   });
@@ -94,11 +98,13 @@ TEST_CASE("A sudden jump is detected as lost, not followed", "[perception][odome
   CHECK(r.status == RgbdOdometry::Result::Status::kLost);
   CHECK_THAT(r.message, Catch::Contains("jump") || Catch::Contains("inliers"));
   // Tracking then re-initialises on the next frame and follows from there.
-  CHECK(odometry.Track(scene.Render(41).frame).status == RgbdOdometry::Result::Status::kInitialised);
+  CHECK(odometry.Track(scene.Render(41).frame).status ==
+        RgbdOdometry::Result::Status::kInitialised);
   auto a = odometry.Track(scene.Render(42).frame);
   REQUIRE(a.status == RgbdOdometry::Result::Status::kOk);
   // Relative motion 41 -> 42 matches the ground truth to a few mm.
-  auto gt41 = perception::ToIsometry(scene.Render(41).pose), gt42 = perception::ToIsometry(scene.Render(42).pose);
+  auto gt41 = perception::ToIsometry(scene.Render(41).pose),
+       gt42 = perception::ToIsometry(scene.Render(42).pose);
   RgbdOdometry fresh;
   fresh.Track(scene.Render(41).frame);
   const Eigen::Isometry3d est = fresh.Track(scene.Render(42).frame).T_world_cam;

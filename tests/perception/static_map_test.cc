@@ -1,13 +1,13 @@
 #include "dyn4d/perception/static_map.h"
 
-#include <catch2/catch.hpp>
-
-#include "dyn4d/perception/pose.h"
 #include <open3d/geometry/TriangleMesh.h>
 #include <open3d/io/TriangleMeshIO.h>
 
+#include <catch2/catch.hpp>
+
 #include "../common/test_stages.h"
 #include "dyn4d/io/synthetic_scene.h"
+#include "dyn4d/perception/pose.h"
 
 using namespace dyn4d;
 
@@ -21,7 +21,8 @@ TEST_CASE("TSDF map of the static scene exports a mesh Open3D reads back", "[per
   for (int i = 0; i < 10; i += 3) {
     auto r = scene.Render(i);
     pipeline::Image mask = pipeline::Image::Allocate(320, 240, pipeline::PixelEncoding::kMono8);
-    for (size_t k = 0; k < mask.data.size(); ++k) mask.data.mutable_data()[k] = r.instances.data.data()[k] ? 255 : 0;
+    for (size_t k = 0; k < mask.data.size(); ++k)
+      mask.data.mutable_data()[k] = r.instances.data.data()[k] ? 255 : 0;
     map.Integrate(r.frame, perception::ToIsometry(r.pose), &mask);
   }
   CHECK(map.frames_integrated() == 4);
@@ -35,8 +36,8 @@ TEST_CASE("TSDF map of the static scene exports a mesh Open3D reads back", "[per
   // (objects were masked), within a couple of voxels.
   size_t off_surface = 0;
   for (const Eigen::Vector3d& v : mesh.vertices_) {
-    const double d = std::min({std::abs(v.x() + 4), std::abs(v.x() - 4), std::abs(v.y() + 3), std::abs(v.y() - 3),
-                               std::abs(v.z()), std::abs(v.z() - 2.8)});
+    const double d = std::min({std::abs(v.x() + 4), std::abs(v.x() - 4), std::abs(v.y() + 3),
+                               std::abs(v.y() - 3), std::abs(v.z()), std::abs(v.z() - 2.8)});
     off_surface += d > 0.1;
   }
   INFO(off_surface << " of " << mesh.vertices_.size() << " vertices off the room's surfaces");

@@ -49,7 +49,8 @@ TEST_CASE("Rotation errors show in RPE and association pairs within 0.02 s", "[p
     gt.push_back(P(i * 0.1, i * 0.1, 0, 0));
     StampedPose e = P(i * 0.1 + 0.005, i * 0.1, 0, 0);
     // 1 degree more rotation about z every frame.
-    e.T_world_cam.linear() = Eigen::AngleAxisd(i * M_PI / 180, Eigen::Vector3d::UnitZ()).toRotationMatrix();
+    e.T_world_cam.linear() =
+        Eigen::AngleAxisd(i * M_PI / 180, Eigen::Vector3d::UnitZ()).toRotationMatrix();
     est.push_back(e);
   }
   est.push_back(P(5.0, 0, 0, 0));  // no ground truth near: not associated
@@ -63,7 +64,8 @@ TEST_CASE("Rotation errors show in RPE and association pairs within 0.02 s", "[p
 
 TEST_CASE("TUM trajectory files are read and bad lines named", "[perception][eval][bad-input]") {
   const std::string dir = dyn4d::test::TempDir("traj");
-  std::ofstream(dir + "/t.txt") << "# comment\n2.0 1 2 3 0 0 0 1\n1.0 0 0 0 0 0 0.7071068 0.7071068\n";
+  std::ofstream(dir + "/t.txt")
+      << "# comment\n2.0 1 2 3 0 0 0 1\n1.0 0 0 0 0 0 0.7071068 0.7071068\n";
   auto t = ReadTumTrajectory(dir + "/t.txt");
   REQUIRE(t.size() == 2);
   CHECK(t[0].t_s == 1.0);  // sorted by time

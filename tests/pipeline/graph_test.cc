@@ -164,14 +164,17 @@ TEST_CASE("A consumer process stops cleanly when its producer is in another proc
   CHECK(std::filesystem::exists(out + "/seqs.txt"));  // flushed
 }
 
-TEST_CASE("Live sources default their topics to latest edges unless the file says otherwise", "[graph][flow]") {
+TEST_CASE("Live sources default their topics to latest edges unless the file says otherwise",
+          "[graph][flow]") {
   auto registry = dyn4d::test::TestRegistry();
   RunOptions o;
   o.output_dir = TempDir("graph");
   Graph live(ThreeNodes("{count: 3, rate_hz: 30}", "{}", "{}", ""), registry, o);
   CHECK(live.config().topics.at("raw").flow == FlowPolicy::kLatest);
   CHECK(live.config().topics.at("cooked").flow == FlowPolicy::kLossless);  // not a source's topic
-  Graph pinned(ThreeNodes("{count: 3, rate_hz: 30}", "{}", "{}", "topics:\n  raw: {flow: lossless}\n"), registry, o);
+  Graph pinned(
+      ThreeNodes("{count: 3, rate_hz: 30}", "{}", "{}", "topics:\n  raw: {flow: lossless}\n"),
+      registry, o);
   CHECK(pinned.config().topics.at("raw").flow == FlowPolicy::kLossless);
   Graph offline(ThreeNodes("{count: 3}", "{}", "{}", ""), registry, o);
   CHECK(offline.config().topics.at("raw").flow == FlowPolicy::kLossless);

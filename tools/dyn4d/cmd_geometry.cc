@@ -25,15 +25,16 @@ struct MethodRun {
 };
 
 void PrintErrors(const MethodRun& m, const perception::TrajectoryErrors& e, size_t frames) {
-  std::printf("%-22s %9.1f %12.4f %14.4f %14.3f %8d\n", m.name.c_str(), frames / m.seconds, e.ate_rmse_m,
-              e.rpe_trans_rmse_m, e.rpe_rot_rmse_deg, m.failures);
+  std::printf("%-22s %9.1f %12.4f %14.4f %14.3f %8d\n", m.name.c_str(), frames / m.seconds,
+              e.ate_rmse_m, e.rpe_trans_rmse_m, e.rpe_rot_rmse_deg, m.failures);
 }
 }  // namespace
 
 int RunGeometryBench(const GeometryBenchOptions& o) {
   const std::string shared = FindSharedDir(o.shared_dir);
   if (shared.empty()) {
-    std::fprintf(stderr, "dyn4d bench geometry: ../shared not found (set DYN4D_SHARED or --shared)\n");
+    std::fprintf(stderr,
+                 "dyn4d bench geometry: ../shared not found (set DYN4D_SHARED or --shared)\n");
     return 4;
   }
   const std::string path = (fs::path(shared) / "data" / o.dataset).string();
@@ -56,7 +57,8 @@ int RunGeometryBench(const GeometryBenchOptions& o) {
     std::fprintf(stderr, "dyn4d bench geometry: %s\n", e.what());
     return 2;
   }
-  std::printf("%zu frames with ground truth, loaded before timing (decode not counted)\n\n", frames.size());
+  std::printf("%zu frames with ground truth, loaded before timing (decode not counted)\n\n",
+              frames.size());
 
   MethodRun ours{"dyn4d (frame-to-kf)"}, o3d{"open3d (frame-to-frame)"};
   {
@@ -117,8 +119,8 @@ int RunTrajectoryEval(const TrajectoryEvalOptions& o) {
     auto est = perception::ReadTumTrajectory(o.est);
     auto pairs = perception::Associate(est, gt, o.max_dt_s);
     auto e = perception::EvaluateTrajectory(pairs, o.delta);
-    std::printf("associated %zu of %zu estimated poses (ground truth %zu, max dt %.3f s)\n", e.pairs,
-                est.size(), gt.size(), o.max_dt_s);
+    std::printf("associated %zu of %zu estimated poses (ground truth %zu, max dt %.3f s)\n",
+                e.pairs, est.size(), gt.size(), o.max_dt_s);
     std::printf("ate_mean_m %.6f\nate_max_m %.6f\nrpe_trans_rmse_m %.6f\nrpe_rot_rmse_deg %.6f\n",
                 e.ate_mean_m, e.ate_max_m, e.rpe_trans_rmse_m, e.rpe_rot_rmse_deg);
     std::printf("ate_rmse_m %.6f\n", e.ate_rmse_m);

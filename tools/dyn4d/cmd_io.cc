@@ -51,8 +51,11 @@ int RunSynth(const SynthOptions& o) {
     return 1;
   }
   bar.Finish();
-  std::printf("wrote %d frames, %zu ground-truth events; rendering %.1f frames/s, writing PNGs %.1f frames/s\n",
-              r.frames, r.events, r.frames / std::max(1e-9, r.render_s), r.frames / std::max(1e-9, r.write_s));
+  std::printf(
+      "wrote %d frames, %zu ground-truth events; rendering %.1f frames/s, writing PNGs %.1f "
+      "frames/s\n",
+      r.frames, r.events, r.frames / std::max(1e-9, r.render_s),
+      r.frames / std::max(1e-9, r.write_s));
   std::printf("read it back with: dyn4d run --input %s\n", o.out_dir.c_str());
   return 0;
 }
@@ -74,7 +77,8 @@ int RunStereoEval(const StereoEvalOptions& o) {
     left = "motorcycle_left.png", right = "motorcycle_right.png", gt = "motorcycle_disp0.pfm";
     if (!num_disp) num_disp = 128;
   } else {
-    std::fprintf(stderr, "dyn4d eval stereo: unknown dataset '%s' (aloe, motorcycle)\n", o.dataset.c_str());
+    std::fprintf(stderr, "dyn4d eval stereo: unknown dataset '%s' (aloe, motorcycle)\n",
+                 o.dataset.c_str());
     return 2;
   }
   try {
@@ -83,17 +87,19 @@ int RunStereoEval(const StereoEvalOptions& o) {
     pipeline::Image G = io::ReadGroundTruthDisparity((dir / gt).string(), png_scale);
     io::StereoConfig cfg;
     cfg.num_disparities = num_disp;
-    std::printf("%s: %dx%d, ground truth %s, %d disparities\n", o.dataset.c_str(), L.width, L.height,
-                gt.c_str(), num_disp);
+    std::printf("%s: %dx%d, ground truth %s, %d disparities\n", o.dataset.c_str(), L.width,
+                L.height, gt.c_str(), num_disp);
     double chosen = 0;
     for (bool wls : {false, true}) {
       cfg.wls = wls;
       const auto t0 = std::chrono::steady_clock::now();
       pipeline::Image D = io::ComputeDisparity(L, R, cfg);
-      const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      const double ms =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
       io::BadPixelResult b = io::BadPixelRate(D, G, 2.0, num_disp);
-      std::printf("  %-10s bad2 %6.2f %%  (no estimate %5.2f %%, %zu pixels with ground truth, %.0f ms)\n",
-                  wls ? "SGBM+WLS" : "SGBM", b.bad_percent, b.invalid_percent, b.evaluated, ms);
+      std::printf(
+          "  %-10s bad2 %6.2f %%  (no estimate %5.2f %%, %zu pixels with ground truth, %.0f ms)\n",
+          wls ? "SGBM+WLS" : "SGBM", b.bad_percent, b.invalid_percent, b.evaluated, ms);
       if (wls == o.wls) chosen = b.bad_percent;
     }
     std::printf("bad2_percent %.2f\n", chosen);
@@ -119,46 +125,62 @@ int RunIoBench(const IoBenchOptions& o) {
   } reporter;
   if (!shared.empty()) {
     const std::string tum = (fs::path(shared) / "data" / "tum_fr1_rpy").string();
-    benchmark::RegisterBenchmark("io/tum_read_decode", [tum](benchmark::State& state) {
-      int64_t frames = 0;
-      for (auto _ : state) {
-        io::SourceConfig c;
-        c.path = tum;
-        auto source = io::OpenSource(c);
-        while (true) {
-          io::SourceRead r = source->Next();
-          if (r.status == io::SourceRead::Status::kEnd) break;
-          benchmark::DoNotOptimize(r.frame.depth.data.data());
-          ++frames;
-        }
-      }
-      state.counters["frames_per_s"] = benchmark::Counter(double(frames), benchmark::Counter::kIsRate);
-    })->MinTime(o.min_time_s)->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark("io/tum_read_decode",
+                                 [tum](benchmark::State& state) {
+                                   int64_t frames = 0;
+                                   for (auto _ : state) {
+                                     io::SourceConfig c;
+                                     c.path = tum;
+                                     auto source = io::OpenSource(c);
+                                     while (true) {
+                                       io::SourceRead r = source->Next();
+                                       if (r.status == io::SourceRead::Status::kEnd) break;
+                                       benchmark::DoNotOptimize(r.frame.depth.data.data());
+                                       ++frames;
+                                     }
+                                   }
+                                   state.counters["frames_per_s"] = benchmark::Counter(
+                                       double(frames), benchmark::Counter::kIsRate);
+                                 })
+        ->MinTime(o.min_time_s)
+        ->Unit(benchmark::kMillisecond);
   } else {
     std::fprintf(stderr, "../shared not found: skipping the TUM read benchmark\n");
   }
-  benchmark::RegisterBenchmark("io/synth_render_640x480", [](benchmark::State& state) {
-    io::SyntheticScene::Config c;
-    c.num_objects = 5;
-    c.num_frames = 300;
-    io::SyntheticScene scene(c);
-    int64_t frames = 0;
-    for (auto _ : state) benchmark::DoNotOptimize(scene.Render(static_cast<int>(frames++ % 300)).frame.depth.data.data());
-    state.counters["frames_per_s"] = benchmark::Counter(double(frames), benchmark::Counter::kIsRate);
-  })->MinTime(o.min_time_s)->Unit(benchmark::kMillisecond);
-  benchmark::RegisterBenchmark("io/synth_write_640x480", [](benchmark::State& state) {
-    io::SyntheticScene::Config c;
-    c.num_objects = 5;
-    c.num_frames = 30;
-    const std::string dir = (fs::temp_directory_path() / "dyn4d-bench-synth").string();
-    int64_t frames = 0;
-    for (auto _ : state) {
-      io::WriteSyntheticSequence(c, dir);
-      frames += c.num_frames;
-    }
-    fs::remove_all(dir);
-    state.counters["frames_per_s"] = benchmark::Counter(double(frames), benchmark::Counter::kIsRate);
-  })->MinTime(o.min_time_s)->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark(
+      "io/synth_render_640x480",
+      [](benchmark::State& state) {
+        io::SyntheticScene::Config c;
+        c.num_objects = 5;
+        c.num_frames = 300;
+        io::SyntheticScene scene(c);
+        int64_t frames = 0;
+        for (auto _ : state)
+          benchmark::DoNotOptimize(
+              scene.Render(static_cast<int>(frames++ % 300)).frame.depth.data.data());
+        state.counters["frames_per_s"] =
+            benchmark::Counter(double(frames), benchmark::Counter::kIsRate);
+      })
+      ->MinTime(o.min_time_s)
+      ->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("io/synth_write_640x480",
+                               [](benchmark::State& state) {
+                                 io::SyntheticScene::Config c;
+                                 c.num_objects = 5;
+                                 c.num_frames = 30;
+                                 const std::string dir =
+                                     (fs::temp_directory_path() / "dyn4d-bench-synth").string();
+                                 int64_t frames = 0;
+                                 for (auto _ : state) {
+                                   io::WriteSyntheticSequence(c, dir);
+                                   frames += c.num_frames;
+                                 }
+                                 fs::remove_all(dir);
+                                 state.counters["frames_per_s"] = benchmark::Counter(
+                                     double(frames), benchmark::Counter::kIsRate);
+                               })
+      ->MinTime(o.min_time_s)
+      ->Unit(benchmark::kMillisecond);
   std::vector<std::string> args = {"dyn4d-bench"};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
@@ -168,8 +190,11 @@ int RunIoBench(const IoBenchOptions& o) {
   benchmark::Shutdown();
   if (reporter.fps.count("io/tum_read_decode")) tum_fps = reporter.fps["io/tum_read_decode"];
   synth_fps = reporter.fps["io/synth_render_640x480"];
-  std::printf("\ntum_read_fps %.1f   (640x480 PNG colour + 16-bit depth, decode included, one thread)\n", tum_fps);
-  std::printf("synth_write_fps %.1f (render + PNG encode + write, one thread)\n", reporter.fps["io/synth_write_640x480"]);
+  std::printf(
+      "\ntum_read_fps %.1f   (640x480 PNG colour + 16-bit depth, decode included, one thread)\n",
+      tum_fps);
+  std::printf("synth_write_fps %.1f (render + PNG encode + write, one thread)\n",
+              reporter.fps["io/synth_write_640x480"]);
   std::printf("synth_render_fps %.1f\n", synth_fps);
   return 0;
 }

@@ -84,7 +84,8 @@ void ApplyInput(pipeline::GraphConfig& config, const InputOverride& in) {
   for (auto& n : config.nodes)
     if (n.type == "input") inputs.push_back(&n);
   if (inputs.size() != 1)
-    throw pipeline::ConfigError({config.file + ": --input needs exactly one node of type 'input', found " +
+    throw pipeline::ConfigError({config.file +
+                                 ": --input needs exactly one node of type 'input', found " +
                                  std::to_string(inputs.size())});
   pipeline::Params& p = *inputs[0]->params;
   p.Override("path", in.path);
@@ -162,12 +163,15 @@ int RunVideoBatch(const std::string& config_path, const std::string& folder, con
       row.seconds = r.elapsed_s;
       for (const auto& [node, st] : r.final_stats)
         if (graph.config().FindNode(node)->type == "input") row.frames = st.processed;
-      if (r.status == pipeline::RunResult::Status::kFailed) row.status = "FAILED: " + r.message;
-      else if (r.status != pipeline::RunResult::Status::kOk) row.status = "stopped";
+      if (r.status == pipeline::RunResult::Status::kFailed)
+        row.status = "FAILED: " + r.message;
+      else if (r.status != pipeline::RunResult::Status::kOk)
+        row.status = "stopped";
     } catch (const std::exception& e) {
       // The source's own reason, without the config location it was wrapped in.
       std::string why = e.what();
-      if (const size_t at = why.find(".params: "); at != std::string::npos) why = why.substr(at + 9);
+      if (const size_t at = why.find(".params: "); at != std::string::npos)
+        why = why.substr(at + 9);
       row.status = "skipped: " + why;
     }
     if (row.status != "ok") {
@@ -179,10 +183,11 @@ int RunVideoBatch(const std::string& config_path, const std::string& folder, con
   }
   std::printf("\n%-32s %8s %8s  %s\n", "video", "frames", "seconds", "status");
   for (const Row& r : rows)
-    std::printf("%-32s %8llu %8.1f  %s\n", r.name.c_str(), static_cast<unsigned long long>(r.frames),
-                r.seconds, r.status.substr(0, 160).c_str());
-  std::printf("\n%zu of %zu video(s) processed, %d failed; outputs in %s/<video>/\n", rows.size() - failed,
-              videos.size(), failed, out.c_str());
+    std::printf("%-32s %8llu %8.1f  %s\n", r.name.c_str(),
+                static_cast<unsigned long long>(r.frames), r.seconds,
+                r.status.substr(0, 160).c_str());
+  std::printf("\n%zu of %zu video(s) processed, %d failed; outputs in %s/<video>/\n",
+              rows.size() - failed, videos.size(), failed, out.c_str());
   return failed ? kExitFailed : kExitOk;
 }
 
@@ -201,7 +206,8 @@ int main(int argc, char** argv) {
       "  dyn4d config check C                        validate a config, print the graph\n"
       "  dyn4d stages                                list the stage types a config may use\n"
       "  dyn4d synth --out D && dyn4d run --input D  synthetic data with ground truth, read back\n"
-      "  dyn4d run --input PATH                      any dataset, video (or folder of videos), camera\n"
+      "  dyn4d run --input PATH                      any dataset, video (or folder of videos), "
+      "camera\n"
       "  dyn4d eval stereo --dataset aloe            stereo depth against Middlebury ground truth\n"
       "  dyn4d bench transport | io                  measure edge throughput, input speed\n",
       "dyn4d"};
@@ -220,12 +226,15 @@ int main(int argc, char** argv) {
   run->add_option("-c,--config", run_config,
                   "graph YAML, e.g. configs/demo.yaml (default with --input: configs/offline.yaml)")
       ->check(CLI::ExistingFile);
-  run->add_option("-i,--input", input.path,
-                  "data to read, kind auto-detected: TUM or 7-Scenes folder, image folder, video file,\n"
-                  "folder of videos (batch), stereo folder (left/, right/), .mcap recording,\n"
-                  "/dev/videoN, or a GStreamer pipeline ending in appsink");
-  run->add_option("--kind", input.kind, "force the input kind (tum, 7scenes, images, video, stereo, ...)");
-  run->add_option("--calib", input.calibration, "camera calibration YAML (OpenCV: camera_matrix, ...)")
+  run->add_option(
+      "-i,--input", input.path,
+      "data to read, kind auto-detected: TUM or 7-Scenes folder, image folder, video file,\n"
+      "folder of videos (batch), stereo folder (left/, right/), .mcap recording,\n"
+      "/dev/videoN, or a GStreamer pipeline ending in appsink");
+  run->add_option("--kind", input.kind,
+                  "force the input kind (tum, 7scenes, images, video, stereo, ...)");
+  run->add_option("--calib", input.calibration,
+                  "camera calibration YAML (OpenCV: camera_matrix, ...)")
       ->check(CLI::ExistingFile);
   run->add_option("-o,--out", run_out, "output directory (overrides output_dir in the config)");
   run->add_flag("-q,--quiet", run_quiet, "no graph description, status line or summary");
@@ -259,7 +268,8 @@ int main(int argc, char** argv) {
       "synth", "Write a synthetic RGB-D sequence with exact ground truth (TUM layout + gt/).");
   cli::SynthOptions so;
   synth->add_option("-o,--out", so.out_dir, "output folder");
-  synth->add_option("--frames", so.frames, "number of frames (30 fps)")->check(CLI::Range(1, 1000000));
+  synth->add_option("--frames", so.frames, "number of frames (30 fps)")
+      ->check(CLI::Range(1, 1000000));
   synth->add_option("--width", so.width, "image width")->check(CLI::Range(16, 4096));
   synth->add_option("--height", so.height, "image height")->check(CLI::Range(16, 4096));
   synth->add_option("--objects", so.objects, "moving objects (0..6)")->check(CLI::Range(0, 6));
@@ -272,18 +282,25 @@ int main(int argc, char** argv) {
 
   auto* eval = app.add_subcommand("eval", "Evaluate against ground truth.");
   eval->require_subcommand(1);
-  auto* eval_stereo = eval->add_subcommand("stereo", "Middlebury bad-pixel rate (|d - gt| > 2 px) of stereo depth.");
+  auto* eval_stereo = eval->add_subcommand(
+      "stereo", "Middlebury bad-pixel rate (|d - gt| > 2 px) of stereo depth.");
   cli::StereoEvalOptions se;
   eval_stereo->add_option("--dataset", se.dataset, "aloe or motorcycle (in ../shared/data/stereo)")
       ->check(CLI::IsMember({"aloe", "motorcycle"}));
-  eval_stereo->add_option("--shared", se.shared_dir, "the shared data folder (default ../shared or $DYN4D_SHARED)");
-  eval_stereo->add_option("--num-disparities", se.num_disparities, "SGBM search range (multiple of 16)");
+  eval_stereo->add_option("--shared", se.shared_dir,
+                          "the shared data folder (default ../shared or $DYN4D_SHARED)");
+  eval_stereo->add_option("--num-disparities", se.num_disparities,
+                          "SGBM search range (multiple of 16)");
   eval_stereo->add_flag("!--no-wls", se.wls, "report plain SGBM instead of SGBM + WLS");
   auto* eval_traj = eval->add_subcommand(
       "traj", "ATE (after rigid Umeyama alignment, no scale) and RPE of a TUM trajectory.");
   cli::TrajectoryEvalOptions te;
-  eval_traj->add_option("--gt", te.gt, "ground truth, TUM format")->required()->check(CLI::ExistingFile);
-  eval_traj->add_option("--est", te.est, "estimate, TUM format")->required()->check(CLI::ExistingFile);
+  eval_traj->add_option("--gt", te.gt, "ground truth, TUM format")
+      ->required()
+      ->check(CLI::ExistingFile);
+  eval_traj->add_option("--est", te.est, "estimate, TUM format")
+      ->required()
+      ->check(CLI::ExistingFile);
   eval_traj->add_option("--max-dt", te.max_dt_s, "association window, seconds");
   eval_traj->add_option("--delta", te.delta, "RPE step in frames")->check(CLI::PositiveNumber);
   eval_traj->footer("\nLast line: ate_rmse_m <value>.");
@@ -301,17 +318,21 @@ int main(int argc, char** argv) {
   bench_transport->add_option("--min-time", tb.min_time_s, "seconds per case")
       ->check(CLI::PositiveNumber);
   bench_transport->add_option("--filter", tb.filter, "regex over case names");
-  auto* bench_io = bench->add_subcommand("io", "Frames/s reading the TUM excerpt (decode included) and for dyn4d synth.");
+  auto* bench_io = bench->add_subcommand(
+      "io", "Frames/s reading the TUM excerpt (decode included) and for dyn4d synth.");
   cli::IoBenchOptions ib;
   bench_io->add_option("--shared", ib.shared_dir, "the shared data folder");
   bench_io->add_option("--min-time", ib.min_time_s, "seconds per case");
   auto* bench_geometry = bench->add_subcommand(
-      "geometry", "Camera tracking vs Open3D's RGB-D odometry on the same frames: ATE, RPE, frames/s.");
+      "geometry",
+      "Camera tracking vs Open3D's RGB-D odometry on the same frames: ATE, RPE, frames/s.");
   cli::GeometryBenchOptions gb;
-  bench_geometry->add_option("--dataset", gb.dataset, "7scenes_redkitchen or tum_fr1_rpy (under ../shared/data)");
+  bench_geometry->add_option("--dataset", gb.dataset,
+                             "7scenes_redkitchen or tum_fr1_rpy (under ../shared/data)");
   bench_geometry->add_option("--shared", gb.shared_dir, "the shared data folder");
   bench_geometry->add_option("--frames", gb.max_frames, "use only the first N frames");
-  bench_geometry->add_flag("--skip-open3d", gb.skip_open3d, "only dyn4d (Open3D takes ~0.3 s a frame)");
+  bench_geometry->add_flag("--skip-open3d", gb.skip_open3d,
+                           "only dyn4d (Open3D takes ~0.3 s a frame)");
   bench_transport->add_option("--repetitions", tb.repetitions, "median over this many runs")
       ->check(CLI::PositiveNumber);
 
@@ -327,7 +348,8 @@ int main(int argc, char** argv) {
     if (!input.path.empty()) {
       try {
         if (io::DetectSourceKind(input.path) == "video_folder")
-          return RunVideoBatch(run_config, input.path, run_out.empty() ? "out/batch" : run_out, input);
+          return RunVideoBatch(run_config, input.path, run_out.empty() ? "out/batch" : run_out,
+                               input);
       } catch (const io::SourceError& e) {
         std::fprintf(stderr, "dyn4d: input: %s\n", e.what());
         return kExitConfig;

@@ -37,7 +37,8 @@ class McapWriter {
   uint16_t AddSchema(const std::string& name, const std::string& encoding, const std::string& data);
   /// schema_id 0: no schema (self-describing encodings such as dyn4d-v1).
   uint16_t AddChannel(const std::string& topic, const std::string& message_encoding,
-                      uint16_t schema_id = 0, const std::map<std::string, std::string>& metadata = {});
+                      uint16_t schema_id = 0,
+                      const std::map<std::string, std::string>& metadata = {});
   void WriteMessage(uint16_t channel_id, uint32_t sequence, uint64_t log_time_ns,
                     uint64_t publish_time_ns, const std::string& data);
   /// Encodes `message` with the wire codec and writes it as dyn4d-v1.

@@ -63,7 +63,7 @@ struct SourceRead {
   };
   Status status = Status::kEnd;
   pipeline::RgbdFrame frame;
-  std::optional<pipeline::CameraPose> ground_truth;  ///< when the dataset has poses
+  std::optional<pipeline::CameraPose> ground_truth;     ///< when the dataset has poses
   std::optional<pipeline::Tracks> ground_truth_tracks;  ///< synthetic data
   std::string message;
 };

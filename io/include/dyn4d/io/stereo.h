@@ -18,8 +18,8 @@ struct StereoConfig {
   /// WLS filtering of the left disparity with the right-view consistency
   /// check: fills weak-texture areas and snaps edges to the colour image.
   bool wls = true;
-  double wls_lambda = 8000;   ///< smoothness strength
-  double wls_sigma = 1.5;     ///< edge sensitivity to the colour image
+  double wls_lambda = 8000;  ///< smoothness strength
+  double wls_sigma = 1.5;    ///< edge sensitivity to the colour image
   std::vector<std::string> Validate() const;
 };
 
@@ -39,9 +39,10 @@ pipeline::Image DisparityToDepth(const pipeline::Image& disparity, double fx, do
 pipeline::Image ReadGroundTruthDisparity(const std::string& path, double png_scale = 1.0);
 
 struct BadPixelResult {
-  double bad_percent = 0;    ///< % of valid-GT pixels with |d - gt| > threshold (no estimate counts as bad)
+  double bad_percent =
+      0;  ///< % of valid-GT pixels with |d - gt| > threshold (no estimate counts as bad)
   double invalid_percent = 0;  ///< % of valid-GT pixels with no estimate
-  size_t evaluated = 0;      ///< valid-GT pixels
+  size_t evaluated = 0;        ///< valid-GT pixels
 };
 /// Middlebury "bad N" over pixels with valid ground truth, ignoring the
 /// leftmost `ignore_left_px` columns (no match possible there).

@@ -30,8 +30,9 @@ struct SceneEvent {
 /// held for `min_frames` frames (no flicker); the event is stamped at its start.
 /// Visible: at least `min_visible_px` pixels; moving: faster than 5 cm/s;
 /// occluded: >= 30 % of its silhouette hidden by another object.
-std::vector<SceneEvent> DetectEvents(const std::vector<std::vector<SyntheticScene::ObjectState>>& frames,
-                                     double fps, int min_visible_px, int min_frames = 3);
+std::vector<SceneEvent> DetectEvents(
+    const std::vector<std::vector<SyntheticScene::ObjectState>>& frames, double fps,
+    int min_visible_px, int min_frames = 3);
 
 struct SynthWriteResult {
   int frames = 0;
@@ -42,7 +43,8 @@ struct SynthWriteResult {
 
 /// Renders and writes every frame; `progress(done, total)` after each.
 /// Throws std::runtime_error naming the file that cannot be written.
-SynthWriteResult WriteSyntheticSequence(const SyntheticScene::Config& config, const std::string& out_dir,
+SynthWriteResult WriteSyntheticSequence(const SyntheticScene::Config& config,
+                                        const std::string& out_dir,
                                         const std::function<void(int, int)>& progress = nullptr);
 
 }  // namespace dyn4d::io

@@ -44,9 +44,9 @@ class SyntheticScene {
     std::array<double, 3> center{};    ///< world, metres
     std::array<double, 3> velocity{};  ///< world, metres per second
     std::array<double, 3> size{};      ///< extent along world x, y, z
-    int visible_pixels = 0;     ///< pixels where it is the nearest surface
-    int silhouette_pixels = 0;  ///< pixels it covers, hidden or not
-    int occluded_by = 0;        ///< id of the object hiding most of it, 0 none
+    int visible_pixels = 0;            ///< pixels where it is the nearest surface
+    int silhouette_pixels = 0;         ///< pixels it covers, hidden or not
+    int occluded_by = 0;               ///< id of the object hiding most of it, 0 none
   };
 
   struct Rendered {

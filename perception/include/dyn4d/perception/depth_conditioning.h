@@ -17,7 +17,9 @@ pipeline::Image BilateralFilterDepth(const pipeline::Image& depth, double relati
 /// `voxel_m`, with colours and normals (oriented towards the camera);
 /// pixels under `exclude_mask` (mono8, nonzero) and depth beyond
 /// `max_depth_m` are left out.
-pipeline::PointCloud MakeFrameCloud(const pipeline::RgbdFrame& frame, const pipeline::CameraPose& T_world_cam,
-                                    const pipeline::Image* exclude_mask, double voxel_m, double max_depth_m);
+pipeline::PointCloud MakeFrameCloud(const pipeline::RgbdFrame& frame,
+                                    const pipeline::CameraPose& T_world_cam,
+                                    const pipeline::Image* exclude_mask, double voxel_m,
+                                    double max_depth_m);
 
 }  // namespace dyn4d::perception

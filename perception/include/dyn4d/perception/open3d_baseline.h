@@ -5,10 +5,9 @@
 /// trajectory: the peer baseline of `dyn4d bench geometry`. Open3D stays
 /// behind this header.
 
+#include <Eigen/Geometry>
 #include <memory>
 #include <optional>
-
-#include <Eigen/Geometry>
 
 #include "dyn4d/pipeline/messages.h"
 

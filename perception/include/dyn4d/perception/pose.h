@@ -11,15 +11,17 @@ namespace dyn4d::perception {
 /// T_world_cam of a pose message (quaternion normalised).
 inline Eigen::Isometry3d ToIsometry(const pipeline::CameraPose& p) {
   Eigen::Isometry3d T = Eigen::Isometry3d::Identity();
-  T.linear() = Eigen::Quaterniond(p.q_world_cam[3], p.q_world_cam[0], p.q_world_cam[1], p.q_world_cam[2])
-                   .normalized()
-                   .toRotationMatrix();
+  T.linear() =
+      Eigen::Quaterniond(p.q_world_cam[3], p.q_world_cam[0], p.q_world_cam[1], p.q_world_cam[2])
+          .normalized()
+          .toRotationMatrix();
   T.translation() = Eigen::Vector3d(p.t_world_cam[0], p.t_world_cam[1], p.t_world_cam[2]);
   return T;
 }
 
 /// A pose message for T_world_cam.
-inline pipeline::CameraPose ToCameraPose(const Eigen::Isometry3d& T, const pipeline::MessageMeta& meta,
+inline pipeline::CameraPose ToCameraPose(const Eigen::Isometry3d& T,
+                                         const pipeline::MessageMeta& meta,
                                          pipeline::PoseStatus status) {
   pipeline::CameraPose p;
   p.meta = meta;

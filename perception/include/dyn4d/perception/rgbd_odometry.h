@@ -8,12 +8,11 @@
 /// are left out entirely. A constant-velocity prior seeds each frame, so fast
 /// rotations (TUM fr1/rpy: 3-4 degrees a frame) converge.
 
+#include <Eigen/Geometry>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <Eigen/Geometry>
 
 #include "dyn4d/pipeline/messages.h"
 
@@ -27,14 +26,14 @@ class RgbdOdometry {
     /// 0.45 -> 0.41 deg) but lets moving objects capture the coarsest level
     /// (synthetic, 16 % moving pixels, unmasked: ATE 3 mm -> 13 cm).
     int levels = 3;
-    int finest_level = 1;           ///< 0 = full resolution, 1 = half (4x faster, same accuracy here)
+    int finest_level = 1;  ///< 0 = full resolution, 1 = half (4x faster, same accuracy here)
     std::vector<int> iterations = {6, 8, 10};  ///< per level, finest first
-    double min_depth_m = 0.2;       ///< depth outside [min, max] is ignored
+    double min_depth_m = 0.2;                  ///< depth outside [min, max] is ignored
     double max_depth_m = 5.0;
     /// Photometric noise, intensity in [0, 1] (the starting scale and, times
     /// adaptive_floor, the smallest one). Larger trusts depth more.
     double sigma_intensity = 0.1;
-    double sigma_depth_m = 0.01;    ///< point-to-plane noise at 1 m (grows with z^2)
+    double sigma_depth_m = 0.01;  ///< point-to-plane noise at 1 m (grows with z^2)
     /// Robust threshold in sigmas. 0.7 rather than the textbook 1.345: with
     /// 16 % of the pixels on moving objects (synthetic test) it cuts the
     /// error from 62 mm to 3 mm, and it is best of 0.7/1.0/1.345 on 7-Scenes.
@@ -43,7 +42,8 @@ class RgbdOdometry {
     /// iteration, down to adaptive_floor * the sigmas above.
     bool adaptive_scale = true;
     double adaptive_floor = 0.2;
-    double max_depth_diff_m = 0.03; ///< association gate for the geometric term (finest level, x2 per level)
+    double max_depth_diff_m =
+        0.03;  ///< association gate for the geometric term (finest level, x2 per level)
     double keyframe_translation_m = 0.12;  ///< new keyframe beyond this motion ...
     double keyframe_rotation_deg = 10.0;   ///< ... or this rotation from the current keyframe
     double keyframe_min_overlap = 0.6;     ///< ... or when fewer keyframe pixels stay in view
@@ -64,16 +64,16 @@ class RgbdOdometry {
     /// Lost if a frame lands farther than this from the constant-velocity
     /// prediction (0.1 m in one frame at 30 fps is a 3 m/s velocity change) ...
     double lost_max_jump_m = 0.1;
-    double lost_max_jump_deg = 20;   ///< ... or rotates more than this from the prediction
+    double lost_max_jump_deg = 20;  ///< ... or rotates more than this from the prediction
     std::vector<std::string> Validate() const;
   };
 
   /// What Track returns for each frame.
   struct Result {
     enum class Status {
-      kOk,            ///< pose valid
-      kInitialised,   ///< first frame or re-initialisation: pose is the last good one
-      kLost,          ///< tracking failed; pose is the prediction, do not integrate
+      kOk,           ///< pose valid
+      kInitialised,  ///< first frame or re-initialisation: pose is the last good one
+      kLost,         ///< tracking failed; pose is the prediction, do not integrate
     };
     Status status = Status::kLost;
     std::string message;  ///< why, for kLost

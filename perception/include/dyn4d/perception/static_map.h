@@ -5,11 +5,10 @@
 /// are never fused. Memory is bounded: beyond `max_blocks` blocks, those
 /// farthest from the camera are dropped.
 
+#include <Eigen/Geometry>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <Eigen/Geometry>
 
 #include "dyn4d/pipeline/messages.h"
 
@@ -18,10 +17,10 @@ namespace dyn4d::perception {
 class StaticMap {
  public:
   struct Config {
-    double voxel_m = 0.01;       ///< voxel edge; 1 cm suits rooms at Kinect range
-    double sdf_trunc_m = 0.04;   ///< truncation distance, a few voxels
-    double max_depth_m = 4.0;    ///< farther depth is noisy and not fused
-    int max_blocks = 1500;       ///< 16^3-voxel blocks kept (~160 KB each)
+    double voxel_m = 0.01;      ///< voxel edge; 1 cm suits rooms at Kinect range
+    double sdf_trunc_m = 0.04;  ///< truncation distance, a few voxels
+    double max_depth_m = 4.0;   ///< farther depth is noisy and not fused
+    int max_blocks = 1500;      ///< 16^3-voxel blocks kept (~160 KB each)
     std::vector<std::string> Validate() const;
   };
 

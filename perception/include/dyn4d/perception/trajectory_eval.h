@@ -5,10 +5,9 @@
 /// translation, no scale; Umeyama 1991) of the estimate onto the ground
 /// truth; RPE = error of relative motions over a fixed frame step.
 
+#include <Eigen/Geometry>
 #include <string>
 #include <vector>
-
-#include <Eigen/Geometry>
 
 namespace dyn4d::perception {
 
@@ -28,13 +27,14 @@ std::vector<std::pair<StampedPose, StampedPose>> Associate(const std::vector<Sta
                                                            double max_dt_s = 0.02);
 
 /// Rigid transform (no scale) minimising sum |T a_i - b_i|^2.
-Eigen::Isometry3d UmeyamaRigid(const std::vector<Eigen::Vector3d>& a, const std::vector<Eigen::Vector3d>& b);
+Eigen::Isometry3d UmeyamaRigid(const std::vector<Eigen::Vector3d>& a,
+                               const std::vector<Eigen::Vector3d>& b);
 
 struct TrajectoryErrors {
-  size_t pairs = 0;              ///< associated poses
-  double ate_rmse_m = 0;         ///< after rigid alignment
+  size_t pairs = 0;       ///< associated poses
+  double ate_rmse_m = 0;  ///< after rigid alignment
   double ate_mean_m = 0, ate_max_m = 0;
-  double rpe_trans_rmse_m = 0;   ///< per step of `delta` frames
+  double rpe_trans_rmse_m = 0;  ///< per step of `delta` frames
   double rpe_rot_rmse_deg = 0;
   Eigen::Isometry3d alignment = Eigen::Isometry3d::Identity();  ///< applied to the estimate
 };

@@ -127,5 +127,4 @@ class InputMux {
   std::unique_ptr<Impl> impl_;
 };
 
-
 }  // namespace dyn4d::pipeline
