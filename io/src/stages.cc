@@ -18,6 +18,7 @@
 #include "dyn4d/io/writers.h"
 #include "dyn4d/pipeline/clock.h"
 #include "dyn4d/pipeline/codec.h"
+#include "dyn4d/pipeline/ordered_join.h"
 #include "opencv_image.h"
 
 namespace dyn4d::io {
@@ -89,12 +90,7 @@ class WriterStage : public pipeline::Stage {
       : port_(std::move(port)), writer_(std::move(writer)) {}
   std::vector<std::string> InputPorts() const override { return {port_}; }
   Outputs Process(const std::string&, const Message& m) override {
-    const auto* msg = std::get_if<Msg>(&m);
-    if (!msg)
-      throw std::invalid_argument("input '" + port_ + "' expects " +
-                                  pipeline::TypeName(Message(Msg{})) + ", got " +
-                                  pipeline::TypeName(m));
-    writer_->Write(*msg);
+    writer_->Write(pipeline::Expect<Msg>(m, port_));
     return {};
   }
   Outputs Finish() override {
@@ -139,9 +135,8 @@ class CloudMapWriterStage : public pipeline::Stage {
       : path_(std::move(path)), inv_voxel_(1.0 / voxel_m), max_points_(max_points) {}
   std::vector<std::string> InputPorts() const override { return {"clouds"}; }
 
-  Outputs Process(const std::string&, const Message& m) override {
-    const auto* c = std::get_if<pipeline::PointCloud>(&m);
-    if (!c) throw std::invalid_argument("expected PointCloud, got " + pipeline::TypeName(m));
+  Outputs Process(const std::string& port, const Message& m) override {
+    const pipeline::PointCloud* c = &pipeline::Expect<pipeline::PointCloud>(m, port);
     if (c->frame_id != "world")
       throw std::invalid_argument("cloud_map_writer needs world-frame clouds, got frame '" +
                                   c->frame_id + "'");
@@ -341,46 +336,25 @@ cv::Scalar TrackColour(int64_t id) {
 class OverlayVideoStage : public pipeline::Stage {
  public:
   OverlayVideoStage(std::string path, double fps, bool has_tracks)
-      : path_(std::move(path)), fps_(fps), has_tracks_(has_tracks) {}
+      : path_(std::move(path)), fps_(fps), join_(has_tracks, kMaxWait) {}
   std::vector<std::string> InputPorts() const override { return {"frames", "tracks"}; }
   std::vector<std::string> OptionalInputPorts() const override { return {"tracks"}; }
 
   Outputs Process(const std::string& port, const Message& m) override {
     const uint64_t seq = pipeline::Meta(m).seq;
-    if (port == "frames") {
-      const auto* f = std::get_if<pipeline::RgbdFrame>(&m);
-      if (!f)
-        throw std::invalid_argument("input 'frames' expects RgbdFrame, got " +
-                                    pipeline::TypeName(m));
-      frames_[seq] = *f;
-      newest_ = std::max(newest_, seq);
-    } else {
-      const auto* t = std::get_if<pipeline::Tracks>(&m);
-      if (!t)
-        throw std::invalid_argument("input 'tracks' expects Tracks, got " + pipeline::TypeName(m));
-      tracks_[seq] = *t;
-    }
-    // Write frames in order once their tracks are here (or can no longer come).
-    while (!frames_.empty()) {
-      auto f = frames_.begin();
-      auto t = tracks_.find(f->first);
-      const bool stale = newest_ >= f->first + kMaxWait;
-      if (has_tracks_ && t == tracks_.end() && !stale) break;
-      WriteFrame(f->second, t == tracks_.end() ? nullptr : &t->second);
-      if (t != tracks_.end()) tracks_.erase(t);
-      frames_.erase(f);
-    }
-    while (!tracks_.empty() && !frames_.empty() && tracks_.begin()->first < frames_.begin()->first)
-      tracks_.erase(tracks_.begin());
+    if (port == "frames")
+      join_.AddPrimary(seq, pipeline::Expect<pipeline::RgbdFrame>(m, port));
+    else
+      join_.AddSecondary(seq, pipeline::Expect<pipeline::Tracks>(m, port));
+    // Frames in order once their tracks are here (or can no longer come).
+    join_.Release(
+        [this](const pipeline::RgbdFrame& f, const pipeline::Tracks* t) { WriteFrame(f, t); });
     return {};
   }
 
   Outputs Finish() override {
-    for (auto& [seq, f] : frames_) {
-      auto t = tracks_.find(seq);
-      WriteFrame(f, t == tracks_.end() ? nullptr : &t->second);
-    }
-    frames_.clear();
+    join_.Flush(
+        [this](const pipeline::RgbdFrame& f, const pipeline::Tracks* t) { WriteFrame(f, t); });
     if (writer_.isOpened()) {
       writer_.release();
       std::filesystem::rename(Partial(), path_);
@@ -437,12 +411,10 @@ class OverlayVideoStage : public pipeline::Stage {
 
   std::string path_;
   double fps_;
-  bool has_tracks_;
   cv::VideoWriter writer_;
   cv::Size size_;
-  std::map<uint64_t, pipeline::RgbdFrame> frames_;
-  std::map<uint64_t, pipeline::Tracks> tracks_;
-  uint64_t newest_ = 0, written_ = 0;
+  pipeline::OrderedJoin<pipeline::RgbdFrame, pipeline::Tracks> join_;
+  uint64_t written_ = 0;
 };
 
 std::string OutPath(const StageContext& ctx, const std::string& file) {

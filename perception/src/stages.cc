@@ -12,6 +12,7 @@
 #include "dyn4d/perception/pose.h"
 #include "dyn4d/perception/rgbd_odometry.h"
 #include "dyn4d/perception/static_map.h"
+#include "dyn4d/pipeline/ordered_join.h"
 
 namespace dyn4d::perception {
 namespace {
@@ -31,19 +32,10 @@ class BackprojectStage : public pipeline::Stage {
 
   Outputs Process(const std::string& port, const Message& m) override {
     uint64_t seq = pipeline::Meta(m).seq;
-    if (port == "frames") {
-      const auto* f = std::get_if<pipeline::RgbdFrame>(&m);
-      if (!f)
-        throw std::invalid_argument("input 'frames' expects RgbdFrame, got " +
-                                    pipeline::TypeName(m));
-      frames_[seq] = *f;
-    } else {
-      const auto* p = std::get_if<pipeline::CameraPose>(&m);
-      if (!p)
-        throw std::invalid_argument("input 'poses' expects CameraPose, got " +
-                                    pipeline::TypeName(m));
-      poses_[seq] = *p;
-    }
+    if (port == "frames")
+      frames_[seq] = pipeline::Expect<pipeline::RgbdFrame>(m, port);
+    else
+      poses_[seq] = pipeline::Expect<pipeline::CameraPose>(m, port);
     Outputs out;
     auto f = frames_.find(seq);
     auto p = poses_.find(seq);
@@ -101,42 +93,22 @@ class GeometryStage : public pipeline::Stage {
   Outputs Process(const std::string& port, const Message& m) override {
     const uint64_t seq = pipeline::Meta(m).seq;
     if (port == "requests") return HandleRequest(m);
-    if (port == "frames") {
-      const auto* f = std::get_if<pipeline::RgbdFrame>(&m);
-      if (!f)
-        throw std::invalid_argument("input 'frames' expects RgbdFrame, got " +
-                                    pipeline::TypeName(m));
-      frames_[seq] = *f;
-    } else {
-      const auto* t = std::get_if<pipeline::Tracks>(&m);
-      if (!t)
-        throw std::invalid_argument("input 'tracks' expects Tracks, got " + pipeline::TypeName(m));
-      tracks_[seq] = *t;
-    }
+    if (port == "frames")
+      join_.AddPrimary(seq, pipeline::Expect<pipeline::RgbdFrame>(m, port));
+    else
+      join_.AddSecondary(seq, pipeline::Expect<pipeline::Tracks>(m, port));
     Outputs out;
     // Frames in order; with a tracks input each waits for its tracks (their
     // masks say what moves), at most kMaxWait frames.
-    while (!frames_.empty()) {
-      auto f = frames_.begin();
-      auto t = tracks_.find(f->first);
-      const bool stale = frames_.rbegin()->first >= f->first + kMaxWait;
-      if (o_.has_tracks && t == tracks_.end() && !stale) break;
-      Handle(f->second, t == tracks_.end() ? nullptr : &t->second, out);
-      if (t != tracks_.end()) tracks_.erase(t);
-      frames_.erase(f);
-    }
-    while (!tracks_.empty() && !frames_.empty() && tracks_.begin()->first < frames_.begin()->first)
-      tracks_.erase(tracks_.begin());
+    join_.Release(
+        [&](const pipeline::RgbdFrame& f, const pipeline::Tracks* t) { Handle(f, t, out); });
     return out;
   }
 
   Outputs Finish() override {
     Outputs out;
-    for (auto& [seq, f] : frames_) {
-      auto t = tracks_.find(seq);
-      Handle(f, t == tracks_.end() ? nullptr : &t->second, out);
-    }
-    frames_.clear();
+    join_.Flush(
+        [&](const pipeline::RgbdFrame& f, const pipeline::Tracks* t) { Handle(f, t, out); });
     if (!o_.mesh_file.empty() && map_.frames_integrated() > 0) {
       const size_t tris = map_.WriteMesh(o_.mesh_file);
       spdlog::info("geometry: map of {} frames, {} blocks ({} dropped), {} triangles -> {}",
@@ -154,9 +126,7 @@ class GeometryStage : public pipeline::Stage {
   // A Query "export_map" writes the mesh and surface cloud now (atomically)
   // and answers with what was written.
   Outputs HandleRequest(const Message& m) {
-    const auto* q = std::get_if<pipeline::Query>(&m);
-    if (!q)
-      throw std::invalid_argument("input 'requests' expects Query, got " + pipeline::TypeName(m));
+    const pipeline::Query* q = &pipeline::Expect<pipeline::Query>(m, "requests");
     pipeline::Answer a;
     a.meta = q->meta;
     a.request_id = q->request_id;
@@ -277,8 +247,7 @@ class GeometryStage : public pipeline::Stage {
   Options o_;
   RgbdOdometry odometry_;
   StaticMap map_;
-  std::map<uint64_t, pipeline::RgbdFrame> frames_;
-  std::map<uint64_t, pipeline::Tracks> tracks_;
+  pipeline::OrderedJoin<pipeline::RgbdFrame, pipeline::Tracks> join_{o_.has_tracks, kMaxWait};
   std::map<int64_t, std::pair<double, Eigen::Vector3d>> last_centroid_;
   uint64_t lost_ = 0, keyframes_ = 0;
 };

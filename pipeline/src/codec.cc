@@ -428,8 +428,7 @@ void DecodeBody(const json& b, const PartReader&, EndOfStream& m) {
 template <size_t I = 0>
 std::optional<Message> MakeByName(const std::string& type) {
   if constexpr (I < std::variant_size_v<Message>) {
-    Message m{std::in_place_index<I>};
-    if (TypeName(m) == type) return m;
+    if (TypeNameAt(I) == type) return Message{std::in_place_index<I>};
     return MakeByName<I + 1>(type);
   } else {
     return std::nullopt;

@@ -1,6 +1,7 @@
 #include "dyn4d/pipeline/messages.h"
 
 #include <cstdlib>
+#include <iterator>
 
 namespace dyn4d::pipeline {
 
@@ -79,26 +80,16 @@ std::string ToString(PoseStatus s) {
 }
 
 namespace {
-template <class... Ts>
-struct Overloaded : Ts... {
-  using Ts::operator()...;
-};
-template <class... Ts>
-Overloaded(Ts...) -> Overloaded<Ts...>;
+// Wire names, in the order of the Message variant's alternatives.
+constexpr const char* kTypeNames[] = {"RgbdFrame", "CameraPose",   "PointCloud", "Detections",
+                                      "Tracks",    "CognitiveMap", "Query",      "Answer",
+                                      "Stats",     "EndOfStream"};
+static_assert(std::size(kTypeNames) == std::variant_size_v<Message>,
+              "one wire name per message type");
 }  // namespace
 
-std::string TypeName(const Message& m) {
-  return std::visit(
-      Overloaded{
-          [](const RgbdFrame&) { return "RgbdFrame"; },
-          [](const CameraPose&) { return "CameraPose"; },
-          [](const PointCloud&) { return "PointCloud"; },
-          [](const Detections&) { return "Detections"; }, [](const Tracks&) { return "Tracks"; },
-          [](const CognitiveMap&) { return "CognitiveMap"; }, [](const Query&) { return "Query"; },
-          [](const Answer&) { return "Answer"; }, [](const Stats&) { return "Stats"; },
-          [](const EndOfStream&) { return "EndOfStream"; }},
-      m);
-}
+std::string TypeNameAt(size_t index) { return kTypeNames[index]; }
+std::string TypeName(const Message& m) { return kTypeNames[m.index()]; }
 
 const MessageMeta& Meta(const Message& m) {
   return std::visit([](const auto& v) -> const MessageMeta& { return v.meta; }, m);

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <variant>
 #include <vector>
 
@@ -182,6 +183,23 @@ using Message = std::variant<RgbdFrame, CameraPose, PointCloud, Detections, Trac
 
 /// The type name used on the wire ("RgbdFrame", ...).
 std::string TypeName(const Message& m);
+/// The wire name of the Message alternative at `index`.
+std::string TypeNameAt(size_t index);
+
+/// Position of T among the Message alternatives.
+template <typename T, size_t I = 0>
+constexpr size_t MessageIndex() {
+  static_assert(I < std::variant_size_v<Message>, "not a Message type");
+  if constexpr (std::is_same_v<std::variant_alternative_t<I, Message>, T>)
+    return I;
+  else
+    return MessageIndex<T, I + 1>();
+}
+/// The wire name of message type T, e.g. TypeNameOf<Tracks>() == "Tracks".
+template <typename T>
+std::string TypeNameOf() {
+  return TypeNameAt(MessageIndex<T>());
+}
 const MessageMeta& Meta(const Message& m);
 MessageMeta& Meta(Message& m);
 inline bool IsEndOfStream(const Message& m) { return std::holds_alternative<EndOfStream>(m); }

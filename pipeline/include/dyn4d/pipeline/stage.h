@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,16 @@ struct Output {
   Message message;
 };
 using Outputs = std::vector<Output>;
+
+/// The message on input `port` as a T, or std::invalid_argument saying
+/// "input 'PORT' expects T, got U" (topics are untyped in YAML, so a
+/// mis-wired graph shows up here, at run time).
+template <typename T>
+const T& Expect(const Message& message, const std::string& port) {
+  if (const T* value = std::get_if<T>(&message)) return *value;
+  throw std::invalid_argument("input '" + port + "' expects " + TypeNameOf<T>() + ", got " +
+                              TypeName(message));
+}
 
 /// What a stage may know about where it runs.
 struct StageContext {
