@@ -104,10 +104,6 @@ Params Params::FromYaml(const std::string& yaml, const std::string& file, const 
   return p;
 }
 
-bool Params::Has(const std::string& key) const {
-  return impl_->node && impl_->node.IsMap() && impl_->node[key];
-}
-
 int Params::GetInt(const std::string& key, int default_value, int min_value, int max_value) {
   YAML::Node v = impl_->Lookup(key);
   if (!v || v.IsNull()) return default_value;

@@ -195,7 +195,6 @@ const std::string& Publisher::topic() const { return impl_->topic; }
 const std::string& Publisher::endpoint() const { return impl_->endpoint; }
 uint64_t Publisher::sent() const { return impl_->sent; }
 uint64_t Publisher::dropped() const { return impl_->dropped; }
-int Publisher::subscribers() const { return impl_->subscribers; }
 
 // ---- input mux ----------------------------------------------------------------
 
@@ -277,7 +276,6 @@ struct InputMux::Impl {
         for (int n = 0; n < 64; ++n) {
           if (edges[i].flow == FlowPolicy::kLossless && !queue.HasSpace(i)) break;
           if (!RecvFrames(sockets[i], frames)) break;
-          ++received;
           DecodeResult r = Decode(frames);
           if (!r.ok()) {
             ++rejected;
@@ -295,7 +293,7 @@ struct InputMux::Impl {
   RejectHandler on_reject;
   EdgeQueue<Received> queue;
   std::atomic<bool> stop{false};
-  std::atomic<uint64_t> rejected{0}, received{0};
+  std::atomic<uint64_t> rejected{0};
   std::thread thread;
 };
 
@@ -330,6 +328,5 @@ size_t InputMux::Depth() const { return impl_->queue.Depth(); }
 size_t InputMux::MaxDepth() const { return impl_->queue.MaxDepth(); }
 uint64_t InputMux::Dropped() const { return impl_->queue.Dropped(); }
 uint64_t InputMux::Rejected() const { return impl_->rejected; }
-uint64_t InputMux::ReceivedCount() const { return impl_->received; }
 
 }  // namespace dyn4d::pipeline

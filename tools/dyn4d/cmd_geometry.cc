@@ -60,7 +60,9 @@ int RunGeometryBench(const GeometryBenchOptions& o) {
   std::printf("%zu frames with ground truth, loaded before timing (decode not counted)\n\n",
               frames.size());
 
-  MethodRun ours{"dyn4d (frame-to-kf)"}, o3d{"open3d (frame-to-frame)"};
+  MethodRun ours, o3d;
+  ours.name = "dyn4d (frame-to-kf)";
+  o3d.name = "open3d (frame-to-frame)";
   {
     perception::RgbdOdometry odometry;
     ProgressBar bar("dyn4d", static_cast<int64_t>(frames.size()));

@@ -47,7 +47,6 @@ class Params {
   /// A string that must be one of `choices`.
   std::string GetChoice(const std::string& key, const std::string& default_value,
                         const std::vector<std::string>& choices);
-  bool Has(const std::string& key) const;
   /// Sets `key` to a scalar (command-line overrides such as --input).
   void Override(const std::string& key, const std::string& value);
   /// Adds a problem found by the caller (a cross-field rule).

@@ -116,8 +116,6 @@ class EdgeQueue {
     for (const Edge& e : edges_) n += e.dropped;
     return n;
   }
-  size_t num_edges() const { return specs_.size(); }
-  const EdgeSpec& spec(size_t edge) const { return specs_[edge]; }
 
  private:
   struct Entry {

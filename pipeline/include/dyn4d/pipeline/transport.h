@@ -76,7 +76,6 @@ class Publisher {
   const std::string& endpoint() const;
   uint64_t sent() const;
   uint64_t dropped() const;  ///< latest edges: messages a full subscriber missed
-  int subscribers() const;
 
  private:
   struct Impl;
@@ -120,7 +119,6 @@ class InputMux {
   size_t MaxDepth() const;
   uint64_t Dropped() const;
   uint64_t Rejected() const;
-  uint64_t ReceivedCount() const;
 
  private:
   struct Impl;
