@@ -114,6 +114,38 @@ void Finish(Level& L, bool select, int level_index) {
     }
 }
 
+// Half resolution: intensity averaged, depth averaged over valid pixels
+// unless they straddle a depth edge, masked if any source pixel is.
+Level Downsample(const Level& s) {
+  Level d;
+  d.w = s.w / 2, d.h = s.h / 2;
+  d.fx = s.fx / 2, d.fy = s.fy / 2, d.cx = (s.cx + 0.5f) / 2 - 0.5f,
+  d.cy = (s.cy + 0.5f) / 2 - 0.5f;
+  const size_t m = static_cast<size_t>(d.w) * d.h;
+  d.I.resize(m), d.Z.assign(m, 0.f), d.masked.assign(m, 0);
+  for (int v = 0; v < d.h; ++v)
+    for (int u = 0; u < d.w; ++u) {
+      const size_t o = static_cast<size_t>(v) * d.w + u;
+      const size_t a = static_cast<size_t>(2 * v) * s.w + 2 * u;
+      const size_t q[4] = {a, a + 1, a + s.w, a + s.w + 1};
+      d.I[o] = 0.25f * (s.I[q[0]] + s.I[q[1]] + s.I[q[2]] + s.I[q[3]]);
+      float zs = 0;
+      int zn = 0;
+      for (size_t k2 : q) {
+        if (s.masked[k2]) d.masked[o] = 1;
+        if (s.Z[k2] > 0) zs += s.Z[k2], ++zn;
+      }
+      // Average valid depths, unless they straddle an edge.
+      if (zn && !d.masked[o]) {
+        const float mean = zs / zn;
+        bool edge = false;
+        for (size_t k2 : q) edge |= s.Z[k2] > 0 && std::abs(s.Z[k2] - mean) > 0.03f * mean;
+        if (!edge) d.Z[o] = mean;
+      }
+    }
+  return d;
+}
+
 }  // namespace
 
 std::vector<std::string> RgbdOdometry::Config::Validate() const {
@@ -152,7 +184,6 @@ struct RgbdOdometry::Impl {
   Eigen::Isometry3d T_world_last = Eigen::Isometry3d::Identity();
   Eigen::Isometry3d velocity = Eigen::Isometry3d::Identity();  // last frame-to-frame motion
   bool have_last = false;
-
   // Adds the new keyframe to the window, refines the window in Ceres, and
   // continues from the refined pose of the new keyframe.
   void RefineWithWindow(Result& r) {
@@ -222,36 +253,7 @@ struct RgbdOdometry::Impl {
     }
     std::vector<Level> all;
     all.push_back(std::move(L));
-    for (int k = 1; k < c.finest_level + c.levels; ++k) {
-      const Level& s = all.back();
-      Level d;
-      d.w = s.w / 2, d.h = s.h / 2;
-      d.fx = s.fx / 2, d.fy = s.fy / 2, d.cx = (s.cx + 0.5f) / 2 - 0.5f,
-      d.cy = (s.cy + 0.5f) / 2 - 0.5f;
-      const size_t m = static_cast<size_t>(d.w) * d.h;
-      d.I.resize(m), d.Z.assign(m, 0.f), d.masked.assign(m, 0);
-      for (int v = 0; v < d.h; ++v)
-        for (int u = 0; u < d.w; ++u) {
-          const size_t o = static_cast<size_t>(v) * d.w + u;
-          const size_t a = static_cast<size_t>(2 * v) * s.w + 2 * u;
-          const size_t q[4] = {a, a + 1, a + s.w, a + s.w + 1};
-          d.I[o] = 0.25f * (s.I[q[0]] + s.I[q[1]] + s.I[q[2]] + s.I[q[3]]);
-          float zs = 0;
-          int zn = 0;
-          for (size_t k2 : q) {
-            if (s.masked[k2]) d.masked[o] = 1;
-            if (s.Z[k2] > 0) zs += s.Z[k2], ++zn;
-          }
-          // Average valid depths, unless they straddle an edge.
-          if (zn && !d.masked[o]) {
-            const float mean = zs / zn;
-            bool edge = false;
-            for (size_t k2 : q) edge |= s.Z[k2] > 0 && std::abs(s.Z[k2] - mean) > 0.03f * mean;
-            if (!edge) d.Z[o] = mean;
-          }
-        }
-      all.push_back(std::move(d));
-    }
+    for (int k = 1; k < c.finest_level + c.levels; ++k) all.push_back(Downsample(all.back()));
     Pyramid p;
     for (int k = c.finest_level; k < c.finest_level + c.levels; ++k)
       p.levels.push_back(std::move(all[k]));
