@@ -20,6 +20,10 @@ PACKAGES=(
   # perception/geometry: TSDF map, per-frame clouds and the benchmark baseline
   # (Open3D), sliding-window refinement (Ceres)
   libopen3d-dev libceres-dev
+  # perception/recognition: Dyn-Perceiver in LibTorch; OpenBLAS (OpenMP build)
+  # becomes the BLAS Debian's torch uses instead of the slow ATLAS; the
+  # Fashion-MNIST training/benchmark data
+  libtorch-dev libopenblas0-openmp dataset-fashion-mnist
   # tests and benchmarks
   catch2 libbenchmark-dev
   # fuzzing the message decoder (clang + libFuzzer runtime)

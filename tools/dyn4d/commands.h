@@ -55,6 +55,17 @@ struct TrajectoryEvalOptions {
 /// `dyn4d eval traj`: ATE (rigidly aligned) and RPE of a TUM trajectory.
 int RunTrajectoryEval(const TrajectoryEvalOptions& options);
 
+struct RecognizeParityOptions {
+  std::string ref_dir;  ///< folder with state_dict.pt, io.pt, flops.txt
+  std::string config = "mobilenetV3_0x75_perceiver_t128";
+  int threads = 0;  ///< torch threads, 0 = all cores
+};
+/// `dyn4d recognize parity`: the LibTorch Dyn-Perceiver against outputs of
+/// the official PyTorch code; exit 0 when every exit is within 1e-4.
+int RunRecognizeParity(const RecognizeParityOptions& options);
+/// `dyn4d recognize flops`: cumulative GFLOPs per exit of a configuration.
+int RunRecognizeFlops(const std::string& config);
+
 /// ../shared or $DYN4D_SHARED; empty if neither exists.
 std::string FindSharedDir(const std::string& given);
 

@@ -209,7 +209,8 @@ int main(int argc, char** argv) {
       "  dyn4d run --input PATH                      any dataset, video (or folder of videos), "
       "camera\n"
       "  dyn4d eval stereo --dataset aloe            stereo depth against Middlebury ground truth\n"
-      "  dyn4d bench transport | io                  measure edge throughput, input speed\n",
+      "  dyn4d bench transport | io | geometry       measure edge throughput, input, tracking\n"
+      "  dyn4d recognize parity --ref DIR            Dyn-Perceiver against the official outputs\n",
       "dyn4d"};
   app.require_subcommand(1);
   app.set_version_flag(
@@ -336,6 +337,27 @@ int main(int argc, char** argv) {
   bench_transport->add_option("--repetitions", tb.repetitions, "median over this many runs")
       ->check(CLI::PositiveNumber);
 
+  // recognize
+  auto* recognize = app.add_subcommand("recognize", "Dyn-Perceiver recognition (LibTorch).");
+  recognize->require_subcommand(1);
+  cli::RecognizeParityOptions rp;
+  auto* recognize_parity = recognize->add_subcommand(
+      "parity",
+      "Load official weights (state_dict.pt) and compare all four exits with the official\n"
+      "PyTorch outputs (io.pt); prints max |diff| per exit and the FLOPs per exit against\n"
+      "flops.txt. Last line: parity_max_abs_diff <v> (exit 0 when <= 1e-4).");
+  recognize_parity
+      ->add_option("--ref", rp.ref_dir,
+                   "parity folder, e.g. "
+                   "../shared/parity/dynperceiver_mobilenetV3_0x75_t128")
+      ->required();
+  recognize_parity->add_option("--config", rp.config, "official configuration name");
+  recognize_parity->add_option("--threads", rp.threads, "torch threads (0 = all cores)");
+  std::string flops_config = "mobilenetV3_0x75_perceiver_t128";
+  auto* recognize_flops = recognize->add_subcommand(
+      "flops", "Cumulative GFLOPs per exit, official counting convention.");
+  recognize_flops->add_option("config", flops_config, "configuration name");
+
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::from_str(log_level));
 
@@ -394,5 +416,7 @@ int main(int argc, char** argv) {
     return kExitOk;
   }
   if (*bench_transport) return cli::RunTransportBench(tb);
+  if (*recognize_parity) return cli::RunRecognizeParity(rp);
+  if (*recognize_flops) return cli::RunRecognizeFlops(flops_config);
   return kExitOk;
 }

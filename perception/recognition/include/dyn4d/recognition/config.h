@@ -1,0 +1,44 @@
+#pragma once
+/// \file
+/// Dyn-Perceiver configuration (Han et al., "Dynamic Perceiver for Efficient
+/// Visual Recognition", ICCV 2023), mirroring the constructor of the official
+/// code (LeapLabTHU/Dynamic_Perceiver). Torch-free so that pipeline code can
+/// hold and validate configs without the heavy headers.
+#include <array>
+#include <string>
+#include <vector>
+
+namespace dyn4d::recognition {
+
+enum class Backbone { kMobileNetV3Large, kRegNetY400MF, kRegNetY800MF };
+
+struct DynPerceiverConfig {
+  Backbone backbone = Backbone::kMobileNetV3Large;
+  double width_mult = 0.75;  ///< MobileNetV3 only (0.5, 0.75, 1.0, ...)
+  int num_classes = 1000;
+  int num_latents = 128;  ///< L: latent tokens in C-stage 1; divisible by 8
+  std::array<int, 4> num_sa_heads = {1, 2, 4, 8};
+  std::array<int, 4> depth_factor = {1, 1, 1, 3};  ///< self-attention layers = {3,3,9,3} * this
+  int sa_widening_factor = 4;  ///< MLP width factor of the self-attention layers
+  int in_channels = 3;         ///< image channels (1 for grey inputs such as Fashion-MNIST)
+  int image_size = 224;        ///< the FLOPs counter's input size
+  float dropout = 0.0f;        ///< attention and residual dropout (training only)
+  /// Exit thresholds on max softmax, exits 1..3 (exit 4 always accepts).
+  std::array<float, 3> thresholds = {2.f, 2.f, 2.f};  ///< > 1: never exit early
+
+  /// Problems as "field: reason"; empty when valid.
+  std::vector<std::string> Validate() const;
+};
+
+/// The configurations of the official README and factory names:
+/// "mobilenetV3_0x75_perceiver_t128", "mobilenetV3_perceiver_t128",
+/// "mobilenetV3_0x5_perceiver_t128", "reg800m_perceiver_t128",
+/// "reg400m_perceiver_t128" (and other _t{32..512} latent counts), with the
+/// README's depth factors. Throws std::invalid_argument for unknown names.
+DynPerceiverConfig ConfigForName(const std::string& name);
+
+/// Number of exits, in evaluation order: y_early3, y_att, y_cnn, y_merge.
+constexpr int kNumExits = 4;
+extern const char* const kExitNames[kNumExits];
+
+}  // namespace dyn4d::recognition

@@ -1,0 +1,57 @@
+#include "dyn4d/recognition/config.h"
+
+#include <regex>
+#include <stdexcept>
+
+namespace dyn4d::recognition {
+
+const char* const kExitNames[kNumExits] = {"y_early3", "y_att", "y_cnn", "y_merge"};
+
+std::vector<std::string> DynPerceiverConfig::Validate() const {
+  std::vector<std::string> p;
+  if (num_classes < 2) p.push_back("num_classes: must be >= 2");
+  if (num_latents < 8 || num_latents % 8) p.push_back("num_latents: must be a multiple of 8");
+  for (int h : num_sa_heads)
+    if (h < 1) p.push_back("num_sa_heads: must be >= 1");
+  for (int d : depth_factor)
+    if (d < 1) p.push_back("depth_factor: must be >= 1");
+  if (sa_widening_factor < 1) p.push_back("sa_widening_factor: must be >= 1");
+  if (in_channels != 1 && in_channels != 3) p.push_back("in_channels: must be 1 or 3");
+  if (image_size < 32) p.push_back("image_size: must be >= 32");
+  if (!(width_mult > 0)) p.push_back("width_mult: must be positive");
+  if (!(dropout >= 0 && dropout < 1)) p.push_back("dropout: must be in [0, 1)");
+  return p;
+}
+
+DynPerceiverConfig ConfigForName(const std::string& name) {
+  static const std::regex re(
+      R"(^(mobilenetV3(?:_(0x5|0x75|1x25|1x5|2x0))?|reg400m|reg800m)_perceiver_t(\d+)$)");
+  std::smatch m;
+  if (!std::regex_match(name, m, re))
+    throw std::invalid_argument("unknown Dyn-Perceiver configuration '" + name +
+                                "' (known: mobilenetV3[_0x5|_0x75|_1x25|_1x5|_2x0]_perceiver_tN, "
+                                "reg400m_perceiver_tN, reg800m_perceiver_tN)");
+  DynPerceiverConfig c;
+  c.num_latents = std::stoi(m[3]);
+  const std::string family = m[1];
+  if (family.rfind("mobilenetV3", 0) == 0) {
+    c.backbone = Backbone::kMobileNetV3Large;
+    const std::string w = m[2];
+    c.width_mult = w.empty()     ? 1.0
+                   : w == "0x5"  ? 0.5
+                   : w == "0x75" ? 0.75
+                   : w == "1x25" ? 1.25
+                   : w == "1x5"  ? 1.5
+                                 : 2.0;
+    c.depth_factor = {1, 1, 1, 3};  // README: --depth_factor 1 1 1 3
+  } else if (family == "reg800m") {
+    c.backbone = Backbone::kRegNetY800MF;
+    c.depth_factor = {1, 1, 1, 2};  // README: --depth_factor 1 1 1 2
+  } else {
+    c.backbone = Backbone::kRegNetY400MF;
+    c.depth_factor = {1, 1, 1, 1};
+  }
+  return c;
+}
+
+}  // namespace dyn4d::recognition

@@ -1,0 +1,730 @@
+// Dyn-Perceiver modules. Names follow the official code
+// (models/dyn_perceiver_{mobilenet_v3,regnet}.py, models/perceiver_core/
+// modules.py, torchvision's MobileNetV3 / RegNet) so that state_dict keys
+// match one to one; the reference notes in ../shared/reference list them.
+#include "dyn4d/recognition/dyn_perceiver.h"
+
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <stdexcept>
+
+namespace dyn4d::recognition {
+namespace {
+
+namespace nn = torch::nn;
+using torch::Tensor;
+
+enum class ActKind { kReLU, kHardswish, kHardsigmoid, kSigmoid };
+
+// Parameter-free activation (LibTorch 1.13 has no Hardswish module).
+struct ActImpl : nn::Module {
+  explicit ActImpl(ActKind k) : kind(k) {}
+  Tensor forward(Tensor x) {
+    switch (kind) {
+      case ActKind::kReLU:
+        return torch::relu(x);
+      case ActKind::kHardswish:
+        return torch::hardswish(x);
+      case ActKind::kHardsigmoid:
+        return torch::hardsigmoid(x);
+      case ActKind::kSigmoid:
+        return torch::sigmoid(x);
+    }
+    return x;
+  }
+  ActKind kind;
+};
+TORCH_MODULE(Act);
+
+// torchvision's _make_divisible.
+int64_t MakeDivisible(double v, int64_t divisor = 8) {
+  int64_t n =
+      std::max<int64_t>(divisor, static_cast<int64_t>(v + divisor / 2.0) / divisor * divisor);
+  if (n < 0.9 * v) n += divisor;
+  return n;
+}
+
+// Conv (no bias) + BN (+ activation), torchvision's ConvNormActivation.
+Seq ConvBn(int64_t in, int64_t out, int64_t k, int64_t stride, int64_t groups, double bn_eps,
+           double bn_momentum, std::optional<ActKind> act) {
+  Seq s;
+  s->push_back(nn::Conv2d(nn::Conv2dOptions(in, out, k)
+                              .stride(stride)
+                              .padding((k - 1) / 2)
+                              .groups(groups)
+                              .bias(false)));
+  s->push_back(nn::BatchNorm2d(nn::BatchNormOptions(out).eps(bn_eps).momentum(bn_momentum)));
+  if (act) s->push_back(Act(*act));
+  return s;
+}
+
+// Squeeze-excitation: avgpool -> fc1 -> ReLU -> fc2 -> scale activation.
+struct SqueezeExcitationImpl : nn::Module {
+  SqueezeExcitationImpl(int64_t c, int64_t squeeze, ActKind scale_act) : scale(scale_act) {
+    fc1 = register_module("fc1", nn::Conv2d(nn::Conv2dOptions(c, squeeze, 1)));
+    fc2 = register_module("fc2", nn::Conv2d(nn::Conv2dOptions(squeeze, c, 1)));
+  }
+  Tensor forward(Tensor x) {
+    Tensor s = torch::adaptive_avg_pool2d(x, {1, 1});
+    s = fc2(torch::relu(fc1(s)));
+    s = scale == ActKind::kHardsigmoid ? torch::hardsigmoid(s) : torch::sigmoid(s);
+    return s * x;
+  }
+  nn::Conv2d fc1{nullptr}, fc2{nullptr};
+  ActKind scale;
+};
+TORCH_MODULE(SqueezeExcitation);
+
+// MobileNetV3 bneck (torchvision InvertedResidual; `block` a Sequential).
+struct InvertedResidualImpl : nn::Module {
+  InvertedResidualImpl(int64_t in, int64_t k, int64_t exp, int64_t out, bool se, bool hs,
+                       int64_t stride)
+      : residual(stride == 1 && in == out) {
+    const ActKind act = hs ? ActKind::kHardswish : ActKind::kReLU;
+    Seq b;
+    if (exp != in) b->push_back(ConvBn(in, exp, 1, 1, 1, 1e-3, 0.01, act));
+    b->push_back(ConvBn(exp, exp, k, stride, exp, 1e-3, 0.01, act));
+    if (se) b->push_back(SqueezeExcitation(exp, MakeDivisible(exp / 4), ActKind::kHardsigmoid));
+    b->push_back(ConvBn(exp, out, 1, 1, 1, 1e-3, 0.01, std::nullopt));
+    block = register_module("block", b);
+  }
+  Tensor forward(Tensor x) {
+    Tensor y = block->forward(x);
+    return residual ? y + x : y;
+  }
+  Seq block{nullptr};
+  bool residual;
+};
+TORCH_MODULE(InvertedResidual);
+
+// RegNet's BottleneckTransform (a, b, se, c) and ResBottleneckBlock.
+struct BottleneckTransformImpl : nn::Module {
+  BottleneckTransformImpl(int64_t in, int64_t out, int64_t stride, int64_t group_width,
+                          double se_ratio) {
+    const int64_t groups = out / group_width;
+    a = register_module("a", ConvBn(in, out, 1, 1, 1, 1e-5, 0.1, ActKind::kReLU));
+    b = register_module("b", ConvBn(out, out, 3, stride, groups, 1e-5, 0.1, ActKind::kReLU));
+    se = register_module(
+        "se",
+        SqueezeExcitation(out, static_cast<int64_t>(std::round(se_ratio * in)), ActKind::kSigmoid));
+    c = register_module("c", ConvBn(out, out, 1, 1, 1, 1e-5, 0.1, std::nullopt));
+  }
+  Tensor forward(Tensor x) { return c->forward(se->forward(b->forward(a->forward(x)))); }
+  Seq a{nullptr}, b{nullptr}, c{nullptr};
+  SqueezeExcitation se{nullptr};
+};
+TORCH_MODULE(BottleneckTransform);
+
+struct ResBottleneckBlockImpl : nn::Module {
+  ResBottleneckBlockImpl(int64_t in, int64_t out, int64_t stride, int64_t group_width) {
+    if (in != out || stride != 1)
+      proj = register_module("proj", ConvBn(in, out, 1, stride, 1, 1e-5, 0.1, std::nullopt));
+    f = register_module("f", BottleneckTransform(in, out, stride, group_width, 0.25));
+  }
+  Tensor forward(Tensor x) {
+    Tensor y = f->forward(x);
+    return torch::relu(proj ? proj->forward(x) + y : x + y);
+  }
+  Seq proj{nullptr};
+  BottleneckTransform f{nullptr};
+};
+TORCH_MODULE(ResBottleneckBlock);
+
+// perceiver_core/modules.py MultiHeadAttention: q/k/v without bias, o with
+// bias; an optional learned per-key-position bias added to K (X2Z only).
+struct MultiHeadAttentionImpl : nn::Module {
+  MultiHeadAttentionImpl(int64_t heads, int64_t q_in, int64_t kv_in, int64_t qk, int64_t v,
+                         int64_t out, bool rpb, double dropout)
+      : heads(heads), qk(qk), v(v), dropout(dropout) {
+    q_proj = register_module("q_proj", nn::Linear(nn::LinearOptions(q_in, qk).bias(false)));
+    k_proj = register_module("k_proj", nn::Linear(nn::LinearOptions(kv_in, qk).bias(false)));
+    v_proj = register_module("v_proj", nn::Linear(nn::LinearOptions(kv_in, v).bias(false)));
+    o_proj = register_module("o_proj", nn::Linear(nn::LinearOptions(v, out)));
+    if (rpb)
+      relative_position_bias =
+          register_parameter("relative_position_bias", torch::zeros({1, 49, qk}));
+  }
+  Tensor forward(const Tensor& xq, const Tensor& xkv) {
+    const int64_t b = xq.size(0), nq = xq.size(1), nkv = xkv.size(1);
+    Tensor q = q_proj(xq), k = k_proj(xkv), val = v_proj(xkv);
+    if (relative_position_bias.defined()) k = k + relative_position_bias;
+    const int64_t cq = qk / heads, cv = v / heads;
+    q = q.view({b, nq, heads, cq}).transpose(1, 2) * std::pow(double(cq), -0.5);
+    k = k.view({b, nkv, heads, cq}).transpose(1, 2);
+    val = val.view({b, nkv, heads, cv}).transpose(1, 2);
+    Tensor attn = torch::softmax(torch::matmul(q, k.transpose(-1, -2)), -1);
+    if (dropout > 0) attn = torch::dropout(attn, dropout, is_training());
+    Tensor o = torch::matmul(attn, val).transpose(1, 2).reshape({b, nq, v});
+    return o_proj(o);
+  }
+  // Official FLOPs convention for one sample.
+  double Flops(int64_t nq, int64_t q_in, int64_t nkv, int64_t kv_in, int64_t out) const {
+    return double(nq) * q_in * qk + 2.0 * nkv * kv_in * qk +
+           double(heads) * nq * nkv * (qk / heads) + double(heads) * nq * nkv * (v / heads) +
+           double(nq) * v * out;
+  }
+  nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+  Tensor relative_position_bias;
+  int64_t heads, qk, v;
+  double dropout;
+};
+TORCH_MODULE(MultiHeadAttention);
+
+// LayerNorm -> fc1 -> GELU (exact) -> fc2.
+struct MlpImpl : nn::Module {
+  MlpImpl(int64_t c, int64_t widening) : c(c), hidden(c * widening) {
+    layernorm = register_module("layernorm", nn::LayerNorm(nn::LayerNormOptions({c})));
+    fc1 = register_module("fc1", nn::Linear(c, hidden));
+    fc2 = register_module("fc2", nn::Linear(hidden, c));
+  }
+  Tensor forward(const Tensor& x) { return fc2(torch::gelu(fc1(layernorm(x)))); }
+  double Flops(int64_t n) const { return 2.0 * n * c * hidden; }
+  nn::LayerNorm layernorm{nullptr};
+  nn::Linear fc1{nullptr}, fc2{nullptr};
+  int64_t c, hidden;
+};
+TORCH_MODULE(Mlp);
+
+struct CrossAttentionImpl : nn::Module {
+  CrossAttentionImpl(int64_t heads, int64_t q_in, int64_t kv_in, int64_t qk, int64_t v, bool rpb,
+                     double dropout) {
+    q_norm = register_module("q_norm", nn::LayerNorm(nn::LayerNormOptions({q_in})));
+    kv_norm = register_module("kv_norm", nn::LayerNorm(nn::LayerNormOptions({kv_in})));
+    attention = register_module("attention",
+                                MultiHeadAttention(heads, q_in, kv_in, qk, v, q_in, rpb, dropout));
+  }
+  Tensor forward(const Tensor& xq, const Tensor& xkv) {
+    return attention->forward(q_norm(xq), kv_norm(xkv));
+  }
+  nn::LayerNorm q_norm{nullptr}, kv_norm{nullptr};
+  MultiHeadAttention attention{nullptr};
+};
+TORCH_MODULE(CrossAttention);
+
+// X2Z and Z2X: out = x_q + CA(x_q, x_kv); out = out + MLP(out).
+struct CrossAttentionLayerImpl : nn::Module {
+  CrossAttentionLayerImpl(int64_t heads, int64_t q_in, int64_t kv_in, int64_t qk, bool rpb,
+                          double dropout)
+      : q_in(q_in), kv_in(kv_in) {
+    cross_attn =
+        register_module("cross_attn", CrossAttention(heads, q_in, kv_in, qk, qk, rpb, dropout));
+    mlp = register_module("mlp", Mlp(q_in, 1));
+    p = dropout;
+  }
+  Tensor forward(const Tensor& xq, const Tensor& xkv) {
+    Tensor out = xq + torch::dropout(cross_attn->forward(xq, xkv), p, is_training() && p > 0);
+    return out + torch::dropout(mlp->forward(out), p, is_training() && p > 0);
+  }
+  double Flops(int64_t nq, int64_t nkv) const {
+    return cross_attn->attention->Flops(nq, q_in, nkv, kv_in, q_in) + mlp->Flops(nq);
+  }
+  CrossAttention cross_attn{nullptr};
+  Mlp mlp{nullptr};
+  int64_t q_in, kv_in;
+  double p;
+};
+TORCH_MODULE(CrossAttentionLayer);
+
+struct SelfAttentionImpl : nn::Module {
+  SelfAttentionImpl(int64_t heads, int64_t c, double dropout) {
+    norm = register_module("norm", nn::LayerNorm(nn::LayerNormOptions({c})));
+    attention =
+        register_module("attention", MultiHeadAttention(heads, c, c, c, c, c, false, dropout));
+  }
+  Tensor forward(const Tensor& z) {
+    const Tensor n = norm(z);
+    return attention->forward(n, n);
+  }
+  nn::LayerNorm norm{nullptr};
+  MultiHeadAttention attention{nullptr};
+};
+TORCH_MODULE(SelfAttention);
+
+struct SelfAttentionLayerImpl : nn::Module {
+  SelfAttentionLayerImpl(int64_t heads, int64_t c, int64_t widening, double dropout) : c(c) {
+    self_attn = register_module("self_attn", SelfAttention(heads, c, dropout));
+    mlp = register_module("mlp", Mlp(c, widening));
+    p = dropout;
+  }
+  Tensor forward(Tensor z) {
+    z = z + torch::dropout(self_attn->forward(z), p, is_training() && p > 0);
+    return z + torch::dropout(mlp->forward(z), p, is_training() && p > 0);
+  }
+  double Flops(int64_t n) const {
+    return self_attn->attention->Flops(n, c, n, c, c) + mlp->Flops(n);
+  }
+  SelfAttention self_attn{nullptr};
+  Mlp mlp{nullptr};
+  int64_t c;
+  double p;
+};
+TORCH_MODULE(SelfAttentionLayer);
+
+// A ModuleList of self-attention layers, applied in sequence.
+struct SelfAttentionBlockImpl : nn::Module {
+  SelfAttentionBlockImpl(int layers, int64_t heads, int64_t c, int64_t widening, double dropout) {
+    for (int i = 0; i < layers; ++i)
+      layers_.push_back(
+          register_module(std::to_string(i), SelfAttentionLayer(heads, c, widening, dropout)));
+  }
+  Tensor forward(Tensor z) {
+    for (auto& l : layers_) z = l->forward(z);
+    return z;
+  }
+  double Flops(int64_t n) const {
+    double f = 0;
+    for (const auto& l : layers_) f += l->Flops(n);
+    return f;
+  }
+  std::vector<SelfAttentionLayer> layers_;
+};
+TORCH_MODULE(SelfAttentionBlock);
+
+// FLOPs of a backbone part on an HxW input, official convention: conv =
+// Cin*Cout*k^2*Hout*Wout/groups; MobileNet SE = 2*C*Csq + C*H*W; RegNet SE
+// not counted; BN, activations and residual additions ignored.
+double ConvFlops(const nn::Conv2dImpl& conv, int64_t& h, int64_t& w) {
+  const auto& o = conv.options;
+  const int64_t k = o.kernel_size()->at(0), s = o.stride()->at(0);
+  const int64_t pad = (k - 1) / 2;  // every backbone conv is padded "same"
+  h = (h + 2 * pad - k) / s + 1;
+  w = (w + 2 * pad - k) / s + 1;
+  return double(o.in_channels()) * o.out_channels() * k * k * h * w / o.groups();
+}
+
+double ModuleFlops(const nn::Module& m, int64_t& h, int64_t& w) {
+  if (const auto* conv = m.as<nn::Conv2d>()) return ConvFlops(*conv, h, w);
+  if (const auto* se = m.as<SqueezeExcitation>()) {
+    const auto& o1 = se->fc1->options;
+    if (se->scale == ActKind::kSigmoid) return 0;  // RegNet's SE is not counted
+    return 2.0 * o1.in_channels() * o1.out_channels() + double(o1.in_channels()) * h * w;
+  }
+  if (const auto* block = m.as<ResBottleneckBlock>()) {
+    double f = 0;
+    int64_t h0 = h, w0 = w;
+    if (block->proj) {
+      int64_t hp = h0, wp = w0;
+      f += ModuleFlops(*block->proj, hp, wp);
+    }
+    f += ModuleFlops(*block->f, h, w);
+    return f;
+  }
+  double f = 0;
+  for (const auto& child : m.children()) f += ModuleFlops(*child, h, w);
+  return f;
+}
+
+}  // namespace
+
+struct DynPerceiverImpl::State {
+  Tensor x, z, zm, y1, y2, y3, y4;
+};
+
+DynPerceiverImpl::DynPerceiverImpl(DynPerceiverConfig config) : config_(std::move(config)) {
+  const auto problems = config_.Validate();
+  if (!problems.empty()) throw std::invalid_argument("DynPerceiverConfig: " + problems.front());
+  const auto& c = config_;
+  const int64_t K = c.num_classes;
+  mobilenet_ = c.backbone == Backbone::kMobileNetV3Large;
+  std::array<Seq, 4> stages;
+  if (mobilenet_) {
+    // torchvision mobilenet_v3_large: in, kernel, expanded, out, SE, hard-swish, stride.
+    struct Row {
+      int in, k, exp, out;
+      bool se, hs;
+      int stride;
+    };
+    const Row rows[15] = {{16, 3, 16, 16, false, false, 1},  {16, 3, 64, 24, false, false, 2},
+                          {24, 3, 72, 24, false, false, 1},  {24, 5, 72, 40, true, false, 2},
+                          {40, 5, 120, 40, true, false, 1},  {40, 5, 120, 40, true, false, 1},
+                          {40, 3, 240, 80, false, true, 2},  {80, 3, 200, 80, false, true, 1},
+                          {80, 3, 184, 80, false, true, 1},  {80, 3, 184, 80, false, true, 1},
+                          {80, 3, 480, 112, true, true, 1},  {112, 3, 672, 112, true, true, 1},
+                          {112, 5, 672, 160, true, true, 2}, {160, 5, 960, 160, true, true, 1},
+                          {160, 5, 960, 160, true, true, 1}};
+    auto adjust = [&](int ch) { return MakeDivisible(ch * c.width_mult); };
+    std::vector<std::shared_ptr<nn::Module>> features;
+    Seq first = ConvBn(c.in_channels, adjust(16), 3, 2, 1, 1e-3, 0.01, ActKind::kHardswish);
+    stem_ = Seq();
+    stem_->push_back(first);
+    int index = 1;
+    auto add = [&](Seq& seq, int upto) {
+      for (; index <= upto; ++index) {
+        const Row& r = rows[index - 1];
+        seq->push_back(InvertedResidual(adjust(r.in), r.k, adjust(r.exp), adjust(r.out), r.se, r.hs,
+                                        r.stride));
+      }
+    };
+    add(stem_, 2);  // features[0:3]
+    for (auto& s : stages) s = Seq();
+    add(stages[0], 4);   // features[3:5]
+    add(stages[1], 7);   // features[5:8]
+    add(stages[2], 13);  // features[8:14]
+    add(stages[3], 15);  // features[14:16] ...
+    out_channels_ = 6 * adjust(160);
+    stages[3]->push_back(
+        ConvBn(adjust(160), out_channels_, 1, 1, 1, 1e-3, 0.01, ActKind::kHardswish));  // [16]
+    last_channel_ = MakeDivisible(1280 * c.width_mult);
+    channels_ = {adjust(24), adjust(40), adjust(80), adjust(160)};
+    feature_stride_ = {4, 8, 16, 32};
+  } else {
+    const bool big = c.backbone == Backbone::kRegNetY800MF;
+    const std::array<int64_t, 4> widths =
+        big ? std::array<int64_t, 4>{64, 144, 320, 784} : std::array<int64_t, 4>{48, 104, 208, 440};
+    const std::array<int, 4> depths =
+        big ? std::array<int, 4>{1, 3, 8, 2} : std::array<int, 4>{1, 3, 6, 6};
+    const int64_t group_width = big ? 16 : 8;
+    stem_ = ConvBn(c.in_channels, 32, 3, 2, 1, 1e-5, 0.1, ActKind::kReLU);
+    int64_t in = 32;
+    for (int s = 0; s < 4; ++s) {
+      stages[s] = Seq();
+      for (int j = 0; j < depths[s]; ++j) {
+        const std::string name = "block" + std::to_string(s + 1) + "-" + std::to_string(j);
+        stages[s]->push_back(name,
+                             ResBottleneckBlock(in, widths[s], j == 0 ? 2 : 1, group_width).ptr());
+        in = widths[s];
+      }
+    }
+    out_channels_ = widths[3];
+    channels_ = {32, widths[0], widths[1], widths[2]};
+    feature_stride_ = {2, 4, 8, 16};
+  }
+
+  // Registration order as the official module (state_dict order).
+  latent_ = register_parameter("latent", torch::empty({c.num_latents, channels_[0]}));
+  {
+    torch::NoGradGuard g;
+    latent_.normal_(0, 0.02).clamp_(-2, 2);
+  }
+  register_module("cnn_stem", stem_);
+  if (mobilenet_) {
+    for (int s = 0; s < 4; ++s)
+      stages_[s] = register_module("cnn_body_stage" + std::to_string(s + 1), stages[s]);
+  } else {
+    auto body = std::make_shared<nn::Module>("cnn_body");
+    for (int s = 0; s < 4; ++s)
+      stages_[s] = body->register_module("block" + std::to_string(s + 1), stages[s]);
+    register_module("cnn_body", body);
+  }
+  const int base_layers[4] = {3, 3, 9, 3};
+  for (int i = 0; i < 4; ++i) {
+    const int64_t C = channels_[i];
+    const std::string n = std::to_string(i + 1);
+    dwc_[i] = register_module("dwc" + n + "_x2z",
+                              nn::Conv2d(nn::Conv2dOptions(C, C, 7).groups(C).padding(3)));
+    x2z_[i] = register_module("cross_att" + n + "_x2z",
+                              CrossAttentionLayer(1, C, C, C, true, c.dropout).ptr());
+    if (i > 0)
+      z2x_[i] = register_module("cross_att" + n + "_z2x",
+                                CrossAttentionLayer(1, C, C, C / 8, false, c.dropout).ptr());
+    self_att_[i] = register_module(
+        "self_att" + n, SelfAttentionBlock(base_layers[i] * c.depth_factor[i], c.num_sa_heads[i], C,
+                                           c.sa_widening_factor, c.dropout)
+                            .ptr());
+  }
+  const int64_t C2 = channels_[2], C3 = channels_[3], Co = out_channels_;
+  last_z2x_ = register_module("last_cross_att_z2x",
+                              CrossAttentionLayer(1, Co, C3, Co / 8, false, c.dropout).ptr());
+  auto isc = [&] {
+    Seq s;
+    s->push_back(nn::Linear(K, C3));
+    s->push_back(nn::BatchNorm1d(C3));
+    s->push_back(Act(ActKind::kReLU));
+    return s;
+  };
+  if (!mobilenet_) classifier_cnn_linear_ = register_module("classifier_cnn", nn::Linear(Co, K));
+  early_classifier3_ = register_module("early_classifier3", nn::Linear(C2, K));
+  isc3_ = register_module("isc3", isc());
+  classifier_att_ = register_module("classifier_att", nn::Linear(2 * C3, K));
+  isc4_ = register_module("isc4", isc());
+  classifier_merge_ = Seq();
+  classifier_merge_->push_back(nn::BatchNorm1d(Co + 2 * C3));
+  if (mobilenet_) {
+    classifier_cnn_ = Seq();
+    classifier_cnn_->push_back(nn::Linear(Co, last_channel_));
+    classifier_cnn_->push_back(Act(ActKind::kHardswish));
+    classifier_cnn_->push_back(nn::Dropout(0.2));
+    classifier_cnn_->push_back(nn::Linear(last_channel_, K));
+    register_module("classifier_cnn", classifier_cnn_);
+    classifier_merge_->push_back(nn::Linear(Co + 2 * C3, last_channel_));
+    classifier_merge_->push_back(Act(ActKind::kHardswish));
+    classifier_merge_->push_back(nn::Dropout(0.2));
+    classifier_merge_->push_back(nn::Linear(last_channel_, K));
+  } else {
+    classifier_merge_->push_back(nn::Linear(Co + 2 * C3, K));
+  }
+  register_module("classifier_merge", classifier_merge_);
+  token_expander_ = nn::ModuleList();
+  token_mixer_ = nn::ModuleList();
+  for (int j = 0; j < 3; ++j) {
+    Seq e;
+    e->push_back(nn::LayerNorm(nn::LayerNormOptions({channels_[j]})));
+    e->push_back(nn::Linear(channels_[j], channels_[j + 1]));
+    token_expander_->push_back(e);
+    const int64_t L = c.num_latents >> j;
+    Seq m;
+    m->push_back(nn::LayerNorm(nn::LayerNormOptions({L})));
+    m->push_back(nn::Linear(L, L / 2));
+    token_mixer_->push_back(m);
+  }
+  register_module("token_expander", token_expander_);
+  register_module("token_mixer", token_mixer_);
+}
+
+namespace {
+Tensor X2zTokens(nn::Conv2d dwc, const Tensor& x) {
+  // AdaptiveAvgPool2d(7) of dwc(x) + x, as (B, 49, C).
+  return torch::adaptive_avg_pool2d(dwc->forward(x) + x, {7, 7}).flatten(2).transpose(1, 2);
+}
+Tensor Z2x(nn::Module& layer, const Tensor& x, const Tensor& z) {
+  const auto b = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+  Tensor t = x.flatten(2).transpose(1, 2);
+  t = layer.as<CrossAttentionLayer>()->forward(t, z);
+  return t.transpose(1, 2).reshape({b, c, h, w});
+}
+}  // namespace
+
+// Between C-stages i and i+1 (index 0..2): token mixer, channel expander,
+// Z2X into the feature map, X2Z from it, then self-attention stage i+2.
+Tensor DynPerceiverImpl::Transition(int index, Tensor& x, Tensor z) {
+  z = token_mixer_[index]->as<Seq>()->forward(z.transpose(1, 2)).transpose(1, 2);
+  z = token_expander_[index]->as<Seq>()->forward(z);
+  x = Z2x(*z2x_[index + 1], x, z);
+  z = x2z_[index + 1]->as<CrossAttentionLayer>()->forward(z, X2zTokens(dwc_[index + 1], x));
+  ++counts_.latent_stage_calls[index + 1];
+  return self_att_[index + 1]->as<SelfAttentionBlock>()->forward(z);
+}
+
+void DynPerceiverImpl::RunToExit1(State& s) {
+  const int64_t b = s.x.size(0);
+  Tensor x = stem_->forward(s.x);
+  Tensor z = latent_.unsqueeze(0).expand({b, -1, -1});
+  z = x2z_[0]->as<CrossAttentionLayer>()->forward(z, X2zTokens(dwc_[0], x));
+  ++counts_.latent_stage_calls[0];
+  z = self_att_[0]->as<SelfAttentionBlock>()->forward(z);
+  for (int i = 0; i < 2; ++i) {
+    ++counts_.feature_stage_calls[i];
+    counts_.feature_stage_samples[i] += b;
+    x = stages_[i]->forward(x);
+    z = Transition(i, x, z);
+  }
+  s.y1 = early_classifier3_(z.mean(1));
+  s.x = x, s.z = z;
+}
+
+void DynPerceiverImpl::RunToExit2(State& s) {
+  ++counts_.feature_stage_calls[2];
+  counts_.feature_stage_samples[2] += s.x.size(0);
+  s.x = stages_[2]->forward(s.x);
+  s.z = Transition(2, s.x, s.z);
+  s.zm = s.z.mean(1);
+  s.y2 = classifier_att_(torch::cat({s.zm, isc3_->forward(s.y1)}, 1));
+}
+
+void DynPerceiverImpl::RunToExit3(State& s) {
+  ++counts_.feature_stage_calls[3];
+  counts_.feature_stage_samples[3] += s.x.size(0);
+  s.x = stages_[3]->forward(s.x);
+  const Tensor pooled = torch::adaptive_avg_pool2d(s.x, {1, 1}).flatten(1);
+  s.y3 = mobilenet_ ? classifier_cnn_->forward(pooled) : classifier_cnn_linear_(pooled);
+}
+
+void DynPerceiverImpl::RunToExit4(State& s) {
+  ++counts_.last_cross_attention_calls;
+  const Tensor x = Z2x(*last_z2x_, s.x, s.z);
+  const Tensor pooled = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
+  s.y4 = classifier_merge_->forward(torch::cat({pooled, s.zm, isc4_->forward(s.y2)}, 1));
+}
+
+std::vector<Tensor> DynPerceiverImpl::forward(Tensor images) { return ForwardUntil(images, 4); }
+
+std::vector<Tensor> DynPerceiverImpl::ForwardUntil(Tensor images, int last_exit) {
+  if (last_exit < 1 || last_exit > 4) throw std::invalid_argument("last_exit must be 1..4");
+  State s;
+  s.x = images;
+  RunToExit1(s);
+  std::vector<Tensor> out = {s.y1};
+  if (last_exit >= 2) RunToExit2(s), out.push_back(s.y2);
+  if (last_exit >= 3) RunToExit3(s), out.push_back(s.y3);
+  if (last_exit >= 4) RunToExit4(s), out.push_back(s.y4);
+  return out;
+}
+
+DynamicOutput DynPerceiverImpl::ForwardDynamic(Tensor images,
+                                               const std::array<float, 3>& thresholds) {
+  const int64_t B = images.size(0);
+  DynamicOutput out;
+  out.logits = torch::empty({B, config_.num_classes}, images.options());
+  out.exit_index = torch::full({B}, 3, torch::kLong);
+  out.confidence = torch::empty({B}, images.options());
+  out.embedding = torch::empty({B, channels_[3]}, images.options());
+  State s;
+  s.x = images;
+  Tensor alive = torch::arange(B, torch::kLong);  // original indices still running
+  // Records samples leaving at `exit` whose confidence passes; keeps the rest.
+  auto leave = [&](int exit, const Tensor& logits, const Tensor& embedding, float threshold) {
+    const auto [conf, _] = torch::softmax(logits, 1).max(1);
+    const Tensor go = exit == 3 ? torch::ones_like(conf, torch::kBool) : conf >= threshold;
+    if (go.any().item<bool>()) {
+      const Tensor idx = alive.masked_select(go);
+      out.logits.index_copy_(0, idx, logits.index({go}));
+      out.confidence.index_copy_(0, idx, conf.masked_select(go));
+      out.exit_index.index_fill_(0, idx, exit);
+      Tensor e = embedding;
+      if (e.size(1) != channels_[3]) {  // exit 1's latent is narrower: zero-pad
+        e = torch::zeros({embedding.size(0), channels_[3]}, embedding.options());
+        e.narrow(1, 0, embedding.size(1)).copy_(embedding);
+      }
+      out.embedding.index_copy_(0, idx, e.index({go}));
+    }
+    const Tensor stay = go.logical_not();
+    if (!stay.any().item<bool>()) return false;
+    if (!go.any().item<bool>()) return true;
+    alive = alive.masked_select(stay);
+    const Tensor keep = stay.nonzero().squeeze(1);
+    auto sel = [&](Tensor& t) {
+      if (t.defined()) t = t.index_select(0, keep);
+    };
+    sel(s.x), sel(s.z), sel(s.zm), sel(s.y1), sel(s.y2), sel(s.y3);
+    return true;
+  };
+  RunToExit1(s);
+  if (!leave(0, s.y1, s.z.mean(1), thresholds[0])) return out;
+  RunToExit2(s);
+  if (!leave(1, s.y2, s.zm, thresholds[1])) return out;
+  RunToExit3(s);
+  if (!leave(2, s.y3, s.zm, thresholds[2])) return out;
+  RunToExit4(s);
+  leave(3, s.y4, s.zm, 0.f);
+  return out;
+}
+
+std::array<double, 4> DynPerceiverImpl::CumulativeGflops() const {
+  const auto& c = config_;
+  const int64_t K = c.num_classes, L = c.num_latents;
+  int64_t h = c.image_size, w = c.image_size;
+  auto x2z = [&](int i, int64_t hh, int64_t ww) {
+    const int64_t C = channels_[i];
+    const double dwc = double(C) * hh * ww * 49, pool = double(C) * hh * ww;
+    return dwc + pool + x2z_[i]->as<CrossAttentionLayer>()->Flops(L >> i, 49);
+  };
+  auto sa = [&](int i) { return self_att_[i]->as<SelfAttentionBlock>()->Flops(L >> i); };
+  auto transition = [&](int i, int64_t hh, int64_t ww) {
+    // token mixer: C * N * N/2; expander counted on the tokens before mixing.
+    const int64_t N = L >> i, C = channels_[i], Cn = channels_[i + 1];
+    return double(C) * N * N / 2 + double(N) * C * Cn +
+           z2x_[i + 1]->as<CrossAttentionLayer>()->Flops(hh * ww, N / 2) + x2z(i + 1, hh, ww) +
+           sa(i + 1);
+  };
+  double f = ModuleFlops(*stem_, h, w);
+  f += x2z(0, h, w) + sa(0);
+  for (int i = 0; i < 2; ++i) {
+    f += ModuleFlops(*stages_[i], h, w);
+    f += transition(i, h, w);
+  }
+  const double exit1 = f + double(channels_[2]) * K;
+  f += ModuleFlops(*stages_[2], h, w);
+  f += transition(2, h, w);
+  f += double(L >> 3) * channels_[3];  // latent mean
+  const double exit2 = f + double(K) * channels_[3] + 2.0 * channels_[3] * K;
+  f += ModuleFlops(*stages_[3], h, w);
+  f += double(out_channels_) * h * w;  // global average pool
+  f += mobilenet_ ? double(out_channels_) * last_channel_ + double(last_channel_) * K
+                  : double(out_channels_) * K;
+  const double exit3 = f;
+  f += last_z2x_->as<CrossAttentionLayer>()->Flops(h * w, L >> 3);
+  f += double(out_channels_) * h * w;
+  const int64_t merged = out_channels_ + 2 * channels_[3];
+  f += mobilenet_ ? double(merged) * last_channel_ + double(last_channel_) * K : double(merged) * K;
+  return {exit1 / 1e9, exit2 / 1e9, exit3 / 1e9, f / 1e9};
+}
+
+// ---------------------------------------------------------------------------
+// state_dict I/O
+
+namespace {
+void CollectStateDict(const nn::Module& m, const std::string& prefix,
+                      std::vector<std::pair<std::string, Tensor>>& out) {
+  for (const auto& p : m.named_parameters(/*recurse=*/false))
+    out.push_back({prefix + p.key(), p.value()});
+  for (const auto& b : m.named_buffers(/*recurse=*/false))
+    out.push_back({prefix + b.key(), b.value()});
+  for (const auto& child : m.named_children())
+    CollectStateDict(*child.value(), prefix + child.key() + ".", out);
+}
+std::string ShapeString(const Tensor& t) {
+  std::string s = "(";
+  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
+  return s + ")";
+}
+}  // namespace
+
+std::vector<std::pair<std::string, Tensor>> LoadTensorDict(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error(path + ": cannot open");
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  torch::IValue v;
+  try {
+    v = torch::pickle_load(bytes);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(path + ": not a torch.save'd dict of tensors (" +
+                             std::string(e.what()).substr(0, 200) + ")");
+  }
+  if (!v.isGenericDict()) throw std::runtime_error(path + ": expected a dict of tensors");
+  std::vector<std::pair<std::string, Tensor>> out;
+  for (const auto& kv : v.toGenericDict()) {
+    if (!kv.key().isString() || !kv.value().isTensor())
+      throw std::runtime_error(path +
+                               ": entries must be name -> tensor (a full checkpoint? "
+                               "re-save ckpt['model'], see docs/RECOGNITION.md)");
+    out.push_back({kv.key().toStringRef(), kv.value().toTensor()});
+  }
+  return out;
+}
+
+void LoadStateDict(nn::Module& model, const std::string& path) {
+  std::vector<std::pair<std::string, Tensor>> own;
+  CollectStateDict(model, "", own);
+  const auto loaded = LoadTensorDict(path);
+  std::map<std::string, Tensor> by_name(loaded.begin(), loaded.end());
+  for (const auto& [name, t] : own)
+    if (!by_name.count(name)) throw std::runtime_error(path + ": missing key '" + name + "'");
+  std::map<std::string, Tensor> own_by_name(own.begin(), own.end());
+  for (const auto& [name, t] : loaded) {
+    auto it = own_by_name.find(name);
+    if (it == own_by_name.end()) throw std::runtime_error(path + ": unexpected key '" + name + "'");
+    if (!it->second.sizes().equals(t.sizes()))
+      throw std::runtime_error(path + ": shape mismatch for '" + name + "': file " +
+                               ShapeString(t) + ", model " + ShapeString(it->second));
+  }
+  torch::NoGradGuard no_grad;
+  for (auto& [name, t] : own) t.copy_(by_name[name]);
+}
+
+void SaveStateDict(const nn::Module& model, const std::string& path) {
+  std::vector<std::pair<std::string, Tensor>> own;
+  CollectStateDict(model, "", own);
+  c10::Dict<std::string, Tensor> dict;
+  for (const auto& [name, t] : own) dict.insert(name, t.detach().contiguous());
+  const std::vector<char> bytes = torch::pickle_save(dict);
+  const std::string partial = path + ".partial";
+  {
+    std::ofstream out(partial, std::ios::binary);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    if (!out) throw std::runtime_error(partial + ": write failed");
+  }
+  if (std::rename(partial.c_str(), path.c_str()) != 0)
+    throw std::runtime_error(path + ": rename failed");
+}
+
+std::vector<std::pair<std::string, std::vector<int64_t>>> StateDictShapes(const nn::Module& model) {
+  std::vector<std::pair<std::string, Tensor>> own;
+  CollectStateDict(model, "", own);
+  std::vector<std::pair<std::string, std::vector<int64_t>>> out;
+  for (const auto& [name, t] : own) out.push_back({name, t.sizes().vec()});
+  return out;
+}
+
+}  // namespace dyn4d::recognition
