@@ -2,6 +2,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -43,15 +44,20 @@ int RunRecognizeParity(const RecognizeParityOptions& o) {
     for (auto& [k, v] : recognition::LoadTensorDict((ref / "io.pt").string())) io[k] = v;
     if (!io.count("input"))
       throw std::runtime_error((ref / "io.pt").string() + ": no 'input' tensor");
-    const auto outputs = model->forward(io.at("input").to(torch::kFloat));
     double worst = 0;
-    for (int k = 0; k < recognition::kNumExits; ++k) {
-      const std::string name = recognition::kExitNames[k];
-      if (!io.count(name))
-        throw std::runtime_error((ref / "io.pt").string() + ": no '" + name + "'");
-      const double d = (outputs[k] - io.at(name)).abs().max().item<double>();
-      std::printf("exit %d %-9s max_abs_diff %.3g\n", k + 1, name.c_str(), d);
-      worst = std::max(worst, d);
+    // As loaded, then prepared for inference (BatchNorm folded, Eigen latent branch).
+    for (const bool prepared : {false, true}) {
+      if (prepared) model->PrepareInference();
+      const auto outputs = model->forward(io.at("input").to(torch::kFloat));
+      for (int k = 0; k < recognition::kNumExits; ++k) {
+        const std::string name = recognition::kExitNames[k];
+        if (!io.count(name))
+          throw std::runtime_error((ref / "io.pt").string() + ": no '" + name + "'");
+        const double d = (outputs[k] - io.at(name)).abs().max().item<double>();
+        std::printf("exit %d %-9s max_abs_diff %.3g%s\n", k + 1, name.c_str(), d,
+                    prepared ? " (prepared for inference)" : "");
+        worst = std::max(worst, d);
+      }
     }
     const auto flops = model->CumulativeGflops();
     const auto official = ReadFlopsFile((ref / "flops.txt").string());
@@ -80,6 +86,63 @@ int RunRecognizeFlops(const std::string& config) {
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "dyn4d recognize flops: %s\n", e.what());
+    return 2;
+  }
+}
+
+}  // namespace dyn4d::cli
+
+namespace dyn4d::cli {
+namespace {
+double MedianMs(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+// Median wall time of fn over `runs` calls after `warmup` calls.
+template <typename Fn>
+double TimeMs(Fn&& fn, int warmup, int runs) {
+  for (int i = 0; i < warmup; ++i) fn();
+  std::vector<double> ms;
+  for (int i = 0; i < runs; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    fn();
+    ms.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return MedianMs(ms);
+}
+}  // namespace
+
+int RunRecognitionLatencyBench(const RecognitionLatencyOptions& o) {
+  try {
+    SetTorchThreads(o.threads);
+    torch::InferenceMode inference;
+    recognition::DynPerceiverConfig config = recognition::ConfigForName(o.config);
+    DynPerceiver model(config);
+    model->eval();
+    if (!o.weights.empty()) recognition::LoadStateDict(*model, o.weights);
+    bool eigen = false;
+    if (o.fold_batchnorm) eigen = model->PrepareInference();
+    torch::manual_seed(0);
+    const torch::Tensor image = torch::randn({1, 3, 224, 224});
+    std::printf("%s, batch 1, 224x224, %d torch threads, median of %d after %d warm-up runs%s\n",
+                o.config.c_str(), torch::get_num_threads(), o.runs, o.warmup,
+                o.fold_batchnorm
+                    ? (eigen ? ", BatchNorm folded, latent branch on Eigen" : ", BatchNorm folded")
+                    : "");
+    const double backbone = TimeMs([&] { model->ForwardBackbone(image); }, o.warmup, o.runs);
+    double exit_ms[4];
+    for (int k = 4; k >= 1; --k)
+      exit_ms[k - 1] = TimeMs([&] { model->ForwardUntil(image, k); }, o.warmup, o.runs);
+    std::printf("backbone alone (stem + 4 stages + head)  %.2f ms\n", backbone);
+    for (int k = 1; k <= 3; ++k)
+      std::printf("stop after exit %d                        %.2f ms\n", k, exit_ms[k - 1]);
+    std::printf("full forward (all 4 exits)               %.2f ms\n", exit_ms[3]);
+    std::printf("latency_exit1_b1_ms %.2f\n", exit_ms[0]);
+    std::printf("latency_full_b1_ms %.2f\n", exit_ms[3]);
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "dyn4d bench recognition: %s\n", e.what());
     return 2;
   }
 }

@@ -66,6 +66,17 @@ int RunRecognizeParity(const RecognizeParityOptions& options);
 /// `dyn4d recognize flops`: cumulative GFLOPs per exit of a configuration.
 int RunRecognizeFlops(const std::string& config);
 
+struct RecognitionLatencyOptions {
+  std::string config = "mobilenetV3_0x75_perceiver_t128";
+  std::string weights;  ///< optional state_dict .pt (timing does not depend on values)
+  int threads = 0;
+  int warmup = 10, runs = 50;
+  bool fold_batchnorm = true;
+};
+/// `dyn4d bench recognition --latency`: batch-1 latency of the full forward,
+/// of the paths stopping after exits 1-3, and of the plain backbone.
+int RunRecognitionLatencyBench(const RecognitionLatencyOptions& options);
+
 /// ../shared or $DYN4D_SHARED; empty if neither exists.
 std::string FindSharedDir(const std::string& given);
 

@@ -337,6 +337,22 @@ int main(int argc, char** argv) {
   bench_transport->add_option("--repetitions", tb.repetitions, "median over this many runs")
       ->check(CLI::PositiveNumber);
 
+  cli::RecognitionLatencyOptions rl;
+  bool bench_recognition_latency = false;
+  auto* bench_recognition = bench->add_subcommand(
+      "recognition",
+      "Dyn-Perceiver on this CPU. --latency: batch-1 latency (median) of the full forward\n"
+      "and of the paths that stop after exits 1, 2, 3, and of the plain backbone; last lines\n"
+      "latency_exit1_b1_ms and latency_full_b1_ms.");
+  bench_recognition->add_flag("--latency", bench_recognition_latency, "latency figures");
+  bench_recognition->add_option("--config", rl.config, "configuration name");
+  bench_recognition->add_option("--weights", rl.weights, "state_dict .pt to load (optional)");
+  bench_recognition->add_option("--threads", rl.threads, "torch threads (0 = all cores)");
+  bench_recognition->add_option("--runs", rl.runs, "timed runs per path")
+      ->check(CLI::Range(5, 100000));
+  bench_recognition->add_flag("!--no-fold", rl.fold_batchnorm,
+                              "keep BatchNorm as separate ops (to measure what folding gains)");
+
   // recognize
   auto* recognize = app.add_subcommand("recognize", "Dyn-Perceiver recognition (LibTorch).");
   recognize->require_subcommand(1);
@@ -417,6 +433,13 @@ int main(int argc, char** argv) {
   }
   if (*bench_transport) return cli::RunTransportBench(tb);
   if (*recognize_parity) return cli::RunRecognizeParity(rp);
+  if (*bench_recognition) {
+    if (!bench_recognition_latency) {
+      std::fprintf(stderr, "dyn4d bench recognition: only --latency is implemented so far\n");
+      return kExitConfig;
+    }
+    return cli::RunRecognitionLatencyBench(rl);
+  }
   if (*recognize_flops) return cli::RunRecognizeFlops(flops_config);
   return kExitOk;
 }

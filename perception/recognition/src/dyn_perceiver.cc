@@ -8,6 +8,10 @@
 #include <fstream>
 #include <map>
 #include <optional>
+
+#ifdef DYN4D_HAVE_EIGEN
+#include <Eigen/Core>
+#endif
 #include <stdexcept>
 
 namespace dyn4d::recognition {
@@ -46,18 +50,56 @@ int64_t MakeDivisible(double v, int64_t divisor = 8) {
   return n;
 }
 
-// Conv (no bias) + BN (+ activation), torchvision's ConvNormActivation.
-Seq ConvBn(int64_t in, int64_t out, int64_t k, int64_t stride, int64_t groups, double bn_eps,
-           double bn_momentum, std::optional<ActKind> act) {
-  Seq s;
-  s->push_back(nn::Conv2d(nn::Conv2dOptions(in, out, k)
-                              .stride(stride)
-                              .padding((k - 1) / 2)
-                              .groups(groups)
-                              .bias(false)));
-  s->push_back(nn::BatchNorm2d(nn::BatchNormOptions(out).eps(bn_eps).momentum(bn_momentum)));
-  if (act) s->push_back(Act(*act));
-  return s;
+// Conv (no bias) + BN (+ activation), torchvision's ConvNormActivation:
+// children "0" (conv) and "1" (BN) as in the official state_dict. Fold()
+// merges the BN into the convolution for inference (one op instead of two);
+// the registered parameters stay as loaded.
+struct ConvBnActImpl : nn::Module {
+  ConvBnActImpl(int64_t in, int64_t out, int64_t k, int64_t stride, int64_t groups, double bn_eps,
+                double bn_momentum, std::optional<ActKind> act)
+      : act(act) {
+    conv = register_module("0", nn::Conv2d(nn::Conv2dOptions(in, out, k)
+                                               .stride(stride)
+                                               .padding((k - 1) / 2)
+                                               .groups(groups)
+                                               .bias(false)));
+    bn = register_module(
+        "1", nn::BatchNorm2d(nn::BatchNormOptions(out).eps(bn_eps).momentum(bn_momentum)));
+  }
+  Tensor forward(Tensor x) {
+    if (folded_weight.defined() && !is_training()) {
+      const auto& o = conv->options;
+      x = torch::conv2d(x, folded_weight, folded_bias, *o.stride(),
+                        c10::get<torch::ExpandingArray<2>>(o.padding()), *o.dilation(), o.groups());
+    } else {
+      x = bn(conv(x));
+    }
+    if (!act) return x;
+    switch (*act) {
+      case ActKind::kReLU:
+        return torch::relu_(x);
+      case ActKind::kHardswish:
+        return torch::hardswish_(x);
+      default:
+        return Act(*act)(x);
+    }
+  }
+  void Fold() {
+    torch::NoGradGuard g;
+    const Tensor scale = bn->weight / torch::sqrt(bn->running_var + bn->options.eps());
+    folded_weight = (conv->weight * scale.view({-1, 1, 1, 1})).contiguous();
+    folded_bias = (bn->bias - bn->running_mean * scale).contiguous();
+  }
+  nn::Conv2d conv{nullptr};
+  nn::BatchNorm2d bn{nullptr};
+  std::optional<ActKind> act;
+  Tensor folded_weight, folded_bias;
+};
+TORCH_MODULE(ConvBnAct);
+
+ConvBnAct ConvBn(int64_t in, int64_t out, int64_t k, int64_t stride, int64_t groups, double bn_eps,
+                 double bn_momentum, std::optional<ActKind> act) {
+  return ConvBnAct(in, out, k, stride, groups, bn_eps, bn_momentum, act);
 }
 
 // Squeeze-excitation: avgpool -> fc1 -> ReLU -> fc2 -> scale activation.
@@ -112,7 +154,7 @@ struct BottleneckTransformImpl : nn::Module {
     c = register_module("c", ConvBn(out, out, 1, 1, 1, 1e-5, 0.1, std::nullopt));
   }
   Tensor forward(Tensor x) { return c->forward(se->forward(b->forward(a->forward(x)))); }
-  Seq a{nullptr}, b{nullptr}, c{nullptr};
+  ConvBnAct a{nullptr}, b{nullptr}, c{nullptr};
   SqueezeExcitation se{nullptr};
 };
 TORCH_MODULE(BottleneckTransform);
@@ -127,7 +169,7 @@ struct ResBottleneckBlockImpl : nn::Module {
     Tensor y = f->forward(x);
     return torch::relu(proj ? proj->forward(x) + y : x + y);
   }
-  Seq proj{nullptr};
+  ConvBnAct proj{nullptr};
   BottleneckTransform f{nullptr};
 };
 TORCH_MODULE(ResBottleneckBlock);
@@ -187,6 +229,96 @@ struct MlpImpl : nn::Module {
 };
 TORCH_MODULE(Mlp);
 
+#ifdef DYN4D_HAVE_EIGEN
+// Inference kernels for the latent branch. Its matrices are tiny (16-128
+// tokens x 24-320 channels), so ATen's per-op overhead dominates; one Eigen
+// pass per layer and sample removes it. Weights are copied (transposed) once
+// by PrepareInference().
+using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using ConstMap = Eigen::Map<const RowMat>;
+
+struct FastLinear {
+  RowMat wt;  // (in, out)
+  Eigen::RowVectorXf b;
+  explicit FastLinear(const nn::Linear& l) {
+    const Tensor w = l->weight.detach().contiguous();
+    wt = ConstMap(w.data_ptr<float>(), w.size(0), w.size(1)).transpose();
+    if (l->bias.defined())
+      b = Eigen::Map<const Eigen::RowVectorXf>(l->bias.data_ptr<float>(), w.size(0));
+  }
+  void Apply(const RowMat& x, RowMat& y) const {
+    y.noalias() = x * wt;
+    if (b.size()) y.rowwise() += b;
+  }
+};
+
+struct FastLayerNorm {
+  Eigen::RowVectorXf g, b;
+  float eps;
+  explicit FastLayerNorm(const nn::LayerNorm& ln) : eps(static_cast<float>(ln->options.eps())) {
+    g = Eigen::Map<const Eigen::RowVectorXf>(ln->weight.data_ptr<float>(), ln->weight.numel());
+    b = Eigen::Map<const Eigen::RowVectorXf>(ln->bias.data_ptr<float>(), ln->bias.numel());
+  }
+  template <typename In>
+  void Apply(const In& x, RowMat& y) const {
+    y.resize(x.rows(), x.cols());
+    for (Eigen::Index r = 0; r < x.rows(); ++r) {
+      const float mean = x.row(r).mean();
+      const float var = (x.row(r).array() - mean).square().mean();
+      y.row(r) = ((x.row(r).array() - mean) / std::sqrt(var + eps)).matrix().cwiseProduct(g) + b;
+    }
+  }
+};
+
+struct FastAttention {
+  FastLinear q, k, v, o;
+  RowMat rpb;
+  int64_t heads;
+  explicit FastAttention(const MultiHeadAttentionImpl& m)
+      : q(m.q_proj), k(m.k_proj), v(m.v_proj), o(m.o_proj), heads(m.heads) {
+    if (m.relative_position_bias.defined())
+      rpb = ConstMap(m.relative_position_bias.data_ptr<float>(), m.relative_position_bias.size(1),
+                     m.relative_position_bias.size(2));
+  }
+  // Normalised query and key/value tokens in, o_proj output out.
+  void Apply(const RowMat& xq, const RowMat& xkv, RowMat& out) const {
+    RowMat Q, K, V;
+    q.Apply(xq, Q);
+    k.Apply(xkv, K);
+    v.Apply(xkv, V);
+    if (rpb.size()) K += rpb;
+    const Eigen::Index cq = Q.cols() / heads, cv = V.cols() / heads;
+    const float scale = 1.f / std::sqrt(static_cast<float>(cq));
+    RowMat O(Q.rows(), V.cols()), S;
+    for (int64_t h = 0; h < heads; ++h) {
+      S.noalias() = (Q.middleCols(h * cq, cq) * scale) * K.middleCols(h * cq, cq).transpose();
+      for (Eigen::Index r = 0; r < S.rows(); ++r) {
+        auto row = S.row(r).array();
+        row = (row - row.maxCoeff()).exp();
+        row /= row.sum();
+      }
+      O.middleCols(h * cv, cv).noalias() = S * V.middleCols(h * cv, cv);
+    }
+    o.Apply(O, out);
+  }
+};
+
+struct FastMlp {
+  FastLayerNorm ln;
+  FastLinear fc1, fc2;
+  explicit FastMlp(const MlpImpl& m) : ln(m.layernorm), fc1(m.fc1), fc2(m.fc2) {}
+  // x += MLP(x)
+  void AddTo(RowMat& x) const {
+    RowMat n, h, y;
+    ln.Apply(x, n);
+    fc1.Apply(n, h);
+    h = h.unaryExpr([](float t) { return 0.5f * t * (1.f + std::erf(t * 0.70710678f)); });
+    fc2.Apply(h, y);
+    x += y;
+  }
+};
+#endif  // DYN4D_HAVE_EIGEN
+
 struct CrossAttentionImpl : nn::Module {
   CrossAttentionImpl(int64_t heads, int64_t q_in, int64_t kv_in, int64_t qk, int64_t v, bool rpb,
                      double dropout) {
@@ -214,9 +346,41 @@ struct CrossAttentionLayerImpl : nn::Module {
     p = dropout;
   }
   Tensor forward(const Tensor& xq, const Tensor& xkv) {
+#ifdef DYN4D_HAVE_EIGEN
+    if (fast && !is_training() && !torch::GradMode::is_enabled()) return FastForward(xq, xkv);
+#endif
     Tensor out = xq + torch::dropout(cross_attn->forward(xq, xkv), p, is_training() && p > 0);
     return out + torch::dropout(mlp->forward(out), p, is_training() && p > 0);
   }
+#ifdef DYN4D_HAVE_EIGEN
+  struct Fast {
+    FastLayerNorm q_norm, kv_norm;
+    FastAttention attention;
+    FastMlp mlp;
+  };
+  std::unique_ptr<Fast> fast;
+  void Prepare() {
+    fast.reset(new Fast{FastLayerNorm(cross_attn->q_norm), FastLayerNorm(cross_attn->kv_norm),
+                        FastAttention(*cross_attn->attention), FastMlp(*mlp)});
+  }
+  Tensor FastForward(const Tensor& xq_in, const Tensor& xkv_in) {
+    const Tensor xq = xq_in.contiguous(), xkv = xkv_in.contiguous();
+    Tensor out = torch::empty_like(xq);
+    const int64_t nq = xq.size(1), nkv = xkv.size(1);
+    RowMat nqm, nkvm, att;
+    for (int64_t b = 0; b < xq.size(0); ++b) {
+      const ConstMap q(xq[b].data_ptr<float>(), nq, q_in);
+      const ConstMap kv(xkv[b].data_ptr<float>(), nkv, kv_in);
+      fast->q_norm.Apply(q, nqm);
+      fast->kv_norm.Apply(kv, nkvm);
+      fast->attention.Apply(nqm, nkvm, att);
+      RowMat x = q + att;
+      fast->mlp.AddTo(x);
+      Eigen::Map<RowMat>(out[b].data_ptr<float>(), nq, q_in) = x;
+    }
+    return out;
+  }
+#endif
   double Flops(int64_t nq, int64_t nkv) const {
     return cross_attn->attention->Flops(nq, q_in, nkv, kv_in, q_in) + mlp->Flops(nq);
   }
@@ -249,9 +413,39 @@ struct SelfAttentionLayerImpl : nn::Module {
     p = dropout;
   }
   Tensor forward(Tensor z) {
+#ifdef DYN4D_HAVE_EIGEN
+    if (fast && !is_training() && !torch::GradMode::is_enabled()) return FastForward(z);
+#endif
     z = z + torch::dropout(self_attn->forward(z), p, is_training() && p > 0);
     return z + torch::dropout(mlp->forward(z), p, is_training() && p > 0);
   }
+#ifdef DYN4D_HAVE_EIGEN
+  struct Fast {
+    FastLayerNorm norm;
+    FastAttention attention;
+    FastMlp mlp;
+  };
+  std::unique_ptr<Fast> fast;
+  void Prepare() {
+    fast.reset(new Fast{FastLayerNorm(self_attn->norm), FastAttention(*self_attn->attention),
+                        FastMlp(*mlp)});
+  }
+  Tensor FastForward(const Tensor& z_in) {
+    const Tensor z = z_in.contiguous();
+    Tensor out = torch::empty_like(z);
+    const int64_t n = z.size(1);
+    RowMat normed, att;
+    for (int64_t b = 0; b < z.size(0); ++b) {
+      const ConstMap x0(z[b].data_ptr<float>(), n, c);
+      fast->norm.Apply(x0, normed);
+      fast->attention.Apply(normed, normed, att);
+      RowMat x = x0 + att;
+      fast->mlp.AddTo(x);
+      Eigen::Map<RowMat>(out[b].data_ptr<float>(), n, c) = x;
+    }
+    return out;
+  }
+#endif
   double Flops(int64_t n) const {
     return self_attn->attention->Flops(n, c, n, c, c) + mlp->Flops(n);
   }
@@ -346,7 +540,7 @@ DynPerceiverImpl::DynPerceiverImpl(DynPerceiverConfig config) : config_(std::mov
                           {160, 5, 960, 160, true, true, 1}};
     auto adjust = [&](int ch) { return MakeDivisible(ch * c.width_mult); };
     std::vector<std::shared_ptr<nn::Module>> features;
-    Seq first = ConvBn(c.in_channels, adjust(16), 3, 2, 1, 1e-3, 0.01, ActKind::kHardswish);
+    ConvBnAct first = ConvBn(c.in_channels, adjust(16), 3, 2, 1, 1e-3, 0.01, ActKind::kHardswish);
     stem_ = Seq();
     stem_->push_back(first);
     int index = 1;
@@ -376,7 +570,12 @@ DynPerceiverImpl::DynPerceiverImpl(DynPerceiverConfig config) : config_(std::mov
     const std::array<int, 4> depths =
         big ? std::array<int, 4>{1, 3, 8, 2} : std::array<int, 4>{1, 3, 6, 6};
     const int64_t group_width = big ? 16 : 8;
-    stem_ = ConvBn(c.in_channels, 32, 3, 2, 1, 1e-5, 0.1, ActKind::kReLU);
+    // RegNet's stem is one ConvNormActivation: its children are the stem's.
+    stem_ = Seq();
+    stem_->push_back(
+        nn::Conv2d(nn::Conv2dOptions(c.in_channels, 32, 3).stride(2).padding(1).bias(false)));
+    stem_->push_back(nn::BatchNorm2d(nn::BatchNormOptions(32).eps(1e-5).momentum(0.1)));
+    stem_->push_back(Act(ActKind::kReLU));
     int64_t in = 32;
     for (int s = 0; s < 4; ++s) {
       stages[s] = Seq();
@@ -536,6 +735,32 @@ void DynPerceiverImpl::RunToExit4(State& s) {
   const Tensor x = Z2x(*last_z2x_, s.x, s.z);
   const Tensor pooled = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
   s.y4 = classifier_merge_->forward(torch::cat({pooled, s.zm, isc4_->forward(s.y2)}, 1));
+}
+
+Tensor DynPerceiverImpl::ForwardBackbone(Tensor images) {
+  Tensor x = stem_->forward(images);
+  for (auto& stage : stages_) x = stage->forward(x);
+  const Tensor pooled = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
+  return mobilenet_ ? classifier_cnn_->forward(pooled) : classifier_cnn_linear_(pooled);
+}
+
+void DynPerceiverImpl::FoldBatchNorm() {
+  for (const auto& m : modules(/*include_self=*/false))
+    if (auto* c = m->as<ConvBnAct>()) c->Fold();
+}
+
+bool DynPerceiverImpl::PrepareInference() {
+  FoldBatchNorm();
+#ifdef DYN4D_HAVE_EIGEN
+  torch::NoGradGuard g;
+  for (const auto& m : modules(/*include_self=*/false)) {
+    if (auto* l = m->as<SelfAttentionLayer>()) l->Prepare();
+    if (auto* l = m->as<CrossAttentionLayer>()) l->Prepare();
+  }
+  return true;
+#else
+  return false;
+#endif
 }
 
 std::vector<Tensor> DynPerceiverImpl::forward(Tensor images) { return ForwardUntil(images, 4); }

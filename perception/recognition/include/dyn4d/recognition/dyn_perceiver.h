@@ -52,6 +52,18 @@ class DynPerceiverImpl : public torch::nn::Module {
   /// the last exit any sample still needs is computed.
   DynamicOutput ForwardDynamic(torch::Tensor images, const std::array<float, 3>& thresholds);
 
+  /// The feature branch alone with its own head (what a plain CNN costs).
+  torch::Tensor ForwardBackbone(torch::Tensor images);
+  /// Inference speed-up: folds every BatchNorm that follows a convolution
+  /// into it (in eval mode those convolutions then skip the BN op). Loaded
+  /// parameters are kept; call again after loading new weights.
+  void FoldBatchNorm();
+
+  /// FoldBatchNorm() plus, where Eigen was available at build time, the
+  /// latent branch's attention layers on Eigen for inference (eval mode, no
+  /// autograd); returns whether the Eigen path is in use. Call after loading.
+  bool PrepareInference();
+
   /// Official FLOPs convention (forward_calc_flops): cumulative GFLOPs
   /// (multiply-accumulates / 1e9) per image to reach each exit.
   std::array<double, 4> CumulativeGflops() const;
