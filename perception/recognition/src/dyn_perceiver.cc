@@ -317,6 +317,17 @@ struct FastMlp {
     x += y;
   }
 };
+
+// The residual pair every attention layer shares, for one sample:
+// out = x + attention(nq, nkv); out += MLP(out).
+void ResidualAttentionMlp(const ConstMap& x, const RowMat& nq, const RowMat& nkv,
+                          const FastAttention& attention, const FastMlp& mlp, float* out) {
+  RowMat att;
+  attention.Apply(nq, nkv, att);
+  RowMat y = x + att;
+  mlp.AddTo(y);
+  Eigen::Map<RowMat>(out, y.rows(), y.cols()) = y;
+}
 #endif  // DYN4D_HAVE_EIGEN
 
 struct CrossAttentionImpl : nn::Module {
@@ -367,16 +378,13 @@ struct CrossAttentionLayerImpl : nn::Module {
     const Tensor xq = xq_in.contiguous(), xkv = xkv_in.contiguous();
     Tensor out = torch::empty_like(xq);
     const int64_t nq = xq.size(1), nkv = xkv.size(1);
-    RowMat nqm, nkvm, att;
+    RowMat nqm, nkvm;
     for (int64_t b = 0; b < xq.size(0); ++b) {
       const ConstMap q(xq[b].data_ptr<float>(), nq, q_in);
       const ConstMap kv(xkv[b].data_ptr<float>(), nkv, kv_in);
       fast->q_norm.Apply(q, nqm);
       fast->kv_norm.Apply(kv, nkvm);
-      fast->attention.Apply(nqm, nkvm, att);
-      RowMat x = q + att;
-      fast->mlp.AddTo(x);
-      Eigen::Map<RowMat>(out[b].data_ptr<float>(), nq, q_in) = x;
+      ResidualAttentionMlp(q, nqm, nkvm, fast->attention, fast->mlp, out[b].data_ptr<float>());
     }
     return out;
   }
@@ -434,14 +442,12 @@ struct SelfAttentionLayerImpl : nn::Module {
     const Tensor z = z_in.contiguous();
     Tensor out = torch::empty_like(z);
     const int64_t n = z.size(1);
-    RowMat normed, att;
+    RowMat normed;
     for (int64_t b = 0; b < z.size(0); ++b) {
       const ConstMap x0(z[b].data_ptr<float>(), n, c);
       fast->norm.Apply(x0, normed);
-      fast->attention.Apply(normed, normed, att);
-      RowMat x = x0 + att;
-      fast->mlp.AddTo(x);
-      Eigen::Map<RowMat>(out[b].data_ptr<float>(), n, c) = x;
+      ResidualAttentionMlp(x0, normed, normed, fast->attention, fast->mlp,
+                           out[b].data_ptr<float>());
     }
     return out;
   }
