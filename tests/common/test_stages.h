@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "dyn4d/pipeline/graph.h"
 #include "dyn4d/pipeline/stage.h"
 
 namespace dyn4d::test {
@@ -103,6 +104,16 @@ inline pipeline::StageRegistry TestRegistry() {
                                            p.GetDouble("sleep_ms", 0, 0, 10000));
   });
   return r;
+}
+
+/// Runs a parsed graph to its end with `out_dir` as its output folder.
+inline pipeline::RunResult RunGraphInto(const pipeline::GraphConfig& config,
+                                        const pipeline::StageRegistry& registry,
+                                        const std::string& out_dir) {
+  pipeline::RunOptions o;
+  o.output_dir = out_dir;
+  pipeline::RunControl control;
+  return pipeline::Graph(config, registry, o).Run(control);
 }
 
 /// A fresh, empty temporary directory.

@@ -74,11 +74,7 @@ nodes:
   rec: {type: recorder, inputs: {frames: frames, poses: poses, tracks: tracks}}
 )",
                                         "rec.yaml");
-    pipeline::RunOptions o;
-    o.output_dir = out;
-    pipeline::RunControl control;
-    REQUIRE(pipeline::Graph(g, registry, o).Run(control).status ==
-            pipeline::RunResult::Status::kOk);
+    REQUIRE(test::RunGraphInto(g, registry, out).status == pipeline::RunResult::Status::kOk);
   }
   const std::string file = out + "/recording.mcap";
   REQUIRE(fs::exists(file));
@@ -117,11 +113,7 @@ nodes:
   tracks: {type: tracks_writer, inputs: {tracks: tracks}}
 )",
                                         "replay.yaml");
-    pipeline::RunOptions o;
-    o.output_dir = out2;
-    pipeline::RunControl control;
-    REQUIRE(pipeline::Graph(g, registry, o).Run(control).status ==
-            pipeline::RunResult::Status::kOk);
+    REQUIRE(test::RunGraphInto(g, registry, out2).status == pipeline::RunResult::Status::kOk);
     std::ifstream in(out2 + "/tracks_mot.txt");
     int lines = 0;
     for (std::string l; std::getline(in, l);) ++lines;

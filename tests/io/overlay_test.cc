@@ -22,10 +22,7 @@ nodes:
   overlay: {type: overlay_video, inputs: {frames: frames)") +
                                           (with_tracks ? ", tracks: tracks" : "") + "}}\n",
                                       "overlay.yaml");
-  pipeline::RunOptions o;
-  o.output_dir = out;
-  pipeline::RunControl control;
-  REQUIRE(pipeline::Graph(g, registry, o).Run(control).status == pipeline::RunResult::Status::kOk);
+  REQUIRE(test::RunGraphInto(g, registry, out).status == pipeline::RunResult::Status::kOk);
   REQUIRE(std::filesystem::exists(out + "/overlay.mp4"));
   CHECK_FALSE(std::filesystem::exists(out + "/overlay.partial.mp4"));
   cv::VideoCapture cap(out + "/overlay.mp4");

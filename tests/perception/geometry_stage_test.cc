@@ -31,10 +31,7 @@ nodes:
   map: {type: cloud_map_writer, inputs: {clouds: clouds}}
 )",
                                       "geometry.yaml");
-  pipeline::RunOptions o;
-  o.output_dir = out;
-  pipeline::RunControl control;
-  pipeline::RunResult r = pipeline::Graph(g, registry, o).Run(control);
+  const pipeline::RunResult r = test::RunGraphInto(g, registry, out);
   INFO(r.message);
   REQUIRE(r.status == pipeline::RunResult::Status::kOk);
   CHECK(r.final_stats.at("geometry").errors == 0);  // no frame lost

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "../common/shared_data.h"
+#include "../common/test_stages.h"
 
 using namespace dyn4d::recognition;
 namespace fs = std::filesystem;
@@ -23,9 +24,6 @@ DynPerceiverConfig Tiny() {
   c.num_classes = 10;
   c.depth_factor = {1, 1, 1, 1};
   return c;
-}
-std::string TempPath(const std::string& name) {
-  return (fs::temp_directory_path() / ("dyn4d_rec_" + name)).string();
 }
 }  // namespace
 
@@ -111,7 +109,8 @@ TEST_CASE("FLOPs counter reproduces the official per-exit GFLOPs", "[recognition
 
 TEST_CASE("state_dict loading names the offending key", "[recognition]") {
   DynPerceiver model(Tiny());
-  const std::string good = TempPath("good.pt");
+  const std::string dir = dyn4d::test::TempDir("state_dict");
+  const std::string good = dir + "/good.pt";
   SaveStateDict(*model, good);
   DynPerceiver other(Tiny());
   LoadStateDict(*other, good);  // round trip
@@ -132,15 +131,15 @@ TEST_CASE("state_dict loading names the offending key", "[recognition]") {
   CHECK_THROWS_WITH(LoadStateDict(*missing, good), Catch::Contains("missing key 'self_att4.3."));
   auto shallower = Tiny();
   DynPerceiver big(deeper);
-  const std::string big_file = TempPath("big.pt");
+  const std::string big_file = dir + "/big.pt";
   SaveStateDict(*big, big_file);
   DynPerceiver small(shallower);
   CHECK_THROWS_WITH(LoadStateDict(*small, big_file),
                     Catch::Contains("unexpected key 'self_att4.3."));
-  std::ofstream(TempPath("garbage.pt")) << "not a pickle";
-  CHECK_THROWS_WITH(LoadStateDict(*small, TempPath("garbage.pt")),
+  std::ofstream(dir + "/garbage.pt") << "not a pickle";
+  CHECK_THROWS_WITH(LoadStateDict(*small, dir + "/garbage.pt"),
                     Catch::Contains("not a torch.save'd dict"));
-  fs::remove(good), fs::remove(big_file), fs::remove(TempPath("garbage.pt"));
+  fs::remove_all(dir);
 }
 
 TEST_CASE("early exits skip the feature stages they do not need", "[recognition]") {
