@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 
+#include "dyn4d/perception/pose.h"
 #include "window_refinement.h"
 
 namespace dyn4d::perception {
@@ -52,10 +53,6 @@ Eigen::Isometry3d Exp(const Vec6& d) {
 Eigen::Isometry3d Orthonormal(Eigen::Isometry3d T) {
   T.linear() = Eigen::Quaterniond(T.linear()).normalized().toRotationMatrix();
   return T;
-}
-
-double RotationDeg(const Eigen::Isometry3d& T) {
-  return Eigen::AngleAxisd(T.linear()).angle() * 180.0 / M_PI;
 }
 
 // Robust weight for a residual in sigmas: Huber near the solution, and

@@ -7,6 +7,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "dyn4d/perception/pose.h"
+
 namespace dyn4d::perception {
 
 std::vector<StampedPose> ReadTumTrajectory(const std::string& path) {
@@ -104,7 +106,7 @@ TrajectoryErrors EvaluateTrajectory(const std::vector<std::pair<StampedPose, Sta
         pairs[i].second.T_world_cam.inverse() * pairs[i + delta].second.T_world_cam;
     const Eigen::Isometry3d err = dg.inverse() * de;
     t2 += err.translation().squaredNorm();
-    const double angle = Eigen::AngleAxisd(err.linear()).angle() * 180.0 / M_PI;
+    const double angle = RotationDeg(err);
     r2 += angle * angle;
     ++n;
   }

@@ -28,10 +28,6 @@ void PrintErrors(const MethodRun& m, const perception::TrajectoryErrors& e, size
   std::printf("%-22s %9.1f %12.4f %14.4f %14.3f %8d\n", m.name.c_str(), frames / m.seconds,
               e.ate_rmse_m, e.rpe_trans_rmse_m, e.rpe_rot_rmse_deg, m.failures);
 }
-double StepDeg(const Eigen::Isometry3d& T) {
-  return Eigen::AngleAxisd(T.linear()).angle() * 180.0 / M_PI;
-}
-
 // Ground-truth steps that both trackers contradict while agreeing with each
 // other are more likely errors of the ground truth than of the trackers
 // (7-Scenes' poses come from KinectFusion, which has such glitches). They are
@@ -49,17 +45,18 @@ void ReportSuspectGroundTruth(const std::vector<StampedPose>& gt, const MethodRu
     const Eigen::Isometry3d sb = b.poses[i - 1].inverse() * b.poses[i];
     const Eigen::Isometry3d ea = step.inverse() * sa, eb = step.inverse() * sb,
                             ab = sa.inverse() * sb;
-    const bool contradicted = (ea.translation().norm() > 0.02 || StepDeg(ea) > 1.0) &&
-                              (eb.translation().norm() > 0.02 || StepDeg(eb) > 1.0);
-    const bool trackers_agree = ab.translation().norm() < 0.01 && StepDeg(ab) < 0.5;
+    const bool contradicted =
+        (ea.translation().norm() > 0.02 || perception::RotationDeg(ea) > 1.0) &&
+        (eb.translation().norm() > 0.02 || perception::RotationDeg(eb) > 1.0);
+    const bool trackers_agree = ab.translation().norm() < 0.01 && perception::RotationDeg(ab) < 0.5;
     if (contradicted && trackers_agree) {
       ++suspects;
       std::printf(
           "ground truth suspect at frame %zu: step %.1f cm / %.2f deg, but %s %.1f cm / %.2f deg "
           "and %s %.1f cm / %.2f deg\n",
-          i, 100 * step.translation().norm(), StepDeg(step), a.name.c_str(),
-          100 * sa.translation().norm(), StepDeg(sa), b.name.c_str(), 100 * sb.translation().norm(),
-          StepDeg(sb));
+          i, 100 * step.translation().norm(), perception::RotationDeg(step), a.name.c_str(),
+          100 * sa.translation().norm(), perception::RotationDeg(sa), b.name.c_str(),
+          100 * sb.translation().norm(), perception::RotationDeg(sb));
       step = sa;
       step.translation() = 0.5 * (sa.translation() + sb.translation());
     }

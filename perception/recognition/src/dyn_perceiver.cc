@@ -22,22 +22,24 @@ using torch::Tensor;
 
 enum class ActKind { kReLU, kHardswish, kHardsigmoid, kSigmoid };
 
+Tensor Activate(ActKind kind, Tensor x) {
+  switch (kind) {
+    case ActKind::kReLU:
+      return torch::relu(x);
+    case ActKind::kHardswish:
+      return torch::hardswish(x);
+    case ActKind::kHardsigmoid:
+      return torch::hardsigmoid(x);
+    case ActKind::kSigmoid:
+      return torch::sigmoid(x);
+  }
+  return x;
+}
+
 // Parameter-free activation (LibTorch 1.13 has no Hardswish module).
 struct ActImpl : nn::Module {
   explicit ActImpl(ActKind k) : kind(k) {}
-  Tensor forward(Tensor x) {
-    switch (kind) {
-      case ActKind::kReLU:
-        return torch::relu(x);
-      case ActKind::kHardswish:
-        return torch::hardswish(x);
-      case ActKind::kHardsigmoid:
-        return torch::hardsigmoid(x);
-      case ActKind::kSigmoid:
-        return torch::sigmoid(x);
-    }
-    return x;
-  }
+  Tensor forward(Tensor x) { return Activate(kind, x); }
   ActKind kind;
 };
 TORCH_MODULE(Act);
@@ -75,14 +77,11 @@ struct ConvBnActImpl : nn::Module {
       x = bn(conv(x));
     }
     if (!act) return x;
-    switch (*act) {
-      case ActKind::kReLU:
-        return torch::relu_(x);
-      case ActKind::kHardswish:
-        return torch::hardswish_(x);
-      default:
-        return Act(*act)(x);
-    }
+    // In place at inference (saves an allocation per layer); autograd keeps
+    // the out-of-place form.
+    if (!is_training() && *act == ActKind::kReLU) return torch::relu_(x);
+    if (!is_training() && *act == ActKind::kHardswish) return torch::hardswish_(x);
+    return Activate(*act, x);
   }
   void Fold() {
     torch::NoGradGuard g;
@@ -111,8 +110,7 @@ struct SqueezeExcitationImpl : nn::Module {
   Tensor forward(Tensor x) {
     Tensor s = torch::adaptive_avg_pool2d(x, {1, 1});
     s = fc2(torch::relu(fc1(s)));
-    s = scale == ActKind::kHardsigmoid ? torch::hardsigmoid(s) : torch::sigmoid(s);
-    return s * x;
+    return Activate(scale, s) * x;
   }
   nn::Conv2d fc1{nullptr}, fc2{nullptr};
   ActKind scale;

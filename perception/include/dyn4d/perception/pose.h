@@ -19,6 +19,11 @@ inline Eigen::Isometry3d ToIsometry(const pipeline::CameraPose& p) {
   return T;
 }
 
+/// The rotation angle of T, in degrees.
+inline double RotationDeg(const Eigen::Isometry3d& T) {
+  return Eigen::AngleAxisd(T.linear()).angle() * 180.0 / M_PI;
+}
+
 /// A pose message for T_world_cam.
 inline pipeline::CameraPose ToCameraPose(const Eigen::Isometry3d& T,
                                          const pipeline::MessageMeta& meta,
