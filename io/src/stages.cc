@@ -480,6 +480,16 @@ void RegisterStages(pipeline::StageRegistry& r) {
                                  OutPath(ctx, p.GetString("jsonl_file", "tracks.jsonl")),
                                  kitti.empty() ? "" : OutPath(ctx, kitti)));
              });
+  r.Register("detections_writer",
+             "writes detections / recognitions (class, score, exit, embedding) as JSONL "
+             "(input detections)",
+             [](Params& p, const StageContext& ctx) {
+               return std::make_unique<WriterStage<pipeline::Detections, DetectionsWriter>>(
+                   "detections",
+                   std::make_unique<DetectionsWriter>(
+                       OutPath(ctx, p.GetString("file", "detections.jsonl")),
+                       p.GetBool("embeddings", true)));
+             });
   r.Register("cloud_map_writer",
              "fuses world-frame clouds into a voxel map, writes PLY (input clouds)",
              [](Params& p, const StageContext& ctx) {

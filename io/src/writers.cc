@@ -189,6 +189,24 @@ void TracksWriter::Close() {
   if (kitti_) kitti_->Commit();
 }
 
+DetectionsWriter::DetectionsWriter(const std::string& jsonl_path, bool embeddings)
+    : jsonl_(jsonl_path), embeddings_(embeddings) {}
+
+void DetectionsWriter::Write(const pipeline::Detections& detections) {
+  for (const pipeline::Detection& d : detections.items) {
+    nlohmann::json j = {
+        {"frame", detections.meta.seq}, {"t", detections.meta.stamp_ns / 1e9},
+        {"track_id", d.track_id},       {"class", d.class_name},
+        {"class_id", d.class_id},       {"score", d.score},
+        {"exit", d.exit_index + 1},     {"box_xywh", {d.box.x, d.box.y, d.box.w, d.box.h}}};
+    if (embeddings_ && !d.embedding.empty()) j["embedding"] = d.embedding;
+    jsonl_.stream() << j.dump() << "\n";
+  }
+  CheckGood(jsonl_.stream(), jsonl_.path());
+}
+
+void DetectionsWriter::Close() { jsonl_.Commit(); }
+
 ReasoningWriter::ReasoningWriter(const std::string& jsonl_path, const std::string& text_path)
     : jsonl_(jsonl_path), text_(text_path) {}
 

@@ -255,6 +255,7 @@ class GeometryStage : public pipeline::Stage {
 }  // namespace
 
 void RegisterStages(pipeline::StageRegistry& r) {
+  RegisterRecognitionStages(r);
   r.Register("geometry",
              "camera tracking, static TSDF map, moving objects in world coordinates "
              "(inputs frames, tracks, requests; outputs poses, clouds, objects, object_clouds, "

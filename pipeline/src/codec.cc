@@ -289,7 +289,9 @@ void EncodeBody(const Detections& m, json& body, PartWriter& w) {
                      {"class_name", d.class_name},
                      {"score", d.score},
                      {"exit_index", d.exit_index},
-                     {"mask", w.AddImage("mask/" + std::to_string(i), d.mask)}});
+                     {"mask", w.AddImage("mask/" + std::to_string(i), d.mask)},
+                     {"track_id", d.track_id},
+                     {"embedding", d.embedding}});
   }
   body["items"] = std::move(items);
 }
@@ -304,6 +306,16 @@ void DecodeBody(const json& b, const PartReader& r, Detections& m) {
     d.score = GetFloat(items[i], p, "score");
     d.exit_index = static_cast<int>(GetInt(items[i], p, "exit_index", -1, 64));
     d.mask = r.ReadImage(GetInt(items[i], p, "mask", -1, 1 << 20), p + ".mask");
+    // Optional (added in protocol 1.1): older senders leave them out.
+    if (items[i].contains("track_id"))
+      d.track_id = GetInt(items[i], p, "track_id", -1, std::numeric_limits<int64_t>::max());
+    if (items[i].contains("embedding")) {
+      const json& e = GetArray(items[i], p, "embedding");
+      for (const json& v : e) {
+        if (!v.is_number()) Fail("field '" + p + ".embedding': expected numbers");
+        d.embedding.push_back(v.get<float>());
+      }
+    }
     m.items.push_back(std::move(d));
   }
 }
@@ -405,7 +417,8 @@ void EncodeBody(const Stats& m, json& body, PartWriter&) {
           {"processed", m.processed},
           {"emitted", m.emitted},
           {"dropped", m.dropped},
-          {"errors", m.errors}};
+          {"errors", m.errors},
+          {"counters", m.counters}};
 }
 void DecodeBody(const json& b, const PartReader&, Stats& m) {
   m.node = GetString(b, "body", "node");
@@ -417,6 +430,14 @@ void DecodeBody(const json& b, const PartReader&, Stats& m) {
   m.emitted = GetUint(b, "body", "emitted");
   m.dropped = GetUint(b, "body", "dropped");
   m.errors = GetUint(b, "body", "errors");
+  if (b.contains("counters")) {  // optional (protocol 1.1)
+    const json& c = b.at("counters");
+    if (!c.is_object()) Fail("field 'body.counters': expected an object of numbers");
+    for (const auto& [k, v] : c.items()) {
+      if (!v.is_number()) Fail("field 'body.counters." + k + "': expected a number");
+      m.counters[k] = v.get<double>();
+    }
+  }
 }
 
 void EncodeBody(const EndOfStream& m, json& body, PartWriter&) { body["reason"] = m.reason; }

@@ -175,6 +175,7 @@ class NodeRunner {
       max_queue_depth_ = mux_->MaxDepth();
     }
     s.errors += stage_errors_ + stage_->SkippedCount();
+    s.counters = stage_->Counters();
     return s;
   }
 
@@ -333,7 +334,8 @@ nlohmann::json StatsToJson(const Stats& s, double t_s) {
           {"processed", s.processed},
           {"emitted", s.emitted},
           {"dropped", s.dropped},
-          {"errors", s.errors}};
+          {"errors", s.errors},
+          {"counters", s.counters}};
 }
 
 // "[ 12.0s] cloud 30/s 2.1/4.0ms q1 | map ..." : per node fps, p50/p95

@@ -110,6 +110,8 @@ TEST_CASE("Every message type survives encode/decode", "[codec]") {
     a.score = 0.75f;
     a.exit_index = 2;
     a.mask = PatternImage(3, 4, PixelEncoding::kMono8);
+    a.track_id = 12;
+    a.embedding = {0.5f, -1.25f, 3.f};
     Detection b;
     b.box = {10, 20, 30, 40};
     b.class_name = "ball";
@@ -123,6 +125,10 @@ TEST_CASE("Every message type survives encode/decode", "[codec]") {
     CHECK(SameImage(e.items[0].mask, a.mask));
     CHECK(e.items[1].mask.empty());
     CHECK(e.items[1].box.h == 40);
+    CHECK(e.items[0].track_id == 12);
+    CHECK(e.items[0].embedding == a.embedding);
+    CHECK(e.items[1].track_id == -1);
+    CHECK(e.items[1].embedding.empty());
   }
   SECTION("Tracks") {
     Tracks t;
@@ -191,7 +197,9 @@ TEST_CASE("Every message type survives encode/decode", "[codec]") {
     s.emitted = 999;
     s.dropped = 17;
     s.errors = 2;
+    s.counters = {{"exit_1", 40}, {"exit_4", 2}};
     Stats t = RoundTrip(s);
+    CHECK(t.counters == s.counters);
     CHECK(t.node == "geometry");
     CHECK(t.fps == 29.5);
     CHECK(t.latency_p95_ms == 9.5);

@@ -12,6 +12,7 @@
 
 #include "commands.h"
 #include "dyn4d/recognition/dyn_perceiver.h"
+#include "recognition_common.h"
 
 namespace dyn4d::cli {
 namespace fs = std::filesystem;
@@ -112,6 +113,18 @@ double TimeMs(Fn&& fn, int warmup, int runs) {
   return MedianMs(ms);
 }
 }  // namespace
+
+std::vector<double> MeasureExitLatencyMs(recognition::MultiExitNet& net,
+                                         const recognition::DynPerceiverConfig& config, int runs) {
+  torch::InferenceMode inference;
+  torch::manual_seed(0);
+  const torch::Tensor image =
+      torch::randn({1, config.in_channels, config.image_size, config.image_size});
+  std::vector<double> ms;
+  for (int k = 1; k <= net.num_exits(); ++k)
+    ms.push_back(TimeMs([&] { net.ForwardUntil(image, k); }, 10, runs));
+  return ms;
+}
 
 int RunRecognitionLatencyBench(const RecognitionLatencyOptions& o) {
   try {

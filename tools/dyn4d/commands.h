@@ -73,6 +73,18 @@ struct RecognitionLatencyOptions {
   int warmup = 10, runs = 50;
   bool fold_batchnorm = true;
 };
+struct RecognitionBenchOptions {
+  std::string models_dir;  ///< holds fashion_mnist_{dyn_perceiver,linear_exits,static}.yaml
+  std::string data_dir;    ///< Fashion-MNIST folder
+  std::string plot = "bench/recognition.png";
+  int latency_images = 1000;  ///< test images timed one by one and in batches of 32
+  int threads = 0;
+};
+/// `dyn4d bench recognition`: accuracy, accuracy-vs-GFLOPs curves, latency
+/// and throughput of dynamic vs static inference; last line
+/// speedup_at_equal_accuracy.
+int RunRecognitionBench(const RecognitionBenchOptions& options);
+
 /// `dyn4d bench recognition --latency`: batch-1 latency of the full forward,
 /// of the paths stopping after exits 1-3, and of the plain backbone.
 int RunRecognitionLatencyBench(const RecognitionLatencyOptions& options);
@@ -83,5 +95,29 @@ std::string FindSharedDir(const std::string& given);
 /// `dyn4d bench transport`: throughput of 640x480 RGB-D frames through one
 /// dyn4d edge and a bare cppzmq loop over inproc, ipc and tcp.
 int RunTransportBench(const TransportBenchOptions& options);
+
+struct TrainOptions {
+  std::string model_file;  ///< configs/models/*.yaml
+  std::string out_dir;     ///< checkpoints; default out/train/<model file stem>
+  std::string data_dir;    ///< Fashion-MNIST IDX files; default Debian's
+  int epochs = 0;          ///< 0: the model file's training.epochs
+  int64_t max_steps = 0;   ///< stop early (tests, smoke runs)
+  int threads = 0;
+  bool no_install = false;  ///< keep the weights in out_dir, do not overwrite the model's
+};
+/// `dyn4d train`: trains a model file's network on Fashion-MNIST (resumes).
+int RunTrain(const TrainOptions& options);
+
+struct CalibrateOptions {
+  std::string model_file;
+  std::string data_dir;
+  double budget_gflops = 0;  ///< expected GFLOPs per image
+  double budget_ms = 0;      ///< or expected batch-1 latency per image
+  int threads = 0;
+  bool dry_run = false;  ///< print, do not write the thresholds
+};
+/// `dyn4d recognize calibrate`: early-exit thresholds for a budget, written
+/// into the model file.
+int RunRecognizeCalibrate(const CalibrateOptions& options);
 
 }  // namespace dyn4d::cli

@@ -341,9 +341,21 @@ int main(int argc, char** argv) {
   bool bench_recognition_latency = false;
   auto* bench_recognition = bench->add_subcommand(
       "recognition",
-      "Dyn-Perceiver on this CPU. --latency: batch-1 latency (median) of the full forward\n"
-      "and of the paths that stop after exits 1, 2, 3, and of the plain backbone; last lines\n"
+      "Dyn-Perceiver on this CPU.\n"
+      "Default: the Fashion-MNIST models of configs/models (Dyn-Perceiver, linear-exit\n"
+      "baseline, static network) on the test set: accuracy and GFLOPs per exit, the\n"
+      "accuracy-vs-expected-GFLOPs curves of dynamic inference (plotted to --plot), latency at\n"
+      "batch 1 and throughput at batch 32, last line speedup_at_equal_accuracy.\n"
+      "--latency: batch-1 latency (median) of mobilenetV3_0x75_t128 at 224x224: full forward,\n"
+      "the paths that stop after exits 1, 2, 3, and the plain backbone; last lines\n"
       "latency_exit1_b1_ms and latency_full_b1_ms.");
+  cli::RecognitionBenchOptions rb;
+  rb.models_dir = std::string(DYN4D_CONFIG_DIR) + "/models";
+  bench_recognition->add_option("--models", rb.models_dir, "folder with the model files");
+  bench_recognition->add_option("--data", rb.data_dir, "Fashion-MNIST folder");
+  bench_recognition->add_option("--plot", rb.plot, "where to draw the curves (PNG)");
+  bench_recognition->add_option("--latency-images", rb.latency_images, "test images timed")
+      ->check(CLI::Range(64, 10000));
   bench_recognition->add_flag("--latency", bench_recognition_latency, "latency figures");
   bench_recognition->add_option("--config", rl.config, "configuration name");
   bench_recognition->add_option("--weights", rl.weights, "state_dict .pt to load (optional)");
@@ -373,6 +385,42 @@ int main(int argc, char** argv) {
   auto* recognize_flops = recognize->add_subcommand(
       "flops", "Cumulative GFLOPs per exit, official counting convention.");
   recognize_flops->add_option("config", flops_config, "configuration name");
+
+  cli::CalibrateOptions cal;
+  auto* recognize_calibrate = recognize->add_subcommand(
+      "calibrate",
+      "Early-exit thresholds for a compute budget, found as the official code does on a\n"
+      "calibration set (the last 5000 Fashion-MNIST training images, held out of training),\n"
+      "and written into the model file's `thresholds:` line.\n"
+      "  dyn4d recognize calibrate configs/models/fashion_mnist_dyn_perceiver.yaml --gflops 0.01");
+  recognize_calibrate->add_option("model", cal.model_file, "model file (configs/models/*.yaml)")
+      ->required();
+  auto* budget_gflops = recognize_calibrate->add_option(
+      "--gflops", cal.budget_gflops, "budget: expected GFLOPs per image");
+  auto* budget_ms = recognize_calibrate->add_option(
+      "--ms", cal.budget_ms, "budget: expected batch-1 latency per image (measured here)");
+  budget_gflops->excludes(budget_ms);
+  recognize_calibrate->add_option("--data", cal.data_dir, "Fashion-MNIST folder");
+  recognize_calibrate->add_option("--threads", cal.threads, "torch threads (0 = all cores)");
+  recognize_calibrate->add_flag("--dry-run", cal.dry_run, "print, do not write the model file");
+
+  // train
+  cli::TrainOptions tr;
+  auto* train = app.add_subcommand(
+      "train",
+      "Train a recognition model file's network on Fashion-MNIST (Debian's\n"
+      "dataset-fashion-mnist) with the official Dyn-Perceiver recipe: CE on every exit +\n"
+      "self-distillation from the last, AdamW, cosine schedule with warm-up. Checkpoints go\n"
+      "to --out; running the same command again resumes from the latest one. At the end\n"
+      "the weights replace the model file's `weights:` (unless --no-install).\n"
+      "  dyn4d train configs/models/fashion_mnist_dyn_perceiver.yaml");
+  train->add_option("model", tr.model_file, "model file (configs/models/*.yaml)")->required();
+  train->add_option("--out", tr.out_dir, "checkpoint folder (default out/train/<model>)");
+  train->add_option("--data", tr.data_dir, "Fashion-MNIST folder");
+  train->add_option("--epochs", tr.epochs, "override training.epochs");
+  train->add_option("--max-steps", tr.max_steps, "stop after this many steps in total");
+  train->add_option("--threads", tr.threads, "torch threads (0 = all cores)");
+  train->add_flag("--no-install", tr.no_install, "keep the weights in --out only");
 
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::from_str(log_level));
@@ -435,11 +483,19 @@ int main(int argc, char** argv) {
   if (*recognize_parity) return cli::RunRecognizeParity(rp);
   if (*bench_recognition) {
     if (!bench_recognition_latency) {
-      std::fprintf(stderr, "dyn4d bench recognition: only --latency is implemented so far\n");
-      return kExitConfig;
+      rb.threads = rl.threads;
+      return cli::RunRecognitionBench(rb);
     }
     return cli::RunRecognitionLatencyBench(rl);
   }
   if (*recognize_flops) return cli::RunRecognizeFlops(flops_config);
+  if (*recognize_calibrate) {
+    if (cal.budget_gflops <= 0 && cal.budget_ms <= 0) {
+      std::fprintf(stderr, "dyn4d recognize calibrate: give a budget, --gflops or --ms\n");
+      return kExitConfig;
+    }
+    return cli::RunRecognizeCalibrate(cal);
+  }
+  if (*train) return cli::RunTrain(tr);
   return kExitOk;
 }

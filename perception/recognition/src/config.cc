@@ -54,4 +54,44 @@ DynPerceiverConfig ConfigForName(const std::string& name) {
   return c;
 }
 
+ModelKind ParseModelKind(const std::string& name) {
+  if (name == "dyn_perceiver") return ModelKind::kDynPerceiver;
+  if (name == "linear_exits") return ModelKind::kLinearExits;
+  if (name == "static") return ModelKind::kStatic;
+  throw std::invalid_argument("model kind must be dyn_perceiver, linear_exits or static, got '" +
+                              name + "'");
+}
+
+const char* ModelKindName(ModelKind kind) {
+  switch (kind) {
+    case ModelKind::kDynPerceiver:
+      return "dyn_perceiver";
+    case ModelKind::kLinearExits:
+      return "linear_exits";
+    case ModelKind::kStatic:
+      return "static";
+  }
+  return "?";
+}
+
+std::vector<std::string> TrainConfig::Validate() const {
+  std::vector<std::string> p;
+  for (const auto& q : net.Validate()) p.push_back("net." + q);
+  if (epochs < 1) p.push_back("epochs: must be >= 1, got " + std::to_string(epochs));
+  if (batch_size < 2)
+    p.push_back("batch_size: must be >= 2 (BatchNorm), got " + std::to_string(batch_size));
+  if (!(lr > 0)) p.push_back("lr: must be > 0");
+  if (min_lr < 0 || min_lr > lr) p.push_back("min_lr: must be in [0, lr]");
+  if (warmup_epochs < 0 || warmup_epochs > epochs)
+    p.push_back("warmup_epochs: must be in [0, epochs]");
+  if (weight_decay < 0) p.push_back("weight_decay: must be >= 0");
+  if (kd_alpha < 0 || kd_temperature <= 0)
+    p.push_back("kd_alpha/kd_temperature: alpha >= 0, T > 0");
+  if (label_smoothing < 0 || label_smoothing >= 1)
+    p.push_back("label_smoothing: must be in [0, 1)");
+  if (checkpoint_every < 1) p.push_back("checkpoint_every: must be >= 1");
+  if (out_dir.empty()) p.push_back("out_dir: required (checkpoints and weights go there)");
+  return p;
+}
+
 }  // namespace dyn4d::recognition

@@ -514,20 +514,20 @@ double ModuleFlops(const nn::Module& m, int64_t& h, int64_t& w) {
   return f;
 }
 
-}  // namespace
-
-struct DynPerceiverImpl::State {
-  Tensor x, z, zm, y1, y2, y3, y4;
+// The CNN branch: torchvision MobileNetV3-large (features split at the
+// official stage boundaries) or RegNetY-400MF/800MF.
+struct BackboneParts {
+  Seq stem{nullptr};
+  std::array<Seq, 4> stages{nullptr, nullptr, nullptr, nullptr};
+  int64_t out_channels = 0, last_channel = 0;
+  std::array<int64_t, 4> channels{};  // latent width per C-stage = F-stage input width
+  std::array<int64_t, 4> feature_stride{};
 };
 
-DynPerceiverImpl::DynPerceiverImpl(DynPerceiverConfig config) : config_(std::move(config)) {
-  const auto problems = config_.Validate();
-  if (!problems.empty()) throw std::invalid_argument("DynPerceiverConfig: " + problems.front());
-  const auto& c = config_;
-  const int64_t K = c.num_classes;
-  mobilenet_ = c.backbone == Backbone::kMobileNetV3Large;
-  std::array<Seq, 4> stages;
-  if (mobilenet_) {
+BackboneParts BuildBackbone(const DynPerceiverConfig& c) {
+  BackboneParts b;
+  std::array<Seq, 4>& stages = b.stages;
+  if (c.backbone == Backbone::kMobileNetV3Large) {
     // torchvision mobilenet_v3_large: in, kernel, expanded, out, SE, hard-swish, stride.
     struct Row {
       int in, k, exp, out;
@@ -543,10 +543,9 @@ DynPerceiverImpl::DynPerceiverImpl(DynPerceiverConfig config) : config_(std::mov
                           {112, 5, 672, 160, true, true, 2}, {160, 5, 960, 160, true, true, 1},
                           {160, 5, 960, 160, true, true, 1}};
     auto adjust = [&](int ch) { return MakeDivisible(ch * c.width_mult); };
-    std::vector<std::shared_ptr<nn::Module>> features;
     ConvBnAct first = ConvBn(c.in_channels, adjust(16), 3, 2, 1, 1e-3, 0.01, ActKind::kHardswish);
-    stem_ = Seq();
-    stem_->push_back(first);
+    b.stem = Seq();
+    b.stem->push_back(first);
     int index = 1;
     auto add = [&](Seq& seq, int upto) {
       for (; index <= upto; ++index) {
@@ -555,18 +554,18 @@ DynPerceiverImpl::DynPerceiverImpl(DynPerceiverConfig config) : config_(std::mov
                                         r.stride));
       }
     };
-    add(stem_, 2);  // features[0:3]
+    add(b.stem, 2);  // features[0:3]
     for (auto& s : stages) s = Seq();
     add(stages[0], 4);   // features[3:5]
     add(stages[1], 7);   // features[5:8]
     add(stages[2], 13);  // features[8:14]
     add(stages[3], 15);  // features[14:16] ...
-    out_channels_ = 6 * adjust(160);
+    b.out_channels = 6 * adjust(160);
     stages[3]->push_back(
-        ConvBn(adjust(160), out_channels_, 1, 1, 1, 1e-3, 0.01, ActKind::kHardswish));  // [16]
-    last_channel_ = MakeDivisible(1280 * c.width_mult);
-    channels_ = {adjust(24), adjust(40), adjust(80), adjust(160)};
-    feature_stride_ = {4, 8, 16, 32};
+        ConvBn(adjust(160), b.out_channels, 1, 1, 1, 1e-3, 0.01, ActKind::kHardswish));  // [16]
+    b.last_channel = MakeDivisible(1280 * c.width_mult);
+    b.channels = {adjust(24), adjust(40), adjust(80), adjust(160)};
+    b.feature_stride = {4, 8, 16, 32};
   } else {
     const bool big = c.backbone == Backbone::kRegNetY800MF;
     const std::array<int64_t, 4> widths =
@@ -575,11 +574,11 @@ DynPerceiverImpl::DynPerceiverImpl(DynPerceiverConfig config) : config_(std::mov
         big ? std::array<int, 4>{1, 3, 8, 2} : std::array<int, 4>{1, 3, 6, 6};
     const int64_t group_width = big ? 16 : 8;
     // RegNet's stem is one ConvNormActivation: its children are the stem's.
-    stem_ = Seq();
-    stem_->push_back(
+    b.stem = Seq();
+    b.stem->push_back(
         nn::Conv2d(nn::Conv2dOptions(c.in_channels, 32, 3).stride(2).padding(1).bias(false)));
-    stem_->push_back(nn::BatchNorm2d(nn::BatchNormOptions(32).eps(1e-5).momentum(0.1)));
-    stem_->push_back(Act(ActKind::kReLU));
+    b.stem->push_back(nn::BatchNorm2d(nn::BatchNormOptions(32).eps(1e-5).momentum(0.1)));
+    b.stem->push_back(Act(ActKind::kReLU));
     int64_t in = 32;
     for (int s = 0; s < 4; ++s) {
       stages[s] = Seq();
@@ -590,10 +589,51 @@ DynPerceiverImpl::DynPerceiverImpl(DynPerceiverConfig config) : config_(std::mov
         in = widths[s];
       }
     }
-    out_channels_ = widths[3];
-    channels_ = {32, widths[0], widths[1], widths[2]};
-    feature_stride_ = {2, 4, 8, 16};
+    b.out_channels = widths[3];
+    b.channels = {32, widths[0], widths[1], widths[2]};
+    b.feature_stride = {2, 4, 8, 16};
   }
+  // Official training init (torchvision): convolutions Kaiming-normal
+  // fan_out with zero bias; BatchNorm weight 1, bias 0 (the default).
+  torch::NoGradGuard g;
+  for (Seq* part : {&b.stem, &b.stages[0], &b.stages[1], &b.stages[2], &b.stages[3]})
+    for (auto& m : (*part)->modules())
+      if (auto* conv = m->as<nn::Conv2d>()) {
+        nn::init::kaiming_normal_(conv->weight, 0.0, torch::kFanOut, torch::kReLU);
+        if (conv->bias.defined()) conv->bias.zero_();
+      }
+  return b;
+}
+
+// MobileNetV3's classifier: Linear -> hard-swish -> Dropout(0.2) -> Linear.
+Seq MobileNetHead(int64_t in, int64_t hidden, int64_t classes) {
+  Seq s;
+  s->push_back(nn::Linear(in, hidden));
+  s->push_back(Act(ActKind::kHardswish));
+  s->push_back(nn::Dropout(0.2));
+  s->push_back(nn::Linear(hidden, classes));
+  return s;
+}
+
+}  // namespace
+
+struct DynPerceiverImpl::State {
+  Tensor x, z, zm, y1, y2, y3, y4;
+};
+
+DynPerceiverImpl::DynPerceiverImpl(DynPerceiverConfig config) : config_(std::move(config)) {
+  const auto problems = config_.Validate();
+  if (!problems.empty()) throw std::invalid_argument("DynPerceiverConfig: " + problems.front());
+  const auto& c = config_;
+  const int64_t K = c.num_classes;
+  mobilenet_ = c.backbone == Backbone::kMobileNetV3Large;
+  BackboneParts parts = BuildBackbone(c);
+  std::array<Seq, 4> stages = parts.stages;
+  stem_ = parts.stem;
+  out_channels_ = parts.out_channels;
+  last_channel_ = parts.last_channel;
+  channels_ = parts.channels;
+  feature_stride_ = parts.feature_stride;
 
   // Registration order as the official module (state_dict order).
   latent_ = register_parameter("latent", torch::empty({c.num_latents, channels_[0]}));
@@ -637,7 +677,12 @@ DynPerceiverImpl::DynPerceiverImpl(DynPerceiverConfig config) : config_(std::mov
     s->push_back(Act(ActKind::kReLU));
     return s;
   };
-  if (!mobilenet_) classifier_cnn_linear_ = register_module("classifier_cnn", nn::Linear(Co, K));
+  if (!mobilenet_) {
+    classifier_cnn_linear_ = register_module("classifier_cnn", nn::Linear(Co, K));
+    torch::NoGradGuard g;  // the backbone's fc: N(0, 0.01) as torchvision
+    classifier_cnn_linear_->weight.normal_(0, 0.01);
+    classifier_cnn_linear_->bias.zero_();
+  }
   early_classifier3_ = register_module("early_classifier3", nn::Linear(C2, K));
   isc3_ = register_module("isc3", isc());
   classifier_att_ = register_module("classifier_att", nn::Linear(2 * C3, K));
@@ -645,12 +690,7 @@ DynPerceiverImpl::DynPerceiverImpl(DynPerceiverConfig config) : config_(std::mov
   classifier_merge_ = Seq();
   classifier_merge_->push_back(nn::BatchNorm1d(Co + 2 * C3));
   if (mobilenet_) {
-    classifier_cnn_ = Seq();
-    classifier_cnn_->push_back(nn::Linear(Co, last_channel_));
-    classifier_cnn_->push_back(Act(ActKind::kHardswish));
-    classifier_cnn_->push_back(nn::Dropout(0.2));
-    classifier_cnn_->push_back(nn::Linear(last_channel_, K));
-    register_module("classifier_cnn", classifier_cnn_);
+    classifier_cnn_ = register_module("classifier_cnn", MobileNetHead(Co, last_channel_, K));
     classifier_merge_->push_back(nn::Linear(Co + 2 * C3, last_channel_));
     classifier_merge_->push_back(Act(ActKind::kHardswish));
     classifier_merge_->push_back(nn::Dropout(0.2));
@@ -782,7 +822,10 @@ std::vector<Tensor> DynPerceiverImpl::ForwardUntil(Tensor images, int last_exit)
 }
 
 DynamicOutput DynPerceiverImpl::ForwardDynamic(Tensor images,
-                                               const std::array<float, 3>& thresholds) {
+                                               const std::vector<float>& thresholds) {
+  if (thresholds.size() != 3)
+    throw std::invalid_argument("Dyn-Perceiver needs 3 exit thresholds, got " +
+                                std::to_string(thresholds.size()));
   const int64_t B = images.size(0);
   DynamicOutput out;
   out.logits = torch::empty({B, config_.num_classes}, images.options());
@@ -870,6 +913,115 @@ std::array<double, 4> DynPerceiverImpl::CumulativeGflops() const {
   return {exit1 / 1e9, exit2 / 1e9, exit3 / 1e9, f / 1e9};
 }
 
+std::vector<double> DynPerceiverImpl::ExitGflops() const {
+  const auto g = CumulativeGflops();
+  return {g.begin(), g.end()};
+}
+
+// ---------------------------------------------------------------------------
+// Linear-exit baseline
+
+LinearExitCnnImpl::LinearExitCnnImpl(DynPerceiverConfig config) : config_(std::move(config)) {
+  const auto problems = config_.Validate();
+  if (!problems.empty()) throw std::invalid_argument("LinearExitCnn config: " + problems.front());
+  BackboneParts parts = BuildBackbone(config_);
+  out_channels_ = parts.out_channels;
+  last_channel_ = parts.last_channel;
+  channels_ = parts.channels;
+  stem_ = register_module("cnn_stem", parts.stem);
+  for (int s = 0; s < 4; ++s)
+    stages_[s] = register_module("cnn_body_stage" + std::to_string(s + 1), parts.stages[s]);
+  const int64_t K = config_.num_classes;
+  // F-stage 2 ends with channels_[2] channels, F-stage 3 with channels_[3].
+  exit1_ = register_module("exit1", nn::Linear(channels_[2], K));
+  exit2_ = register_module("exit2", nn::Linear(channels_[3], K));
+  if (config_.backbone == Backbone::kMobileNetV3Large) {
+    head_ = register_module("classifier_cnn", MobileNetHead(out_channels_, last_channel_, K));
+  } else {
+    head_ = Seq();
+    head_->push_back(nn::Linear(out_channels_, K));
+    register_module("classifier_cnn", head_);
+  }
+}
+
+std::vector<Tensor> LinearExitCnnImpl::ForwardUntil(Tensor images, int last_exit) {
+  if (last_exit < 1 || last_exit > 3) throw std::invalid_argument("last_exit must be 1..3");
+  auto gap = [](const Tensor& x) { return torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1); };
+  Tensor x = stem_->forward(images);
+  x = stages_[1]->forward(stages_[0]->forward(x));
+  std::vector<Tensor> out = {exit1_(gap(x))};
+  if (last_exit >= 2) {
+    x = stages_[2]->forward(x);
+    out.push_back(exit2_(gap(x)));
+  }
+  if (last_exit >= 3) out.push_back(head_->forward(gap(stages_[3]->forward(x))));
+  return out;
+}
+
+DynamicOutput LinearExitCnnImpl::ForwardDynamic(Tensor images,
+                                                const std::vector<float>& thresholds) {
+  if (thresholds.size() != 2)
+    throw std::invalid_argument("the linear-exit CNN needs 2 exit thresholds, got " +
+                                std::to_string(thresholds.size()));
+  const int64_t B = images.size(0);
+  DynamicOutput out;
+  out.logits = torch::empty({B, config_.num_classes}, images.options());
+  out.exit_index = torch::full({B}, 2, torch::kLong);
+  out.confidence = torch::empty({B}, images.options());
+  out.embedding = torch::zeros({B, out_channels_}, images.options());
+  auto gap = [](const Tensor& x) { return torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1); };
+  Tensor alive = torch::arange(B, torch::kLong);
+  Tensor x = stem_->forward(images);
+  for (int s = 0; s < 4; ++s) {
+    ++counts_.feature_stage_calls[s];
+    counts_.feature_stage_samples[s] += x.size(0);
+    x = stages_[s]->forward(x);
+    if (s == 0) continue;
+    const Tensor pooled = gap(x);
+    const Tensor logits = s == 1   ? exit1_(pooled)
+                          : s == 2 ? exit2_(pooled)
+                                   : head_->forward(pooled);
+    const auto [conf, _] = torch::softmax(logits, 1).max(1);
+    const Tensor go = s == 3 ? torch::ones_like(conf, torch::kBool) : conf >= thresholds[s - 1];
+    const Tensor idx = alive.masked_select(go);
+    out.logits.index_copy_(0, idx, logits.index({go}));
+    out.confidence.index_copy_(0, idx, conf.masked_select(go));
+    out.exit_index.index_fill_(0, idx, s - 1);
+    out.embedding.index_copy_(
+        0, idx, torch::constant_pad_nd(pooled.index({go}), {0, out_channels_ - pooled.size(1)}));
+    const Tensor stay = go.logical_not();
+    if (!stay.any().item<bool>()) break;
+    alive = alive.masked_select(stay);
+    x = x.index({stay});
+  }
+  return out;
+}
+
+std::vector<double> LinearExitCnnImpl::ExitGflops() const {
+  // Cumulative along the dynamic path: a sample leaving at exit 3 has also
+  // paid for the (tiny) heads of exits 1 and 2.
+  int64_t h = config_.image_size, w = config_.image_size;
+  const int64_t K = config_.num_classes;
+  double f = ModuleFlops(*stem_, h, w) + ModuleFlops(*stages_[0], h, w);
+  f += ModuleFlops(*stages_[1], h, w);
+  f += double(channels_[2]) * h * w + double(channels_[2]) * K;  // GAP + Linear
+  const double e1 = f;
+  f += ModuleFlops(*stages_[2], h, w);
+  f += double(channels_[3]) * h * w + double(channels_[3]) * K;
+  const double e2 = f;
+  f += ModuleFlops(*stages_[3], h, w) + double(out_channels_) * h * w;
+  f += config_.backbone == Backbone::kMobileNetV3Large
+           ? double(out_channels_) * last_channel_ + double(last_channel_) * K
+           : double(out_channels_) * K;
+  return {e1 / 1e9, e2 / 1e9, f / 1e9};
+}
+
+bool LinearExitCnnImpl::PrepareInference() {
+  for (const auto& m : modules(/*include_self=*/false))
+    if (auto* c = m->as<ConvBnAct>()) c->Fold();
+  return false;
+}
+
 // ---------------------------------------------------------------------------
 // state_dict I/O
 
@@ -932,11 +1084,15 @@ void LoadStateDict(nn::Module& model, const std::string& path) {
   for (auto& [name, t] : own) t.copy_(by_name[name]);
 }
 
-void SaveStateDict(const nn::Module& model, const std::string& path) {
+void SaveStateDict(const nn::Module& model, const std::string& path, bool half) {
   std::vector<std::pair<std::string, Tensor>> own;
   CollectStateDict(model, "", own);
   c10::Dict<std::string, Tensor> dict;
-  for (const auto& [name, t] : own) dict.insert(name, t.detach().contiguous());
+  for (const auto& [name, t] : own) {
+    Tensor v = t.detach().contiguous();
+    if (half && v.is_floating_point()) v = v.to(torch::kHalf);
+    dict.insert(name, v);
+  }
   const std::vector<char> bytes = torch::pickle_save(dict);
   const std::string partial = path + ".partial";
   {

@@ -80,6 +80,20 @@ class TracksWriter {
   std::unique_ptr<AtomicFile> kitti_;
 };
 
+/// Detections / recognitions as JSONL, one line per item per frame: frame,
+/// t, track_id, class, class_id, score, exit (1-based, 0 = none),
+/// box_xywh and, when present, the embedding.
+class DetectionsWriter {
+ public:
+  explicit DetectionsWriter(const std::string& jsonl_path, bool embeddings = true);
+  void Write(const pipeline::Detections& detections);
+  void Close();
+
+ private:
+  AtomicFile jsonl_;
+  bool embeddings_;
+};
+
 /// Cognitive maps and answers as they arrive: JSONL (one object per line)
 /// plus a text file (the map's text form, or "Q/A" blocks).
 class ReasoningWriter {

@@ -5,6 +5,10 @@ namespace dyn4d::perception {
 
 /// Registers the perception stages:
 ///  - backproject: frames + poses -> world-frame point clouds
+///  - geometry: camera tracking, static map, objects in 4D
+///  - recognize: Dyn-Perceiver on frames or tracked objects (early exits)
 void RegisterStages(pipeline::StageRegistry& registry);
+/// The recognition stages alone (called by RegisterStages).
+void RegisterRecognitionStages(pipeline::StageRegistry& registry);
 
 }  // namespace dyn4d::perception

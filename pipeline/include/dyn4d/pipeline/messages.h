@@ -10,6 +10,7 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -106,6 +107,8 @@ struct Detection {
   float score = 0;
   int exit_index = -1;  ///< which early exit classified it (0-based), -1 if none
   Image mask;           ///< mono8 of box size (255 = object), or empty
+  int64_t track_id = -1;  ///< the tracked object this is about, -1 if none / whole frame
+  std::vector<float> embedding;  ///< appearance embedding (re-identification), or empty
 };
 
 struct Detections {
@@ -170,6 +173,8 @@ struct Stats {
   uint64_t emitted = 0;      ///< total messages published
   uint64_t dropped = 0;      ///< total inputs dropped by `latest` edges
   uint64_t errors = 0;       ///< total rejected messages and per-message failures
+  /// Stage-specific totals, e.g. recognition's "exit_1".."exit_4" histogram.
+  std::map<std::string, double> counters;
 };
 
 /// Marks the end of a stream on a topic; nodes flush and forward it.

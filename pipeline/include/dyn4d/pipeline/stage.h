@@ -54,6 +54,9 @@ class Stage {
   /// Items this stage skipped so far (bad frames...); counted as errors in
   /// Stats and in the run summary.
   virtual uint64_t SkippedCount() const { return 0; }
+  /// Stage-specific totals published in Stats.counters (e.g. an exit
+  /// histogram). Called from the node's thread, between Process calls.
+  virtual std::map<std::string, double> Counters() const { return {}; }
   bool IsSource() const { return InputPorts().empty(); }
   /// Live sources default their outputs to `latest` edges.
   virtual bool IsLive() const { return false; }

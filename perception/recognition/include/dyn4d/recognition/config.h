@@ -5,6 +5,7 @@
 /// code (LeapLabTHU/Dynamic_Perceiver). Torch-free so that pipeline code can
 /// hold and validate configs without the heavy headers.
 #include <array>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,39 @@ struct DynPerceiverConfig {
 /// "reg400m_perceiver_t128" (and other _t{32..512} latent counts), with the
 /// README's depth factors. Throws std::invalid_argument for unknown names.
 DynPerceiverConfig ConfigForName(const std::string& name);
+
+/// What is trained.
+enum class ModelKind {
+  kDynPerceiver,  ///< all four exits, official loss
+  kLinearExits,   ///< LinearExitCnn, CE on its three exits + distillation from the last
+  kStatic,        ///< Dyn-Perceiver trained on its last exit only (no early exits)
+};
+ModelKind ParseModelKind(const std::string& name);  ///< dyn_perceiver|linear_exits|static
+const char* ModelKindName(ModelKind kind);
+
+/// Training recipe (official defaults where they fit a small CPU run).
+struct TrainConfig {
+  ModelKind kind = ModelKind::kDynPerceiver;
+  DynPerceiverConfig net;
+  int epochs = 6;
+  int batch_size = 128;
+  double lr = 2e-3;      ///< peak learning rate after warm-up
+  double min_lr = 1e-6;  ///< end of the cosine
+  double warmup_epochs = 0.5;
+  double weight_decay = 0.05;  ///< AdamW, not on biases / 1-D parameters
+  /// Official loss weights (README): exits y_cnn, y_att and y_early3, y_merge.
+  double loss_cnn = 1.0, loss_att = 0.5, loss_merge = 1.0;
+  double kd_alpha = 0.5, kd_temperature = 1.0;  ///< distillation from the last exit; 0 = off
+  double label_smoothing = 0.1;
+  bool augment = true;         ///< random shift by up to 2 px + horizontal flip
+  int64_t max_steps = 0;       ///< stop after this many steps in total (0: all epochs)
+  int checkpoint_every = 200;  ///< steps between checkpoints (and one per epoch end)
+  uint64_t seed = 1;
+  std::string out_dir;  ///< checkpoints and the final weights
+
+  /// Problems as "field: reason"; empty when valid.
+  std::vector<std::string> Validate() const;
+};
 
 /// Number of exits, in evaluation order: y_early3, y_att, y_cnn, y_merge.
 constexpr int kNumExits = 4;

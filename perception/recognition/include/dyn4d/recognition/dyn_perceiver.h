@@ -39,18 +39,37 @@ struct DynamicOutput {
   torch::Tensor embedding;   ///< (B, C) mean latent at the exit (re-identification)
 };
 
-class DynPerceiverImpl : public torch::nn::Module {
+/// A classifier with exits in evaluation order: what training, threshold
+/// calibration and the benchmarks need from Dyn-Perceiver and from the
+/// linear-exit baseline alike.
+class MultiExitNet : public torch::nn::Module {
+ public:
+  virtual int num_exits() const = 0;
+  /// Computes only what exits 1..last_exit need and returns their logits.
+  virtual std::vector<torch::Tensor> ForwardUntil(torch::Tensor images, int last_exit) = 0;
+  /// Early exiting: exit k (0..num_exits-2) is taken by a sample when its max
+  /// softmax >= thresholds[k]; the last exit takes everyone left. The batch
+  /// shrinks as samples leave, and nothing past the last exit any sample
+  /// still needs is computed.
+  virtual DynamicOutput ForwardDynamic(torch::Tensor images,
+                                       const std::vector<float>& thresholds) = 0;
+  /// Cumulative GFLOPs (multiply-adds, official convention) to reach each exit.
+  virtual std::vector<double> ExitGflops() const = 0;
+  /// Folds BatchNorm etc. for inference; true when optimised kernels are used.
+  virtual bool PrepareInference() = 0;
+};
+
+class DynPerceiverImpl : public MultiExitNet {
  public:
   explicit DynPerceiverImpl(DynPerceiverConfig config);
 
   /// All four exits (y_early3, y_att, y_cnn, y_merge), as the official forward().
   std::vector<torch::Tensor> forward(torch::Tensor images);
-  /// Computes only what exits 1..last_exit need and returns their logits.
-  std::vector<torch::Tensor> ForwardUntil(torch::Tensor images, int last_exit);
-  /// Early exiting: exit k (0..2) is taken by a sample when its max softmax
-  /// >= thresholds[k]; the batch shrinks as samples leave, and nothing past
-  /// the last exit any sample still needs is computed.
-  DynamicOutput ForwardDynamic(torch::Tensor images, const std::array<float, 3>& thresholds);
+  int num_exits() const override { return kNumExits; }
+  std::vector<torch::Tensor> ForwardUntil(torch::Tensor images, int last_exit) override;
+  /// thresholds: exits 1..3 (y_early3, y_att, y_cnn).
+  DynamicOutput ForwardDynamic(torch::Tensor images, const std::vector<float>& thresholds) override;
+  std::vector<double> ExitGflops() const override;
 
   /// The feature branch alone with its own head (what a plain CNN costs).
   torch::Tensor ForwardBackbone(torch::Tensor images);
@@ -62,7 +81,7 @@ class DynPerceiverImpl : public torch::nn::Module {
   /// FoldBatchNorm() plus, where Eigen was available at build time, the
   /// latent branch's attention layers on Eigen for inference (eval mode, no
   /// autograd); returns whether the Eigen path is in use. Call after loading.
-  bool PrepareInference();
+  bool PrepareInference() override;
 
   /// Official FLOPs convention (forward_calc_flops): cumulative GFLOPs
   /// (multiply-accumulates / 1e9) per image to reach each exit.
@@ -102,12 +121,40 @@ class DynPerceiverImpl : public torch::nn::Module {
 };
 TORCH_MODULE(DynPerceiver);
 
+/// The multi-exit design Dyn-Perceiver argues against: the same CNN branch
+/// with linear classifiers (global average pool + Linear) on the features
+/// after F-stages 2 and 3, and the backbone's own head after F-stage 4 —
+/// the exits sit where Dyn-Perceiver's exits 1-3 do.
+class LinearExitCnnImpl : public MultiExitNet {
+ public:
+  explicit LinearExitCnnImpl(DynPerceiverConfig config);
+  std::vector<torch::Tensor> forward(torch::Tensor images) { return ForwardUntil(images, 3); }
+  int num_exits() const override { return 3; }
+  std::vector<torch::Tensor> ForwardUntil(torch::Tensor images, int last_exit) override;
+  DynamicOutput ForwardDynamic(torch::Tensor images, const std::vector<float>& thresholds) override;
+  std::vector<double> ExitGflops() const override;
+  bool PrepareInference() override;
+  const ExecutionCounts& counts() const { return counts_; }
+
+ private:
+  DynPerceiverConfig config_;
+  int64_t out_channels_ = 0, last_channel_ = 0;
+  std::array<int64_t, 4> channels_{};
+  Seq stem_{nullptr}, head_{nullptr};
+  std::array<Seq, 4> stages_{nullptr, nullptr, nullptr, nullptr};
+  torch::nn::Linear exit1_{nullptr}, exit2_{nullptr};
+  ExecutionCounts counts_;
+};
+TORCH_MODULE(LinearExitCnn);
+
 /// Loads a plain tensor dict saved by torch.save(state_dict) (what
 /// `torch.save(ckpt['model'], path)` writes). Strict: a missing or
 /// unexpected key or a shape mismatch throws std::runtime_error naming it.
 void LoadStateDict(torch::nn::Module& model, const std::string& path);
 /// Saves parameters and buffers as such a dict (readable by torch.load).
-void SaveStateDict(const torch::nn::Module& model, const std::string& path);
+/// `half`: floating-point tensors as float16 (half the file, for shipping;
+/// LoadStateDict converts back to the model's float32).
+void SaveStateDict(const torch::nn::Module& model, const std::string& path, bool half = false);
 /// Loads a .pt tensor dict (torch.save of a dict of tensors) as name -> tensor.
 std::vector<std::pair<std::string, torch::Tensor>> LoadTensorDict(const std::string& path);
 

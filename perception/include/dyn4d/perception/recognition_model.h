@@ -1,0 +1,33 @@
+#pragma once
+/// \file
+/// A recognition model file (configs/models/*.yaml): which network, its
+/// architecture, where its weights are, its class names, its early-exit
+/// thresholds and the recipe that trained it. Torch-free.
+#include <string>
+#include <vector>
+
+#include "dyn4d/recognition/config.h"
+
+namespace dyn4d::perception {
+
+struct RecognitionModelSpec {
+  std::string file;  ///< the YAML it came from
+  recognition::ModelKind kind = recognition::ModelKind::kDynPerceiver;
+  recognition::DynPerceiverConfig net;  ///< `base` configuration + `net` overrides
+  std::string weights;                  ///< resolved against the YAML's folder
+  std::vector<std::string> classes;     ///< num_classes names (may be empty)
+  /// Early-exit thresholds (num_exits - 1 of them); empty: never exit early.
+  std::vector<float> thresholds;
+  recognition::TrainConfig training;  ///< `training` section (out_dir not set)
+};
+
+/// Loads and validates a model file; throws std::runtime_error listing
+/// every problem as "FILE: FIELD: reason (value)".
+RecognitionModelSpec LoadRecognitionModelSpec(const std::string& path);
+
+/// Rewrites the `thresholds:` line of a model file in place (comments and
+/// everything else kept), with `note` as its trailing comment.
+void WriteThresholds(const std::string& path, const std::vector<float>& thresholds,
+                     const std::string& note);
+
+}  // namespace dyn4d::perception

@@ -1,0 +1,150 @@
+// The recognition node: frames or tracked objects in, class / confidence /
+// exit / embedding out, exit histogram in Stats; as a stage and in a graph.
+#include "dyn4d/recognition/dyn_perceiver.h"
+#undef CHECK
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "../common/test_stages.h"
+#include "dyn4d/io/stages.h"
+#include "dyn4d/perception/stages.h"
+#include "dyn4d/pipeline/graph.h"
+
+using namespace dyn4d;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A model file for a small untrained Dyn-Perceiver (weights saved here).
+std::string WriteModel(const std::string& dir, const std::string& thresholds) {
+  recognition::DynPerceiverConfig c = recognition::ConfigForName("mobilenetV3_0x5_perceiver_t32");
+  c.in_channels = 1;
+  c.num_classes = 10;
+  c.image_size = 32;
+  c.depth_factor = {1, 1, 1, 1};
+  torch::manual_seed(1);
+  recognition::DynPerceiver net(c);
+  recognition::SaveStateDict(*net, dir + "/w.pt");
+  const std::string file = dir + "/model.yaml";
+  std::ofstream(file) << "kind: dyn_perceiver\nbase: mobilenetV3_0x5_perceiver_t32\n"
+                         "net: {in_channels: 1, num_classes: 10, image_size: 32, "
+                         "depth_factor: [1, 1, 1, 1]}\nweights: w.pt\n"
+                         "classes: [a, b, c, d, e, f, g, h, i, j]\nthresholds: "
+                      << thresholds << "\n";
+  return file;
+}
+
+pipeline::RgbdFrame Frame(uint64_t seq) {
+  pipeline::RgbdFrame f;
+  f.meta.seq = seq;
+  f.color = pipeline::Image::Allocate(64, 48, pipeline::PixelEncoding::kBgr8);
+  for (size_t i = 0; i < f.color.data.size(); ++i)
+    f.color.data.mutable_data()[i] = static_cast<uint8_t>((i * 7 + seq * 13) % 251);
+  return f;
+}
+
+std::unique_ptr<pipeline::Stage> MakeStage(const std::string& yaml, bool with_objects) {
+  pipeline::StageRegistry registry;
+  perception::RegisterStages(registry);
+  pipeline::Params params = pipeline::Params::FromYaml(yaml, "test.yaml", "nodes.rec.params");
+  pipeline::StageContext ctx;
+  ctx.node_name = "rec";
+  if (with_objects) ctx.inputs["objects"] = "tracks";
+  return registry.Create("recognize", params, ctx);
+}
+
+}  // namespace
+
+TEST_CASE("recognition stage: whole frames and object boxes", "[recognition][stage]") {
+  const std::string dir = test::TempDir("rec-stage");
+  SECTION("whole frames, every sample confident at exit 1") {
+    auto stage = MakeStage("{model: " + WriteModel(dir, "[0, 0, 0]") + "}", false);
+    for (uint64_t s = 0; s < 3; ++s) {
+      const auto out = stage->Process("frames", Frame(s));
+      REQUIRE(out.size() == 1);
+      const auto& d = std::get<pipeline::Detections>(out[0].message);
+      REQUIRE(d.items.size() == 1);
+      CHECK(d.meta.seq == s);
+      CHECK(d.items[0].exit_index == 0);
+      CHECK(d.items[0].track_id == -1);
+      CHECK(d.items[0].box.w == 64);
+      CHECK(d.items[0].class_name.size() == 1);
+      CHECK(d.items[0].score > 0.09f);           // max softmax of 10 classes
+      CHECK(d.items[0].embedding.size() == 80);  // mean latent, C-stage 4 width
+    }
+    const auto counters = stage->Counters();
+    CHECK(counters.at("exit_1") == 3);
+    CHECK(counters.at("exit_4") == 0);
+    CHECK(counters.at("classified") == 3);
+  }
+  SECTION("tracked objects joined by seq; thresholds from the node override the file") {
+    auto stage =
+        MakeStage("{model: " + WriteModel(dir, "[0, 0, 0]") + ", thresholds: '2, 2, 2'}", true);
+    pipeline::Tracks tracks;
+    tracks.meta.seq = 5;
+    pipeline::Track a, b, off;
+    a.track_id = 7, a.box = {0, 0, 30, 30};
+    b.track_id = 9, b.box = {30, 10, 34, 38};
+    off.track_id = 11, off.box = {500, 500, 10, 10};  // outside the image: skipped
+    tracks.items = {a, b, off};
+    CHECK(stage->Process("frames", Frame(5)).empty());  // waits for its objects
+    const auto out = stage->Process("objects", tracks);
+    REQUIRE(out.size() == 1);
+    const auto& d = std::get<pipeline::Detections>(out[0].message);
+    REQUIRE(d.items.size() == 2);
+    CHECK(d.items[0].track_id == 7);
+    CHECK(d.items[1].track_id == 9);
+    CHECK(d.items[0].exit_index == 3);  // thresholds 2: nobody leaves early
+    CHECK(stage->Counters().at("exit_4") == 2);
+    CHECK(stage->SkippedCount() == 1);
+  }
+  SECTION("bad parameters are named") {
+    CHECK_THROWS_WITH(MakeStage("{model: " + dir + "/none.yaml}", false),
+                      Catch::Contains("none.yaml: cannot open"));
+    CHECK_THROWS_WITH(MakeStage("{model: " + WriteModel(dir, "[]") + ", thresholds: '0.5'}", false),
+                      Catch::Contains("thresholds: needs 3 values"));
+  }
+  fs::remove_all(dir);
+}
+
+TEST_CASE("recognition node in a graph over ZeroMQ: tracks in, JSONL and exit histogram out",
+          "[recognition][stage][integration]") {
+  const std::string dir = test::TempDir("rec-graph");
+  const std::string model = WriteModel(dir, "[0.3, 0.3, 0.3]");
+  pipeline::StageRegistry registry;
+  io::RegisterStages(registry);
+  perception::RegisterStages(registry);
+  auto g = pipeline::ParseGraphConfig(R"(
+version: 1
+nodes:
+  source: {type: synthetic_rgbd, outputs: {frames: frames, tracks: tracks},
+           params: {frames: 6, width: 160, height: 120, fx: 131.25, fy: 131.25, objects: 2}}
+  rec: {type: recognize, inputs: {frames: frames, objects: tracks},
+        outputs: {recognitions: recognitions}, params: {model: )" +
+                                          model + R"(}}
+  out: {type: detections_writer, inputs: {detections: recognitions}}
+)",
+                                      "rec.yaml");
+  const auto result = test::RunGraphInto(g, registry, dir);
+  REQUIRE(result.status == pipeline::RunResult::Status::kOk);
+  std::ifstream in(dir + "/detections.jsonl");
+  int lines = 0;
+  std::set<int64_t> ids;
+  for (std::string line; std::getline(in, line); ++lines) {
+    const auto j = nlohmann::json::parse(line);
+    ids.insert(j.at("track_id").get<int64_t>());
+    CHECK(j.at("exit").get<int>() >= 1);
+    CHECK(j.at("embedding").size() == 80);
+  }
+  CHECK(lines >= 6);  // two objects on most of 6 frames
+  CHECK(ids.size() >= 2);
+  const auto& stats = result.final_stats.at("rec");
+  double total = 0;
+  for (int k = 1; k <= 4; ++k) total += stats.counters.at("exit_" + std::to_string(k));
+  CHECK(total == lines);
+  CHECK(stats.counters.at("classified") == lines);
+  fs::remove_all(dir);
+}

@@ -1,0 +1,36 @@
+#pragma once
+// Helpers shared by the recognition subcommands (torch-heavy: only for the
+// cmd_*.cc files that run networks).
+#include <torch/torch.h>
+
+#include <memory>
+#include <vector>
+
+#include "dyn4d/perception/recognition_model.h"
+#include "dyn4d/recognition/calibration.h"
+#include "dyn4d/recognition/datasets.h"
+#include "dyn4d/recognition/dyn_perceiver.h"
+
+namespace dyn4d::cli {
+
+/// Fashion-MNIST training images held out (the last ones) for early-exit
+/// threshold calibration; training uses the rest.
+constexpr int64_t kCalibrationImages = 5000;
+recognition::ImageDataset CalibrationSplit(const recognition::ImageDataset& train);
+
+/// Sets torch's thread count (0: all cores; Debian's torch defaults to 1).
+void SetTorchThreads(int threads);
+
+/// Confidence and correctness per sample and exit from (N, exits, K) logits.
+recognition::ExitScores ScoresFromLogits(const torch::Tensor& logits, const torch::Tensor& labels);
+
+/// The network of a model file with its weights, in eval mode.
+std::shared_ptr<recognition::MultiExitNet> LoadTrainedNet(
+    const perception::RecognitionModelSpec& spec);
+
+/// Median batch-1 latency (ms) of computing exits 1..k, for every k.
+std::vector<double> MeasureExitLatencyMs(recognition::MultiExitNet& net,
+                                         const recognition::DynPerceiverConfig& config,
+                                         int runs = 50);
+
+}  // namespace dyn4d::cli
