@@ -38,6 +38,10 @@ demo:
 bench: build
 	$(DYN4D) bench transport
 	$(DYN4D) bench io
+	$(DYN4D) bench geometry --dataset 7scenes_redkitchen
+	$(DYN4D) bench geometry --dataset tum_fr1_rpy
+	$(DYN4D) bench recognition --latency
+	$(DYN4D) bench recognition
 
 format:
 	clang-format -i $$(git ls-files '*.cc' '*.h')

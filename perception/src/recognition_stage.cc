@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <map>
 #include <sstream>
 #include <thread>
@@ -199,8 +200,13 @@ void RegisterRecognitionStages(pipeline::StageRegistry& r) {
       [](pipeline::Params& p,
          const pipeline::StageContext& ctx) -> std::unique_ptr<pipeline::Stage> {
         RecognitionOptions o;
-        const std::string model = p.GetString(
+        std::string model = p.GetString(
             "model", std::string(DYN4D_CONFIG_DIR) + "/models/fashion_mnist_dyn_perceiver.yaml");
+        // A relative model path is looked up beside the graph file first.
+        if (!model.empty() && model[0] != '/') {
+          const auto beside = std::filesystem::path(p.file()).parent_path() / model;
+          if (std::filesystem::exists(beside)) model = beside.lexically_normal().string();
+        }
         const std::string thresholds = p.GetString("thresholds", "");
         o.content_size = p.GetInt("content_size", 0, 0, 4096);
         o.threads = p.GetInt("threads", 0, 0, 256);

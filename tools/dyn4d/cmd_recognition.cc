@@ -135,14 +135,16 @@ int RunRecognitionLatencyBench(const RecognitionLatencyOptions& o) {
     model->eval();
     if (!o.weights.empty()) recognition::LoadStateDict(*model, o.weights);
     bool eigen = false;
+    model->prefer_channels_last = o.channels_last;
     if (o.fold_batchnorm) eigen = model->PrepareInference();
     torch::manual_seed(0);
     const torch::Tensor image = torch::randn({1, 3, 224, 224});
-    std::printf("%s, batch 1, 224x224, %d torch threads, median of %d after %d warm-up runs%s\n",
+    std::printf("%s, batch 1, 224x224, %d torch threads, median of %d after %d warm-up runs%s%s\n",
                 o.config.c_str(), torch::get_num_threads(), o.runs, o.warmup,
                 o.fold_batchnorm
                     ? (eigen ? ", BatchNorm folded, latent branch on Eigen" : ", BatchNorm folded")
-                    : "");
+                    : "",
+                o.fold_batchnorm && o.channels_last ? ", convolutions channels-last" : "");
     const double backbone = TimeMs([&] { model->ForwardBackbone(image); }, o.warmup, o.runs);
     double exit_ms[4];
     for (int k = 4; k >= 1; --k)

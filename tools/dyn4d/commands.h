@@ -71,7 +71,8 @@ struct RecognitionLatencyOptions {
   std::string weights;  ///< optional state_dict .pt (timing does not depend on values)
   int threads = 0;
   int warmup = 10, runs = 50;
-  bool fold_batchnorm = true;
+  bool fold_batchnorm = true;  ///< PrepareInference (fold BN, Eigen latent branch, NHWC)
+  bool channels_last = true;   ///< NHWC convolutions (part of PrepareInference)
 };
 struct RecognitionBenchOptions {
   std::string models_dir;  ///< holds fashion_mnist_{dyn_perceiver,linear_exits,static}.yaml

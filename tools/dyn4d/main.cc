@@ -362,6 +362,8 @@ int main(int argc, char** argv) {
   bench_recognition->add_option("--threads", rl.threads, "torch threads (0 = all cores)");
   bench_recognition->add_option("--runs", rl.runs, "timed runs per path")
       ->check(CLI::Range(5, 100000));
+  bench_recognition->add_flag("!--no-channels-last", rl.channels_last,
+                              "keep convolutions NCHW (to measure what NHWC gains)");
   bench_recognition->add_flag("!--no-fold", rl.fold_batchnorm,
                               "keep BatchNorm as separate ops (to measure what folding gains)");
 

@@ -83,10 +83,14 @@ struct ConvBnActImpl : nn::Module {
     if (!is_training() && *act == ActKind::kHardswish) return torch::hardswish_(x);
     return Activate(*act, x);
   }
-  void Fold() {
+  // channels_last: store the folded weight NHWC, so that oneDNN/ATen run the
+  // convolution on NHWC activations without reordering per call.
+  void Fold(bool channels_last = false) {
     torch::NoGradGuard g;
     const Tensor scale = bn->weight / torch::sqrt(bn->running_var + bn->options.eps());
-    folded_weight = (conv->weight * scale.view({-1, 1, 1, 1})).contiguous();
+    folded_weight = (conv->weight * scale.view({-1, 1, 1, 1}))
+                        .contiguous(channels_last ? at::MemoryFormat::ChannelsLast
+                                                  : at::MemoryFormat::Contiguous);
     folded_bias = (bn->bias - bn->running_mean * scale).contiguous();
   }
   nn::Conv2d conv{nullptr};
@@ -345,6 +349,12 @@ struct CrossAttentionImpl : nn::Module {
 TORCH_MODULE(CrossAttention);
 
 // X2Z and Z2X: out = x_q + CA(x_q, x_kv); out = out + MLP(out).
+// Above this much MLP work (query tokens x channels^2) a cross-attention
+// layer runs on ATen, whose BLAS uses every thread; the Eigen path is
+// single-threaded and wins only on small matrices. Only the last Z2X of
+// mobilenetV3_0x75 (49 x 720^2 = 25e6) is above it; the other layers are
+// <= 0.8e6.
+constexpr double kEigenMaxWork = 2e6;
 struct CrossAttentionLayerImpl : nn::Module {
   CrossAttentionLayerImpl(int64_t heads, int64_t q_in, int64_t kv_in, int64_t qk, bool rpb,
                           double dropout)
@@ -356,7 +366,9 @@ struct CrossAttentionLayerImpl : nn::Module {
   }
   Tensor forward(const Tensor& xq, const Tensor& xkv) {
 #ifdef DYN4D_HAVE_EIGEN
-    if (fast && !is_training() && !torch::GradMode::is_enabled()) return FastForward(xq, xkv);
+    if (fast && !is_training() && !torch::GradMode::is_enabled() &&
+        double(xq.size(1)) * q_in * q_in <= kEigenMaxWork)
+      return FastForward(xq, xkv);
 #endif
     Tensor out = xq + torch::dropout(cross_attn->forward(xq, xkv), p, is_training() && p > 0);
     return out + torch::dropout(mlp->forward(out), p, is_training() && p > 0);
@@ -742,7 +754,7 @@ Tensor DynPerceiverImpl::Transition(int index, Tensor& x, Tensor z) {
 
 void DynPerceiverImpl::RunToExit1(State& s) {
   const int64_t b = s.x.size(0);
-  Tensor x = stem_->forward(s.x);
+  Tensor x = stem_->forward(channels_last_ ? s.x.contiguous(at::MemoryFormat::ChannelsLast) : s.x);
   Tensor z = latent_.unsqueeze(0).expand({b, -1, -1});
   z = x2z_[0]->as<CrossAttentionLayer>()->forward(z, X2zTokens(dwc_[0], x));
   ++counts_.latent_stage_calls[0];
@@ -782,7 +794,8 @@ void DynPerceiverImpl::RunToExit4(State& s) {
 }
 
 Tensor DynPerceiverImpl::ForwardBackbone(Tensor images) {
-  Tensor x = stem_->forward(images);
+  Tensor x =
+      stem_->forward(channels_last_ ? images.contiguous(at::MemoryFormat::ChannelsLast) : images);
   for (auto& stage : stages_) x = stage->forward(x);
   const Tensor pooled = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
   return mobilenet_ ? classifier_cnn_->forward(pooled) : classifier_cnn_linear_(pooled);
@@ -794,9 +807,14 @@ void DynPerceiverImpl::FoldBatchNorm() {
 }
 
 bool DynPerceiverImpl::PrepareInference() {
-  FoldBatchNorm();
-#ifdef DYN4D_HAVE_EIGEN
   torch::NoGradGuard g;
+  channels_last_ = prefer_channels_last;
+  for (const auto& m : modules(/*include_self=*/false))
+    if (auto* c = m->as<ConvBnAct>()) c->Fold(channels_last_);
+  if (channels_last_)
+    for (auto& dwc : dwc_)
+      dwc->weight.set_data(dwc->weight.contiguous(at::MemoryFormat::ChannelsLast));
+#ifdef DYN4D_HAVE_EIGEN
   for (const auto& m : modules(/*include_self=*/false)) {
     if (auto* l = m->as<SelfAttentionLayer>()) l->Prepare();
     if (auto* l = m->as<CrossAttentionLayer>()) l->Prepare();

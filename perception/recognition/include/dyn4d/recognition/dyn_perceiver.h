@@ -82,6 +82,9 @@ class DynPerceiverImpl : public MultiExitNet {
   /// latent branch's attention layers on Eigen for inference (eval mode, no
   /// autograd); returns whether the Eigen path is in use. Call after loading.
   bool PrepareInference() override;
+  /// PrepareInference also stores convolution weights and runs the feature
+  /// branch channels-last (NHWC), which oneDNN convolves without reorders.
+  bool prefer_channels_last = true;
 
   /// Official FLOPs convention (forward_calc_flops): cumulative GFLOPs
   /// (multiply-accumulates / 1e9) per image to reach each exit.
@@ -107,6 +110,7 @@ class DynPerceiverImpl : public MultiExitNet {
   std::array<int64_t, 4> feature_stride_{};  // stride of the map entering F-stage i+1
   bool mobilenet_ = true;
   ExecutionCounts counts_;
+  bool channels_last_ = false;  // set by PrepareInference
 
   torch::Tensor latent_;
   Seq stem_{nullptr};
