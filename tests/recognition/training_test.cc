@@ -3,6 +3,7 @@
 #include "dyn4d/recognition/training.h"
 #undef CHECK
 
+#include <dlfcn.h>
 #include <zlib.h>
 
 #include <catch2/catch.hpp>
@@ -200,4 +201,20 @@ TEST_CASE("training resumes from a checkpoint where it left off", "[recognition]
   CHECK_THAT(r.message, Catch::Contains("batch_size"));
   fs::remove_all(straight);
   fs::remove_all(resumed);
+}
+
+TEST_CASE("torch's sgemm_ comes from the system BLAS, not ATLAS's libf77blas", "[recognition]") {
+  // Debian's Ceres links libf77blas; if it is found first, every sgemm_ in
+  // the process runs on ATLAS's single-threaded kernels (CMakeLists.txt:
+  // dyn4d_prefer_system_blas).
+  void* sgemm = dlsym(RTLD_DEFAULT, "sgemm_");
+  REQUIRE(sgemm != nullptr);
+  Dl_info info{};
+  REQUIRE(dladdr(sgemm, &info) != 0);
+  // Through the alternatives symlink to the real file (atlas/ or openblas*/).
+  const std::string from =
+      info.dli_fname ? fs::weakly_canonical(info.dli_fname).string() : std::string();
+  INFO("sgemm_ from " << from);
+  CHECK(from.find("f77blas") == std::string::npos);
+  CHECK(from.find("atlas") == std::string::npos);
 }
