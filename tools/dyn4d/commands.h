@@ -1,6 +1,7 @@
 #pragma once
 // Subcommands implemented outside main.cc.
 #include <string>
+#include <vector>
 
 namespace dyn4d::cli {
 
@@ -120,5 +121,12 @@ struct CalibrateOptions {
 /// `dyn4d recognize calibrate`: early-exit thresholds for a budget, written
 /// into the model file.
 int RunRecognizeCalibrate(const CalibrateOptions& options);
+
+struct MotEvalOptions {
+  std::vector<std::string> gt, res;  ///< one pair per sequence
+  double iou = 0.5;
+};
+/// `dyn4d eval mot`: CLEAR-MOT and IDF1 (MOTChallenge devkit conventions).
+int RunMotEval(const MotEvalOptions& options);
 
 }  // namespace dyn4d::cli

@@ -305,6 +305,21 @@ int main(int argc, char** argv) {
   eval_traj->add_option("--max-dt", te.max_dt_s, "association window, seconds");
   eval_traj->add_option("--delta", te.delta, "RPE step in frames")->check(CLI::PositiveNumber);
   eval_traj->footer("\nLast line: ate_rmse_m <value>.");
+  cli::MotEvalOptions me;
+  auto* eval_mot = eval->add_subcommand(
+      "mot",
+      "MOTChallenge metrics of tracker results (CLEAR-MOT: MOTA, MOTP, FP, FN, IDSW, FM,\n"
+      "MT/PT/ML; IDF1), devkit conventions: IoU >= 0.5, previous matches kept, the rest by\n"
+      "optimal assignment. Several --gt/--res pairs are also evaluated together.\n"
+      "  dyn4d eval mot --gt seq/gt/gt.txt --res results/seq.txt");
+  eval_mot->add_option("--gt", me.gt, "ground truth, MOTChallenge text (repeatable)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  eval_mot->add_option("--res", me.res, "tracker results, MOTChallenge text (repeatable)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  eval_mot->add_option("--iou", me.iou, "match threshold")->check(CLI::Range(0.01, 1.0));
+  eval_mot->footer("\nLast lines: idf1 <value>, mota <value>. (HOTA: not implemented yet.)");
 
   // bench
   auto* bench = app.add_subcommand("bench", "Benchmarks (Google Benchmark).");
@@ -453,6 +468,7 @@ int main(int argc, char** argv) {
   if (*bench_io) return cli::RunIoBench(ib);
   if (*bench_geometry) return cli::RunGeometryBench(gb);
   if (*eval_traj) return cli::RunTrajectoryEval(te);
+  if (*eval_mot) return cli::RunMotEval(me);
   if (*node) {
     pipeline::RunOptions o;
     o.output_dir = node_out;
