@@ -99,3 +99,37 @@ TEST_CASE("bad MOT files name the line", "[tracking][bad-input]") {
   CHECK_THROWS_WITH(LoadMotFile(dir + "/none.txt", false), Catch::Contains("cannot open"));
   fs::remove_all(dir);
 }
+
+TEST_CASE("HOTA on hand-made cases with known answers", "[tracking]") {
+  const MotBox person{1, 10, 10, 20, 40};
+  MotSequence gt;
+  for (int f = 1; f <= 4; ++f) gt[f] = {person};
+  SECTION("perfect tracking: 1") {
+    MotSequence res = gt;
+    const auto h = EvaluateHota(gt, res);
+    CHECK(h.Hota() == Approx(1));
+    CHECK(h.DetA() == Approx(1));
+    CHECK(h.AssA() == Approx(1));
+    CHECK(h.LocA() == Approx(1));
+  }
+  SECTION("exact boxes, identity switched half-way: DetA 1, AssA 0.5") {
+    MotSequence res;
+    for (int f = 1; f <= 4; ++f) res[f] = {{f <= 2 ? 7 : 8, 10, 10, 20, 40}};
+    const auto h = EvaluateHota(gt, res);
+    CHECK(h.DetA() == Approx(1));
+    CHECK(h.AssA() == Approx(0.5));
+    CHECK(h.Hota() == Approx(std::sqrt(0.5)));
+  }
+  SECTION("one identity, IoU 0.625 everywhere: matched for alpha <= 0.6 only (12 of 19)") {
+    MotSequence res;
+    // Same height, shifted right by 6 of 20 px wide: 14*40 / (1600 - 560) = 0.538; use 5 px:
+    // 15*40 / (1600 - 600) = 0.6 exactly -> avoid the boundary; 4.6 px: 15.4/24.6 = 0.626.
+    for (int f = 1; f <= 4; ++f) res[f] = {{7, 14.6, 10, 20, 40}};
+    REQUIRE(Iou(person, res[1][0]) == Approx(15.4 / 24.6));
+    const auto h = EvaluateHota(gt, res);
+    CHECK(h.Hota() == Approx(12.0 / 19));
+    CHECK(h.HotaAt(11) == Approx(1));                              // alpha 0.60
+    CHECK(h.HotaAt(12) == Approx(0));                              // alpha 0.65
+    CHECK(h.LocA() == Approx((12 * 15.4 / 24.6 + 7 * 1.0) / 19));  // TrackEval: 1 when no TP
+  }
+}

@@ -309,7 +309,7 @@ int main(int argc, char** argv) {
   auto* eval_mot = eval->add_subcommand(
       "mot",
       "MOTChallenge metrics of tracker results (CLEAR-MOT: MOTA, MOTP, FP, FN, IDSW, FM,\n"
-      "MT/PT/ML; IDF1), devkit conventions: IoU >= 0.5, previous matches kept, the rest by\n"
+      "MT/PT/ML; IDF1; HOTA), devkit conventions: IoU >= 0.5, previous matches kept, the rest by\n"
       "optimal assignment. Several --gt/--res pairs are also evaluated together.\n"
       "  dyn4d eval mot --gt seq/gt/gt.txt --res results/seq.txt");
   eval_mot->add_option("--gt", me.gt, "ground truth, MOTChallenge text (repeatable)")
@@ -319,7 +319,8 @@ int main(int argc, char** argv) {
       ->required()
       ->check(CLI::ExistingFile);
   eval_mot->add_option("--iou", me.iou, "match threshold")->check(CLI::Range(0.01, 1.0));
-  eval_mot->footer("\nLast lines: idf1 <value>, mota <value>. (HOTA: not implemented yet.)");
+  eval_mot->footer("\nAlso HOTA (DetA, AssA, LocA; TrackEval's definition, mean over alpha\n"
+      "0.05..0.95). Last lines: idf1 <value>, mota <value>, hota <value>.");
 
   // bench
   auto* bench = app.add_subcommand("bench", "Benchmarks (Google Benchmark).");

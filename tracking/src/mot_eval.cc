@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <set>
 #include <sstream>
 #include <stdexcept>
@@ -174,6 +175,122 @@ MotMetrics EvaluateMot(const MotSequence& gt, const MotSequence& res, double thr
   m.idfn = m.gt - m.idtp;
   m.idfp = m.predictions - m.idtp;
   return m;
+}
+
+double HotaMetrics::Hota() const {
+  double s = 0;
+  for (int a = 0; a < kAlphas; ++a) s += HotaAt(a);
+  return s / kAlphas;
+}
+double HotaMetrics::DetA() const {
+  double s = 0;
+  for (int a = 0; a < kAlphas; ++a) s += DetA(a);
+  return s / kAlphas;
+}
+double HotaMetrics::AssA() const {
+  double s = 0;
+  for (int a = 0; a < kAlphas; ++a) s += AssA(a);
+  return s / kAlphas;
+}
+double HotaMetrics::LocA() const {
+  double s = 0;
+  for (int a = 0; a < kAlphas; ++a) s += std::max(1e-10, loc_sum[a]) / std::max(1e-10, tp[a]);
+  return s / kAlphas;
+}
+HotaMetrics& HotaMetrics::operator+=(const HotaMetrics& o) {
+  for (int a = 0; a < kAlphas; ++a) {
+    tp[a] += o.tp[a], fn[a] += o.fn[a], fp[a] += o.fp[a];
+    ass_a_tp[a] += o.ass_a_tp[a], loc_sum[a] += o.loc_sum[a];
+  }
+  return *this;
+}
+
+HotaMetrics EvaluateHota(const MotSequence& gt, const MotSequence& res) {
+  constexpr int A = HotaMetrics::kAlphas;
+  std::map<int64_t, int> gid, rid;  // ids -> dense indices
+  for (const auto& [f, boxes] : gt)
+    for (const auto& b : boxes) gid.emplace(b.id, 0);
+  for (const auto& [f, boxes] : res)
+    for (const auto& b : boxes) rid.emplace(b.id, 0);
+  int n = 0;
+  for (auto& [id, k] : gid) k = n++;
+  const int G = n;
+  n = 0;
+  for (auto& [id, k] : rid) k = n++;
+  const int R = n;
+  std::set<int> frames;
+  for (const auto& [f, _] : gt) frames.insert(f);
+  for (const auto& [f, _] : res) frames.insert(f);
+  const std::vector<MotBox> none;
+  auto boxes = [&](const MotSequence& s, int f) -> const std::vector<MotBox>& {
+    const auto it = s.find(f);
+    return it == s.end() ? none : it->second;
+  };
+  auto ious = [](const std::vector<MotBox>& g, const std::vector<MotBox>& r) {
+    std::vector<std::vector<double>> m(g.size(), std::vector<double>(r.size()));
+    for (size_t i = 0; i < g.size(); ++i)
+      for (size_t j = 0; j < r.size(); ++j) m[i][j] = Iou(g[i], r[j]);
+    return m;
+  };
+  // Global alignment of every (gt id, tracker id) pair.
+  std::vector<std::vector<double>> potential(G, std::vector<double>(R, 0));
+  std::vector<double> gcount(G, 0), rcount(R, 0);
+  for (int f : frames) {
+    const auto &g = boxes(gt, f), &r = boxes(res, f);
+    const auto sim = ious(g, r);
+    std::vector<double> row(g.size(), 0), col(r.size(), 0);
+    for (size_t i = 0; i < g.size(); ++i)
+      for (size_t j = 0; j < r.size(); ++j) row[i] += sim[i][j], col[j] += sim[i][j];
+    for (size_t i = 0; i < g.size(); ++i)
+      for (size_t j = 0; j < r.size(); ++j) {
+        const double denom = row[i] + col[j] - sim[i][j];
+        if (denom > 1e-12) potential[gid[g[i].id]][rid[r[j].id]] += sim[i][j] / denom;
+      }
+    for (const auto& b : g) gcount[gid[b.id]] += 1;
+    for (const auto& b : r) rcount[rid[b.id]] += 1;
+  }
+  std::vector<std::vector<double>> align(G, std::vector<double>(R, 0));
+  for (int i = 0; i < G; ++i)
+    for (int j = 0; j < R; ++j)
+      align[i][j] = potential[i][j] / (gcount[i] + rcount[j] - potential[i][j]);
+
+  HotaMetrics h;
+  std::vector<std::vector<std::vector<double>>> matches(
+      A, std::vector<std::vector<double>>(G, std::vector<double>(R, 0)));
+  const double eps = std::numeric_limits<double>::epsilon();
+  for (int f : frames) {
+    const auto &g = boxes(gt, f), &r = boxes(res, f);
+    if (g.empty() || r.empty()) {
+      for (int a = 0; a < A; ++a) h.fn[a] += g.size(), h.fp[a] += r.size();
+      continue;
+    }
+    const auto sim = ious(g, r);
+    std::vector<std::vector<double>> cost(g.size(), std::vector<double>(r.size()));
+    for (size_t i = 0; i < g.size(); ++i)
+      for (size_t j = 0; j < r.size(); ++j)
+        cost[i][j] = -align[gid[g[i].id]][rid[r[j].id]] * sim[i][j];
+    const auto sol = SolveAssignment(cost);
+    for (int a = 0; a < A; ++a) {
+      const double alpha = 0.05 + 0.05 * a;
+      int matched = 0;
+      for (size_t i = 0; i < g.size(); ++i) {
+        if (sol[i] < 0 || sim[i][sol[i]] < alpha - eps) continue;
+        ++matched;
+        h.loc_sum[a] += sim[i][sol[i]];
+        matches[a][gid[g[i].id]][rid[r[sol[i]].id]] += 1;
+      }
+      h.tp[a] += matched;
+      h.fn[a] += double(g.size()) - matched;
+      h.fp[a] += double(r.size()) - matched;
+    }
+  }
+  for (int a = 0; a < A; ++a)
+    for (int i = 0; i < G; ++i)
+      for (int j = 0; j < R; ++j) {
+        const double m = matches[a][i][j];
+        if (m > 0) h.ass_a_tp[a] += m * m / std::max(1.0, gcount[i] + rcount[j] - m);
+      }
+  return h;
 }
 
 }  // namespace dyn4d::tracking

@@ -4,6 +4,9 @@
 /// and IDF1, with the devkit's conventions (IoU >= 0.5 matches; per frame,
 /// correspondences of the previous frame are kept when still valid, the rest
 /// by minimum-cost assignment on 1 - IoU; IDF1 from the global id matching).
+#include <algorithm>
+#include <array>
+#include <cmath>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -43,6 +46,26 @@ struct MotMetrics {
 };
 
 double Iou(const MotBox& a, const MotBox& b);
+
+/// HOTA (Luiten et al., IJCV 2021) as TrackEval computes it: per localisation
+/// threshold alpha in 0.05, 0.10, ..., 0.95, matches maximise IoU weighted
+/// by the global alignment of their ids; HOTA_alpha = sqrt(DetA * AssA);
+/// the reported figures are means over alpha.
+struct HotaMetrics {
+  static constexpr int kAlphas = 19;
+  std::array<double, kAlphas> tp{}, fn{}, fp{};  ///< per alpha (counts)
+  std::array<double, kAlphas> ass_a_tp{};        ///< AssA x TP, per alpha (to combine)
+  std::array<double, kAlphas> loc_sum{};         ///< summed IoU of matches, per alpha
+  double DetA(int a) const { return tp[a] / std::max(1.0, tp[a] + fn[a] + fp[a]); }
+  double AssA(int a) const { return ass_a_tp[a] / std::max(1.0, tp[a]); }
+  double HotaAt(int a) const { return std::sqrt(DetA(a) * AssA(a)); }
+  double Hota() const;  ///< mean over alpha
+  double DetA() const;
+  double AssA() const;
+  double LocA() const;
+  HotaMetrics& operator+=(const HotaMetrics& o);
+};
+HotaMetrics EvaluateHota(const MotSequence& gt, const MotSequence& results);
 
 /// Evaluates one sequence's results against its ground truth.
 MotMetrics EvaluateMot(const MotSequence& gt, const MotSequence& results,
