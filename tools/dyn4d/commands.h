@@ -129,4 +129,11 @@ struct MotEvalOptions {
 /// `dyn4d eval mot`: CLEAR-MOT and IDF1 (MOTChallenge devkit conventions).
 int RunMotEval(const MotEvalOptions& options);
 
+struct TrackingBenchOptions {
+  std::string mot15_dir;  ///< folders with det/det.txt and gt/gt.txt
+};
+/// `dyn4d bench tracking --mot15 DIR`: dyn4d's tracker vs SORT on public
+/// detections; last line hota_gain_vs_sort.
+int RunTrackingBench(const TrackingBenchOptions& options);
+
 }  // namespace dyn4d::cli

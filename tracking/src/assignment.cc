@@ -54,24 +54,19 @@ std::vector<int> Hungarian(const std::vector<std::vector<double>>& a, int n, int
 
 }  // namespace
 
-std::vector<int> SolveAssignment(const std::vector<std::vector<double>>& cost, double forbidden) {
+namespace {
+
+// Dense solve of one block (forbidden pairs priced above any feasible total).
+std::vector<int> SolveDense(const std::vector<std::vector<double>>& cost, double forbidden) {
   const int rows = static_cast<int>(cost.size());
-  if (rows == 0) return {};
   const int cols = static_cast<int>(cost[0].size());
-  for (const auto& r : cost)
-    if (static_cast<int>(r.size()) != cols)
-      throw std::invalid_argument("SolveAssignment: rows of different lengths");
-  if (cols == 0) return std::vector<int>(rows, -1);
-  // Forbidden pairs get a cost larger than any feasible total, so they are
-  // chosen only when unavoidable, and dropped afterwards.
   double big = 1;
   for (const auto& r : cost)
     for (double c : r)
       if (c < forbidden) big += std::abs(c);
-  std::vector<std::vector<double>> a;
   const bool transpose = rows > cols;
   const int n = transpose ? cols : rows, m = transpose ? rows : cols;
-  a.assign(n, std::vector<double>(m));
+  std::vector<std::vector<double>> a(n, std::vector<double>(m));
   for (int i = 0; i < rows; ++i)
     for (int j = 0; j < cols; ++j) {
       const double c = cost[i][j] >= forbidden ? big : cost[i][j];
@@ -83,6 +78,46 @@ std::vector<int> SolveAssignment(const std::vector<std::vector<double>>& cost, d
     if (match[k] < 0) continue;
     const int i = transpose ? match[k] : k, j = transpose ? k : match[k];
     if (cost[i][j] < forbidden) out[i] = j;
+  }
+  return out;
+}
+
+int Find(std::vector<int>& parent, int x) {
+  while (parent[x] != x) x = parent[x] = parent[parent[x]];
+  return x;
+}
+
+}  // namespace
+
+std::vector<int> SolveAssignment(const std::vector<std::vector<double>>& cost, double forbidden) {
+  const int rows = static_cast<int>(cost.size());
+  if (rows == 0) return {};
+  const int cols = static_cast<int>(cost[0].size());
+  for (const auto& r : cost)
+    if (static_cast<int>(r.size()) != cols)
+      throw std::invalid_argument("SolveAssignment: rows of different lengths");
+  if (cols == 0) return std::vector<int>(rows, -1);
+  // Rows and columns linked by allowed pairs form independent blocks (in
+  // tracking: groups of overlapping boxes); solving each block alone keeps
+  // the cost near-linear in the number of objects instead of cubic.
+  std::vector<int> parent(rows + cols);
+  for (int k = 0; k < rows + cols; ++k) parent[k] = k;
+  for (int i = 0; i < rows; ++i)
+    for (int j = 0; j < cols; ++j)
+      if (cost[i][j] < forbidden) parent[Find(parent, i)] = Find(parent, rows + j);
+  std::vector<std::vector<int>> block_rows(rows + cols), block_cols(rows + cols);
+  for (int i = 0; i < rows; ++i) block_rows[Find(parent, i)].push_back(i);
+  for (int j = 0; j < cols; ++j) block_cols[Find(parent, rows + j)].push_back(j);
+  std::vector<int> out(rows, -1);
+  for (int b = 0; b < rows + cols; ++b) {
+    const auto &br = block_rows[b], &bc = block_cols[b];
+    if (br.empty() || bc.empty()) continue;
+    std::vector<std::vector<double>> sub(br.size(), std::vector<double>(bc.size()));
+    for (size_t i = 0; i < br.size(); ++i)
+      for (size_t j = 0; j < bc.size(); ++j) sub[i][j] = cost[br[i]][bc[j]];
+    const auto sol = SolveDense(sub, forbidden);
+    for (size_t i = 0; i < br.size(); ++i)
+      if (sol[i] >= 0) out[br[i]] = bc[sol[i]];
   }
   return out;
 }

@@ -39,7 +39,8 @@ MotSequence LoadMotFile(const std::string& path, bool ground_truth) {
       throw std::runtime_error(path + ":" + std::to_string(n) + ": negative box size");
     if (v[0] < 1) throw std::runtime_error(path + ":" + std::to_string(n) + ": frame must be >= 1");
     if (ground_truth && v.size() >= 7 && v[6] == 0) continue;  // "do not consider"
-    seq[static_cast<int>(v[0])].push_back({static_cast<int64_t>(v[1]), v[2], v[3], v[4], v[5]});
+    seq[static_cast<int>(v[0])].push_back(
+        {static_cast<int64_t>(v[1]), v[2], v[3], v[4], v[5], v.size() >= 7 ? v[6] : 1.0});
   }
   return seq;
 }

@@ -17,6 +17,7 @@ namespace dyn4d::tracking {
 struct MotBox {
   int64_t id = -1;
   double x = 0, y = 0, w = 0, h = 0;  ///< top-left corner and size, pixels
+  double conf = 1;                    ///< column 7: detector score (det.txt), consider flag (gt)
 };
 
 /// One sequence: frame number -> boxes.
