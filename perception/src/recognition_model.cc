@@ -9,6 +9,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "dyn4d/recognition/files.h"
+
 namespace dyn4d::perception {
 namespace fs = std::filesystem;
 using recognition::Backbone;
@@ -179,13 +181,7 @@ void WriteThresholds(const std::string& path, const std::vector<float>& threshol
     out += line + "\n";
   }
   if (!replaced) out += value.str() + "\n";
-  const std::string partial = path + ".partial";
-  {
-    std::ofstream o(partial);
-    o << out;
-    if (!o) throw std::runtime_error(partial + ": write failed");
-  }
-  fs::rename(partial, path);
+  recognition::WriteFileAtomically(path, out);
 }
 
 }  // namespace dyn4d::perception

@@ -10,7 +10,6 @@
 #include <filesystem>
 #include <map>
 #include <sstream>
-#include <thread>
 
 #include "dyn4d/perception/recognition_model.h"
 #include "dyn4d/perception/stages.h"
@@ -36,10 +35,7 @@ struct RecognitionOptions {
 class RecognitionStage : public pipeline::Stage {
  public:
   explicit RecognitionStage(RecognitionOptions o) : o_(std::move(o)) {
-    if (o_.threads > 0)
-      torch::set_num_threads(o_.threads);
-    else
-      torch::set_num_threads(std::max(1u, std::thread::hardware_concurrency()));
+    rec::SetTorchThreads(o_.threads);
     net_ = rec::MakeNet(o_.spec.kind, o_.spec.net);
     rec::LoadStateDict(*net_, o_.spec.weights);
     net_->eval();

@@ -8,7 +8,6 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <thread>
 
 #include "commands.h"
 #include "dyn4d/recognition/dyn_perceiver.h"
@@ -17,13 +16,6 @@
 namespace dyn4d::cli {
 namespace fs = std::filesystem;
 using recognition::DynPerceiver;
-
-void SetTorchThreads(int threads) {
-  // Debian's torch defaults to one thread here; use the cores we have.
-  const int n =
-      threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  torch::set_num_threads(n);
-}
 
 std::vector<double> ReadFlopsFile(const std::string& path) {
   std::ifstream in(path);
@@ -115,14 +107,15 @@ double TimeMs(Fn&& fn, int warmup, int runs) {
 }  // namespace
 
 std::vector<double> MeasureExitLatencyMs(recognition::MultiExitNet& net,
-                                         const recognition::DynPerceiverConfig& config, int runs) {
+                                         const recognition::DynPerceiverConfig& config, int runs,
+                                         int warmup) {
   torch::InferenceMode inference;
   torch::manual_seed(0);
   const torch::Tensor image =
       torch::randn({1, config.in_channels, config.image_size, config.image_size});
-  std::vector<double> ms;
-  for (int k = 1; k <= net.num_exits(); ++k)
-    ms.push_back(TimeMs([&] { net.ForwardUntil(image, k); }, 10, runs));
+  std::vector<double> ms(net.num_exits());
+  for (int k = net.num_exits(); k >= 1; --k)  // the full path first, as a last warm-up
+    ms[k - 1] = TimeMs([&] { net.ForwardUntil(image, k); }, warmup, runs);
   return ms;
 }
 
@@ -138,7 +131,8 @@ int RunRecognitionLatencyBench(const RecognitionLatencyOptions& o) {
     model->prefer_channels_last = o.channels_last;
     if (o.fold_batchnorm) eigen = model->PrepareInference();
     torch::manual_seed(0);
-    const torch::Tensor image = torch::randn({1, 3, 224, 224});
+    const torch::Tensor image =
+        torch::randn({1, config.in_channels, config.image_size, config.image_size});
     std::printf("%s, batch 1, 224x224, %d torch threads, median of %d after %d warm-up runs%s%s\n",
                 o.config.c_str(), torch::get_num_threads(), o.runs, o.warmup,
                 o.fold_batchnorm
@@ -146,9 +140,7 @@ int RunRecognitionLatencyBench(const RecognitionLatencyOptions& o) {
                     : "",
                 o.fold_batchnorm && o.channels_last ? ", convolutions channels-last" : "");
     const double backbone = TimeMs([&] { model->ForwardBackbone(image); }, o.warmup, o.runs);
-    double exit_ms[4];
-    for (int k = 4; k >= 1; --k)
-      exit_ms[k - 1] = TimeMs([&] { model->ForwardUntil(image, k); }, o.warmup, o.runs);
+    const std::vector<double> exit_ms = MeasureExitLatencyMs(*model, config, o.runs, o.warmup);
     std::printf("backbone alone (stem + 4 stages + head)  %.2f ms\n", backbone);
     for (int k = 1; k <= 3; ++k)
       std::printf("stop after exit %d                        %.2f ms\n", k, exit_ms[k - 1]);

@@ -18,8 +18,7 @@ namespace dyn4d::cli {
 constexpr int64_t kCalibrationImages = 5000;
 recognition::ImageDataset CalibrationSplit(const recognition::ImageDataset& train);
 
-/// Sets torch's thread count (0: all cores; Debian's torch defaults to 1).
-void SetTorchThreads(int threads);
+using recognition::SetTorchThreads;
 
 /// Confidence and correctness per sample and exit from (N, exits, K) logits.
 recognition::ExitScores ScoresFromLogits(const torch::Tensor& logits, const torch::Tensor& labels);
@@ -31,6 +30,6 @@ std::shared_ptr<recognition::MultiExitNet> LoadTrainedNet(
 /// Median batch-1 latency (ms) of computing exits 1..k, for every k.
 std::vector<double> MeasureExitLatencyMs(recognition::MultiExitNet& net,
                                          const recognition::DynPerceiverConfig& config,
-                                         int runs = 50);
+                                         int runs = 50, int warmup = 10);
 
 }  // namespace dyn4d::cli

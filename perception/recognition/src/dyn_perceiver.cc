@@ -9,10 +9,13 @@
 #include <map>
 #include <optional>
 
+#include "dyn4d/recognition/files.h"
+
 #ifdef DYN4D_HAVE_EIGEN
 #include <Eigen/Core>
 #endif
 #include <stdexcept>
+#include <thread>
 
 namespace dyn4d::recognition {
 namespace {
@@ -627,6 +630,47 @@ Seq MobileNetHead(int64_t in, int64_t hidden, int64_t classes) {
   return s;
 }
 
+// Dynamic inference bookkeeping shared by both networks: fills the
+// DynamicOutput as samples leave and tracks which original samples are
+// still running.
+class ExitRecorder {
+ public:
+  ExitRecorder(int64_t batch, int64_t classes, int64_t embedding_width, int last_exit,
+               const at::TensorOptions& options)
+      : width_(embedding_width), last_exit_(last_exit) {
+    out.logits = torch::empty({batch, classes}, options);
+    out.exit_index = torch::full({batch}, last_exit, torch::kLong);
+    out.confidence = torch::empty({batch}, options);
+    out.embedding = torch::empty({batch, embedding_width}, options);
+    alive_ = torch::arange(batch, torch::kLong);
+  }
+  // Records the running samples that leave at `exit` (max softmax >=
+  // threshold; everyone at the last exit); embeddings narrower than the
+  // output are zero-padded. Returns the positions, in the running batch, of
+  // the samples that stay.
+  Tensor Leave(int exit, const Tensor& logits, const Tensor& embedding, float threshold) {
+    const auto [conf, _] = torch::softmax(logits, 1).max(1);
+    const Tensor go = exit == last_exit_ ? torch::ones_like(conf, torch::kBool) : conf >= threshold;
+    const Tensor idx = alive_.masked_select(go);
+    if (idx.numel() > 0) {
+      out.logits.index_copy_(0, idx, logits.index({go}));
+      out.confidence.index_copy_(0, idx, conf.masked_select(go));
+      out.exit_index.index_fill_(0, idx, exit);
+      out.embedding.index_copy_(
+          0, idx, torch::constant_pad_nd(embedding.index({go}), {0, width_ - embedding.size(1)}));
+    }
+    const Tensor stay = go.logical_not();
+    alive_ = alive_.masked_select(stay);
+    return stay.nonzero().squeeze(1);
+  }
+  DynamicOutput out;
+
+ private:
+  int64_t width_;
+  int last_exit_;
+  Tensor alive_;  // original indices of the samples still running
+};
+
 }  // namespace
 
 struct DynPerceiverImpl::State {
@@ -844,36 +888,15 @@ DynamicOutput DynPerceiverImpl::ForwardDynamic(Tensor images,
   if (thresholds.size() != 3)
     throw std::invalid_argument("Dyn-Perceiver needs 3 exit thresholds, got " +
                                 std::to_string(thresholds.size()));
-  const int64_t B = images.size(0);
-  DynamicOutput out;
-  out.logits = torch::empty({B, config_.num_classes}, images.options());
-  out.exit_index = torch::full({B}, 3, torch::kLong);
-  out.confidence = torch::empty({B}, images.options());
-  out.embedding = torch::empty({B, channels_[3]}, images.options());
+  ExitRecorder rec(images.size(0), config_.num_classes, channels_[3], 3, images.options());
   State s;
   s.x = images;
-  Tensor alive = torch::arange(B, torch::kLong);  // original indices still running
-  // Records samples leaving at `exit` whose confidence passes; keeps the rest.
+  // Records the samples leaving at `exit` and shrinks the state to the rest;
+  // false when nobody is left.
   auto leave = [&](int exit, const Tensor& logits, const Tensor& embedding, float threshold) {
-    const auto [conf, _] = torch::softmax(logits, 1).max(1);
-    const Tensor go = exit == 3 ? torch::ones_like(conf, torch::kBool) : conf >= threshold;
-    if (go.any().item<bool>()) {
-      const Tensor idx = alive.masked_select(go);
-      out.logits.index_copy_(0, idx, logits.index({go}));
-      out.confidence.index_copy_(0, idx, conf.masked_select(go));
-      out.exit_index.index_fill_(0, idx, exit);
-      Tensor e = embedding;
-      if (e.size(1) != channels_[3]) {  // exit 1's latent is narrower: zero-pad
-        e = torch::zeros({embedding.size(0), channels_[3]}, embedding.options());
-        e.narrow(1, 0, embedding.size(1)).copy_(embedding);
-      }
-      out.embedding.index_copy_(0, idx, e.index({go}));
-    }
-    const Tensor stay = go.logical_not();
-    if (!stay.any().item<bool>()) return false;
-    if (!go.any().item<bool>()) return true;
-    alive = alive.masked_select(stay);
-    const Tensor keep = stay.nonzero().squeeze(1);
+    const Tensor keep = rec.Leave(exit, logits, embedding, threshold);
+    if (keep.numel() == 0) return false;
+    if (keep.numel() == s.x.size(0)) return true;
     auto sel = [&](Tensor& t) {
       if (t.defined()) t = t.index_select(0, keep);
     };
@@ -881,14 +904,14 @@ DynamicOutput DynPerceiverImpl::ForwardDynamic(Tensor images,
     return true;
   };
   RunToExit1(s);
-  if (!leave(0, s.y1, s.z.mean(1), thresholds[0])) return out;
+  if (!leave(0, s.y1, s.z.mean(1), thresholds[0])) return rec.out;
   RunToExit2(s);
-  if (!leave(1, s.y2, s.zm, thresholds[1])) return out;
+  if (!leave(1, s.y2, s.zm, thresholds[1])) return rec.out;
   RunToExit3(s);
-  if (!leave(2, s.y3, s.zm, thresholds[2])) return out;
+  if (!leave(2, s.y3, s.zm, thresholds[2])) return rec.out;
   RunToExit4(s);
   leave(3, s.y4, s.zm, 0.f);
-  return out;
+  return rec.out;
 }
 
 std::array<double, 4> DynPerceiverImpl::CumulativeGflops() const {
@@ -981,14 +1004,8 @@ DynamicOutput LinearExitCnnImpl::ForwardDynamic(Tensor images,
   if (thresholds.size() != 2)
     throw std::invalid_argument("the linear-exit CNN needs 2 exit thresholds, got " +
                                 std::to_string(thresholds.size()));
-  const int64_t B = images.size(0);
-  DynamicOutput out;
-  out.logits = torch::empty({B, config_.num_classes}, images.options());
-  out.exit_index = torch::full({B}, 2, torch::kLong);
-  out.confidence = torch::empty({B}, images.options());
-  out.embedding = torch::zeros({B, out_channels_}, images.options());
+  ExitRecorder rec(images.size(0), config_.num_classes, out_channels_, 2, images.options());
   auto gap = [](const Tensor& x) { return torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1); };
-  Tensor alive = torch::arange(B, torch::kLong);
   Tensor x = stem_->forward(images);
   for (int s = 0; s < 4; ++s) {
     ++counts_.feature_stage_calls[s];
@@ -999,20 +1016,11 @@ DynamicOutput LinearExitCnnImpl::ForwardDynamic(Tensor images,
     const Tensor logits = s == 1   ? exit1_(pooled)
                           : s == 2 ? exit2_(pooled)
                                    : head_->forward(pooled);
-    const auto [conf, _] = torch::softmax(logits, 1).max(1);
-    const Tensor go = s == 3 ? torch::ones_like(conf, torch::kBool) : conf >= thresholds[s - 1];
-    const Tensor idx = alive.masked_select(go);
-    out.logits.index_copy_(0, idx, logits.index({go}));
-    out.confidence.index_copy_(0, idx, conf.masked_select(go));
-    out.exit_index.index_fill_(0, idx, s - 1);
-    out.embedding.index_copy_(
-        0, idx, torch::constant_pad_nd(pooled.index({go}), {0, out_channels_ - pooled.size(1)}));
-    const Tensor stay = go.logical_not();
-    if (!stay.any().item<bool>()) break;
-    alive = alive.masked_select(stay);
-    x = x.index({stay});
+    const Tensor keep = rec.Leave(s - 1, logits, pooled, s == 3 ? 0.f : thresholds[s - 1]);
+    if (keep.numel() == 0) break;
+    x = x.index_select(0, keep);
   }
-  return out;
+  return rec.out;
 }
 
 std::vector<double> LinearExitCnnImpl::ExitGflops() const {
@@ -1102,6 +1110,11 @@ void LoadStateDict(nn::Module& model, const std::string& path) {
   for (auto& [name, t] : own) t.copy_(by_name[name]);
 }
 
+void SetTorchThreads(int threads) {
+  torch::set_num_threads(
+      threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+}
+
 void SaveStateDict(const nn::Module& model, const std::string& path, bool half) {
   std::vector<std::pair<std::string, Tensor>> own;
   CollectStateDict(model, "", own);
@@ -1112,14 +1125,7 @@ void SaveStateDict(const nn::Module& model, const std::string& path, bool half) 
     dict.insert(name, v);
   }
   const std::vector<char> bytes = torch::pickle_save(dict);
-  const std::string partial = path + ".partial";
-  {
-    std::ofstream out(partial, std::ios::binary);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    if (!out) throw std::runtime_error(partial + ": write failed");
-  }
-  if (std::rename(partial.c_str(), path.c_str()) != 0)
-    throw std::runtime_error(path + ": rename failed");
+  WriteFileAtomically(path, bytes.data(), bytes.size());
 }
 
 std::vector<std::pair<std::string, std::vector<int64_t>>> StateDictShapes(const nn::Module& model) {

@@ -10,6 +10,8 @@
 #include <random>
 #include <stdexcept>
 
+#include "dyn4d/recognition/files.h"
+
 namespace dyn4d::recognition {
 namespace fs = std::filesystem;
 using torch::Tensor;
@@ -85,16 +87,6 @@ double LearningRate(const TrainConfig& c, int64_t step, int64_t total, int64_t w
   return c.min_lr + 0.5 * (c.lr - c.min_lr) * (1 + std::cos(M_PI * std::min(1.0, progress)));
 }
 
-void WriteAtomically(const fs::path& path, const std::string& text) {
-  const fs::path partial = path.string() + ".partial";
-  {
-    std::ofstream out(partial);
-    out << text;
-    if (!out) throw std::runtime_error(partial.string() + ": write failed");
-  }
-  fs::rename(partial, path);
-}
-
 std::string CheckpointName(int64_t step) { return "checkpoint-" + std::to_string(step) + ".pt"; }
 std::string OptimizerName(int64_t step) { return "optimizer-" + std::to_string(step) + ".pt"; }
 
@@ -164,7 +156,7 @@ TrainResult Train(const TrainConfig& c, const ImageDataset& train,
     fs::rename(dir / (OptimizerName(at) + ".partial"), dir / OptimizerName(at));
     int64_t previous = -1;
     if (std::ifstream in(dir / "latest"); in) in >> previous;
-    WriteAtomically(dir / "latest", std::to_string(at) + "\n");
+    WriteFileAtomically((dir / "latest").string(), std::to_string(at) + "\n");
     if (previous >= 0 && previous != at) {
       fs::remove(dir / CheckpointName(previous));
       fs::remove(dir / OptimizerName(previous));

@@ -151,6 +151,10 @@ class LinearExitCnnImpl : public MultiExitNet {
 };
 TORCH_MODULE(LinearExitCnn);
 
+/// Sets torch's intra-op thread count; 0 = every core (Debian's torch
+/// defaults to one thread).
+void SetTorchThreads(int threads);
+
 /// Loads a plain tensor dict saved by torch.save(state_dict) (what
 /// `torch.save(ckpt['model'], path)` writes). Strict: a missing or
 /// unexpected key or a shape mismatch throws std::runtime_error naming it.
