@@ -178,24 +178,26 @@ int RunRecognitionBench(const RecognitionBenchOptions& o) {
     const Evaluated lin = Evaluate((dir / "fashion_mnist_linear_exits.yaml").string(), test, cal);
     const Evaluated sta = Evaluate((dir / "fashion_mnist_static.yaml").string(), test, cal);
 
-    auto exit_accuracy = [&](const rec::ExitScores& s, int k) {
-      int64_t right = 0;
-      for (int64_t i = 0; i < s.samples; ++i) right += s.Correct(i, k);
-      return 100.0 * right / s.samples;
+    auto exit_accuracy = [](const rec::ExitScores& s, int k) {
+      return 100 * rec::ExitAccuracy(s, k);
     };
     // How often an exit predicts what the last exit predicts: early exits
     // only lose accuracy where they disagree with it.
-    auto agreement = [](const Evaluated& e, int k) {
-      const Tensor pred = e.test_logits.argmax(2);
-      return 100 * pred.select(1, k).eq(pred.select(1, pred.size(1) - 1)).to(torch::kDouble)
-                       .mean().item<double>();
+    auto agreement = [](const Tensor& pred, int k) {
+      return 100 * pred.select(1, k)
+                       .eq(pred.select(1, pred.size(1) - 1))
+                       .to(torch::kDouble)
+                       .mean()
+                       .item<double>();
     };
     std::printf("\n%-16s %-5s %9s %10s %18s\n", "model", "exit", "top-1 %", "GFLOPs",
                 "same as last %");
-    for (const Evaluated* e : {&dyn, &lin, &sta})
+    for (const Evaluated* e : {&dyn, &lin, &sta}) {
+      const Tensor pred = e->test_logits.argmax(2);
       for (int k = 0; k < e->test.exits; ++k)
         std::printf("%-16s %-5d %9.2f %10.5f %18.2f\n", rec::ModelKindName(e->spec.kind), k + 1,
-                    exit_accuracy(e->test, k), e->exit_gflops[k], agreement(*e, k));
+                    exit_accuracy(e->test, k), e->exit_gflops[k], agreement(pred, k));
+    }
     const double static_acc = exit_accuracy(sta.test, sta.test.exits - 1);
     const double static_gflops = sta.exit_gflops.back();
 

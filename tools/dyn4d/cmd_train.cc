@@ -17,11 +17,9 @@ namespace rec = dyn4d::recognition;
 namespace {
 
 void PrintExitAccuracy(const torch::Tensor& logits, const torch::Tensor& labels, const char* what) {
-  for (int64_t k = 0; k < logits.size(1); ++k) {
-    const double acc =
-        logits.select(1, k).argmax(1).eq(labels).to(torch::kDouble).mean().item<double>();
-    std::printf("%s exit %lld accuracy %.2f %%\n", what, static_cast<long long>(k + 1), 100 * acc);
-  }
+  const rec::ExitScores scores = ScoresFromLogits(logits, labels);
+  for (int k = 0; k < scores.exits; ++k)
+    std::printf("%s exit %d accuracy %.2f %%\n", what, k + 1, 100 * rec::ExitAccuracy(scores, k));
 }
 
 }  // namespace

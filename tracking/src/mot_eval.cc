@@ -62,31 +62,50 @@ MotMetrics& MotMetrics::operator+=(const MotMetrics& o) {
   return *this;
 }
 
-MotMetrics EvaluateMot(const MotSequence& gt, const MotSequence& res, double thr) {
-  MotMetrics m;
+namespace {
+
+// Every frame with a ground-truth or a result box, in order.
+std::set<int> FramesOf(const MotSequence& gt, const MotSequence& res) {
   std::set<int> frames;
   for (const auto& [f, _] : gt) frames.insert(f);
   for (const auto& [f, _] : res) frames.insert(f);
-  const std::vector<MotBox> none;
+  return frames;
+}
+
+const std::vector<MotBox>& BoxesAt(const MotSequence& s, int frame) {
+  static const std::vector<MotBox> kNone;
+  const auto it = s.find(frame);
+  return it == s.end() ? kNone : it->second;
+}
+
+std::vector<std::vector<double>> IouMatrix(const std::vector<MotBox>& g,
+                                           const std::vector<MotBox>& r) {
+  std::vector<std::vector<double>> m(g.size(), std::vector<double>(r.size()));
+  for (size_t i = 0; i < g.size(); ++i)
+    for (size_t j = 0; j < r.size(); ++j) m[i][j] = Iou(g[i], r[j]);
+  return m;
+}
+
+}  // namespace
+
+MotMetrics EvaluateMot(const MotSequence& gt, const MotSequence& res, double thr) {
+  MotMetrics m;
   std::map<int64_t, int64_t> last_match;         // gt id -> tracker id, last time matched
   std::map<int64_t, int64_t> current;            // matches of the previous frame
   std::map<int64_t, int> present, tracked;       // per gt id: frames present, frames matched
   std::map<int64_t, std::vector<char>> history;  // per gt id, matched flag per present frame
   std::map<std::pair<int64_t, int64_t>, int64_t> pair_hits;  // (gt, tracker) IoU >= thr
   std::map<int64_t, int64_t> gt_count, res_count;
-  for (int f : frames) {
-    const auto git = gt.find(f), rit = res.find(f);
-    const auto& G = git == gt.end() ? none : git->second;
-    const auto& R = rit == res.end() ? none : rit->second;
+  for (int f : FramesOf(gt, res)) {
+    const auto& G = BoxesAt(gt, f);
+    const auto& R = BoxesAt(res, f);
     m.gt += G.size(), m.predictions += R.size();
     for (const auto& g : G) ++gt_count[g.id];
     for (const auto& r : R) ++res_count[r.id];
-    std::vector<std::vector<double>> iou(G.size(), std::vector<double>(R.size()));
+    const auto iou = IouMatrix(G, R);
     for (size_t i = 0; i < G.size(); ++i)
-      for (size_t j = 0; j < R.size(); ++j) {
-        iou[i][j] = Iou(G[i], R[j]);
+      for (size_t j = 0; j < R.size(); ++j)
         if (iou[i][j] >= thr) ++pair_hits[{G[i].id, R[j].id}];
-      }
     std::vector<int> g_to_r(G.size(), -1);
     std::vector<char> r_used(R.size(), 0);
     // 1) Keep last frame's correspondences that are still valid.
@@ -178,25 +197,27 @@ MotMetrics EvaluateMot(const MotSequence& gt, const MotSequence& res, double thr
   return m;
 }
 
-double HotaMetrics::Hota() const {
+namespace {
+template <typename PerAlpha>
+double MeanOverAlpha(PerAlpha per_alpha) {
   double s = 0;
-  for (int a = 0; a < kAlphas; ++a) s += HotaAt(a);
-  return s / kAlphas;
+  for (int a = 0; a < HotaMetrics::kAlphas; ++a) s += per_alpha(a);
+  return s / HotaMetrics::kAlphas;
+}
+}  // namespace
+
+double HotaMetrics::Hota() const {
+  return MeanOverAlpha([&](int a) { return HotaAt(a); });
 }
 double HotaMetrics::DetA() const {
-  double s = 0;
-  for (int a = 0; a < kAlphas; ++a) s += DetA(a);
-  return s / kAlphas;
+  return MeanOverAlpha([&](int a) { return DetA(a); });
 }
 double HotaMetrics::AssA() const {
-  double s = 0;
-  for (int a = 0; a < kAlphas; ++a) s += AssA(a);
-  return s / kAlphas;
+  return MeanOverAlpha([&](int a) { return AssA(a); });
 }
 double HotaMetrics::LocA() const {
-  double s = 0;
-  for (int a = 0; a < kAlphas; ++a) s += std::max(1e-10, loc_sum[a]) / std::max(1e-10, tp[a]);
-  return s / kAlphas;
+  // TrackEval: 1 where an alpha has no match (1e-10 / 1e-10).
+  return MeanOverAlpha([&](int a) { return std::max(1e-10, loc_sum[a]) / std::max(1e-10, tp[a]); });
 }
 HotaMetrics& HotaMetrics::operator+=(const HotaMetrics& o) {
   for (int a = 0; a < kAlphas; ++a) {
@@ -219,26 +240,13 @@ HotaMetrics EvaluateHota(const MotSequence& gt, const MotSequence& res) {
   n = 0;
   for (auto& [id, k] : rid) k = n++;
   const int R = n;
-  std::set<int> frames;
-  for (const auto& [f, _] : gt) frames.insert(f);
-  for (const auto& [f, _] : res) frames.insert(f);
-  const std::vector<MotBox> none;
-  auto boxes = [&](const MotSequence& s, int f) -> const std::vector<MotBox>& {
-    const auto it = s.find(f);
-    return it == s.end() ? none : it->second;
-  };
-  auto ious = [](const std::vector<MotBox>& g, const std::vector<MotBox>& r) {
-    std::vector<std::vector<double>> m(g.size(), std::vector<double>(r.size()));
-    for (size_t i = 0; i < g.size(); ++i)
-      for (size_t j = 0; j < r.size(); ++j) m[i][j] = Iou(g[i], r[j]);
-    return m;
-  };
+  const std::set<int> frames = FramesOf(gt, res);
   // Global alignment of every (gt id, tracker id) pair.
   std::vector<std::vector<double>> potential(G, std::vector<double>(R, 0));
   std::vector<double> gcount(G, 0), rcount(R, 0);
   for (int f : frames) {
-    const auto &g = boxes(gt, f), &r = boxes(res, f);
-    const auto sim = ious(g, r);
+    const auto &g = BoxesAt(gt, f), &r = BoxesAt(res, f);
+    const auto sim = IouMatrix(g, r);
     std::vector<double> row(g.size(), 0), col(r.size(), 0);
     for (size_t i = 0; i < g.size(); ++i)
       for (size_t j = 0; j < r.size(); ++j) row[i] += sim[i][j], col[j] += sim[i][j];
@@ -260,12 +268,12 @@ HotaMetrics EvaluateHota(const MotSequence& gt, const MotSequence& res) {
       A, std::vector<std::vector<double>>(G, std::vector<double>(R, 0)));
   const double eps = std::numeric_limits<double>::epsilon();
   for (int f : frames) {
-    const auto &g = boxes(gt, f), &r = boxes(res, f);
+    const auto &g = BoxesAt(gt, f), &r = BoxesAt(res, f);
     if (g.empty() || r.empty()) {
       for (int a = 0; a < A; ++a) h.fn[a] += g.size(), h.fp[a] += r.size();
       continue;
     }
-    const auto sim = ious(g, r);
+    const auto sim = IouMatrix(g, r);
     std::vector<std::vector<double>> cost(g.size(), std::vector<double>(r.size()));
     for (size_t i = 0; i < g.size(); ++i)
       for (size_t j = 0; j < r.size(); ++j)

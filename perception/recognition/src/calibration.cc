@@ -36,6 +36,13 @@ void CheckScores(const ExitScores& s) {
 
 }  // namespace
 
+double ExitAccuracy(const ExitScores& s, int exit) {
+  CheckScores(s);
+  int64_t right = 0;
+  for (int64_t i = 0; i < s.samples; ++i) right += s.Correct(i, exit);
+  return double(right) / double(s.samples);
+}
+
 std::vector<std::vector<double>> OfficialExitDistributions(int exits) {
   std::vector<std::vector<double>> out;
   for (int i = 0; i <= 16; ++i) out.push_back(DistributionFor(0.2 + 0.05 * i, exits));

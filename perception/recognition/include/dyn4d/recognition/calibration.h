@@ -19,6 +19,9 @@ struct ExitScores {
   bool Correct(int64_t i, int k) const { return correct[i * exits + k] != 0; }
 };
 
+/// Fraction of samples exit `exit` classifies correctly.
+double ExitAccuracy(const ExitScores& scores, int exit);
+
 /// The official budget sweep (generate_distribution): 33 target exit
 /// distributions, p proportional to q^[1..E] for q in {0.2, 0.25, ..., 1,
 /// 20/20, 20/19, ..., 20/5}, then p[0] *= 0.85, p[1] *= 1, p[2] *= 0.5 in
