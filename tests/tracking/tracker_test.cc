@@ -78,3 +78,117 @@ TEST_CASE("bad detections are skipped and counted, never a crash", "[tracking][b
                     }()),
                     Catch::Contains("min_hits"));
 }
+
+namespace {
+// An observation with a world centroid; the image box is derived from a
+// camera that pans (so boxes sweep across the image while the world is still).
+Observation At3d(double x, double y, double z, double pan_px, double conf = 50) {
+  Observation o;
+  o.box = {-1, 100 * x + 300 - pan_px, 100 * z + 100, 40, 80, conf};
+  o.has_position = true;
+  o.position = {x, y, z};
+  o.extent = {0.4, 0.4, 0.8};
+  return o;
+}
+}  // namespace
+
+TEST_CASE("in 3D, camera motion does not break tracks that IoU alone would lose",
+          "[tracking][3d]") {
+  // The camera pans 60 px a frame: consecutive boxes of the same still object
+  // do not overlap, but its world centroid does not move.
+  auto run = [](bool with_depth) {
+    MultiObjectTracker t;
+    std::set<int64_t> ids;
+    for (int f = 0; f < 20; ++f) {
+      Observation a = At3d(0.0, 3.0, 1.0, 60.0 * f), b = At3d(2.0, 3.0, 1.0, 60.0 * f);
+      if (!with_depth) a.has_position = b.has_position = false;
+      for (const TrackEstimate& e : t.Step({a, b}, f / 30.0))
+        if (e.state == TrackState::kConfirmed) ids.insert(e.id);
+    }
+    return ids.size();
+  };
+  CHECK(run(true) == 2);
+  CHECK(run(false) == 0);  // never two matches in a row: nothing confirmed
+}
+
+TEST_CASE("3D state: velocity in the world frame, occlusion re-identification by position",
+          "[tracking][3d]") {
+  MultiObjectTracker t;
+  int64_t id_before = -1, id_after = -1;
+  std::array<double, 3> velocity{};
+  for (int f = 0; f < 60; ++f) {
+    const double x = 0.04 * f;  // 1.2 m/s along x at 30 frames/s
+    const bool hidden = f >= 20 && f < 30;
+    std::vector<Observation> obs;
+    if (!hidden) obs.push_back(At3d(x, 3.0, 0.9, 0));
+    for (const TrackEstimate& e : t.Step(obs, f / 30.0)) {
+      if (f == 19) id_before = e.id, velocity = e.velocity;
+      if (hidden) CHECK(e.state == TrackState::kLost);
+      if (f == 35 && e.state == TrackState::kConfirmed) id_after = e.id;
+    }
+  }
+  CHECK(id_before == id_after);
+  CHECK(velocity[0] == Approx(1.2).margin(0.05));
+  CHECK(std::abs(velocity[1]) < 0.05);
+}
+
+TEST_CASE("appearance keeps identities when two objects meet and part", "[tracking][appearance]") {
+  // Two objects approach, meet and each turns back: a constant-velocity
+  // model expects them to pass through each other and swaps them.
+  auto run = [](bool appearance) {
+    TrackerConfig c;
+    c.use_appearance = appearance;
+    c.appearance_weight = 0.6;
+    MultiObjectTracker t(c);
+    std::map<int64_t, std::set<int>> objects_of_id;
+    for (int f = 0; f < 40; ++f) {
+      const double gap = std::abs(20 - f) * 0.05;  // metres between them; 0 at f = 20
+      std::vector<Observation> obs;
+      for (int k = 0; k < 2; ++k) {
+        // After they meet, each goes back the way it came.
+        const double side = k == 0 ? -1 : 1;
+        Observation o = At3d(1.0 + side * gap / 2, 3.0, 0.9, 0);
+        o.embedding = k == 0 ? std::vector<float>{1, 0.1f, 0} : std::vector<float>{0, 0.1f, 1};
+        obs.push_back(o);
+      }
+      for (const TrackEstimate& e : t.Step(obs, f / 30.0))
+        if (e.observation >= 0 && e.state == TrackState::kConfirmed)
+          objects_of_id[e.id].insert(e.observation);
+    }
+    int mixed = 0;
+    for (const auto& [id, objs] : objects_of_id) mixed += objs.size() > 1;
+    return mixed;
+  };
+  CHECK(run(true) == 0);
+  CHECK(run(false) > 0);
+}
+
+TEST_CASE("class voting over the track's life outvotes occasional misclassification",
+          "[tracking]") {
+  MultiObjectTracker t;
+  TrackEstimate last;
+  for (int f = 0; f < 20; ++f) {
+    Observation o = At3d(0.02 * f, 3.0, 0.9, 0);
+    const bool wrong = f % 4 == 1;  // 25 % of frames say "chair"
+    o.class_id = wrong ? 1 : 0;
+    o.class_name = wrong ? "chair" : "person";
+    o.class_score = wrong ? 0.9 : 0.6;
+    const auto out = t.Step({o}, f / 30.0);
+    REQUIRE(out.size() == 1);
+    last = out[0];
+  }
+  CHECK(last.class_id == 0);
+  CHECK(last.class_name == "person");
+  CHECK(last.class_confidence > 0.5);
+}
+
+TEST_CASE("bad 3D observations are skipped and counted", "[tracking][bad-input]") {
+  MultiObjectTracker t;
+  Observation bad = At3d(0, 3, 1, 0);
+  bad.position[1] = std::nan("");
+  Observation good = At3d(1, 3, 1, 0);
+  const auto out = t.Step({bad, good}, 0);
+  CHECK(t.skipped_detections() == 1);
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].observation == 1);
+}

@@ -1,6 +1,7 @@
 #include "dyn4d/tracking/assignment.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <stdexcept>
 
@@ -93,31 +94,60 @@ std::vector<int> SolveAssignment(const std::vector<std::vector<double>>& cost, d
   const int rows = static_cast<int>(cost.size());
   if (rows == 0) return {};
   const int cols = static_cast<int>(cost[0].size());
-  for (const auto& r : cost)
-    if (static_cast<int>(r.size()) != cols)
+  std::vector<AssignmentEdge> edges;
+  for (int i = 0; i < rows; ++i) {
+    if (static_cast<int>(cost[i].size()) != cols)
       throw std::invalid_argument("SolveAssignment: rows of different lengths");
-  if (cols == 0) return std::vector<int>(rows, -1);
+    for (int j = 0; j < cols; ++j)
+      if (cost[i][j] < forbidden) edges.push_back({i, j, cost[i][j]});
+  }
+  return SolveSparseAssignment(rows, cols, edges);
+}
+
+std::vector<int> SolveSparseAssignment(int rows, int cols,
+                                       const std::vector<AssignmentEdge>& edges) {
+  std::vector<int> out(std::max(rows, 0), -1);
+  if (rows <= 0 || cols <= 0 || edges.empty()) return out;
   // Rows and columns linked by allowed pairs form independent blocks (in
-  // tracking: groups of overlapping boxes); solving each block alone keeps
-  // the cost near-linear in the number of objects instead of cubic.
+  // tracking: groups of nearby objects); solving each block alone keeps the
+  // cost near-linear in the number of objects instead of cubic.
   std::vector<int> parent(rows + cols);
   for (int k = 0; k < rows + cols; ++k) parent[k] = k;
-  for (int i = 0; i < rows; ++i)
-    for (int j = 0; j < cols; ++j)
-      if (cost[i][j] < forbidden) parent[Find(parent, i)] = Find(parent, rows + j);
-  std::vector<std::vector<int>> block_rows(rows + cols), block_cols(rows + cols);
-  for (int i = 0; i < rows; ++i) block_rows[Find(parent, i)].push_back(i);
-  for (int j = 0; j < cols; ++j) block_cols[Find(parent, rows + j)].push_back(j);
-  std::vector<int> out(rows, -1);
-  for (int b = 0; b < rows + cols; ++b) {
-    const auto &br = block_rows[b], &bc = block_cols[b];
-    if (br.empty() || bc.empty()) continue;
-    std::vector<std::vector<double>> sub(br.size(), std::vector<double>(bc.size()));
-    for (size_t i = 0; i < br.size(); ++i)
-      for (size_t j = 0; j < bc.size(); ++j) sub[i][j] = cost[br[i]][bc[j]];
-    const auto sol = SolveDense(sub, forbidden);
-    for (size_t i = 0; i < br.size(); ++i)
-      if (sol[i] >= 0) out[br[i]] = bc[sol[i]];
+  for (const AssignmentEdge& e : edges) {
+    if (e.row < 0 || e.row >= rows || e.col < 0 || e.col >= cols || !std::isfinite(e.cost))
+      throw std::invalid_argument("SolveSparseAssignment: edge out of range or not finite");
+    parent[Find(parent, e.row)] = Find(parent, rows + e.col);
+  }
+  // Local indices of each row and column within its block.
+  std::vector<int> local(rows + cols, -1), block_of(rows + cols, -1);
+  std::vector<std::vector<int>> block_rows, block_cols;
+  auto block = [&](int node) {
+    const int root = Find(parent, node);
+    if (block_of[root] < 0) {
+      block_of[root] = static_cast<int>(block_rows.size());
+      block_rows.emplace_back();
+      block_cols.emplace_back();
+    }
+    return block_of[root];
+  };
+  for (const AssignmentEdge& e : edges) {
+    const int b = block(e.row);
+    if (local[e.row] < 0) local[e.row] = static_cast<int>(block_rows[b].size()), block_rows[b].push_back(e.row);
+    const int c = rows + e.col;
+    if (local[c] < 0) local[c] = static_cast<int>(block_cols[b].size()), block_cols[b].push_back(e.col);
+  }
+  constexpr double kForbidden = std::numeric_limits<double>::infinity();
+  std::vector<std::vector<std::vector<double>>> sub(block_rows.size());
+  for (size_t b = 0; b < block_rows.size(); ++b)
+    sub[b].assign(block_rows[b].size(), std::vector<double>(block_cols[b].size(), kForbidden));
+  for (const AssignmentEdge& e : edges) {
+    double& c = sub[block(e.row)][local[e.row]][local[rows + e.col]];
+    c = std::min(c, e.cost);
+  }
+  for (size_t b = 0; b < block_rows.size(); ++b) {
+    const auto sol = SolveDense(sub[b], kForbidden);
+    for (size_t i = 0; i < block_rows[b].size(); ++i)
+      if (sol[i] >= 0) out[block_rows[b][i]] = block_cols[b][sol[i]];
   }
   return out;
 }

@@ -13,4 +13,16 @@ namespace dyn4d::tracking {
 std::vector<int> SolveAssignment(const std::vector<std::vector<double>>& cost,
                                  double forbidden = 1e18);
 
+/// One allowed pair of a sparse assignment problem.
+struct AssignmentEdge {
+  int row = 0, col = 0;
+  double cost = 0;
+};
+
+/// The same for a sparse problem: only the listed pairs are allowed. Rows
+/// and columns linked by edges form independent blocks, each solved densely,
+/// so the cost follows the size of the largest block, not rows x cols.
+/// Returns, per row, its column or -1.
+std::vector<int> SolveSparseAssignment(int rows, int cols, const std::vector<AssignmentEdge>& edges);
+
 }  // namespace dyn4d::tracking
