@@ -292,6 +292,10 @@ void EncodeBody(const Detections& m, json& body, PartWriter& w) {
                      {"mask", w.AddImage("mask/" + std::to_string(i), d.mask)},
                      {"track_id", d.track_id},
                      {"embedding", d.embedding}});
+    if (d.has_position) {
+      items.back()["position_world"] = d.position_world;
+      items.back()["extent"] = d.extent;
+    }
   }
   body["items"] = std::move(items);
 }
@@ -316,6 +320,12 @@ void DecodeBody(const json& b, const PartReader& r, Detections& m) {
         d.embedding.push_back(v.get<float>());
       }
     }
+    // Optional (protocol 1.2): present only on 3D proposals.
+    if (items[i].contains("position_world")) {
+      d.has_position = true;
+      d.position_world = GetFixedArray<3, float>(items[i], p, "position_world");
+      d.extent = GetFixedArray<3, float>(items[i], p, "extent");
+    }
     m.items.push_back(std::move(d));
   }
 }
@@ -335,6 +345,7 @@ void EncodeBody(const Tracks& m, json& body, PartWriter& w) {
               {"extent", t.extent},
               {"exit_index", t.exit_index},
               {"mask", w.AddImage("mask/" + std::to_string(i), t.mask)}};
+    if (!t.state.empty()) j["state"] = t.state;
     items.push_back(std::move(j));
   }
   body["items"] = std::move(items);
@@ -358,6 +369,11 @@ void DecodeBody(const json& b, const PartReader& r, Tracks& m) {
     if (j.contains("exit_index"))
       t.exit_index = static_cast<int>(GetInt(j, p, "exit_index", -1, 64));
     t.mask = r.ReadImage(GetInt(j, p, "mask", -1, 1 << 20), p + ".mask");
+    if (j.contains("state")) {  // optional (protocol 1.2)
+      t.state = GetString(j, p, "state");
+      if (t.state != "tentative" && t.state != "confirmed" && t.state != "lost")
+        Fail("field '" + p + ".state': '" + t.state + "' is not tentative, confirmed or lost");
+    }
     m.items.push_back(std::move(t));
   }
 }

@@ -112,6 +112,9 @@ TEST_CASE("Every message type survives encode/decode", "[codec]") {
     a.mask = PatternImage(3, 4, PixelEncoding::kMono8);
     a.track_id = 12;
     a.embedding = {0.5f, -1.25f, 3.f};
+    a.has_position = true;
+    a.position_world = {1.5f, -2.f, 0.25f};
+    a.extent = {0.4f, 0.3f, 1.7f};
     Detection b;
     b.box = {10, 20, 30, 40};
     b.class_name = "ball";
@@ -129,6 +132,10 @@ TEST_CASE("Every message type survives encode/decode", "[codec]") {
     CHECK(e.items[0].embedding == a.embedding);
     CHECK(e.items[1].track_id == -1);
     CHECK(e.items[1].embedding.empty());
+    CHECK(e.items[0].has_position);
+    CHECK(e.items[0].position_world == a.position_world);
+    CHECK(e.items[0].extent == a.extent);
+    CHECK_FALSE(e.items[1].has_position);
   }
   SECTION("Tracks") {
     Tracks t;
@@ -144,9 +151,13 @@ TEST_CASE("Every message type survives encode/decode", "[codec]") {
     a.velocity_world = {0.1f, 0, -0.1f};
     a.extent = {0.5f, 0.5f, 0.9f};
     a.mask = PatternImage(7, 8, PixelEncoding::kMono8);
-    t.items = {a};
+    a.state = "lost";
+    Track b;
+    t.items = {a, b};
     Tracks u = RoundTrip(t);
-    REQUIRE(u.items.size() == 1);
+    REQUIRE(u.items.size() == 2);
+    CHECK(u.items[0].state == "lost");
+    CHECK(u.items[1].state.empty());
     CHECK(u.items[0].track_id == 12);
     CHECK(u.items[0].position_world == a.position_world);
     CHECK(u.items[0].velocity_world == a.velocity_world);

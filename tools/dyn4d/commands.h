@@ -1,5 +1,6 @@
 #pragma once
 // Subcommands implemented outside main.cc.
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -135,5 +136,19 @@ struct TrackingBenchOptions {
 /// `dyn4d bench tracking --mot15 DIR`: dyn4d's tracker vs SORT on public
 /// detections; last line hota_gain_vs_sort.
 int RunTrackingBench(const TrackingBenchOptions& options);
+
+struct SynthTrackingBenchOptions {
+  std::vector<uint32_t> seeds{1};  ///< synthetic scenes (seed 1 = the embedded default)
+  int frames = 90;
+  int objects = 3;
+  int lookahead = 45;       ///< frames of lookahead for the proposals' references
+  bool gt_poses = false;    ///< true: ground-truth camera poses instead of dyn4d's odometry
+  std::string model;        ///< recognition model file; empty: the shipped synthetic model
+  int threads = 0;          ///< torch threads; 0: all cores
+};
+/// `dyn4d bench tracking --synth`: the full RGB-D path (odometry, geometric
+/// proposals, recognition, 3D tracker) on synthetic scenes with exact ground
+/// truth; last line `hota_synth <value>`.
+int RunSynthTrackingBench(const SynthTrackingBenchOptions& options);
 
 }  // namespace dyn4d::cli

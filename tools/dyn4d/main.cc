@@ -360,9 +360,27 @@ int main(int argc, char** argv) {
       "baseline on the public detections of every MOT15 sequence in --mot15: HOTA, MOTA,\n"
       "IDF1, IDSW, FP, FN, tracker-only frames/s, and the time per frame with 10/100/1000\n"
       "detections. Last line: hota_gain_vs_sort <points>.");
-  bench_tracking->add_option("--mot15", tbo.mot15_dir, "e.g. ../shared/data/mot15")
-      ->required()
+  cli::SynthTrackingBenchOptions sto;
+  bool bench_tracking_synth = false;
+  auto* mot15_opt = bench_tracking->add_option("--mot15", tbo.mot15_dir, "e.g. ../shared/data/mot15")
       ->check(CLI::ExistingDirectory);
+  auto* synth_flag = bench_tracking->add_flag(
+      "--synth", bench_tracking_synth,
+      "instead: the full RGB-D path (odometry, geometric proposals, recognition, 3D tracker)\n"
+      "on synthetic scenes with exact ground truth: HOTA, IDSW, recognition accuracy of the\n"
+      "tracked objects, exit histogram. Last line: hota_synth <points>.");
+  mot15_opt->excludes(synth_flag);
+  bench_tracking->add_option("--seeds", sto.seeds, "--synth: scenes (seed 1 is the embedded default)")
+      ->delimiter(',');
+  bench_tracking->add_option("--frames", sto.frames, "--synth: frames per scene")
+      ->check(CLI::Range(2, 100000));
+  bench_tracking->add_option("--objects", sto.objects, "--synth: moving objects per scene (0-6)")
+      ->check(CLI::Range(0, 6));
+  bench_tracking->add_option("--lookahead", sto.lookahead,
+                             "--synth: frames the proposals may look ahead (0: causal, live)")
+      ->check(CLI::Range(0, 1000));
+  bench_tracking->add_flag("--gt-poses", sto.gt_poses,
+                           "--synth: ground-truth camera poses instead of dyn4d's odometry");
   cli::RecognitionLatencyOptions rl;
   bool bench_recognition_latency = false;
   auto* bench_recognition = bench->add_subcommand(
@@ -480,7 +498,14 @@ int main(int argc, char** argv) {
   if (*bench_geometry) return cli::RunGeometryBench(gb);
   if (*eval_traj) return cli::RunTrajectoryEval(te);
   if (*eval_mot) return cli::RunMotEval(me);
-  if (*bench_tracking) return cli::RunTrackingBench(tbo);
+  if (*bench_tracking) {
+    if (bench_tracking_synth) return cli::RunSynthTrackingBench(sto);
+    if (tbo.mot15_dir.empty()) {
+      std::fprintf(stderr, "dyn4d bench tracking: give --mot15 DIR or --synth\n");
+      return 2;
+    }
+    return cli::RunTrackingBench(tbo);
+  }
   if (*node) {
     pipeline::RunOptions o;
     o.output_dir = node_out;

@@ -109,6 +109,9 @@ struct Detection {
   Image mask;           ///< mono8 of box size (255 = object), or empty
   int64_t track_id = -1;  ///< the tracked object this is about, -1 if none / whole frame
   std::vector<float> embedding;  ///< appearance embedding (re-identification), or empty
+  bool has_position = false;     ///< a 3D proposal: world centroid and extent below
+  std::array<float, 3> position_world{0, 0, 0};  ///< centroid, metres
+  std::array<float, 3> extent{0, 0, 0};          ///< bounding box size, metres
 };
 
 struct Detections {
@@ -129,6 +132,7 @@ struct Track {
   std::array<float, 3> extent{0, 0, 0};          ///< bounding box size, metres
   int exit_index = -1;  ///< early exit of the latest recognition, -1 if none
   Image mask;           ///< mono8 of box size, or empty
+  std::string state;    ///< "tentative", "confirmed", "lost"; empty if not a tracker's
 };
 
 struct Tracks {
