@@ -80,6 +80,12 @@ std::vector<std::string> SyntheticScene::Config::Validate() const {
   return p;
 }
 
+std::vector<std::string> SyntheticScene::Categories() {
+  std::vector<std::string> names;
+  for (const CategorySpec& c : kCategories) names.push_back(c.name);
+  return names;
+}
+
 SyntheticScene::SyntheticScene(Config config) : config_(std::move(config)) {
   Rng rng(config_.seed);
   const double duration = config_.num_frames / config_.fps;

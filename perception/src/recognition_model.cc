@@ -72,7 +72,8 @@ RecognitionModelSpec LoadRecognitionModelSpec(const std::string& path) {
   }
   if (!root.IsMap()) throw std::runtime_error(path + ": expected a map at the top level");
   Reader r(path);
-  r.CheckKeys(root, "", {"kind", "base", "net", "weights", "classes", "thresholds", "training"});
+  r.CheckKeys(root, "", {"kind", "base", "net", "weights", "classes", "thresholds", "training",
+                          "dataset"});
   RecognitionModelSpec s;
   s.file = path;
   std::string kind = "dyn_perceiver", base = "mobilenetV3_0x75_perceiver_t128";
@@ -110,6 +111,9 @@ RecognitionModelSpec LoadRecognitionModelSpec(const std::string& path) {
       s.weights = (fs::path(path).parent_path() / s.weights).lexically_normal().string();
   }
   r.Get(root, "classes", "classes", s.classes);
+  r.Get(root, "dataset", "dataset", s.dataset);
+  if (s.dataset != "fashion_mnist" && s.dataset != "synthetic_objects")
+    r.Problem("dataset", "'" + s.dataset + "' is not fashion_mnist or synthetic_objects");
   if (!s.classes.empty() && int(s.classes.size()) != s.net.num_classes)
     r.Problem("classes", std::to_string(s.classes.size()) + " names for net.num_classes " +
                              std::to_string(s.net.num_classes));

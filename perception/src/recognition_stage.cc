@@ -11,6 +11,7 @@
 #include <map>
 #include <sstream>
 
+#include "dyn4d/perception/object_classifier.h"
 #include "dyn4d/perception/recognition_model.h"
 #include "dyn4d/perception/stages.h"
 #include "dyn4d/pipeline/ordered_join.h"
@@ -24,24 +25,138 @@ using pipeline::Message;
 using pipeline::Outputs;
 namespace rec = dyn4d::recognition;
 
-struct RecognitionOptions {
-  RecognitionModelSpec spec;
-  std::vector<float> thresholds;  ///< model file's, or the node's override
-  int content_size = 0;           ///< crops are resized to this, then padded to image_size
-  bool has_objects = false;
-  int threads = 0;
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// ObjectClassifier
+
+namespace {
+
+torch::Tensor CropTensor(const pipeline::Image& img, const pipeline::Box2D& box, int size,
+                         int channels) {
+  const int ch = pipeline::Channels(img.encoding);
+  const int x0 = std::clamp(int(box.x), 0, img.width), y0 = std::clamp(int(box.y), 0, img.height);
+  const int x1 = std::clamp(int(box.x + box.w), 0, img.width);
+  const int y1 = std::clamp(int(box.y + box.h), 0, img.height);
+  if (x1 - x0 < 2 || y1 - y0 < 2) return {};
+  torch::Tensor t = torch::from_blob(const_cast<uint8_t*>(img.data.data()),
+                                     {img.height, img.width, ch}, torch::kUInt8)
+                        .slice(0, y0, y1)
+                        .slice(1, x0, x1)
+                        .permute({2, 0, 1})
+                        .to(torch::kFloat)
+                        .div_(255.0);
+  if (ch == 3 && img.encoding == pipeline::PixelEncoding::kBgr8) t = t.flip({0});  // -> RGB
+  if (channels == 1 && ch == 3)
+    t = (t[0] * 0.299 + t[1] * 0.587 + t[2] * 0.114).unsqueeze(0);
+  else if (channels == 3 && ch == 1)
+    t = t.expand({3, -1, -1});
+  t = t.unsqueeze(0);
+  // Area averaging when shrinking (no aliasing), bilinear when growing.
+  t = (t.size(2) >= size && t.size(3) >= size)
+          ? torch::adaptive_avg_pool2d(t, {size, size})
+          : torch::upsample_bilinear2d(t, {size, size}, /*align_corners=*/false);
+  return t.squeeze(0);
+}
+
+void CheckEncoding(const pipeline::Image& img) {
+  if (img.encoding != pipeline::PixelEncoding::kBgr8 &&
+      img.encoding != pipeline::PixelEncoding::kRgb8 &&
+      img.encoding != pipeline::PixelEncoding::kMono8)
+    throw std::invalid_argument(std::string("recognition: image is ") +
+                                pipeline::ToString(img.encoding) + " (needs bgr8, rgb8 or mono8)");
+}
+
+}  // namespace
+
+std::vector<float> CropForRecognition(const pipeline::Image& color, const pipeline::Box2D& box,
+                                      int size, int channels) {
+  CheckEncoding(color);
+  torch::NoGradGuard no_grad;
+  const torch::Tensor t = CropTensor(color, box, size, channels);
+  if (!t.defined()) return {};
+  const torch::Tensor c = t.contiguous();
+  return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+}
+
+struct ObjectClassifier::Impl {
+  Options o;
+  std::shared_ptr<rec::MultiExitNet> net;
 };
 
+ObjectClassifier::ObjectClassifier(Options options) : impl_(std::make_unique<Impl>()) {
+  Impl& s = *impl_;
+  s.o = std::move(options);
+  rec::SetTorchThreads(s.o.threads);
+  s.net = rec::MakeNet(s.o.spec.kind, s.o.spec.net);
+  rec::LoadStateDict(*s.net, s.o.spec.weights);
+  s.net->eval();
+  s.net->PrepareInference();
+  if (s.o.thresholds.empty()) s.o.thresholds = s.o.spec.thresholds;
+  if (s.o.thresholds.empty()) s.o.thresholds.assign(s.net->num_exits() - 1, 2.f);  // no early exit
+  if (int(s.o.thresholds.size()) != s.net->num_exits() - 1)
+    throw std::invalid_argument("recognition: " + std::to_string(s.net->num_exits() - 1) +
+                                " thresholds needed, got " +
+                                std::to_string(s.o.thresholds.size()));
+  // Fashion-MNIST models see 28x28 content padded to 32: same here.
+  if (s.o.content_size == 0)
+    s.o.content_size = s.o.spec.net.image_size == 32 ? 28 : s.o.spec.net.image_size;
+}
+ObjectClassifier::~ObjectClassifier() = default;
+int ObjectClassifier::num_exits() const { return impl_->net->num_exits(); }
+int ObjectClassifier::content_size() const { return impl_->o.content_size; }
+const RecognitionModelSpec& ObjectClassifier::spec() const { return impl_->o.spec; }
+
+std::vector<std::optional<Classification>> ObjectClassifier::Classify(
+    const pipeline::Image& img, const std::vector<pipeline::Box2D>& boxes) {
+  CheckEncoding(img);
+  Impl& s = *impl_;
+  std::vector<std::optional<Classification>> out(boxes.size());
+  std::vector<torch::Tensor> crops;
+  std::vector<size_t> index;
+  torch::InferenceMode inference;
+  for (size_t i = 0; i < boxes.size(); ++i) {
+    torch::Tensor c = CropTensor(img, boxes[i], s.o.content_size, s.o.spec.net.in_channels);
+    if (!c.defined()) continue;
+    crops.push_back(c);
+    index.push_back(i);
+  }
+  if (crops.empty()) return out;
+  const torch::Tensor batch = rec::NormalizeAndPad(torch::stack(crops), s.o.spec.net.image_size);
+  const rec::DynamicOutput r = s.net->ForwardDynamic(batch, s.o.thresholds);
+  const auto pred = r.logits.argmax(1);
+  for (size_t k = 0; k < index.size(); ++k) {
+    Classification c;
+    c.class_id = static_cast<int>(pred[k].item<int64_t>());
+    c.class_name = c.class_id < int(s.o.spec.classes.size()) ? s.o.spec.classes[c.class_id]
+                                                             : std::to_string(c.class_id);
+    c.score = r.confidence[k].item<float>();
+    c.exit_index = static_cast<int>(r.exit_index[k].item<int64_t>());
+    const torch::Tensor e = r.embedding[k].contiguous();
+    c.embedding.assign(e.data_ptr<float>(), e.data_ptr<float>() + e.numel());
+    out[index[k]] = std::move(c);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// The recognize stage
+
+namespace {
+
+struct RecognitionOptions {
+  ObjectClassifier::Options classifier;
+  bool has_objects = false;
+};
+
+// Frames, and optionally the objects in them (Tracks or Detections, joined
+// by seq) -> one Detection per object (or per frame) with class, confidence,
+// exit and embedding; the input's box, mask, track id and 3D fields are kept.
 class RecognitionStage : public pipeline::Stage {
  public:
-  explicit RecognitionStage(RecognitionOptions o) : o_(std::move(o)) {
-    rec::SetTorchThreads(o_.threads);
-    net_ = rec::MakeNet(o_.spec.kind, o_.spec.net);
-    rec::LoadStateDict(*net_, o_.spec.weights);
-    net_->eval();
-    net_->PrepareInference();
-    exits_.assign(net_->num_exits(), 0);
-    if (o_.thresholds.empty()) o_.thresholds.assign(net_->num_exits() - 1, 2.f);  // no early exit
+  explicit RecognitionStage(RecognitionOptions o)
+      : o_(std::move(o)), classifier_(o_.classifier) {
+    exits_.assign(classifier_.num_exits(), 0);
   }
   std::vector<std::string> InputPorts() const override { return {"frames", "objects"}; }
   std::vector<std::string> OptionalInputPorts() const override { return {"objects"}; }
@@ -60,109 +175,72 @@ class RecognitionStage : public pipeline::Stage {
     if (port == "frames") {
       join_.AddPrimary(seq, pipeline::Expect<pipeline::RgbdFrame>(m, port));
     } else if (const auto* d = std::get_if<pipeline::Detections>(&m)) {
-      pipeline::Tracks t;  // detections: boxes without identities
-      t.meta = d->meta;
-      for (const auto& det : d->items) {
-        pipeline::Track tr;
-        tr.box = det.box;
-        t.items.push_back(tr);
-      }
-      join_.AddSecondary(seq, t);
+      join_.AddSecondary(seq, *d);
     } else {
-      join_.AddSecondary(seq, pipeline::Expect<pipeline::Tracks>(m, port));
+      const auto& tracks = pipeline::Expect<pipeline::Tracks>(m, port);
+      pipeline::Detections objects;  // the tracks' boxes, masks and identities
+      objects.meta = tracks.meta;
+      for (const pipeline::Track& t : tracks.items) {
+        pipeline::Detection det;
+        det.box = t.box;
+        det.mask = t.mask;
+        det.track_id = t.track_id;
+        det.has_position = t.has_position;
+        det.position_world = t.position_world;
+        det.extent = t.extent;
+        objects.items.push_back(std::move(det));
+      }
+      join_.AddSecondary(seq, std::move(objects));
     }
     Outputs out;
-    join_.Release([&](const pipeline::RgbdFrame& f, const pipeline::Tracks* t) {
-      out.push_back({"recognitions", Classify(f, t)});
+    join_.Release([&](const pipeline::RgbdFrame& f, const pipeline::Detections* d) {
+      out.push_back({"recognitions", Classify(f, d)});
     });
     return out;
   }
 
   Outputs Finish() override {
     Outputs out;
-    join_.Flush([&](const pipeline::RgbdFrame& f, const pipeline::Tracks* t) {
-      out.push_back({"recognitions", Classify(f, t)});
+    join_.Flush([&](const pipeline::RgbdFrame& f, const pipeline::Detections* d) {
+      out.push_back({"recognitions", Classify(f, d)});
     });
     return out;
   }
 
  private:
-  // The crop as (C, content, content) floats in [0, 1].
-  torch::Tensor Crop(const pipeline::Image& img, const pipeline::Box2D& box) const {
-    const int ch = pipeline::Channels(img.encoding);
-    const int x0 = std::clamp(int(box.x), 0, img.width), y0 = std::clamp(int(box.y), 0, img.height);
-    const int x1 = std::clamp(int(box.x + box.w), 0, img.width);
-    const int y1 = std::clamp(int(box.y + box.h), 0, img.height);
-    if (x1 - x0 < 2 || y1 - y0 < 2) return {};
-    torch::Tensor t = torch::from_blob(const_cast<uint8_t*>(img.data.data()),
-                                       {img.height, img.width, ch}, torch::kUInt8)
-                          .slice(0, y0, y1)
-                          .slice(1, x0, x1)
-                          .permute({2, 0, 1})
-                          .to(torch::kFloat)
-                          .div_(255.0);
-    if (ch == 3 && img.encoding == pipeline::PixelEncoding::kBgr8) t = t.flip({0});  // -> RGB
-    if (o_.spec.net.in_channels == 1 && ch == 3)
-      t = (t[0] * 0.299 + t[1] * 0.587 + t[2] * 0.114).unsqueeze(0);
-    else if (o_.spec.net.in_channels == 3 && ch == 1)
-      t = t.expand({3, -1, -1});
-    const int s = o_.content_size;
-    t = t.unsqueeze(0);
-    // Area averaging when shrinking (no aliasing), bilinear when growing.
-    t = (t.size(2) >= s && t.size(3) >= s)
-            ? torch::adaptive_avg_pool2d(t, {s, s})
-            : torch::upsample_bilinear2d(t, {s, s}, /*align_corners=*/false);
-    return t.squeeze(0);
-  }
-
-  pipeline::Detections Classify(const pipeline::RgbdFrame& f, const pipeline::Tracks* objects) {
+  pipeline::Detections Classify(const pipeline::RgbdFrame& f, const pipeline::Detections* objects) {
     pipeline::Detections out;
     out.meta = f.meta;
     out.meta.source_id = "recognition";
-    const pipeline::Image& img = f.color;
-    if (img.empty() || (img.encoding != pipeline::PixelEncoding::kBgr8 &&
-                        img.encoding != pipeline::PixelEncoding::kRgb8 &&
-                        img.encoding != pipeline::PixelEncoding::kMono8)) {
-      ++skipped_;
-      spdlog::warn(
-          "recognition: frame {}: color image empty or {} (needs bgr8/rgb8/mono8); "
-          "skipped",
-          f.meta.seq, pipeline::ToString(img.encoding));
+    std::vector<pipeline::Detection> items;
+    if (objects) {
+      items = objects->items;
+    } else {
+      pipeline::Detection whole;
+      whole.box = {0, 0, float(f.color.width), float(f.color.height)};
+      items.push_back(whole);
+    }
+    std::vector<pipeline::Box2D> boxes;
+    for (const auto& d : items) boxes.push_back(d.box);
+    std::vector<std::optional<Classification>> cls;
+    try {
+      cls = classifier_.Classify(f.color, boxes);
+    } catch (const std::invalid_argument& e) {
+      skipped_ += items.size();
+      spdlog::warn("recognition: frame {}: {}; skipped", f.meta.seq, e.what());
       return out;
     }
-    std::vector<pipeline::Detection> items;
-    std::vector<torch::Tensor> crops;
-    auto add = [&](const pipeline::Box2D& box, int64_t track_id) {
-      torch::Tensor c = Crop(img, box);
-      if (!c.defined()) {
-        ++skipped_;
-        return;
-      }
-      pipeline::Detection d;
-      d.box = box;
-      d.track_id = track_id;
-      items.push_back(d);
-      crops.push_back(c);
-    };
-    if (objects) {
-      for (const auto& t : objects->items) add(t.box, t.track_id);
-    } else {
-      add({0, 0, float(img.width), float(img.height)}, -1);
-    }
-    if (crops.empty()) return out;
-    torch::InferenceMode inference;
-    const torch::Tensor batch = rec::NormalizeAndPad(torch::stack(crops), o_.spec.net.image_size);
-    const rec::DynamicOutput r = net_->ForwardDynamic(batch, o_.thresholds);
-    const auto pred = r.logits.argmax(1);
     for (size_t i = 0; i < items.size(); ++i) {
-      auto& d = items[i];
-      d.class_id = static_cast<int>(pred[i].item<int64_t>());
-      d.class_name = d.class_id < int(o_.spec.classes.size()) ? o_.spec.classes[d.class_id]
-                                                              : std::to_string(d.class_id);
-      d.score = r.confidence[i].item<float>();
-      d.exit_index = static_cast<int>(r.exit_index[i].item<int64_t>());
-      const torch::Tensor e = r.embedding[i].contiguous();
-      d.embedding.assign(e.data_ptr<float>(), e.data_ptr<float>() + e.numel());
+      if (!cls[i]) {
+        ++skipped_;
+        continue;
+      }
+      pipeline::Detection d = std::move(items[i]);
+      d.class_id = cls[i]->class_id;
+      d.class_name = cls[i]->class_name;
+      d.score = cls[i]->score;
+      d.exit_index = cls[i]->exit_index;
+      d.embedding = std::move(cls[i]->embedding);
       ++exits_[d.exit_index];
       ++classified_;
       out.items.push_back(std::move(d));
@@ -171,8 +249,8 @@ class RecognitionStage : public pipeline::Stage {
   }
 
   RecognitionOptions o_;
-  std::shared_ptr<rec::MultiExitNet> net_;
-  pipeline::OrderedJoin<pipeline::RgbdFrame, pipeline::Tracks> join_{o_.has_objects, 8};
+  ObjectClassifier classifier_;
+  pipeline::OrderedJoin<pipeline::RgbdFrame, pipeline::Detections> join_{o_.has_objects, 8};
   std::vector<double> exits_;
   double classified_ = 0;
   uint64_t skipped_ = 0;
@@ -196,6 +274,7 @@ void RegisterRecognitionStages(pipeline::StageRegistry& r) {
       [](pipeline::Params& p,
          const pipeline::StageContext& ctx) -> std::unique_ptr<pipeline::Stage> {
         RecognitionOptions o;
+        ObjectClassifier::Options& c = o.classifier;
         std::string model = p.GetString(
             "model", std::string(DYN4D_CONFIG_DIR) + "/models/fashion_mnist_dyn_perceiver.yaml");
         // A relative model path is looked up beside the graph file first.
@@ -204,33 +283,30 @@ void RegisterRecognitionStages(pipeline::StageRegistry& r) {
           if (std::filesystem::exists(beside)) model = beside.lexically_normal().string();
         }
         const std::string thresholds = p.GetString("thresholds", "");
-        o.content_size = p.GetInt("content_size", 0, 0, 4096);
-        o.threads = p.GetInt("threads", 0, 0, 256);
+        c.content_size = p.GetInt("content_size", 0, 0, 4096);
+        c.threads = p.GetInt("threads", 0, 0, 256);
         o.has_objects = ctx.inputs.count("objects") > 0;
         try {
-          o.spec = LoadRecognitionModelSpec(model);
+          c.spec = LoadRecognitionModelSpec(model);
         } catch (const std::exception& e) {
           p.AddProblem("model", e.what());
         }
-        o.thresholds = o.spec.thresholds;
+        c.thresholds = c.spec.thresholds;
         if (!thresholds.empty()) {
           try {
-            o.thresholds = ParseFloats(thresholds);
+            c.thresholds = ParseFloats(thresholds);
           } catch (const std::exception&) {
             p.AddProblem("thresholds",
                          "expected comma-separated numbers, got '" + thresholds + "'");
           }
         }
-        const int exits = o.spec.kind == rec::ModelKind::kLinearExits ? 3 : rec::kNumExits;
-        if (!o.thresholds.empty() && int(o.thresholds.size()) != exits - 1)
+        const int exits = c.spec.kind == rec::ModelKind::kLinearExits ? 3 : rec::kNumExits;
+        if (!c.thresholds.empty() && int(c.thresholds.size()) != exits - 1)
           p.AddProblem("thresholds", "needs " + std::to_string(exits - 1) + " values, got " +
-                                         std::to_string(o.thresholds.size()));
-        // Fashion-MNIST models see 28x28 content padded to 32: same here.
-        if (o.content_size == 0)
-          o.content_size = o.spec.net.image_size == 32 ? 28 : o.spec.net.image_size;
-        if (o.content_size > o.spec.net.image_size)
+                                         std::to_string(c.thresholds.size()));
+        if (c.content_size > c.spec.net.image_size)
           p.AddProblem("content_size",
-                       "must be <= the network input " + std::to_string(o.spec.net.image_size));
+                       "must be <= the network input " + std::to_string(c.spec.net.image_size));
         p.Finish();
         return std::make_unique<RecognitionStage>(std::move(o));
       });

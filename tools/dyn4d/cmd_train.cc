@@ -56,14 +56,14 @@ int RunTrain(const TrainOptions& o) {
         o.out_dir.empty() ? "out/train/" + fs::path(o.model_file).stem().string() : o.out_dir;
     if (o.epochs > 0) c.epochs = o.epochs;
     if (o.max_steps > 0) c.max_steps = o.max_steps;
-    const rec::ImageDataset all = rec::LoadFashionMnist("train", o.data_dir);
-    // The last images are held out for threshold calibration.
-    const rec::ImageDataset train = all.Slice(0, all.size() - kCalibrationImages);
+    // Calibration images are held out: never trained on.
+    const TrainingData data = LoadTrainingData(spec, o.data_dir, "train,calibration");
+    const rec::ImageDataset& train = data.train;
     std::printf(
-        "training %s (%s) on %lld Fashion-MNIST images, %d epochs, batch %d, %d threads; "
+        "training %s (%s) on %lld %s images, %d epochs, batch %d, %d threads; "
         "checkpoints in %s\n",
         o.model_file.c_str(), rec::ModelKindName(c.kind), static_cast<long long>(train.size()),
-        c.epochs, c.batch_size, torch::get_num_threads(), c.out_dir.c_str());
+        data.description.c_str(), c.epochs, c.batch_size, torch::get_num_threads(), c.out_dir.c_str());
     std::fflush(stdout);
     const int64_t per_epoch = train.size() / c.batch_size;
     ProgressBar bar("train", c.max_steps > 0 ? std::min<int64_t>(c.max_steps, per_epoch * c.epochs)
@@ -95,7 +95,7 @@ int RunTrain(const TrainOptions& o) {
       rec::LoadStateDict(*net, target);  // report what was installed
     }
     std::printf("weights: %s\n", target.c_str());
-    const auto cal = CalibrationSplit(all);
+    const auto& cal = data.calibration;
     PrintExitAccuracy(rec::ExitLogits(*net, cal, c.net.image_size), cal.labels, "held-out");
     return 0;
   } catch (const std::exception& e) {
@@ -112,7 +112,8 @@ int RunRecognizeCalibrate(const CalibrateOptions& o) {
     if (spec.kind == rec::ModelKind::kStatic)
       throw std::runtime_error(o.model_file + ": a static model has no exits to calibrate");
     auto net = LoadTrainedNet(spec);
-    const auto cal = CalibrationSplit(rec::LoadFashionMnist("train", o.data_dir));
+    const TrainingData data = LoadTrainingData(spec, o.data_dir, "calibration");
+    const auto& cal = data.calibration;
     const torch::Tensor logits = rec::ExitLogits(*net, cal, spec.net.image_size);
     const auto scores = ScoresFromLogits(logits, cal.labels);
     std::vector<double> cost = net->ExitGflops();
@@ -123,8 +124,8 @@ int RunRecognizeCalibrate(const CalibrateOptions& o) {
     }
     const double budget = o.budget_ms > 0 ? o.budget_ms : o.budget_gflops;
     const auto c = rec::CalibrateForBudget(scores, cost, budget);
-    std::printf("calibration set: last %lld Fashion-MNIST training images (not trained on)\n",
-                static_cast<long long>(cal.size()));
+    std::printf("calibration set: %lld %s images (not trained on)\n",
+                static_cast<long long>(cal.size()), data.description.c_str());
     for (size_t k = 0; k < cost.size(); ++k)
       std::printf("exit %zu cumulative cost %.4f %s, fraction leaving %.3f\n", k + 1, cost[k],
                   unit.c_str(), c.on_calibration_set.exit_fraction[k]);

@@ -11,6 +11,7 @@
 #include "dyn4d/io/sources.h"
 #include "dyn4d/io/stages.h"
 #include "dyn4d/perception/stages.h"
+#include "dyn4d/tracking/stages.h"
 #include "dyn4d/pipeline/graph.h"
 
 namespace {
@@ -43,6 +44,7 @@ pipeline::StageRegistry MakeRegistry() {
   pipeline::StageRegistry r;
   io::RegisterStages(r);
   perception::RegisterStages(r);
+  tracking::RegisterStages(r);
   return r;
 }
 
@@ -379,6 +381,11 @@ int main(int argc, char** argv) {
   bench_tracking->add_option("--lookahead", sto.lookahead,
                              "--synth: frames the proposals may look ahead (0: causal, live)")
       ->check(CLI::Range(0, 1000));
+  bench_tracking->add_option("--model", sto.model,
+                             "--synth: recognition model file (default: "
+                             "configs/models/synthetic_objects_dyn_perceiver.yaml)")
+      ->check(CLI::ExistingFile);
+  bench_tracking->add_option("--threads", sto.threads, "--synth: torch threads (0: all cores)");
   bench_tracking->add_flag("--gt-poses", sto.gt_poses,
                            "--synth: ground-truth camera poses instead of dyn4d's odometry");
   cli::RecognitionLatencyOptions rl;
@@ -454,15 +461,17 @@ int main(int argc, char** argv) {
   cli::TrainOptions tr;
   auto* train = app.add_subcommand(
       "train",
-      "Train a recognition model file's network on Fashion-MNIST (Debian's\n"
-      "dataset-fashion-mnist) with the official Dyn-Perceiver recipe: CE on every exit +\n"
+      "Train a recognition model file's network on its `dataset:` - fashion_mnist (Debian's\n"
+      "dataset-fashion-mnist) or synthetic_objects (object crops rendered from synthetic\n"
+      "scenes) - with the official Dyn-Perceiver recipe: CE on every exit +\n"
       "self-distillation from the last, AdamW, cosine schedule with warm-up. Checkpoints go\n"
       "to --out; running the same command again resumes from the latest one. At the end\n"
       "the weights replace the model file's `weights:` (unless --no-install).\n"
-      "  dyn4d train configs/models/fashion_mnist_dyn_perceiver.yaml");
+      "  dyn4d train configs/models/fashion_mnist_dyn_perceiver.yaml\n"
+      "  dyn4d train configs/models/synthetic_objects_dyn_perceiver.yaml");
   train->add_option("model", tr.model_file, "model file (configs/models/*.yaml)")->required();
   train->add_option("--out", tr.out_dir, "checkpoint folder (default out/train/<model>)");
-  train->add_option("--data", tr.data_dir, "Fashion-MNIST folder");
+  train->add_option("--data", tr.data_dir, "Fashion-MNIST folder (fashion_mnist models)");
   train->add_option("--epochs", tr.epochs, "override training.epochs");
   train->add_option("--max-steps", tr.max_steps, "stop after this many steps in total");
   train->add_option("--threads", tr.threads, "torch threads (0 = all cores)");

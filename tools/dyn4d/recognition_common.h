@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "dyn4d/perception/recognition_model.h"
@@ -17,6 +18,20 @@ namespace dyn4d::cli {
 /// threshold calibration; training uses the rest.
 constexpr int64_t kCalibrationImages = 5000;
 recognition::ImageDataset CalibrationSplit(const recognition::ImageDataset& train);
+
+/// A model file's data: what it trains on, what calibrates its thresholds
+/// (never trained on) and what tests it.
+struct TrainingData {
+  recognition::ImageDataset train, calibration, test;
+  std::string description;  ///< for the log
+};
+/// `which`: any of "train", "calibration", "test" (comma-separated); the
+/// others stay empty. fashion_mnist reads `data_dir` (default: Debian's);
+/// synthetic_objects renders object crops from dyn4d synth scenes (train
+/// seeds 1001+, calibration 5001+, test 9001+; the benchmark scenes 1-99
+/// are never used).
+TrainingData LoadTrainingData(const perception::RecognitionModelSpec& spec,
+                              const std::string& data_dir, const std::string& which);
 
 using recognition::SetTorchThreads;
 

@@ -58,6 +58,8 @@ class SyntheticScene {
   };
 
   explicit SyntheticScene(Config config);
+  /// Object categories the scenes draw from; a track's class_id indexes it.
+  static std::vector<std::string> Categories();
   const Config& config() const { return config_; }
   pipeline::CameraIntrinsics intrinsics() const;
 

@@ -19,6 +19,10 @@ struct RecognitionModelSpec {
   /// Early-exit thresholds (num_exits - 1 of them); empty: never exit early.
   std::vector<float> thresholds;
   recognition::TrainConfig training;  ///< `training` section (out_dir not set)
+  /// What `dyn4d train` and `dyn4d recognize calibrate` use: fashion_mnist
+  /// (Debian's dataset-fashion-mnist) or synthetic_objects (object crops
+  /// rendered from `dyn4d synth` scenes, classes = the scene categories).
+  std::string dataset = "fashion_mnist";
 };
 
 /// Loads and validates a model file; throws std::runtime_error listing

@@ -7,8 +7,11 @@ namespace dyn4d::perception {
 ///  - backproject: frames + poses -> world-frame point clouds
 ///  - geometry: camera tracking, static map, objects in 4D
 ///  - recognize: Dyn-Perceiver on frames or tracked objects (early exits)
+///  - motion_proposals: moving objects from RGB-D and poses, no detector
 void RegisterStages(pipeline::StageRegistry& registry);
 /// The recognition stages alone (called by RegisterStages).
 void RegisterRecognitionStages(pipeline::StageRegistry& registry);
+/// The proposal stages alone (called by RegisterStages).
+void RegisterProposalStages(pipeline::StageRegistry& registry);
 
 }  // namespace dyn4d::perception

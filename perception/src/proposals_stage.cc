@@ -1,0 +1,135 @@
+// The motion_proposals stage: frames + poses -> geometric proposals.
+#include <spdlog/spdlog.h>
+
+#include "dyn4d/perception/motion_proposals.h"
+#include "dyn4d/perception/stages.h"
+#include "dyn4d/pipeline/ordered_join.h"
+
+namespace dyn4d::perception {
+namespace {
+
+using pipeline::Message;
+using pipeline::Outputs;
+
+// Frames and their poses (joined by seq) -> Detections on `proposals`: per
+// moving object a box, a mask, a world centroid and extent, and a score (the
+// share of its pixels that several references saw through). Frames without
+// a pose (none within kMaxWait frames) or with a lost one give no
+// proposals and are counted.
+class MotionProposalStage : public pipeline::Stage {
+ public:
+  explicit MotionProposalStage(MotionProposalStream::Options o) : stream_(std::move(o)) {}
+  std::vector<std::string> InputPorts() const override { return {"frames", "poses"}; }
+  std::vector<std::string> OutputPorts() const override { return {"proposals"}; }
+  uint64_t SkippedCount() const override { return skipped_; }
+  std::map<std::string, double> Counters() const override {
+    return {{"proposals", proposals_}, {"frames_without_proposals_input", double(skipped_)}};
+  }
+
+  Outputs Process(const std::string& port, const Message& m) override {
+    const uint64_t seq = pipeline::Meta(m).seq;
+    if (port == "frames")
+      join_.AddPrimary(seq, pipeline::Expect<pipeline::RgbdFrame>(m, port));
+    else
+      join_.AddSecondary(seq, pipeline::Expect<pipeline::CameraPose>(m, port));
+    Outputs out;
+    join_.Release([&](const pipeline::RgbdFrame& f, const pipeline::CameraPose* p) {
+      Emit(Push(f, p), out);
+    });
+    return out;
+  }
+
+  Outputs Finish() override {
+    Outputs out;
+    join_.Flush([&](const pipeline::RgbdFrame& f, const pipeline::CameraPose* p) {
+      Emit(Push(f, p), out);
+    });
+    Emit(stream_.Flush(), out);
+    return out;
+  }
+
+ private:
+  // Poses come from the (slower) geometry node, so frames arrive well ahead
+  // of them: a frame waits for its pose while fewer than kMaxWait newer
+  // frames are held (bounded memory), then counts as lost.
+  static constexpr uint64_t kMaxWait = 128;
+
+  std::vector<MotionProposalStream::Output> Push(const pipeline::RgbdFrame& f,
+                                                 const pipeline::CameraPose* p) {
+    pipeline::CameraPose pose;
+    if (p) {
+      pose = *p;
+    } else {
+      pose.meta = f.meta;
+      pose.status = pipeline::PoseStatus::kLost;  // no pose: no proposals, no reference
+    }
+    try {
+      return stream_.Push(f, pose);
+    } catch (const std::exception& e) {
+      ++skipped_;
+      spdlog::warn("motion_proposals: frame {}: {}", f.meta.seq, e.what());
+      return {};
+    }
+  }
+
+  void Emit(const std::vector<MotionProposalStream::Output>& outs, Outputs& out) {
+    for (const auto& o : outs) {
+      pipeline::Detections d;
+      d.meta = o.frame.meta;
+      d.meta.source_id = "motion_proposals";
+      if (!o.result.message.empty() && o.result.message != "no reference view") {
+        if (skipped_++ < 10)
+          spdlog::warn("motion_proposals: frame {}: {}", o.frame.meta.seq, o.result.message);
+      }
+      for (const MotionProposal& p : o.result.proposals) {
+        pipeline::Detection det;
+        det.box = p.box;
+        det.mask = p.mask;
+        det.score = static_cast<float>(p.score);
+        det.has_position = true;
+        for (int a = 0; a < 3; ++a)
+          det.position_world[a] = static_cast<float>(p.centroid_world[a]),
+          det.extent[a] = static_cast<float>(p.extent[a]);
+        d.items.push_back(std::move(det));
+      }
+      proposals_ += d.items.size();
+      out.push_back({"proposals", std::move(d)});
+    }
+  }
+
+  MotionProposalStream stream_;
+  pipeline::OrderedJoin<pipeline::RgbdFrame, pipeline::CameraPose> join_{true, kMaxWait};
+  double proposals_ = 0;
+  uint64_t skipped_ = 0;
+};
+
+}  // namespace
+
+void RegisterProposalStages(pipeline::StageRegistry& r) {
+  r.Register(
+      "motion_proposals",
+      "moving objects from RGB-D and camera poses, no detector: points in space another view saw "
+      "as free, grouped into regions (inputs frames, poses; output proposals: box, mask, world "
+      "centroid and extent)",
+      [](pipeline::Params& p, const pipeline::StageContext&) -> std::unique_ptr<pipeline::Stage> {
+        MotionProposalStream::Options o;
+        MotionProposalConfig& c = o.proposer;
+        o.lookahead_frames = p.GetInt("lookahead_frames", o.lookahead_frames, 0, 1000);
+        o.reference_every = p.GetInt("reference_every", o.reference_every, 1, 1000);
+        o.past_frames = p.GetInt("past_frames", o.past_frames, 0, 100000);
+        c.stride = p.GetInt("stride", c.stride, 1, 16);
+        c.min_depth_m = p.GetDouble("min_depth_m", c.min_depth_m, 0.01, 100);
+        c.max_depth_m = p.GetDouble("max_depth_m", c.max_depth_m, 0.02, 100);
+        c.free_margin_m = p.GetDouble("free_margin_m", c.free_margin_m, 0, 10);
+        c.free_margin_rel = p.GetDouble("free_margin_rel", c.free_margin_rel, 0, 1);
+        c.min_votes = p.GetInt("min_votes", c.min_votes, 1, 100);
+        c.neighbour_gap_m = p.GetDouble("neighbour_gap_m", c.neighbour_gap_m, 1e-4, 10);
+        c.neighbour_chroma_gap = p.GetDouble("neighbour_chroma_gap", c.neighbour_chroma_gap, 0, 3);
+        c.min_pixels = p.GetInt("min_pixels", c.min_pixels, 1, 1 << 24);
+        for (const std::string& problem : c.Validate()) p.AddProblem("", problem);
+        p.Finish();
+        return std::make_unique<MotionProposalStage>(std::move(o));
+      });
+}
+
+}  // namespace dyn4d::perception

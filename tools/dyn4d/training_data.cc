@@ -1,0 +1,106 @@
+// Training, calibration and test data of the recognition model files.
+#include <cstdio>
+#include <random>
+#include <stdexcept>
+
+#include "dyn4d/io/synthetic_scene.h"
+#include "dyn4d/perception/object_classifier.h"
+#include "progress.h"
+#include "recognition_common.h"
+
+namespace dyn4d::cli {
+namespace rec = dyn4d::recognition;
+
+namespace {
+
+// Object crops (N, C, size, size) uint8 from synthetic scenes with all six
+// categories, every `frame_step`-th frame. Boxes are jittered (each side
+// moves by up to 10 % of the box) the way proposal boxes differ from the
+// true ones.
+rec::ImageDataset SyntheticObjectCrops(uint32_t first_seed, int scenes, int size, int channels,
+                                       const char* what) {
+  constexpr int kFrames = 90, kFrameStep = 3;
+  std::vector<torch::Tensor> images;
+  std::vector<int64_t> labels;
+  std::mt19937 rng(first_seed);
+  std::uniform_real_distribution<float> jitter(-0.1f, 0.1f);
+  ProgressBar bar(what, scenes);
+  for (int k = 0; k < scenes; ++k) {
+    io::SyntheticScene::Config c;
+    c.seed = first_seed + k;
+    c.num_objects = 6;
+    c.num_frames = kFrames;
+    const io::SyntheticScene scene(c);
+    for (int i = 0; i < kFrames; i += kFrameStep) {
+      const auto r = scene.Render(i);
+      for (const pipeline::Track& t : r.tracks.items) {
+        if (t.box.w < 8 || t.box.h < 8 || t.class_id < 0) continue;
+        pipeline::Box2D b = t.box;
+        const float dx0 = jitter(rng) * b.w, dx1 = jitter(rng) * b.w;
+        const float dy0 = jitter(rng) * b.h, dy1 = jitter(rng) * b.h;
+        b = {b.x + dx0, b.y + dy0, b.w - dx0 + dx1, b.h - dy0 + dy1};
+        const std::vector<float> crop =
+            perception::CropForRecognition(r.frame.color, b, size, channels);
+        if (crop.empty()) continue;
+        images.push_back(torch::from_blob(const_cast<float*>(crop.data()), {channels, size, size})
+                             .mul(255)
+                             .round()
+                             .to(torch::kUInt8));
+        labels.push_back(t.class_id);
+      }
+    }
+    bar.Update(k + 1);
+  }
+  bar.Finish();
+  rec::ImageDataset d;
+  if (images.empty()) throw std::runtime_error("no synthetic object crops rendered");
+  d.images = torch::stack(images);
+  d.labels = torch::tensor(labels, torch::kInt64);
+  // Shuffled once, deterministically: scenes come in order, batches should not.
+  const torch::Tensor perm = torch::randperm(d.size(), torch::TensorOptions().dtype(torch::kInt64));
+  d.images = d.images.index_select(0, perm);
+  d.labels = d.labels.index_select(0, perm);
+  return d;
+}
+
+bool Wants(const std::string& which, const char* part) {
+  return ("," + which + ",").find("," + std::string(part) + ",") != std::string::npos;
+}
+
+}  // namespace
+
+TrainingData LoadTrainingData(const perception::RecognitionModelSpec& spec,
+                              const std::string& data_dir, const std::string& which) {
+  TrainingData d;
+  if (spec.dataset == "fashion_mnist") {
+    if (Wants(which, "train") || Wants(which, "calibration")) {
+      const rec::ImageDataset all = rec::LoadFashionMnist("train", data_dir);
+      d.train = all.Slice(0, all.size() - kCalibrationImages);
+      d.calibration = all.Slice(all.size() - kCalibrationImages, all.size());
+    }
+    if (Wants(which, "test")) d.test = rec::LoadFashionMnist("test", data_dir);
+    d.description = "Fashion-MNIST";
+    return d;
+  }
+  if (spec.dataset != "synthetic_objects")
+    throw std::invalid_argument(spec.file + ": unknown dataset '" + spec.dataset + "'");
+  const auto categories = io::SyntheticScene::Categories();
+  if (spec.net.num_classes != static_cast<int>(categories.size()))
+    throw std::invalid_argument(spec.file + ": synthetic_objects has " +
+                                std::to_string(categories.size()) +
+                                " classes, net.num_classes is " +
+                                std::to_string(spec.net.num_classes));
+  // Crops at the size the recognize stage uses (content padded to the input).
+  const int size = spec.net.image_size == 32 ? 28 : spec.net.image_size;
+  torch::manual_seed(1);
+  if (Wants(which, "train"))
+    d.train = SyntheticObjectCrops(1001, 150, size, spec.net.in_channels, "render train");
+  if (Wants(which, "calibration"))
+    d.calibration = SyntheticObjectCrops(5001, 30, size, spec.net.in_channels, "render cal");
+  if (Wants(which, "test"))
+    d.test = SyntheticObjectCrops(9001, 30, size, spec.net.in_channels, "render test");
+  d.description = "synthetic object-crop";
+  return d;
+}
+
+}  // namespace dyn4d::cli
