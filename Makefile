@@ -34,6 +34,7 @@ demo:
 	$(DYN4D) synth --out out/synth --frames 90
 	$(DYN4D) run --input out/synth --out out/demo
 	$(DYN4D) eval traj --gt out/synth/groundtruth.txt --est out/demo/trajectory.tum
+	$(DYN4D) eval mot --gt out/demo/gt_tracks_mot.txt --res out/demo/tracks_mot.txt
 
 bench: build
 	$(DYN4D) bench transport
@@ -42,6 +43,8 @@ bench: build
 	$(DYN4D) bench geometry --dataset tum_fr1_rpy
 	$(DYN4D) bench recognition --latency
 	$(DYN4D) bench recognition
+	$(DYN4D) bench tracking --synth
+	$(DYN4D) bench tracking --mot15 ../shared/data/mot15
 
 format:
 	clang-format -i $$(git ls-files '*.cc' '*.h')

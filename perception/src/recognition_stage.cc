@@ -147,6 +147,10 @@ namespace {
 struct RecognitionOptions {
   ObjectClassifier::Options classifier;
   bool has_objects = false;
+  /// With an objects input, a frame waits for its objects while fewer than
+  /// this many newer frames are held (proposals that look ahead come late);
+  /// then it is skipped and counted, never classified as a whole frame.
+  int max_wait_frames = 128;
 };
 
 // Frames, and optionally the objects in them (Tracks or Detections, joined
@@ -212,6 +216,12 @@ class RecognitionStage : public pipeline::Stage {
     pipeline::Detections out;
     out.meta = f.meta;
     out.meta.source_id = "recognition";
+    if (o_.has_objects && !objects) {
+      if (skipped_++ < 10)
+        spdlog::warn("recognition: frame {}: its objects did not come within {} frames; skipped",
+                     f.meta.seq, o_.max_wait_frames);
+      return out;
+    }
     std::vector<pipeline::Detection> items;
     if (objects) {
       items = objects->items;
@@ -250,7 +260,8 @@ class RecognitionStage : public pipeline::Stage {
 
   RecognitionOptions o_;
   ObjectClassifier classifier_;
-  pipeline::OrderedJoin<pipeline::RgbdFrame, pipeline::Detections> join_{o_.has_objects, 8};
+  pipeline::OrderedJoin<pipeline::RgbdFrame, pipeline::Detections> join_{
+      o_.has_objects, static_cast<uint64_t>(o_.max_wait_frames)};
   std::vector<double> exits_;
   double classified_ = 0;
   uint64_t skipped_ = 0;
@@ -286,6 +297,7 @@ void RegisterRecognitionStages(pipeline::StageRegistry& r) {
         c.content_size = p.GetInt("content_size", 0, 0, 4096);
         c.threads = p.GetInt("threads", 0, 0, 256);
         o.has_objects = ctx.inputs.count("objects") > 0;
+        o.max_wait_frames = p.GetInt("max_wait_frames", o.max_wait_frames, 1, 100000);
         try {
           c.spec = LoadRecognitionModelSpec(model);
         } catch (const std::exception& e) {
