@@ -1,6 +1,7 @@
 // The motion_proposals stage: frames + poses -> geometric proposals.
 #include <spdlog/spdlog.h>
 
+#include "dyn4d/perception/background_proposals.h"
 #include "dyn4d/perception/motion_proposals.h"
 #include "dyn4d/perception/stages.h"
 #include "dyn4d/pipeline/ordered_join.h"
@@ -103,9 +104,56 @@ class MotionProposalStage : public pipeline::Stage {
   uint64_t skipped_ = 0;
 };
 
+// RGB-only video: frames -> 2D proposals (box, mask, score = mean residual
+// flow in pixels per frame at the work resolution).
+class BackgroundProposalStage : public pipeline::Stage {
+ public:
+  explicit BackgroundProposalStage(BackgroundProposalConfig c) : proposer_(std::move(c)) {}
+  std::vector<std::string> InputPorts() const override { return {"frames"}; }
+  std::vector<std::string> OutputPorts() const override { return {"proposals"}; }
+  uint64_t SkippedCount() const override { return skipped_; }
+  std::map<std::string, double> Counters() const override {
+    return {{"proposals", proposals_}, {"frames_camera_still", still_}};
+  }
+  Outputs Process(const std::string& port, const Message& m) override {
+    const auto& f = pipeline::Expect<pipeline::RgbdFrame>(m, port);
+    const BackgroundProposer::Result r = proposer_.Process(f.color);
+    if (!r.message.empty() && r.message != "first frame" && skipped_++ < 10)
+      spdlog::warn("background_proposals: frame {}: {}", f.meta.seq, r.message);
+    still_ += r.camera_still;
+    pipeline::Detections d;
+    d.meta = f.meta;
+    d.meta.source_id = "background_proposals";
+    d.items = r.proposals;
+    proposals_ += d.items.size();
+    return {{"proposals", std::move(d)}};
+  }
+
+ private:
+  BackgroundProposer proposer_;
+  double proposals_ = 0, still_ = 0;
+  uint64_t skipped_ = 0;
+};
+
 }  // namespace
 
 void RegisterProposalStages(pipeline::StageRegistry& r) {
+  r.Register(
+      "background_proposals",
+      "moving objects in RGB-only video: camera motion removed by a homography, then residual "
+      "optical flow and (camera still) background subtraction, 2D (input frames; output "
+      "proposals)",
+      [](pipeline::Params& p, const pipeline::StageContext&) -> std::unique_ptr<pipeline::Stage> {
+        BackgroundProposalConfig c;
+        c.work_width = p.GetInt("work_width", c.work_width, 32, 4096);
+        c.min_residual_flow_px = p.GetDouble("min_residual_flow_px", c.min_residual_flow_px, 1e-3, 100);
+        c.static_camera_px = p.GetDouble("static_camera_px", c.static_camera_px, 0, 100);
+        c.min_pixels = p.GetInt("min_pixels", c.min_pixels, 1, 1 << 24);
+        c.use_background_model = p.GetBool("use_background_model", c.use_background_model);
+        for (const std::string& problem : c.Validate()) p.AddProblem("", problem);
+        p.Finish();
+        return std::make_unique<BackgroundProposalStage>(std::move(c));
+      });
   r.Register(
       "motion_proposals",
       "moving objects from RGB-D and camera poses, no detector: points in space another view saw "

@@ -257,6 +257,7 @@ class GeometryStage : public pipeline::Stage {
 void RegisterStages(pipeline::StageRegistry& r) {
   RegisterRecognitionStages(r);
   RegisterProposalStages(r);
+  RegisterDetectStages(r);
   r.Register("geometry",
              "camera tracking, static TSDF map, moving objects in world coordinates "
              "(inputs frames, tracks, requests; outputs poses, clouds, objects, object_clouds, "

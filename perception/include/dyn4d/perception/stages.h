@@ -8,10 +8,14 @@ namespace dyn4d::perception {
 ///  - geometry: camera tracking, static map, objects in 4D
 ///  - recognize: Dyn-Perceiver on frames or tracked objects (early exits)
 ///  - motion_proposals: moving objects from RGB-D and poses, no detector
+///  - detect: ONNX detector (YOLOX) with re-id embeddings and world centroids
+///  - background_proposals: moving objects in RGB-only video (2D)
 void RegisterStages(pipeline::StageRegistry& registry);
 /// The recognition stages alone (called by RegisterStages).
 void RegisterRecognitionStages(pipeline::StageRegistry& registry);
 /// The proposal stages alone (called by RegisterStages).
 void RegisterProposalStages(pipeline::StageRegistry& registry);
+/// The detector stage alone (called by RegisterStages).
+void RegisterDetectStages(pipeline::StageRegistry& registry);
 
 }  // namespace dyn4d::perception
