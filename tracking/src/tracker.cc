@@ -171,6 +171,14 @@ struct Track {
     P3.bottomRightCorner<3, 3>() = 1.0 * Eigen::Matrix3d::Identity();  // (1 m/s)^2: unknown
   }
 
+  int VotedClass() const {
+    int best = -1;
+    double most = 0;
+    for (const auto& [cls, w] : votes)
+      if (w > most) most = w, best = cls;
+    return best;
+  }
+
   void Vote(const Observation& o) {
     if (o.class_id < 0) return;
     votes[o.class_id] += std::max(o.class_score, 1e-3);
@@ -219,6 +227,8 @@ struct MultiObjectTracker::Impl {
 
   // Association cost of a track and an observation, or kForbidden.
   double Cost(const Track& t, const Observation& o, double min_iou) const {
+    if (c.class_gate && o.class_id >= 0 && !t.votes.empty() && o.class_id != t.VotedClass())
+      return kForbidden;
     double geo;
     if (t.has3d && o.has_position) {
       const auto [m2, d] = t.Distance3d(o.position, c.position_sigma_m);

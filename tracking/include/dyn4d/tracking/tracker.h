@@ -44,6 +44,9 @@ struct TrackerConfig {
   double appearance_weight = 0.3;  ///< share of (1 - cosine) / 2 in the cost
   double embedding_momentum = 0.9; ///< track embedding = m * old + (1 - m) * new
   bool use_appearance = true;      ///< false: geometry only (SORT)
+  /// Never match an observation whose class differs from the track's voted
+  /// class (both known): a "cup" detection does not continue a "tv" track.
+  bool class_gate = true;
   std::vector<std::string> Validate() const;
   static TrackerConfig Sort();  ///< SORT's settings: one stage, min_hits 3, max_age 1, IoU 0.3
 };
