@@ -16,7 +16,7 @@ grep -q "TUM RGB-D folder" "$work/run.log" || fail "synth folder not detected as
 grep -v '^#' "$work/synth/groundtruth.txt" | cut -d' ' -f2- | head -3 > "$work/a"
 grep -v '^#' "$work/run/trajectory_gt.tum" | cut -d' ' -f2- | head -3 > "$work/b"
 cmp "$work/a" "$work/b" || fail "ground-truth poses changed on the way"
-test -s "$work/run/objects_mot.txt" || fail "objects"
+test -s "$work/run/tracks_mot.txt" || fail "tracks"
 test -s "$work/run/overlay.mp4" || fail "overlay video"
 test -s "$work/run/map_points.ply" || fail "map points"
 test -s "$work/run/map_mesh.ply" || fail "TSDF mesh"

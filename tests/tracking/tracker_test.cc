@@ -165,7 +165,9 @@ TEST_CASE("appearance keeps identities when two objects meet and part", "[tracki
 
 TEST_CASE("class voting over the track's life outvotes occasional misclassification",
           "[tracking]") {
-  MultiObjectTracker t;
+  TrackerConfig c;
+  c.class_gate = false;  // misclassified observations still continue the track
+  MultiObjectTracker t(c);
   TrackEstimate last;
   for (int f = 0; f < 20; ++f) {
     Observation o = At3d(0.02 * f, 3.0, 0.9, 0);
@@ -191,4 +193,18 @@ TEST_CASE("bad 3D observations are skipped and counted", "[tracking][bad-input]"
   CHECK(t.skipped_detections() == 1);
   REQUIRE(out.size() == 1);
   CHECK(out[0].observation == 1);
+}
+
+TEST_CASE("class gate: an observation of another class never continues a track",
+          "[tracking]") {
+  MultiObjectTracker t;
+  std::set<int64_t> ids;
+  for (int f = 0; f < 6; ++f) {
+    Observation o = At3d(0.0, 3.0, 0.9, 0);
+    o.class_id = f < 3 ? 0 : 5;  // same place, another object from frame 3 on
+    o.class_score = 0.9;
+    for (const TrackEstimate& e : t.Step({o}, f / 30.0))
+      if (e.state == TrackState::kConfirmed) ids.insert(e.id);
+  }
+  CHECK(ids.size() == 2);
 }
