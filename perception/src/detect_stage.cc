@@ -9,7 +9,7 @@
 #include "dyn4d/perception/onnx_models.h"
 #include "dyn4d/perception/pose.h"
 #include "dyn4d/perception/stages.h"
-#include "dyn4d/pipeline/ordered_join.h"
+#include "dyn4d/pipeline/frame_join_stage.h"
 
 namespace dyn4d::perception {
 namespace {
@@ -27,9 +27,10 @@ struct DetectOptions {
 // class, score; an appearance embedding with a re-id model; with a pose and
 // depth, the world centroid (median depth of the box's central half) and an
 // extent from the box size at that depth.
-class DetectStage : public pipeline::Stage {
+class DetectStage : public pipeline::FrameJoinStage<pipeline::CameraPose> {
  public:
-  explicit DetectStage(DetectOptions o) : o_(std::move(o)), detector_(o_.detector) {
+  explicit DetectStage(DetectOptions o)
+      : FrameJoinStage(o.has_poses, 128), o_(std::move(o)), detector_(o_.detector) {
     if (!o_.reid_model.empty()) reid_ = std::make_unique<ReidEmbedder>(o_.reid_model);
   }
   std::vector<std::string> InputPorts() const override { return {"frames", "poses"}; }
@@ -38,24 +39,9 @@ class DetectStage : public pipeline::Stage {
   uint64_t SkippedCount() const override { return skipped_; }
   std::map<std::string, double> Counters() const override { return {{"detections", count_}}; }
 
-  Outputs Process(const std::string& port, const Message& m) override {
-    const uint64_t seq = pipeline::Meta(m).seq;
-    if (port == "frames")
-      join_.AddPrimary(seq, pipeline::Expect<pipeline::RgbdFrame>(m, port));
-    else
-      join_.AddSecondary(seq, pipeline::Expect<pipeline::CameraPose>(m, port));
-    Outputs out;
-    join_.Release([&](const pipeline::RgbdFrame& f, const pipeline::CameraPose* p) {
-      out.push_back({"detections", Detect(f, p)});
-    });
-    return out;
-  }
-  Outputs Finish() override {
-    Outputs out;
-    join_.Flush([&](const pipeline::RgbdFrame& f, const pipeline::CameraPose* p) {
-      out.push_back({"detections", Detect(f, p)});
-    });
-    return out;
+  void HandleJoined(const pipeline::RgbdFrame& f, const pipeline::CameraPose* p,
+                    Outputs& out) override {
+    out.push_back({"detections", Detect(f, p)});
   }
 
  private:
@@ -117,7 +103,6 @@ class DetectStage : public pipeline::Stage {
   DetectOptions o_;
   YoloxDetector detector_;
   std::unique_ptr<ReidEmbedder> reid_;
-  pipeline::OrderedJoin<pipeline::RgbdFrame, pipeline::CameraPose> join_{o_.has_poses, 128};
   double count_ = 0;
   uint64_t skipped_ = 0;
 };
@@ -140,20 +125,12 @@ void RegisterDetectStages(pipeline::StageRegistry& r) {
       [](pipeline::Params& p, const pipeline::StageContext& ctx) -> std::unique_ptr<pipeline::Stage> {
         DetectOptions o;
         YoloxConfig& c = o.detector;
-        auto resolve = [&](std::string path) {
-          // Relative to the graph file first, like the recognition model.
-          if (!path.empty() && path[0] != '/') {
-            const auto beside = std::filesystem::path(p.file()).parent_path() / path;
-            if (std::filesystem::exists(beside)) path = beside.lexically_normal().string();
-          }
-          return path;
-        };
-        c.model = resolve(p.GetString("model", ""));
+        c.model = p.GetPath("model", "");
         c.input_size = p.GetInt("input_size", c.input_size, 32, 4096);
         c.score_threshold = p.GetDouble("score_threshold", c.score_threshold, 0, 1);
         c.nms_iou = p.GetDouble("nms_iou", c.nms_iou, 0.01, 1);
         c.keep = SplitList(p.GetString("keep", ""));
-        o.reid_model = resolve(p.GetString("reid_model", ""));
+        o.reid_model = p.GetPath("reid_model", "");
         o.has_poses = ctx.inputs.count("poses") > 0;
         for (const std::string& problem : c.Validate()) p.AddProblem("", problem);
         if (!c.model.empty() && !std::filesystem::exists(c.model))

@@ -4,7 +4,7 @@
 #include "dyn4d/perception/background_proposals.h"
 #include "dyn4d/perception/motion_proposals.h"
 #include "dyn4d/perception/stages.h"
-#include "dyn4d/pipeline/ordered_join.h"
+#include "dyn4d/pipeline/frame_join_stage.h"
 
 namespace dyn4d::perception {
 namespace {
@@ -17,9 +17,10 @@ using pipeline::Outputs;
 // share of its pixels that several references saw through). Frames without
 // a pose (none within kMaxWait frames) or with a lost one give no
 // proposals and are counted.
-class MotionProposalStage : public pipeline::Stage {
+class MotionProposalStage : public pipeline::FrameJoinStage<pipeline::CameraPose> {
  public:
-  explicit MotionProposalStage(MotionProposalStream::Options o) : stream_(std::move(o)) {}
+  explicit MotionProposalStage(MotionProposalStream::Options o)
+      : FrameJoinStage(true, kMaxWait), stream_(std::move(o)) {}
   std::vector<std::string> InputPorts() const override { return {"frames", "poses"}; }
   std::vector<std::string> OutputPorts() const override { return {"proposals"}; }
   uint64_t SkippedCount() const override { return skipped_; }
@@ -27,27 +28,11 @@ class MotionProposalStage : public pipeline::Stage {
     return {{"proposals", proposals_}, {"frames_without_proposals_input", double(skipped_)}};
   }
 
-  Outputs Process(const std::string& port, const Message& m) override {
-    const uint64_t seq = pipeline::Meta(m).seq;
-    if (port == "frames")
-      join_.AddPrimary(seq, pipeline::Expect<pipeline::RgbdFrame>(m, port));
-    else
-      join_.AddSecondary(seq, pipeline::Expect<pipeline::CameraPose>(m, port));
-    Outputs out;
-    join_.Release([&](const pipeline::RgbdFrame& f, const pipeline::CameraPose* p) {
-      Emit(Push(f, p), out);
-    });
-    return out;
+  void HandleJoined(const pipeline::RgbdFrame& f, const pipeline::CameraPose* p,
+                    Outputs& out) override {
+    Emit(Push(f, p), out);
   }
-
-  Outputs Finish() override {
-    Outputs out;
-    join_.Flush([&](const pipeline::RgbdFrame& f, const pipeline::CameraPose* p) {
-      Emit(Push(f, p), out);
-    });
-    Emit(stream_.Flush(), out);
-    return out;
-  }
+  void FinishJoined(Outputs& out) override { Emit(stream_.Flush(), out); }
 
  private:
   // Poses come from the (slower) geometry node, so frames arrive well ahead
@@ -99,7 +84,6 @@ class MotionProposalStage : public pipeline::Stage {
   }
 
   MotionProposalStream stream_;
-  pipeline::OrderedJoin<pipeline::RgbdFrame, pipeline::CameraPose> join_{true, kMaxWait};
   double proposals_ = 0;
   uint64_t skipped_ = 0;
 };

@@ -14,7 +14,7 @@
 #include "dyn4d/perception/object_classifier.h"
 #include "dyn4d/perception/recognition_model.h"
 #include "dyn4d/perception/stages.h"
-#include "dyn4d/pipeline/ordered_join.h"
+#include "dyn4d/pipeline/frame_join_stage.h"
 #include "dyn4d/recognition/dyn_perceiver.h"
 #include "dyn4d/recognition/training.h"
 
@@ -156,10 +156,12 @@ struct RecognitionOptions {
 // Frames, and optionally the objects in them (Tracks or Detections, joined
 // by seq) -> one Detection per object (or per frame) with class, confidence,
 // exit and embedding; the input's box, mask, track id and 3D fields are kept.
-class RecognitionStage : public pipeline::Stage {
+class RecognitionStage : public pipeline::FrameJoinStage<pipeline::Detections> {
  public:
   explicit RecognitionStage(RecognitionOptions o)
-      : o_(std::move(o)), classifier_(o_.classifier) {
+      : FrameJoinStage(o.has_objects, static_cast<uint64_t>(o.max_wait_frames)),
+        o_(std::move(o)),
+        classifier_(o_.classifier) {
     exits_.assign(classifier_.num_exits(), 0);
   }
   std::vector<std::string> InputPorts() const override { return {"frames", "objects"}; }
@@ -174,41 +176,28 @@ class RecognitionStage : public pipeline::Stage {
     return c;
   }
 
-  Outputs Process(const std::string& port, const Message& m) override {
-    const uint64_t seq = pipeline::Meta(m).seq;
-    if (port == "frames") {
-      join_.AddPrimary(seq, pipeline::Expect<pipeline::RgbdFrame>(m, port));
-    } else if (const auto* d = std::get_if<pipeline::Detections>(&m)) {
-      join_.AddSecondary(seq, *d);
-    } else {
-      const auto& tracks = pipeline::Expect<pipeline::Tracks>(m, port);
-      pipeline::Detections objects;  // the tracks' boxes, masks and identities
-      objects.meta = tracks.meta;
-      for (const pipeline::Track& t : tracks.items) {
-        pipeline::Detection det;
-        det.box = t.box;
-        det.mask = t.mask;
-        det.track_id = t.track_id;
-        det.has_position = t.has_position;
-        det.position_world = t.position_world;
-        det.extent = t.extent;
-        objects.items.push_back(std::move(det));
-      }
-      join_.AddSecondary(seq, std::move(objects));
-    }
-    Outputs out;
-    join_.Release([&](const pipeline::RgbdFrame& f, const pipeline::Detections* d) {
-      out.push_back({"recognitions", Classify(f, d)});
-    });
-    return out;
+  void HandleJoined(const pipeline::RgbdFrame& f, const pipeline::Detections* d,
+                    Outputs& out) override {
+    out.push_back({"recognitions", Classify(f, d)});
   }
 
-  Outputs Finish() override {
-    Outputs out;
-    join_.Flush([&](const pipeline::RgbdFrame& f, const pipeline::Detections* d) {
-      out.push_back({"recognitions", Classify(f, d)});
-    });
-    return out;
+  // Tracks become Detections with the tracks' boxes, masks and identities.
+  pipeline::Detections ToSecondary(const std::string& port, const Message& m) override {
+    if (const auto* d = std::get_if<pipeline::Detections>(&m)) return *d;
+    const auto& tracks = pipeline::Expect<pipeline::Tracks>(m, port);
+    pipeline::Detections objects;
+    objects.meta = tracks.meta;
+    for (const pipeline::Track& t : tracks.items) {
+      pipeline::Detection det;
+      det.box = t.box;
+      det.mask = t.mask;
+      det.track_id = t.track_id;
+      det.has_position = t.has_position;
+      det.position_world = t.position_world;
+      det.extent = t.extent;
+      objects.items.push_back(std::move(det));
+    }
+    return objects;
   }
 
  private:
@@ -260,8 +249,6 @@ class RecognitionStage : public pipeline::Stage {
 
   RecognitionOptions o_;
   ObjectClassifier classifier_;
-  pipeline::OrderedJoin<pipeline::RgbdFrame, pipeline::Detections> join_{
-      o_.has_objects, static_cast<uint64_t>(o_.max_wait_frames)};
   std::vector<double> exits_;
   double classified_ = 0;
   uint64_t skipped_ = 0;
@@ -286,13 +273,8 @@ void RegisterRecognitionStages(pipeline::StageRegistry& r) {
          const pipeline::StageContext& ctx) -> std::unique_ptr<pipeline::Stage> {
         RecognitionOptions o;
         ObjectClassifier::Options& c = o.classifier;
-        std::string model = p.GetString(
+        const std::string model = p.GetPath(
             "model", std::string(DYN4D_CONFIG_DIR) + "/models/fashion_mnist_dyn_perceiver.yaml");
-        // A relative model path is looked up beside the graph file first.
-        if (!model.empty() && model[0] != '/') {
-          const auto beside = std::filesystem::path(p.file()).parent_path() / model;
-          if (std::filesystem::exists(beside)) model = beside.lexically_normal().string();
-        }
         const std::string thresholds = p.GetString("thresholds", "");
         c.content_size = p.GetInt("content_size", 0, 0, 4096);
         c.threads = p.GetInt("threads", 0, 0, 256);

@@ -1,5 +1,6 @@
 #include "dyn4d/pipeline/config.h"
 
+#include <filesystem>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -173,6 +174,15 @@ void Params::Finish() const {
     }
   }
   if (!problems.empty()) throw ConfigError(problems);
+}
+
+std::string Params::GetPath(const std::string& key, const std::string& default_value) {
+  std::string path = GetString(key, default_value);
+  if (!path.empty() && path[0] != '/') {
+    const auto beside = std::filesystem::path(impl_->file).parent_path() / path;
+    if (std::filesystem::exists(beside)) path = beside.lexically_normal().string();
+  }
+  return path;
 }
 
 const std::string& Params::file() const { return impl_->file; }

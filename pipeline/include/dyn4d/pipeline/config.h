@@ -44,6 +44,9 @@ class Params {
                    double max_value);
   bool GetBool(const std::string& key, bool default_value);
   std::string GetString(const std::string& key, const std::string& default_value);
+  /// A file path: a relative one names the file beside the graph file when
+  /// one exists there, else it stays relative to the working directory.
+  std::string GetPath(const std::string& key, const std::string& default_value);
   /// A string that must be one of `choices`.
   std::string GetChoice(const std::string& key, const std::string& default_value,
                         const std::vector<std::string>& choices);
