@@ -148,6 +148,25 @@ TracksWriter::TracksWriter(const std::string& mot_path, const std::string& jsonl
   if (!kitti_path.empty()) kitti_ = std::make_unique<AtomicFile>(kitti_path);
 }
 
+std::vector<uint32_t> MaskRunLengths(const pipeline::Image& mask) {
+  std::vector<uint32_t> counts;
+  const uint8_t* m = mask.data.data();
+  const size_t n = static_cast<size_t>(mask.width) * mask.height;
+  bool on = false;
+  uint32_t run = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const bool v = m[i] != 0;
+    if (v != on) {
+      counts.push_back(run);
+      run = 0;
+      on = v;
+    }
+    ++run;
+  }
+  counts.push_back(run);
+  return counts;
+}
+
 void TracksWriter::Write(const pipeline::Tracks& tracks) {
   const uint64_t frame = tracks.meta.seq + 1;  // MOTChallenge frames are 1-based
   for (const pipeline::Track& t : tracks.items) {
@@ -177,6 +196,10 @@ void TracksWriter::Write(const pipeline::Tracks& tracks) {
       j["velocity_world"] = t.velocity_world;
       j["extent"] = t.extent;
     }
+    if (!t.state.empty()) j["state"] = t.state;
+    if (t.exit_index >= 0) j["exit"] = t.exit_index + 1;
+    if (!t.mask.empty() && t.mask.encoding == pipeline::PixelEncoding::kMono8)
+      j["mask_rle"] = {{"size", {t.mask.height, t.mask.width}}, {"counts", MaskRunLengths(t.mask)}};
     jsonl_.stream() << j.dump() << "\n";
   }
   CheckGood(mot_.stream(), mot_.path());

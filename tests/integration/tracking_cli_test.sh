@@ -26,6 +26,7 @@ awk -v h="$hota" 'BEGIN { exit !(h >= 0.6) }' || fail "HOTA $hota < 0.6"
 # Tracks carry classes the synthetic scene knows, and grounding masks.
 grep -q '"class":"\(person\|chair\|ball\|box\|dog\|robot\)"' "$work/run/tracks.jsonl" ||
   fail "tracks without synthetic classes: $(head -2 "$work/run/tracks.jsonl")"
+grep -q '"mask_rle":{"counts":\[' "$work/run/tracks.jsonl" || fail "tracks without grounding masks"
 
 echo "== dyn4d bench tracking --synth"
 "$BIN" bench tracking --synth --frames 45 > "$work/bench.txt" 2>&1 || fail "bench: $(tail -3 "$work/bench.txt")"

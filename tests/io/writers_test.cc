@@ -67,12 +67,24 @@ TEST_CASE("Tracks go to MOTChallenge (1-based frames) and JSONL", "[io][writers]
   a.class_name = "person";
   a.has_position = true;
   a.position_world = {1, 2, 3};
+  a.state = "confirmed";
+  // Grounding mask 2 x 3: rows "011", "110".
+  a.mask = pipeline::Image::Allocate(3, 2, pipeline::PixelEncoding::kMono8);
+  const uint8_t bits[] = {0, 255, 255, 255, 255, 0};
+  std::memcpy(a.mask.data.mutable_data(), bits, 6);
   t.items = {a};
   w.Write(t);
   w.Close();
   CHECK(Slurp(dir + "/t.txt") == "1,3,10.00,20.00,30.00,40.00,1.0000,-1,-1,-1\n");
-  CHECK_THAT(Slurp(dir + "/t.jsonl"), Catch::Contains("\"class\":\"person\"") &&
-                                          Catch::Contains("\"position_world\":[1.0,2.0,3.0]"));
+  CHECK_THAT(Slurp(dir + "/t.jsonl"),
+             Catch::Contains("\"class\":\"person\"") &&
+                 Catch::Contains("\"position_world\":[1.0,2.0,3.0]") &&
+                 Catch::Contains("\"state\":\"confirmed\"") &&
+                 Catch::Contains("\"mask_rle\":{\"counts\":[1,4,1],\"size\":[2,3]}"));
+  CHECK(io::MaskRunLengths(a.mask) == std::vector<uint32_t>{1, 4, 1});
+  pipeline::Image on = pipeline::Image::Allocate(2, 1, pipeline::PixelEncoding::kMono8);
+  on.data.mutable_data()[0] = on.data.mutable_data()[1] = 1;
+  CHECK(io::MaskRunLengths(on) == std::vector<uint32_t>{0, 2});
 }
 
 TEST_CASE("PCD v0.7 binary with packed rgb", "[io][writers]") {

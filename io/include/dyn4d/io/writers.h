@@ -67,7 +67,14 @@ std::string KittiType(const std::string& class_name);
 /// Also KITTI tracking text ("frame id type -1 -1 -10 left top right bottom
 /// -1 -1 -1 -1000 -1000 -1000 -10 score", frames 0-based; 3D fields unknown
 /// in the camera frame are written as KITTI's "unknown" values) when
-/// `kitti_path` is not empty.
+/// `kitti_path` is not empty. The JSONL lines carry the grounding masks as
+/// `mask_rle`: {"size": [h, w], "counts": [...]}, the box-sized mask in row
+/// order as alternating run lengths, off first (a leading 0 when it starts
+/// on), plus `state` and `exit` (1-based) when known.
+/// The run lengths of a mask used in tracks.jsonl: row order, alternating
+/// off / on (nonzero) runs, off first (0 when the mask starts on).
+std::vector<uint32_t> MaskRunLengths(const pipeline::Image& mask);
+
 class TracksWriter {
  public:
   TracksWriter(const std::string& mot_path, const std::string& jsonl_path,
