@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "commands.h"
+#include "synth_tracking.h"
 #include "dyn4d/io/synthetic_scene.h"
 #include "dyn4d/perception/motion_proposals.h"
 #include "dyn4d/perception/object_classifier.h"
@@ -29,13 +30,95 @@ tracking::MotBox ToMot(const pipeline::Box2D& b, int64_t id, double conf) {
 
 }  // namespace
 
+perception::ObjectClassifier::Options SynthClassifierOptions(const std::string& model, int threads) {
+  perception::ObjectClassifier::Options co;
+  co.spec = perception::LoadRecognitionModelSpec(
+      model.empty() ? std::string(DYN4D_CONFIG_DIR) + "/models/synthetic_objects_dyn_perceiver.yaml"
+                    : model);
+  co.threads = threads;
+  return co;
+}
+
+namespace {
+perception::MotionProposalStream::Options StreamOptions(int lookahead) {
+  perception::MotionProposalStream::Options po;
+  po.lookahead_frames = lookahead;
+  return po;
+}
+tracking::TrackerConfig PathTrackerConfig() {
+  tracking::TrackerConfig tc;
+  tc.high_score = 0;  // every recognised proposal may start a track (as configs/offline.yaml)
+  tc.two_stage = false;
+  return tc;
+}
+}  // namespace
+
+SynthTrackingPath::SynthTrackingPath(perception::ObjectClassifier& classifier, Options options)
+    : classifier_(classifier),
+      o_(options),
+      proposals_(StreamOptions(options.lookahead)),
+      tracker_(PathTrackerConfig()) {}
+
+std::vector<SynthTrackingPath::Frame> SynthTrackingPath::Push(const io::SyntheticScene::Rendered& r) {
+  pipeline::CameraPose pose = r.pose;
+  if (!o_.gt_poses) {
+    const auto odo = odometry_.Track(r.frame);
+    pose = perception::ToCameraPose(odo.T_world_cam, r.frame.meta,
+                                    odo.usable() ? pipeline::PoseStatus::kOk : pipeline::PoseStatus::kLost);
+  }
+  const auto t0 = Clock::now();
+  auto outs = proposals_.Push(r.frame, pose);
+  timing_.proposals_s += Seconds(t0);
+  return Finish(outs);
+}
+
+std::vector<SynthTrackingPath::Frame> SynthTrackingPath::Flush() {
+  const auto t0 = Clock::now();
+  auto outs = proposals_.Flush();
+  timing_.proposals_s += Seconds(t0);
+  return Finish(outs);
+}
+
+std::vector<SynthTrackingPath::Frame> SynthTrackingPath::Finish(
+    const std::vector<perception::MotionProposalStream::Output>& outs) {
+  std::vector<Frame> frames;
+  for (const auto& out : outs) {
+    Frame f;
+    f.frame = out.frame;
+    f.pose = out.pose;
+    f.proposals = out.result.proposals;
+    std::vector<pipeline::Box2D> boxes;
+    for (const auto& p : f.proposals) boxes.push_back(p.box);
+    auto t0 = Clock::now();
+    f.classes = classifier_.Classify(out.frame.color, boxes);
+    timing_.recognition_s += Seconds(t0);
+    std::vector<tracking::Observation> obs;
+    for (size_t k = 0; k < f.proposals.size(); ++k) {
+      const perception::MotionProposal& p = f.proposals[k];
+      tracking::Observation ob;
+      ob.box = {-1, p.box.x, p.box.y, p.box.w, p.box.h, p.score};
+      ob.has_position = true;
+      ob.position = p.centroid_world;
+      ob.extent = p.extent;
+      if (f.classes[k]) {
+        ob.class_id = f.classes[k]->class_id;
+        ob.class_name = f.classes[k]->class_name;
+        ob.class_score = f.classes[k]->score;
+        ob.embedding = f.classes[k]->embedding;
+      }
+      obs.push_back(std::move(ob));
+    }
+    t0 = Clock::now();
+    f.tracks = tracker_.Step(obs, out.frame.meta.stamp_ns / 1e9);
+    timing_.tracker_s += Seconds(t0);
+    frames.push_back(std::move(f));
+  }
+  return frames;
+}
+
 int RunSynthTrackingBench(const SynthTrackingBenchOptions& o) {
   try {
-    perception::ObjectClassifier::Options co;
-    co.spec = perception::LoadRecognitionModelSpec(
-        o.model.empty() ? std::string(DYN4D_CONFIG_DIR) + "/models/synthetic_objects_dyn_perceiver.yaml"
-                        : o.model);
-    co.threads = o.threads;
+    const perception::ObjectClassifier::Options co = SynthClassifierOptions(o.model, o.threads);
     perception::ObjectClassifier classifier(co);
     std::vector<int64_t> exits(classifier.num_exits(), 0);
     int64_t crops = 0, crops_right = 0, tracked = 0, tracked_right = 0;
@@ -53,25 +136,12 @@ int RunSynthTrackingBench(const SynthTrackingBenchOptions& o) {
       sc.num_frames = o.frames;
       sc.num_objects = o.objects;
       const io::SyntheticScene scene(sc);
-      perception::RgbdOdometry odometry;
-      perception::MotionProposalStream::Options po;
-      po.lookahead_frames = o.lookahead;
-      perception::MotionProposalStream proposals(po);
-      tracking::TrackerConfig tc;
-      tc.high_score = 0;  // every geometric proposal may start a track
-      tc.two_stage = false;
-      tracking::MultiObjectTracker tracker(tc);
+      SynthTrackingPath path(classifier, {o.lookahead, o.gt_poses});
       tracking::MotSequence gt, res;
       std::map<int, std::vector<std::pair<tracking::MotBox, int>>> gt_class;  // frame -> (box, class)
-      double prop_s = 0, track_s = 0;
-      auto consume = [&](const std::vector<perception::MotionProposalStream::Output>& outs) {
-        for (const auto& out : outs) {
+      auto consume = [&](const std::vector<SynthTrackingPath::Frame>& frames) {
+        for (const auto& out : frames) {
           const int f = static_cast<int>(out.frame.meta.seq) + 1;
-          std::vector<pipeline::Box2D> boxes;
-          for (const perception::MotionProposal& p : out.result.proposals) boxes.push_back(p.box);
-          const auto t_rec = Clock::now();
-          const auto classes = classifier.Classify(out.frame.color, boxes);
-          recog_s += Seconds(t_rec);
           // The ground-truth object a box shows: the one it overlaps most (IoU >= 0.5).
           auto truth = [&](const pipeline::Box2D& b) {
             int cls = -1;
@@ -82,31 +152,15 @@ int RunSynthTrackingBench(const SynthTrackingBenchOptions& o) {
             }
             return cls;
           };
-          std::vector<tracking::Observation> obs;
-          for (size_t k = 0; k < boxes.size(); ++k) {
-            const perception::MotionProposal& p = out.result.proposals[k];
-            tracking::Observation ob;
-            ob.box = ToMot(p.box, -1, p.score);
-            ob.has_position = true;
-            ob.position = p.centroid_world;
-            ob.extent = p.extent;
-            if (classes[k]) {
-              ob.class_id = classes[k]->class_id;
-              ob.class_name = classes[k]->class_name;
-              ob.class_score = classes[k]->score;
-              ob.embedding = classes[k]->embedding;
-              ++exits[classes[k]->exit_index];
-              const int t = truth(p.box);
-              if (t >= 0) ++crops, crops_right += t == ob.class_id;
-            }
-            obs.push_back(std::move(ob));
+          for (size_t k = 0; k < out.proposals.size(); ++k) {
+            if (!out.classes[k]) continue;
+            ++exits[out.classes[k]->exit_index];
+            const int t = truth(out.proposals[k].box);
+            if (t >= 0) ++crops, crops_right += t == out.classes[k]->class_id;
           }
-          const auto t0 = Clock::now();
-          const auto tracks = tracker.Step(obs, out.frame.meta.stamp_ns / 1e9);
-          track_s += Seconds(t0);
-          for (const auto& t : tracks)
+          for (const auto& t : out.tracks)
             if (t.state == tracking::TrackState::kConfirmed && t.observation >= 0) {
-              const pipeline::Box2D& b = out.result.proposals[t.observation].box;
+              const pipeline::Box2D& b = out.proposals[t.observation].box;
               res[f].push_back(ToMot(b, t.id, 1));
               const int truth_class = truth(b);
               if (truth_class >= 0) ++tracked, tracked_right += truth_class == t.class_id;
@@ -119,22 +173,11 @@ int RunSynthTrackingBench(const SynthTrackingBenchOptions& o) {
           gt[i + 1].push_back(ToMot(t.box, t.track_id, 1));
           gt_class[i + 1].push_back({ToMot(t.box, t.track_id, 1), t.class_id});
         }
-        pipeline::CameraPose pose = r.pose;
-        if (!o.gt_poses) {
-          const auto odo = odometry.Track(r.frame);
-          pose = perception::ToCameraPose(
-              odo.T_world_cam, r.frame.meta,
-              odo.usable() ? pipeline::PoseStatus::kOk : pipeline::PoseStatus::kLost);
-        }
-        const auto t0 = Clock::now();
-        auto outs = proposals.Push(r.frame, pose);
-        prop_s += Seconds(t0);
-        consume(outs);
+        consume(path.Push(r));
       }
-      const auto t0 = Clock::now();
-      auto outs = proposals.Flush();
-      prop_s += Seconds(t0);
-      consume(outs);
+      consume(path.Flush());
+      const double prop_s = path.timing().proposals_s, track_s = path.timing().tracker_s;
+      recog_s += path.timing().recognition_s;
       const auto m = tracking::EvaluateMot(gt, res);
       const auto h = tracking::EvaluateHota(gt, res);
       all_m += m, all_h += h;
