@@ -39,15 +39,17 @@ std::vector<std::pair<std::pair<size_t, size_t>, Label>> Runs(const std::vector<
     }
   };
   rebuild();
-  // Fold the shortest too-short run into a neighbour until none is left (a
-  // run at either end may stay short: nothing to compare it with).
+  // Fold the shortest too-short run into a neighbour until none is left. A
+  // run at either end is kept down to 0.1 s: the velocity window blurs the
+  // ends of the stream, so a short first run (waiting before moving) is real.
   for (;;) {
     size_t worst = runs.size();
-    double worst_len = min_s;
-    for (size_t k = 0; k < runs.size(); ++k) {
-      if (runs.size() == 1) break;
+    double worst_score = 1;  // length / its minimum: below 1 is too short
+    for (size_t k = 0; k < runs.size() && runs.size() > 1; ++k) {
       const double len = t[runs[k].first.second - 1] - t[runs[k].first.first];
-      if (len < worst_len) worst_len = len, worst = k;
+      const double min_len = (k == 0 || k + 1 == runs.size()) ? std::min(min_s, 0.1) : min_s;
+      if (min_len <= 0) continue;
+      if (len / min_len < worst_score) worst_score = len / min_len, worst = k;
     }
     if (worst == runs.size()) break;
     const size_t k = worst;

@@ -9,6 +9,7 @@
 #include <optional>
 #include <regex>
 #include <set>
+#include <tuple>
 
 namespace dyn4d::reasoning {
 namespace {
@@ -306,13 +307,19 @@ std::vector<Question> GenerateQuestions(const SceneTruth& scene) {
     if (tm.stops) evs.push_back({*tm.stops, id, "stops"});
     if (tm.left_view) evs.push_back({tm.last_seen, id, "leaves the camera's view"});
   }
+  // At most three pairs a scene, the most clearly separated first.
+  std::vector<std::tuple<double, size_t, size_t>> pairs;
   for (size_t i = 0; i < evs.size(); ++i)
-    for (size_t j = i + 1; j < evs.size(); ++j) {
-      if (evs[i].id == evs[j].id || std::abs(evs[i].t - evs[j].t) < 0.6) continue;
-      const std::string a = name(evs[i].id) + " " + evs[i].what, b = name(evs[j].id) + " " + evs[j].what;
-      add("event_order", "camera_object", "Which happens first: " + a + ", or " + b + "?", {a, b},
-          evs[i].t < evs[j].t ? 0 : 1);
-    }
+    for (size_t j = i + 1; j < evs.size(); ++j)
+      if (evs[i].id != evs[j].id && std::abs(evs[i].t - evs[j].t) >= 0.6)
+        pairs.push_back({-std::abs(evs[i].t - evs[j].t), i, j});
+  std::sort(pairs.begin(), pairs.end());
+  for (size_t k = 0; k < std::min<size_t>(3, pairs.size()); ++k) {
+    const auto [gap, i, j] = pairs[k];
+    const std::string a = name(evs[i].id) + " " + evs[i].what, b = name(evs[j].id) + " " + evs[j].what;
+    add("event_order", "camera_object", "Which happens first: " + a + ", or " + b + "?", {a, b},
+        evs[i].t < evs[j].t ? 0 : 1);
+  }
 
   // 10. Counting the objects that move at some point.
   {
@@ -383,11 +390,68 @@ const ObjectSummary* ByCategory(const CognitiveMap& map, const std::string& cate
   return best;
 }
 
+// All tracks of a category: a tracker may split one object into several
+// tracks over time (after an occlusion), and the question names the object,
+// not a track.
+std::vector<const ObjectSummary*> Tracks(const CognitiveMap& map, const ObjectSummary* o) {
+  std::vector<const ObjectSummary*> v;
+  if (!o) return v;
+  for (const auto& x : map.objects)
+    if (x.category == o->category) v.push_back(&x);
+  std::sort(v.begin(), v.end(), [&](const ObjectSummary* a, const ObjectSummary* b) {
+    return a->samples.size() != b->samples.size() ? a->samples.size() > b->samples.size() : a->id < b->id;
+  });
+  return v;
+}
+
 const ObjectSummary::Sample* SampleNear(const ObjectSummary& o, double t, double tol = 0.2) {
   const ObjectSummary::Sample* best = nullptr;
   for (const auto& s : o.samples)
     if (std::abs(s.t - t) <= tol && (!best || std::abs(s.t - t) < std::abs(best->t - t))) best = &s;
   return best;
+}
+
+// The sample nearest t of any track of the object's category (the longest
+// track first), within tol.
+const ObjectSummary::Sample* SampleNear(const CognitiveMap& map, const ObjectSummary* o, double t,
+                                        double tol = 0.25) {
+  const ObjectSummary::Sample* best = nullptr;
+  for (const ObjectSummary* x : Tracks(map, o))
+    if (const auto* s = SampleNear(*x, t, tol))
+      if (!best || std::abs(s->t - t) < std::abs(best->t - t) - 1e-9) best = s;
+  return best;
+}
+
+// Mean position over the samples within +-half of t (noise of single
+// centroids averages out).
+std::optional<Vector3d> MeanPosition(const CognitiveMap& map, const ObjectSummary* o, double t,
+                                     double half = 0.15) {
+  Vector3d sum = Vector3d::Zero();
+  int n = 0;
+  for (const ObjectSummary* x : Tracks(map, o))
+    for (const auto& s : x->samples)
+      if (std::abs(s.t - t) <= half) sum += V(s.position), ++n;
+  if (n == 0) {
+    if (const auto* s = SampleNear(map, o, t, 0.35)) return V(s->position);
+    return std::nullopt;
+  }
+  return sum / n;
+}
+
+// The category's motion segments in time order, across its tracks.
+std::vector<MotionSegment> Segments(const CognitiveMap& map, const ObjectSummary* o) {
+  std::vector<MotionSegment> v;
+  for (const ObjectSummary* x : Tracks(map, o))
+    if (x->samples.back().t - x->samples.front().t >= 0.3)
+      v.insert(v.end(), x->segments.begin(), x->segments.end());
+  std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.t0 < b.t0; });
+  return v;
+}
+
+double LastSeen(const CognitiveMap& map, const ObjectSummary* o) {
+  double t = -1;
+  for (const ObjectSummary* x : Tracks(map, o)) t = std::max(t, x->samples.back().t);
+  return t;
 }
 
 // The option whose text (after "X. ") equals `text`, case-insensitive.
@@ -400,7 +464,6 @@ std::string Pick(const std::vector<std::string>& options, const std::string& tex
   return "";
 }
 
-double LastSeenBefore(const ObjectSummary& o) { return o.samples.back().t; }
 
 }  // namespace
 
@@ -441,17 +504,15 @@ ReasonerAnswer AnswerFromMap(const CognitiveMap& map, const std::string& questio
   if (A) r.track_id = A->id;
 
   if (q.find("approaching") != std::string::npos && A && B && times.size() >= 2) {
-    const auto* a0 = SampleNear(*A, times[0]);
-    const auto* b0 = SampleNear(*B, times[0]);
-    const auto* a1 = SampleNear(*A, times[1]);
-    const auto* b1 = SampleNear(*B, times[1]);
+    const auto a0 = MeanPosition(map, A, times[0]), b0 = MeanPosition(map, B, times[0]);
+    const auto a1 = MeanPosition(map, A, times[1]), b1 = MeanPosition(map, B, times[1]);
     if (!a0 || !b0 || !a1 || !b1) return answer("", "not both seen at those times");
-    const double d0 = (V(a0->position) - V(b0->position)).norm();
-    const double d1 = (V(a1->position) - V(b1->position)).norm();
+    const double d0 = (*a0 - *b0).norm();
+    const double d1 = (*a1 - *b1).norm();
     const std::string why = "distance " + cite(A) + " - " + cite(B) + ": " + T1(d0) + " m at " +
                             T1(times[0]) + " s, " + T1(d1) + " m at " + T1(times[1]) + " s";
-    if (d1 - d0 < -0.2) return answer("approaching", why);
-    if (d1 - d0 > 0.2) return answer("moving away", why);
+    if (d1 - d0 < -0.17) return answer("approaching", why);
+    if (d1 - d0 > 0.17) return answer("moving away", why);
     return answer("keeping about the same distance", why);
   }
   if (q.find("which object hides") != std::string::npos && A) {
@@ -466,8 +527,8 @@ ReasonerAnswer AnswerFromMap(const CognitiveMap& map, const std::string& questio
     return answer("none of them", "no occlusion of " + cite(A) + " in the map");
   }
   if (q.find("to the left or to the right") != std::string::npos && A && B && !times.empty()) {
-    const auto* a = SampleNear(*A, times[0]);
-    const auto* b = SampleNear(*B, times[0]);
+    const auto* a = SampleNear(map, A, times[0]);
+    const auto* b = SampleNear(map, B, times[0]);
     if (!a || !b) return answer("", "not both seen then");
     const double ua = a->in_camera[0] / std::max(0.1, a->in_camera[2]);
     const double ub = b->in_camera[0] / std::max(0.1, b->in_camera[2]);
@@ -488,8 +549,8 @@ ReasonerAnswer AnswerFromMap(const CognitiveMap& map, const std::string& questio
     return answer(best->category, cite(best) + " at " + T1(z) + " m depth at " + T1(times[0]) + " s");
   }
   if (q.find("ignoring the camera's own motion") != std::string::npos && A && times.size() >= 2) {
-    const auto* a0 = SampleNear(*A, times[0]);
-    const auto* a1 = SampleNear(*A, times[1]);
+    const auto a0 = MeanPosition(map, A, times[0]);
+    const auto a1 = MeanPosition(map, A, times[1]);
     if (!a0 || !a1 || map.camera.rotation.empty()) return answer("", "not seen at both times");
     // The camera at the middle of the window.
     const double tm = 0.5 * (times[0] + times[1]);
@@ -499,7 +560,7 @@ ReasonerAnswer AnswerFromMap(const CognitiveMap& map, const std::string& questio
     Eigen::Matrix3d R;
     for (int a = 0; a < 3; ++a)
       for (int b = 0; b < 3; ++b) R(a, b) = map.camera.rotation[k][a * 3 + b];
-    const Vector3d d = R.transpose() * (V(a1->position) - V(a0->position));
+    const Vector3d d = R.transpose() * (*a1 - *a0);
     const std::string dir = std::abs(d.x()) > std::abs(d.z())
                                 ? (d.x() < 0 ? "to the left" : "to the right")
                                 : (d.z() < 0 ? "toward the camera" : "away from the camera");
@@ -507,22 +568,26 @@ ReasonerAnswer AnswerFromMap(const CognitiveMap& map, const std::string& questio
                            T1(d.x()) + ", " + T1(d.y()) + ", " + T1(d.z()) + ") m");
   }
   if (q.find("leave the camera's view") != std::string::npos && A) {
+    const double last = LastSeen(map, A);
     bool hidden_at_end = false;
-    for (const auto& [t0, t1] : A->occluded)
-      if (std::abs(t0 - LastSeenBefore(*A)) < 0.2) hidden_at_end = true;
-    const bool left = A->leaves_view && !hidden_at_end;
-    return answer(left ? "yes" : "no", cite(A) + (left ? " last seen at " + T1(LastSeenBefore(*A)) + " s"
-                                                       : " in view at the end"));
+    for (const ObjectSummary* x : Tracks(map, A))
+      for (const auto& [t0, t1] : x->occluded)
+        if (std::abs(t0 - last) < 0.2) hidden_at_end = true;
+    const bool left = last < map.t_end - 0.3 && !hidden_at_end;
+    return answer(left ? "yes" : "no",
+                  cite(A) + (left ? " last seen at " + T1(last) + " s" : " in view at the end"));
   }
   if (q.find("stop for a while and then move again") != std::string::npos && A) {
+    const auto seg = Segments(map, A);
     bool yes = false;
-    for (size_t k = 1; k + 1 < A->segments.size(); ++k)
-      if (!A->segments[k].moving && A->segments[k - 1].moving && A->segments[k + 1].moving)
+    for (size_t k = 1; k + 1 < seg.size(); ++k)
+      if (!seg[k].moving && seg[k - 1].moving && seg[k + 1].moving && seg[k].t1 - seg[k].t0 >= 0.2)
         yes = true;
-    return answer(yes ? "yes" : "no", cite(A) + ": " + std::to_string(A->segments.size()) + " motion segments");
+    return answer(yes ? "yes" : "no", cite(A) + ": " + std::to_string(seg.size()) + " motion segments");
   }
   if (q.find("moving at the end") != std::string::npos && A) {
-    const bool moving = !A->segments.empty() && A->segments.back().moving;
+    const auto seg = Segments(map, A);
+    const bool moving = !seg.empty() && seg.back().moving;
     return answer(moving ? "yes" : "no", cite(A) + " last segment " + (moving ? "moving" : "static"));
   }
   if (q.find("which happens first") != std::string::npos && named.size() >= 2) {
@@ -533,11 +598,16 @@ ReasonerAnswer AnswerFromMap(const CognitiveMap& map, const std::string& questio
                          : clause.find("stops") != std::string::npos        ? "stops"
                                                                             : "leaves";
       if (type == "leaves") {
-        if (!o->leaves_view) return std::nullopt;
-        return LastSeenBefore(*o);
+        const double last = LastSeen(map, o);
+        if (last >= map.t_end - 0.3) return std::nullopt;
+        return last;
       }
-      for (const auto& e : map.events)
-        if (e.a == o->id && e.type == type) return e.t;
+      // The first start (stop) across the object's tracks: a moving segment
+      // after a static one (a static one after a moving one).
+      const auto seg = Segments(map, o);
+      for (size_t k = 1; k < seg.size(); ++k)
+        if (seg[k].moving == (type == "starts_moving") && seg[k - 1].moving != seg[k].moving)
+          return seg[k].t0;
       return std::nullopt;
     };
     if (orpos == std::string::npos) return answer("", "cannot split the two events");
@@ -556,23 +626,38 @@ ReasonerAnswer AnswerFromMap(const CognitiveMap& map, const std::string& questio
     return answer("", "no option names the earlier object");
   }
   if (q.find("how many") != std::string::npos && q.find("move") != std::string::npos) {
-    int n = 0;
+    // Per category, the most tracks (seen >= 0.5 s, with a moving segment)
+    // alive at one time: tracks of a category that never coexist are taken
+    // for one object tracked in pieces.
+    std::map<std::string, std::vector<std::pair<double, double>>> spans;
     for (const auto& o : map.objects) {
       if (o.samples.back().t - o.samples.front().t < 0.5) continue;
-      for (const auto& m : o.segments)
-        if (m.moving) {
-          ++n;
-          break;
-        }
+      bool moves = false;
+      for (const auto& m : o.segments) moves |= m.moving;
+      if (moves) spans[o.category].push_back({o.samples.front().t, o.samples.back().t});
     }
-    return answer(std::to_string(n), std::to_string(n) + " objects with a moving segment");
+    int n = 0;
+    for (const auto& [cat, v] : spans) {
+      int most = 0;
+      for (const auto& [t0, t1] : v) {
+        int alive = 0;
+        for (const auto& [u0, u1] : v) alive += u0 <= t0 && t0 <= u1;
+        most = std::max(most, alive);
+      }
+      n += most;
+    }
+    return answer(std::to_string(n), std::to_string(n) + " moving objects (by category, tracks "
+                                                          "that never coexist counted once)");
   }
   if (q.find("starts moving first") != std::string::npos) {
     const ObjectSummary* best = nullptr;
     double t = 1e9;
+    std::set<std::string> done;
     for (const auto& o : map.objects) {
-      if (o.segments.size() < 2 || o.segments.front().moving || o.samples.front().t > 0.2) continue;
-      for (const auto& m : o.segments)
+      if (!done.insert(o.category).second) continue;
+      const auto seg = Segments(map, &o);
+      if (seg.size() < 2 || seg.front().moving || seg.front().t0 > 0.2) continue;
+      for (const auto& m : seg)
         if (m.moving) {
           if (m.t0 < t) t = m.t0, best = &o;
           break;

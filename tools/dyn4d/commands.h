@@ -151,4 +151,18 @@ struct SynthTrackingBenchOptions {
 /// truth; last line `hota_synth <value>`.
 int RunSynthTrackingBench(const SynthTrackingBenchOptions& options);
 
+struct ReasoningBenchOptions {
+  std::vector<uint32_t> seeds{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+  int frames = 90;
+  int objects = 4;
+  int lookahead = 45;
+  std::string model;  ///< recognition model; empty: the synthetic-objects one
+  int threads = 0;
+  bool verbose = false;  ///< print every wrong answer with its justification
+};
+/// `dyn4d bench reasoning`: questions with known answers from synthetic
+/// ground truth, answered from maps of ground-truth and of pipeline tracks;
+/// last line `qa_accuracy_pipeline <value>`.
+int RunReasoningBench(const ReasoningBenchOptions& options);
+
 }  // namespace dyn4d::cli

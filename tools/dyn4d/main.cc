@@ -388,6 +388,22 @@ int main(int argc, char** argv) {
   bench_tracking->add_option("--threads", sto.threads, "--synth: torch threads (0: all cores)");
   bench_tracking->add_flag("--gt-poses", sto.gt_poses,
                            "--synth: ground-truth camera poses instead of dyn4d's odometry");
+  cli::ReasoningBenchOptions rbo;
+  auto* bench_reasoning = bench->add_subcommand(
+      "reasoning",
+      "Multiple-choice questions of the Dyn-Bench families (approaching, occlusion, relative\n"
+      "direction, depth order, motion relative to the camera, leaving the view, stop-and-go,\n"
+      "event order, counting, ordering) generated with known answers from synthetic scenes'\n"
+      "ground truth, answered by the built-in reasoner from cognitive maps built from\n"
+      "(a) ground-truth tracks and (b) the pipeline's own tracks. Accuracy per family.\n"
+      "Last line: qa_accuracy_pipeline <fraction>.");
+  bench_reasoning->add_option("--seeds", rbo.seeds, "synthetic scenes")->delimiter(',');
+  bench_reasoning->add_option("--frames", rbo.frames, "frames per scene")->check(CLI::Range(10, 100000));
+  bench_reasoning->add_option("--objects", rbo.objects, "moving objects per scene (1-6)")
+      ->check(CLI::Range(1, 6));
+  bench_reasoning->add_option("--model", rbo.model, "recognition model file")->check(CLI::ExistingFile);
+  bench_reasoning->add_option("--threads", rbo.threads, "torch threads (0: all cores)");
+  bench_reasoning->add_flag("--verbose", rbo.verbose, "print every wrong answer and why");
   cli::RecognitionLatencyOptions rl;
   bool bench_recognition_latency = false;
   auto* bench_recognition = bench->add_subcommand(
@@ -507,6 +523,7 @@ int main(int argc, char** argv) {
   if (*bench_geometry) return cli::RunGeometryBench(gb);
   if (*eval_traj) return cli::RunTrajectoryEval(te);
   if (*eval_mot) return cli::RunMotEval(me);
+  if (*bench_reasoning) return cli::RunReasoningBench(rbo);
   if (*bench_tracking) {
     if (bench_tracking_synth) return cli::RunSynthTrackingBench(sto);
     if (tbo.mot15_dir.empty()) {
