@@ -626,28 +626,40 @@ ReasonerAnswer AnswerFromMap(const CognitiveMap& map, const std::string& questio
     return answer("", "no option names the earlier object");
   }
   if (q.find("how many") != std::string::npos && q.find("move") != std::string::npos) {
-    // Per category, the most tracks (seen >= 0.5 s, with a moving segment)
-    // alive at one time: tracks of a category that never coexist are taken
-    // for one object tracked in pieces.
-    std::map<std::string, std::vector<std::pair<double, double>>> spans;
-    for (const auto& o : map.objects) {
-      if (o.samples.back().t - o.samples.front().t < 0.5) continue;
+    // Tracks split one object into pieces (after occlusions, or a head and a
+    // body): per category, longest first, a track counts as another object
+    // only if it is seen beside every object counted so far (>= 0.3 s
+    // together) and at least 1 m from it meanwhile.
+    std::map<std::string, std::vector<const ObjectSummary*>> counted;
+    for (const ObjectSummary* o : [&] {
+           std::vector<const ObjectSummary*> v;
+           for (const auto& x : map.objects) v.push_back(&x);
+           std::stable_sort(v.begin(), v.end(), [](const ObjectSummary* a, const ObjectSummary* b) {
+             return a->samples.size() > b->samples.size();
+           });
+           return v;
+         }()) {
+      if (o->samples.size() < 15 || o->samples.back().t - o->samples.front().t < 0.5) continue;
       bool moves = false;
-      for (const auto& m : o.segments) moves |= m.moving;
-      if (moves) spans[o.category].push_back({o.samples.front().t, o.samples.back().t});
+      for (const auto& m : o->segments) moves |= m.moving;
+      if (!moves) continue;
+      bool distinct = true;
+      for (const ObjectSummary* c : counted[o->category]) {
+        double together = 0, dmin = 1e9, last_t = -1;
+        for (const auto& s : o->samples)
+          if (const auto* q = SampleNear(*c, s.t, 0.02)) {
+            if (last_t >= 0) together += s.t - last_t;
+            last_t = s.t;
+            dmin = std::min(dmin, (V(s.position) - V(q->position)).norm());
+          }
+        if (together < 0.3 || dmin < 1.0) distinct = false;
+      }
+      if (distinct) counted[o->category].push_back(o);
     }
     int n = 0;
-    for (const auto& [cat, v] : spans) {
-      int most = 0;
-      for (const auto& [t0, t1] : v) {
-        int alive = 0;
-        for (const auto& [u0, u1] : v) alive += u0 <= t0 && t0 <= u1;
-        most = std::max(most, alive);
-      }
-      n += most;
-    }
-    return answer(std::to_string(n), std::to_string(n) + " moving objects (by category, tracks "
-                                                          "that never coexist counted once)");
+    for (const auto& [cat, v] : counted) n += static_cast<int>(v.size());
+    return answer(std::to_string(n), std::to_string(n) + " moving objects (track pieces of one "
+                                                          "object counted once)");
   }
   if (q.find("starts moving first") != std::string::npos) {
     const ObjectSummary* best = nullptr;

@@ -38,7 +38,7 @@ struct CameraSample {
 
 struct MapConfig {
   Vec3 up{0, -1, 0};              ///< gravity "up" in the input world frame
-  double moving_speed_mps = 0.2;  ///< speeds above this count as moving
+  double moving_speed_mps = 0.3;  ///< speeds above this count as moving
   double min_segment_s = 0.25;    ///< shorter motion segments join their neighbours
   double turn_deg = 50;           ///< heading change within a moving segment: a turn
   double trend_rate_mps = 0.15;   ///< |d distance / dt| above this: approaching / receding
