@@ -24,6 +24,9 @@ PACKAGES=(
   # becomes the BLAS Debian's torch uses instead of the slow ATLAS; the
   # Fashion-MNIST training/benchmark data
   libtorch-dev libopenblas0-openmp dataset-fashion-mnist
+  # reasoning: the OpenAI-compatible backend's HTTP client (and the loopback
+  # test server)
+  libcpp-httplib-dev
   # tests and benchmarks
   catch2 libbenchmark-dev
   # fuzzing the message decoder (clang + libFuzzer runtime)

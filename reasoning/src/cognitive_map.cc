@@ -611,26 +611,48 @@ std::string ToText(const CognitiveMap& map, const MapConfig& c) {
   std::stable_sort(order.begin(), order.end(), [&](const ObjectSummary* a, const ObjectSummary* b) {
     return n_events[a->id] != n_events[b->id] ? n_events[a->id] > n_events[b->id] : a->id < b->id;
   });
-  std::vector<std::string> object_lines;
-  for (const ObjectSummary* o : order) {
-    std::string line = name(o->id) + " (conf " + Fixed(o->confidence, 2) + ", size " +
-                       Fixed(o->size[0], 1) + "x" + Fixed(o->size[1], 1) + "x" + Fixed(o->size[2], 1) +
-                       " m): seen";
-    for (const auto& [a, b] : o->visible) line += " " + ts(a) + "-" + ts(b);
-    line += ";";
-    for (const auto& m : o->segments) {
-      line += " " + ts(m.t0) + "-" + ts(m.t1) + " ";
-      if (m.moving)
-        line += "moves " + m.heading + " (camera view: " + m.camera_relative + ") " + pos(m.from) +
-                "->" + pos(m.to) + " at " + Fixed(m.speed_mps, 1) + " m/s;";
-      else
-        line += "static at " + pos(m.from) + ";";
+  // One line per object; with `max_segments`, long motion histories keep
+  // their first and last segments and say how many were left out.
+  auto object_lines_with = [&](size_t max_segments) {
+    std::vector<std::string> lines;
+    for (const ObjectSummary* o : order) {
+      std::string line = name(o->id) + " (conf " + Fixed(o->confidence, 2) + ", size " +
+                         Fixed(o->size[0], 1) + "x" + Fixed(o->size[1], 1) + "x" +
+                         Fixed(o->size[2], 1) + " m): seen";
+      const size_t nv = o->visible.size();
+      for (size_t k = 0; k < nv; ++k) {
+        if (nv > max_segments && k == max_segments / 2) {
+          line += " (" + std::to_string(nv - max_segments) + " more)";
+          k = nv - (max_segments - max_segments / 2) - 1;
+          continue;
+        }
+        line += " " + ts(o->visible[k].first) + "-" + ts(o->visible[k].second);
+      }
+      line += ";";
+      const size_t ns = o->segments.size();
+      for (size_t k = 0; k < ns; ++k) {
+        if (ns > max_segments && k == max_segments / 2) {
+          line += " (" + std::to_string(ns - max_segments) + " more segments);";
+          k = ns - (max_segments - max_segments / 2) - 1;
+          continue;
+        }
+        const auto& m = o->segments[k];
+        line += " " + ts(m.t0) + "-" + ts(m.t1) + " ";
+        if (m.moving)
+          line += "moves " + m.heading + " (camera view: " + m.camera_relative + ") " + pos(m.from) +
+                  "->" + pos(m.to) + " at " + Fixed(m.speed_mps, 1) + " m/s;";
+        else
+          line += "static at " + pos(m.from) + ";";
+      }
+      if (o->enters_view) line += " enters the view;";
+      if (o->leaves_view) line += " leaves the view at " + ts(o->samples.back().t) + ";";
+      line.back() = '.';
+      lines.push_back(line + "\n");
     }
-    if (o->enters_view) line += " enters the view;";
-    if (o->leaves_view) line += " leaves the view at " + ts(o->samples.back().t) + ";";
-    line.back() = '.';
-    object_lines.push_back(line + "\n");
-  }
+    return lines;
+  };
+  size_t max_segments = 1000000;
+  std::vector<std::string> object_lines = object_lines_with(max_segments);
   std::vector<std::string> pair_lines;
   for (const auto& p : map.pairs) {
     if (p.trends.empty() && p.a_hides_b.empty() && p.b_hides_a.empty()) continue;
@@ -688,13 +710,25 @@ std::string ToText(const CognitiveMap& map, const MapConfig& c) {
   };
   size_t every = 1, events = event_lines.size(), pairs = pair_lines.size(), objects = object_lines.size();
   std::string text = assemble(every, events, pairs, objects);
+  size_t longest = 0;
+  for (const auto& o : map.objects) longest = std::max({longest, o.segments.size(), o.visible.size()});
   while (EstimateTokens(text) > c.token_budget) {
-    if (every < view_lines.size() + 1 && view_lines.size() > 1) every *= 2;
-    else if (events > 10) events = events * 3 / 4;
-    else if (pairs > 0) pairs = pairs * 3 / 4;
-    else if (objects > 1) --objects;
-    else if (events > 0) --events;
-    else break;
+    if (every < view_lines.size() + 1 && view_lines.size() > 1) {
+      every *= 2;
+    } else if (events > 10) {
+      events = events * 3 / 4;
+    } else if (std::min(max_segments, longest) > 4) {
+      max_segments = std::min(max_segments, longest) / 2;
+      object_lines = object_lines_with(std::max<size_t>(max_segments, 4));
+    } else if (pairs > 0) {
+      pairs = pairs * 3 / 4;
+    } else if (objects > 1) {
+      --objects;
+    } else if (events > 0) {
+      --events;
+    } else {
+      break;
+    }
     text = assemble(every, events, pairs, objects);
   }
   return text;

@@ -495,7 +495,7 @@ ReasonerAnswer AnswerFromMap(const CognitiveMap& map, const std::string& questio
     return o->category + " #" + std::to_string(o->id);
   };
   auto answer = [&](const std::string& text, const std::string& why) {
-    r.letter = Pick(options, text);
+    r.letter = options.empty() ? text : Pick(options, text);
     r.justification = why;
     return r;
   };
@@ -616,6 +616,12 @@ ReasonerAnswer AnswerFromMap(const CognitiveMap& map, const std::string& questio
     if (!ta || !tb) return answer("", "an event is not in the map");
     // Options repeat the clauses: pick by which object comes first.
     const ObjectSummary* winner = *ta <= *tb ? A : B;
+    if (options.empty()) {
+      r.letter = "the " + winner->category;
+      r.justification = cite(A) + " at " + T1(*ta) + " s, " + cite(B) + " at " + T1(*tb) + " s";
+      r.track_id = winner->id;
+      return r;
+    }
     for (const auto& o : options)
       if (Lower(o).find("the " + Lower(winner->category) + " ") != std::string::npos) {
         r.letter = o.substr(0, o.find(". "));

@@ -47,14 +47,17 @@ struct Question {
 std::vector<Question> GenerateQuestions(const SceneTruth& truth);
 
 struct ReasonerAnswer {
-  std::string letter;         ///< "" when no option fits
+  /// The option letter; for a question without options, the answer itself
+  /// (a category, "yes"/"no", a number, a direction); "" when none found.
+  std::string letter;
   std::string justification;  ///< cites map entries
   int64_t track_id = -1;      ///< the object the question is about (grounding)
 };
 
 /// Answers a question from the map: recognises the family from its wording,
 /// finds the objects by category (the longest-seen track of a category when
-/// several share it) and the times, computes the answer, picks the option.
+/// several share it) and the times, computes the answer, picks the option
+/// (or, without options, returns the answer's text).
 ReasonerAnswer AnswerFromMap(const CognitiveMap& map, const std::string& question,
                              const std::vector<std::string>& options);
 
