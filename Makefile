@@ -35,6 +35,8 @@ demo:
 	$(DYN4D) run --input out/synth --out out/demo
 	$(DYN4D) eval traj --gt out/synth/groundtruth.txt --est out/demo/trajectory.tum
 	$(DYN4D) eval mot --gt out/demo/gt_tracks_mot.txt --res out/demo/tracks_mot.txt
+	@echo "== the cognitive map of out/demo and the answers to configs/offline.yaml's questions"
+	@cat out/demo/reasoning.txt
 
 bench: build
 	$(DYN4D) bench transport
@@ -45,6 +47,7 @@ bench: build
 	$(DYN4D) bench recognition
 	$(DYN4D) bench tracking --synth
 	$(DYN4D) bench tracking --mot15 ../shared/data/mot15
+	$(DYN4D) bench reasoning
 
 format:
 	clang-format -i $$(git ls-files '*.cc' '*.h')

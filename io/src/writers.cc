@@ -250,7 +250,9 @@ void ReasoningWriter::Write(const pipeline::Answer& a) {
                       {"answer", a.answer},
                       {"justification", a.justification},
                       {"track_id", a.track_id}};
+  if (!a.question.empty()) j["question"] = a.question;
   jsonl_.stream() << j.dump() << "\n";
+  if (!a.question.empty()) text_.stream() << "Q" << a.request_id << ": " << a.question << "\n";
   text_.stream() << "A" << a.request_id << ": " << a.answer << "\n  because " << a.justification
                  << "\n";
   CheckGood(jsonl_.stream(), jsonl_.path());

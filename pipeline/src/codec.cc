@@ -416,12 +416,14 @@ void EncodeBody(const Answer& m, json& body, PartWriter&) {
   body["answer"] = m.answer;
   body["justification"] = m.justification;
   body["track_id"] = m.track_id;
+  if (!m.question.empty()) body["question"] = m.question;
 }
 void DecodeBody(const json& b, const PartReader&, Answer& m) {
   m.request_id = GetUint(b, "body", "request_id");
   m.answer = GetString(b, "body", "answer");
   m.justification = GetString(b, "body", "justification");
   m.track_id = GetInt(b, "body", "track_id", -1, std::numeric_limits<int64_t>::max());
+  if (b.contains("question")) m.question = GetString(b, "body", "question");  // optional (1.2)
 }
 
 void EncodeBody(const Stats& m, json& body, PartWriter&) {

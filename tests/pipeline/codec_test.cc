@@ -195,6 +195,9 @@ TEST_CASE("Every message type survives encode/decode", "[codec]") {
     CHECK(b.answer == "A");
     CHECK(b.justification == a.justification);
     CHECK(b.track_id == 1);
+    CHECK(b.question.empty());
+    a.question = "Which object approaches?";
+    CHECK(RoundTrip(a).question == a.question);
   }
   SECTION("Stats") {
     Stats s;

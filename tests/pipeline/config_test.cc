@@ -8,6 +8,7 @@
 #include "../common/test_stages.h"
 #include "dyn4d/io/stages.h"
 #include "dyn4d/perception/stages.h"
+#include "dyn4d/reasoning/stages.h"
 #include "dyn4d/tracking/stages.h"
 #include "dyn4d/pipeline/graph.h"
 
@@ -144,6 +145,7 @@ TEST_CASE("Every config shipped in configs/ is valid", "[config]") {
   dyn4d::io::RegisterStages(registry);
   dyn4d::perception::RegisterStages(registry);
   dyn4d::tracking::RegisterStages(registry);
+  dyn4d::reasoning::RegisterStages(registry);
   int n = 0;
   for (const auto& entry : std::filesystem::directory_iterator(DYN4D_SOURCE_DIR "/configs")) {
     if (entry.path().extension() != ".yaml") continue;

@@ -11,6 +11,7 @@
 #include "dyn4d/io/sources.h"
 #include "dyn4d/io/stages.h"
 #include "dyn4d/perception/stages.h"
+#include "dyn4d/reasoning/stages.h"
 #include "dyn4d/tracking/stages.h"
 #include "dyn4d/pipeline/graph.h"
 
@@ -45,6 +46,7 @@ pipeline::StageRegistry MakeRegistry() {
   io::RegisterStages(r);
   perception::RegisterStages(r);
   tracking::RegisterStages(r);
+  reasoning::RegisterStages(r);
   return r;
 }
 

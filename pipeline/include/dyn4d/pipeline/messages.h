@@ -163,6 +163,7 @@ struct Answer {
   std::string answer;         ///< option letter for multiple choice
   std::string justification;  ///< cites cognitive-map entries
   int64_t track_id = -1;      ///< for grounding questions, else -1
+  std::string question;       ///< the question answered (optional on the wire)
 };
 
 /// Health of one node, published about once a second.

@@ -1,0 +1,205 @@
+#include "dyn4d/reasoning/stages.h"
+
+#include <spdlog/spdlog.h>
+
+#include <memory>
+#include <sstream>
+
+#include "dyn4d/pipeline/ordered_join.h"
+#include "dyn4d/reasoning/cognitive_map.h"
+#include "dyn4d/reasoning/openai_backend.h"
+#include "dyn4d/reasoning/questions.h"
+
+namespace dyn4d::reasoning {
+namespace {
+
+using pipeline::Message;
+using pipeline::Outputs;
+
+struct ReasonOptions {
+  MapConfig map;
+  std::string backend = "builtin";  ///< builtin or openai
+  OpenAiConfig openai;
+  int publish_every = 0;  ///< frames between map messages; 0: only at end of stream
+  std::vector<std::string> questions;  ///< asked at end of stream (open questions or "Q | A. x | B. y")
+  bool has_poses = false;
+};
+
+// Tracks (and their frames' camera poses) -> the cognitive map, updated as
+// the stream goes; questions -> answers (builtin or an MLLM endpoint).
+class ReasonStage : public pipeline::Stage {
+ public:
+  explicit ReasonStage(ReasonOptions o) : o_(std::move(o)), builder_(o_.map) {
+    if (o_.backend == "openai") llm_ = std::make_unique<OpenAiBackend>(o_.openai);
+  }
+  std::vector<std::string> InputPorts() const override { return {"tracks", "poses", "requests"}; }
+  std::vector<std::string> OptionalInputPorts() const override { return {"poses", "requests"}; }
+  std::vector<std::string> OutputPorts() const override { return {"maps", "replies"}; }
+  uint64_t SkippedCount() const override { return failed_; }
+  std::map<std::string, double> Counters() const override {
+    return {{"frames", double(builder_.frames())}, {"answered", answered_}};
+  }
+
+  Outputs Process(const std::string& port, const Message& m) override {
+    Outputs out;
+    if (port == "requests") {
+      out.push_back({"replies", Answer(pipeline::Expect<pipeline::Query>(m, port))});
+      return out;
+    }
+    const uint64_t seq = pipeline::Meta(m).seq;
+    if (port == "tracks")
+      join_.AddPrimary(seq, pipeline::Expect<pipeline::Tracks>(m, port));
+    else
+      join_.AddSecondary(seq, pipeline::Expect<pipeline::CameraPose>(m, port));
+    join_.Release([&](const pipeline::Tracks& t, const pipeline::CameraPose* p) { Add(t, p, out); });
+    return out;
+  }
+
+  Outputs Finish() override {
+    Outputs out;
+    join_.Flush([&](const pipeline::Tracks& t, const pipeline::CameraPose* p) { Add(t, p, out); });
+    if (builder_.frames() > 0) {
+      out.push_back({"maps", MapMessage()});
+      uint64_t id = 0;
+      for (const std::string& text : o_.questions) {
+        pipeline::Query q;
+        q.meta = last_meta_;
+        q.request_id = id++;
+        std::stringstream ss(text);
+        std::string part;
+        std::getline(ss, q.question, '|');
+        while (std::getline(ss, part, '|')) q.options.push_back(Trim(part));
+        q.question = Trim(q.question);
+        out.push_back({"replies", Answer(q)});
+      }
+    }
+    return out;
+  }
+
+ private:
+  static std::string Trim(std::string s) {
+    while (!s.empty() && s.front() == ' ') s.erase(s.begin());
+    while (!s.empty() && s.back() == ' ') s.pop_back();
+    return s;
+  }
+
+  void Add(const pipeline::Tracks& tracks, const pipeline::CameraPose* pose, Outputs& out) {
+    std::vector<ObjectObservation> obs;
+    for (const pipeline::Track& t : tracks.items) {
+      if (!t.has_position || (!t.state.empty() && t.state != "confirmed")) continue;
+      ObjectObservation o;
+      o.id = t.track_id;
+      o.category = t.class_name.empty() ? "object" : t.class_name;
+      o.confidence = t.score;
+      for (int a = 0; a < 3; ++a) o.position[a] = t.position_world[a], o.extent[a] = t.extent[a];
+      o.box = {t.box.x, t.box.y, t.box.w, t.box.h};
+      obs.push_back(o);
+    }
+    CameraSample cam;
+    const bool has_pose = pose && pose->status != pipeline::PoseStatus::kLost;
+    if (has_pose)
+      cam = {{pose->t_world_cam[0], pose->t_world_cam[1], pose->t_world_cam[2]},
+             {pose->q_world_cam[0], pose->q_world_cam[1], pose->q_world_cam[2], pose->q_world_cam[3]}};
+    try {
+      builder_.AddFrame(tracks.meta.stamp_ns / 1e9, has_pose ? &cam : nullptr, obs);
+    } catch (const std::invalid_argument& e) {  // out-of-order stamps: skipped, counted
+      if (failed_++ < 10) spdlog::warn("reason: frame {}: {}", tracks.meta.seq, e.what());
+      return;
+    }
+    last_meta_ = tracks.meta;
+    if (o_.publish_every > 0 && builder_.frames() % o_.publish_every == 0)
+      out.push_back({"maps", MapMessage()});
+  }
+
+  pipeline::CognitiveMap MapMessage() {
+    map_ = builder_.Build();
+    pipeline::CognitiveMap m;
+    m.meta = last_meta_;
+    m.meta.source_id = "reason";
+    m.json = ToJson(map_);
+    m.text = ToText(map_, o_.map);
+    return m;
+  }
+
+  pipeline::Answer Answer(const pipeline::Query& q) {
+    pipeline::Answer a;
+    a.meta = q.meta;
+    a.request_id = q.request_id;
+    a.question = q.question;
+    if (map_.objects.empty() && builder_.frames() > 0) map_ = builder_.Build();
+    try {
+      if (llm_) {
+        const LlmAnswer r = llm_->Ask(ToText(map_, o_.map), q.question, q.options);
+        a.answer = r.answer;
+        a.justification = "model reply: " + r.reply;
+      } else {
+        const ReasonerAnswer r = AnswerFromMap(map_, q.question, q.options);
+        a.answer = r.letter;
+        a.justification = r.justification;
+        a.track_id = r.track_id;
+      }
+      ++answered_;
+    } catch (const std::exception& e) {
+      ++failed_;
+      a.answer = "error";
+      a.justification = e.what();
+      spdlog::warn("reason: question {}: {}", q.request_id, e.what());
+    }
+    return a;
+  }
+
+  ReasonOptions o_;
+  CognitiveMapBuilder builder_;
+  CognitiveMap map_;
+  std::unique_ptr<OpenAiBackend> llm_;
+  pipeline::OrderedJoin<pipeline::Tracks, pipeline::CameraPose> join_{o_.has_poses, 128};
+  pipeline::MessageMeta last_meta_;
+  double answered_ = 0;
+  uint64_t failed_ = 0;
+};
+
+}  // namespace
+
+void RegisterStages(pipeline::StageRegistry& r) {
+  r.Register(
+      "reason",
+      "spatio-temporal cognitive map (ST-TCM) from tracks and poses, and answers to questions "
+      "(inputs tracks, poses, requests; outputs maps, replies)",
+      [](pipeline::Params& p, const pipeline::StageContext& ctx) -> std::unique_ptr<pipeline::Stage> {
+        ReasonOptions o;
+        o.backend = p.GetChoice("backend", "builtin", {"builtin", "openai"});
+        o.openai.url = p.GetString("url", o.openai.url);
+        o.openai.model = p.GetString("model", o.openai.model);
+        o.openai.api_key_env = p.GetString("api_key_env", o.openai.api_key_env);
+        o.openai.timeout_s = p.GetDouble("timeout_s", o.openai.timeout_s, 0.01, 3600);
+        o.openai.retries = p.GetInt("retries", o.openai.retries, 0, 100);
+        o.map.token_budget = p.GetInt("token_budget", o.map.token_budget, 100, 1000000);
+        o.publish_every = p.GetInt("publish_every", 0, 0, 1000000);
+        const std::string up = p.GetString("up", "0,-1,0");
+        std::stringstream ss(up);
+        std::string v;
+        for (int a = 0; a < 3; ++a) {
+          if (!std::getline(ss, v, ',')) {
+            p.AddProblem("up", "expected three comma-separated numbers, got '" + up + "'");
+            break;
+          }
+          try {
+            o.map.up[a] = std::stod(v);
+          } catch (const std::exception&) {
+            p.AddProblem("up", "'" + v + "' is not a number");
+          }
+        }
+        const std::string qs = p.GetString("questions", "");
+        std::stringstream qss(qs);
+        for (std::string q; std::getline(qss, q, ';');)
+          if (q.find_first_not_of(' ') != std::string::npos) o.questions.push_back(q);
+        o.has_poses = ctx.inputs.count("poses") > 0;
+        for (const std::string& problem : o.map.Validate()) p.AddProblem("", problem);
+        if (o.backend == "openai")
+          for (const std::string& problem : o.openai.Validate()) p.AddProblem("", problem);
+        p.Finish();
+        return std::make_unique<ReasonStage>(std::move(o));
+      });
+}
+
+}  // namespace dyn4d::reasoning
