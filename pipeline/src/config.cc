@@ -330,7 +330,7 @@ class GraphConfigParser {
       Problem(n, prefix, "expected a map (type, inputs, outputs, params)");
       return;
     }
-    CheckKeys(n, prefix + ".", {"type", "inputs", "outputs", "params"});
+    CheckKeys(n, prefix + ".", {"type", "inputs", "outputs", "params", "service", "service_linger_s"});
     NodeConfig node;
     node.name = name;
     node.location = Where(file_, n) + ": " + prefix;
@@ -340,6 +340,20 @@ class GraphConfigParser {
       node.type = Scalar(n["type"], prefix + ".type");
     if (n["inputs"]) ParsePorts(n["inputs"], prefix + ".inputs", node.inputs);
     if (n["outputs"]) ParsePorts(n["outputs"], prefix + ".outputs", node.outputs);
+    if (n["service"]) {
+      node.service = Scalar(n["service"], prefix + ".service");
+      if (node.service.rfind("tcp://", 0) != 0 && node.service.rfind("ipc://", 0) != 0)
+        Problem(n["service"], prefix + ".service",
+                "'" + node.service + "' is not a tcp:// or ipc:// endpoint");
+    }
+    if (n["service_linger_s"]) {
+      std::string why;
+      const auto v = ScalarInRange<double>(n["service_linger_s"], 0, 1e7, "a number", &why);
+      if (!v)
+        Problem(n["service_linger_s"], prefix + ".service_linger_s", why);
+      else
+        node.service_linger_s = *v;
+    }
     auto params = std::make_shared<Params>();
     params->impl_->file = file_;
     params->impl_->path = prefix + ".params";

@@ -1,4 +1,5 @@
 #include "dyn4d/pipeline/graph.h"
+#include "dyn4d/pipeline/service.h"
 
 #include <spdlog/spdlog.h>
 #include <sys/ioctl.h>
@@ -121,7 +122,39 @@ class NodeRunner {
           });
       mux_->Start();
     }
+    if (!node_.service.empty()) {
+      const auto ports = stage_->InputPorts();
+      if (stage_->IsSource() || std::find(ports.begin(), ports.end(), "requests") == ports.end())
+        throw std::runtime_error("service " + node_.service + ": stage '" + node_.type +
+                                 "' takes no requests (it needs a 'requests' input port)");
+      service_ = std::make_unique<ServiceServer>(ctx_, node_.service);
+    }
     window_start_ns_ = SteadyNowNs();
+  }
+
+  // Answers one request from the service endpoint, if one comes within
+  // `timeout_ms`: the stage sees it on "requests", its first Answer on
+  // "replies" goes back (its outputs are published as usual too).
+  void ServeOnce(int timeout_ms) {
+    std::optional<Query> q = service_->Poll(timeout_ms);
+    if (!q) return;
+    Answer reply;
+    reply.request_id = q->request_id;
+    reply.question = q->question;
+    reply.answer = "error";
+    reply.justification = "the node gave no answer";
+    try {
+      Outputs outs = stage_->Process("requests", *q);
+      for (const Output& o : outs)
+        if (const auto* a = std::get_if<Answer>(&o.message); a && o.port == "replies") {
+          reply = *a;
+          break;
+        }
+      Emit(outs);
+    } catch (const std::exception& e) {
+      reply.justification = e.what();
+    }
+    service_->Reply(reply);
   }
 
   // Publishes every output on its port; outputs on unconnected ports are
@@ -231,7 +264,8 @@ class NodeRunner {
             eos_reason_ = "stopped";
           }
       }
-      auto item = mux_->Pop(std::chrono::milliseconds(100));
+      if (service_ && !failed_) ServeOnce(0);
+      auto item = mux_->Pop(std::chrono::milliseconds(service_ ? 20 : 100));
       MaybePublishStats(false);
       if (!item) continue;
       const Message& msg = item->value.message;
@@ -289,6 +323,20 @@ class NodeRunner {
         }
       }
       EmitEndOfStream(failed_ ? "error" : eos_reason_);
+      // An offline run may stay up for questions after its inputs ended.
+      if (service_ && !failed_ && node_.service_linger_s > 0) {
+        spdlog::info("node '{}': answering questions at {} for {} s (Ctrl-C ends it)", node_.name,
+                     node_.service, node_.service_linger_s);
+        const int64_t until = SteadyNowNs() + static_cast<int64_t>(node_.service_linger_s * 1e9);
+        while (!control_.stop_sources.load() && !Aborted() && SteadyNowNs() < until) {
+          try {
+            ServeOnce(100);
+          } catch (const std::exception& e) {
+            spdlog::warn("node '{}': service: {}", node_.name, e.what());
+          }
+          MaybePublishStats(false);
+        }
+      }
     }
     MaybePublishStats(true);
     if (mux_) mux_->Stop();
@@ -297,6 +345,7 @@ class NodeRunner {
     // (the end of stream) is delivered.
     publishers_.clear();
     stats_pub_.reset();
+    service_.reset();
   }
 
   const GraphConfig& graph_;
@@ -310,6 +359,7 @@ class NodeRunner {
   std::map<std::string, std::unique_ptr<Publisher>> publishers_;
   std::unique_ptr<Publisher> stats_pub_;
   std::unique_ptr<InputMux> mux_;
+  std::unique_ptr<ServiceServer> service_;
   std::thread thread_;
 
   LatencyWindow latency_;

@@ -1,4 +1,6 @@
 // dyn4d: one binary, every job. See `dyn4d --help` and README.md.
+#include <chrono>
+#include <optional>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
@@ -11,6 +13,7 @@
 #include "dyn4d/io/sources.h"
 #include "dyn4d/io/stages.h"
 #include "dyn4d/perception/stages.h"
+#include "dyn4d/pipeline/service.h"
 #include "dyn4d/reasoning/stages.h"
 #include "dyn4d/tracking/stages.h"
 #include "dyn4d/pipeline/graph.h"
@@ -475,6 +478,27 @@ int main(int argc, char** argv) {
   recognize_calibrate->add_option("--threads", cal.threads, "torch threads (0 = all cores)");
   recognize_calibrate->add_flag("--dry-run", cal.dry_run, "print, do not write the model file");
 
+  // ask
+  std::string ask_endpoint = "tcp://127.0.0.1:5650", ask_question;
+  std::vector<std::string> ask_options;
+  double ask_timeout = 60;
+  std::optional<double> ask_from, ask_to;
+  auto* ask = app.add_subcommand(
+      "ask",
+      "Ask a running reasoning node a question (ZeroMQ request/reply). A node serves when its\n"
+      "YAML entry has `service: tcp://HOST:PORT` (and `service_linger_s: S` to stay up S seconds\n"
+      "after the video ends, e.g. on the `reason` node of configs/offline.yaml). Prints the\n"
+      "answer (the option letter for multiple\n"
+      "choice), the justification and, for grounding questions, the track id whose masks are in\n"
+      "tracks.jsonl. Last line: answer <letter or text>.\n"
+      "  dyn4d ask \"Which object hides the ball?\" --option \"A. box\" --option \"B. dog\"");
+  ask->add_option("question", ask_question, "the question")->required();
+  ask->add_option("--option", ask_options, "a choice, \"A. ...\" (repeat for each)");
+  ask->add_option("--endpoint", ask_endpoint, "the node's service endpoint");
+  ask->add_option("--from", ask_from, "time window start, s");
+  ask->add_option("--to", ask_to, "time window end, s");
+  ask->add_option("--timeout", ask_timeout, "seconds to wait for the answer")->check(CLI::PositiveNumber);
+
   // train
   cli::TrainOptions tr;
   auto* train = app.add_subcommand(
@@ -578,6 +602,24 @@ int main(int argc, char** argv) {
       return kExitConfig;
     }
     return cli::RunRecognizeCalibrate(cal);
+  }
+  if (*ask) {
+    try {
+      pipeline::Query q;
+      q.question = ask_question;
+      q.options = ask_options;
+      q.t_begin_s = ask_from;
+      q.t_end_s = ask_to;
+      q.request_id = static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
+      const pipeline::Answer a = pipeline::AskService(ask_endpoint, q, ask_timeout);
+      std::printf("because: %s\n", a.justification.c_str());
+      if (a.track_id >= 0) std::printf("track: %lld\n", static_cast<long long>(a.track_id));
+      std::printf("answer %s\n", a.answer.c_str());
+      return a.answer == "error" ? 1 : 0;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "dyn4d ask: %s\n", e.what());
+      return 2;
+    }
   }
   if (*train) return cli::RunTrain(tr);
   return kExitOk;

@@ -89,6 +89,13 @@ struct NodeConfig {
   std::map<std::string, std::string> inputs;   ///< port -> topic
   std::map<std::string, std::string> outputs;  ///< port -> topic
   std::shared_ptr<Params> params;              ///< consumed by the stage factory
+  /// Request/reply endpoint (tcp:// or ipc://): Query messages that arrive
+  /// there go to the stage's "requests" port and its first Answer on
+  /// "replies" goes back (`dyn4d ask` is the client). Empty: none.
+  std::string service;
+  /// Seconds the service keeps answering after the node's inputs ended (an
+  /// offline run that stays up for questions); a stop request ends it.
+  double service_linger_s = 0;
   std::string location;                        ///< "FILE:LINE: nodes.NAME", for messages
 };
 
