@@ -4,6 +4,10 @@
 #include <thread>
 
 #include "dyn4d/pipeline/codec.h"
+#include "dyn4d/pipeline/service.h"
+#include "../common/test_stages.h"
+
+#include <zmq.hpp>
 
 using namespace dyn4d::pipeline;
 using namespace std::chrono_literals;
@@ -142,4 +146,56 @@ TEST_CASE("Malformed messages are counted and skipped and the stream goes on",
   REQUIRE(reasons.size() == 3);
   CHECK_THAT(reasons[0], Catch::Contains("truncated"));
   CHECK_THAT(reasons[2], Catch::Contains("payload parts"));
+}
+
+TEST_CASE("Service: a Query is answered; a malformed request gets an error answer", "[transport]") {
+  dyn4d::pipeline::TransportContext ctx;
+  const std::string endpoint = "ipc://" + dyn4d::test::TempDir("service") + "/s.sock";
+  dyn4d::pipeline::ServiceServer server(ctx, endpoint);
+  std::thread node([&] {
+    for (int served = 0; served < 2;) {
+      auto q = server.Poll(100);
+      if (!q) {
+        ++served;  // the malformed one was answered inside Poll
+        if (served == 2) break;
+        continue;
+      }
+      dyn4d::pipeline::Answer a;
+      a.request_id = q->request_id;
+      a.answer = q->options.empty() ? "?" : "B";
+      a.question = q->question;
+      server.Reply(a);
+      ++served;
+    }
+  });
+  dyn4d::pipeline::Query q;
+  q.request_id = 7;
+  q.question = "which?";
+  q.options = {"A. x", "B. y"};
+  const auto a = dyn4d::pipeline::AskService(endpoint, q, 5);
+  CHECK(a.request_id == 7);
+  CHECK(a.answer == "B");
+  CHECK(a.question == "which?");
+  {  // garbage on the wire
+    zmq::context_t zc;
+    zmq::socket_t s(zc, zmq::socket_type::req);
+    s.set(zmq::sockopt::linger, 0);
+    s.connect(endpoint);
+    s.send(zmq::str_buffer("not a message"));
+    zmq::message_t reply;
+    std::vector<dyn4d::pipeline::Buffer> frames;
+    while (true) {
+      REQUIRE(s.recv(reply));
+      frames.push_back(dyn4d::pipeline::Buffer::CopyOf(reply.data(), reply.size()));
+      if (!reply.more()) break;
+    }
+    const auto r = dyn4d::pipeline::Decode(frames);
+    REQUIRE(r.ok());
+    const auto& e = std::get<dyn4d::pipeline::Answer>(r.message);
+    CHECK(e.answer == "error");
+    CHECK_THAT(e.justification, Catch::Contains("malformed"));
+  }
+  node.join();
+  CHECK_THROWS_WITH(dyn4d::pipeline::AskService("ipc:///tmp/dyn4d-nobody.sock", q, 0.2),
+                    Catch::Contains("no answer within"));
 }
