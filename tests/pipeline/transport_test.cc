@@ -148,7 +148,7 @@ TEST_CASE("Malformed messages are counted and skipped and the stream goes on",
   CHECK_THAT(reasons[2], Catch::Contains("payload parts"));
 }
 
-TEST_CASE("Service: a Query is answered; a malformed request gets an error answer", "[transport]") {
+TEST_CASE("Service: a Query is answered, a malformed request gets an error answer", "[transport]") {
   dyn4d::pipeline::TransportContext ctx;
   const std::string endpoint = "ipc://" + dyn4d::test::TempDir("service") + "/s.sock";
   dyn4d::pipeline::ServiceServer server(ctx, endpoint);

@@ -159,7 +159,7 @@ TEST_CASE("camera motion: still, then panning left, then moving forward", "[reas
   CHECK(m.camera.path_length_m == Approx(0.5 * 29 / 30.0).margin(0.02));
 }
 
-TEST_CASE("JSON: schema fields, deterministic; text: within the token budget", "[reasoning]") {
+TEST_CASE("JSON has the schema fields and is deterministic, text stays within the token budget", "[reasoning]") {
   MapConfig c = ZUp();
   CognitiveMapBuilder b(c);
   const CognitiveMap m = StopGoScene(b);
