@@ -138,16 +138,26 @@ void CognitiveMapBuilder::AddFrame(double t_s, const CameraSample* camera,
 }
 
 CognitiveMap CognitiveMapBuilder::Build() const {
+  return frames_.empty() ? CognitiveMap{} : BuildFrom(frames_, frames_.front().t);
+}
+
+CognitiveMap CognitiveMapBuilder::Build(double t_begin_s, double t_end_s) const {
+  if (frames_.empty()) return {};
+  std::vector<Frame> window;
+  for (const Frame& f : frames_)
+    if (f.t >= t_begin_s - 1e-9 && f.t <= t_end_s + 1e-9) window.push_back(f);
+  return window.empty() ? CognitiveMap{} : BuildFrom(window, frames_.front().t);
+}
+
+CognitiveMap CognitiveMapBuilder::BuildFrom(const std::vector<Frame>& frames_, double t_origin) const {
   const MapConfig& c = config_;
   CognitiveMap map;
-  if (frames_.empty()) return map;
-  const double t_origin = frames_.front().t;
-  map.t_begin = 0;
+  map.t_begin = frames_.front().t - t_origin;
   map.t_end = frames_.back().t - t_origin;
 
   // Map frame from the first known camera pose and the up direction.
-  CameraSample first;
-  for (const Frame& f : frames_)
+  CameraSample first;  // the whole stream's first pose: a window keeps the map frame
+  for (const Frame& f : this->frames_)
     if (f.has_camera) {
       first = f.camera;
       break;

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cstdio>
 #include <memory>
 #include <sstream>
 
@@ -129,9 +130,23 @@ class ReasonStage : public pipeline::Stage {
     if (map_.objects.empty() && builder_.frames() > 0) map_ = builder_.Build();
     try {
       if (llm_) {
-        const LlmAnswer r = llm_->Ask(ToText(map_, o_.map), q.question, q.options);
+        const double t0 = builder_.first_time();
+        const CognitiveMap& m = (q.t_begin_s || q.t_end_s)
+                                    ? window_ = builder_.Build(t0 + q.t_begin_s.value_or(0),
+                                                               t0 + q.t_end_s.value_or(1e18))
+                                    : map_;
+        const LlmAnswer r = llm_->Ask(ToText(m, o_.map), q.question, q.options);
         a.answer = r.answer;
         a.justification = "model reply: " + r.reply;
+      } else if (q.t_begin_s || q.t_end_s) {  // the question's time window only
+        const double t0 = builder_.first_time();
+        const CognitiveMap window = builder_.Build(t0 + q.t_begin_s.value_or(0), t0 + q.t_end_s.value_or(1e18));
+        const ReasonerAnswer r = AnswerFromMap(window, q.question, q.options);
+        a.answer = r.letter;
+        char span[64];
+        std::snprintf(span, sizeof span, " (map of %.1f-%.1f s)", window.t_begin, window.t_end);
+        a.justification = r.justification + span;
+        a.track_id = r.track_id;
       } else {
         const ReasonerAnswer r = AnswerFromMap(map_, q.question, q.options);
         a.answer = r.letter;
@@ -150,7 +165,7 @@ class ReasonStage : public pipeline::Stage {
 
   ReasonOptions o_;
   CognitiveMapBuilder builder_;
-  CognitiveMap map_;
+  CognitiveMap map_, window_;
   std::unique_ptr<OpenAiBackend> llm_;
   pipeline::OrderedJoin<pipeline::Tracks, pipeline::CameraPose> join_{o_.has_poses, 128};
   pipeline::MessageMeta last_meta_;

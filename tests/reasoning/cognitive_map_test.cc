@@ -286,3 +286,29 @@ TEST_CASE("bad input: frames out of order, bad config", "[reasoning][bad-input]"
   ok.AddFrame(0, nullptr, {nan});
   CHECK(ok.Build().objects.empty());
 }
+
+TEST_CASE("a time window: the map of part of the stream, in the same frame", "[reasoning]") {
+  CognitiveMapBuilder b(ZUp());
+  const CognitiveMap whole = StopGoScene(b);
+  const CognitiveMap early = b.Build(0.0, 0.8), middle = b.Build(0.0, 2.0);
+  CHECK(early.t_end == Approx(0.8).margin(0.04));
+  CHECK(AnswerFromMap(early, "Is the person moving at the end of the video?", {}).letter == "no");
+  CHECK(AnswerFromMap(middle, "Is the person moving at the end of the video?", {}).letter == "yes");
+  const CognitiveMap late = b.Build(2.0, 4.0);
+  CHECK(late.t_begin == Approx(2.0).margin(0.04));
+  // Same map frame as the whole stream's.
+  CHECK(late.Find(2)->samples[0].position[1] == Approx(whole.Find(2)->samples[0].position[1]));
+}
+
+TEST_CASE("turns: a moving object that changes heading", "[reasoning]") {
+  CognitiveMapBuilder b(ZUp());
+  const CameraSample cam = LookingAlongY();
+  for (int i = 0; i < 60; ++i) {
+    const double t = i / 30.0;  // +x for 1 s, then +y for 1 s, 1 m/s
+    b.AddFrame(t, &cam, {Obj(1, "dog", t < 1 ? t : 1.0, t < 1 ? 3.0 : 3.0 + (t - 1))});
+  }
+  const CognitiveMap m = b.Build();
+  const Event* turn = FindEvent(m, "turns", 1);
+  REQUIRE(turn);
+  CHECK(turn->t == Approx(1.0).margin(0.3));
+}

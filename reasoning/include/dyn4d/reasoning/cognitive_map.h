@@ -134,7 +134,11 @@ class CognitiveMapBuilder {
   /// first known pose, or identity).
   void AddFrame(double t_s, const CameraSample* camera, const std::vector<ObjectObservation>& objects);
   CognitiveMap Build() const;
+  /// The map of the frames in [t_begin_s, t_end_s] only (stream time, the
+  /// AddFrame clock); times in it still count from the first frame.
+  CognitiveMap Build(double t_begin_s, double t_end_s) const;
   size_t frames() const { return frames_.size(); }
+  double first_time() const { return frames_.empty() ? 0 : frames_.front().t; }
   const MapConfig& config() const { return config_; }
 
  private:
@@ -144,6 +148,7 @@ class CognitiveMapBuilder {
     CameraSample camera;
     std::vector<ObjectObservation> objects;
   };
+  CognitiveMap BuildFrom(const std::vector<Frame>& frames, double t_origin) const;
   MapConfig config_;
   std::vector<Frame> frames_;
 };
