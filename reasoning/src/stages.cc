@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <sstream>
 
@@ -95,6 +96,8 @@ class ReasonStage : public pipeline::Stage {
       for (int a = 0; a < 3; ++a) o.position[a] = t.position_world[a], o.extent[a] = t.extent[a];
       o.box = {t.box.x, t.box.y, t.box.w, t.box.h};
       obs.push_back(o);
+      auto [it, fresh] = frames_of_.emplace(t.track_id, std::make_pair(tracks.meta.seq, tracks.meta.seq));
+      if (!fresh) it->second.second = tracks.meta.seq;
     }
     CameraSample cam;
     const bool has_pose = pose && pose->status != pipeline::PoseStatus::kLost;
@@ -153,6 +156,11 @@ class ReasonStage : public pipeline::Stage {
         a.justification = r.justification;
         a.track_id = r.track_id;
       }
+      // Grounding: where the object's masks are (the tracker's Tracks, as
+      // tracks.jsonl writes them: mask_rle per track and frame).
+      if (auto it = frames_of_.find(a.track_id); it != frames_of_.end())
+        a.justification += "; grounding: track " + std::to_string(a.track_id) + ", masks in frames " +
+                           std::to_string(it->second.first) + "-" + std::to_string(it->second.second);
       ++answered_;
     } catch (const std::exception& e) {
       ++failed_;
@@ -169,6 +177,7 @@ class ReasonStage : public pipeline::Stage {
   std::unique_ptr<OpenAiBackend> llm_;
   pipeline::OrderedJoin<pipeline::Tracks, pipeline::CameraPose> join_{o_.has_poses, 128};
   pipeline::MessageMeta last_meta_;
+  std::map<int64_t, std::pair<uint64_t, uint64_t>> frames_of_;  // track id -> first, last frame seq
   double answered_ = 0;
   uint64_t failed_ = 0;
 };

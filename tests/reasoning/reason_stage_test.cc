@@ -51,6 +51,7 @@ TEST_CASE("reason stage: map at end of stream, answers to requests and listed qu
   CHECK(a.answer == "A");
   CHECK(a.track_id == 1);
   CHECK(a.question == q.question);
+  CHECK_THAT(a.justification, Catch::Contains("grounding: track 1, masks in frames 0-59"));
   const auto out = stage->Finish();
   REQUIRE(out.size() == 3);
   CHECK(out[0].port == "maps");
