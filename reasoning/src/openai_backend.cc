@@ -53,7 +53,8 @@ std::string OpenAiBackend::BuildPrompt(const std::string& map_text, const std::s
 }
 
 LlmAnswer OpenAiBackend::Ask(const std::string& map_text, const std::string& question,
-                             const std::vector<std::string>& options) {
+                             const std::vector<std::string>& options,
+                             const std::vector<std::string>& images) {
   const Impl& s = *impl_;
   nlohmann::json body = {
       {"model", s.c.model},
@@ -65,6 +66,13 @@ LlmAnswer OpenAiBackend::Ask(const std::string& map_text, const std::string& que
           "You answer questions about a video from its spatio-temporal cognitive map: objects, "
           "their positions over time, motion, relations, events and the camera's motion."}},
         {{"role", "user"}, {"content", BuildPrompt(map_text, question, options)}}}}};
+  if (!images.empty()) {  // multimodal: the text part, then the key frames
+    nlohmann::json parts = nlohmann::json::array();
+    parts.push_back({{"type", "text"}, {"text", BuildPrompt(map_text, question, options)}});
+    for (const auto& url : images)
+      parts.push_back({{"type", "image_url"}, {"image_url", {{"url", url}}}});
+    body["messages"][1]["content"] = std::move(parts);
+  }
   httplib::Headers headers;
   if (const char* key = std::getenv(s.c.api_key_env.c_str()); key && *key)
     headers.emplace("Authorization", std::string("Bearer ") + key);

@@ -9,6 +9,7 @@
 
 #include "dyn4d/pipeline/ordered_join.h"
 #include "dyn4d/reasoning/cognitive_map.h"
+#include "dyn4d/reasoning/key_frames.h"
 #include "dyn4d/reasoning/openai_backend.h"
 #include "dyn4d/reasoning/questions.h"
 
@@ -25,17 +26,24 @@ struct ReasonOptions {
   int publish_every = 0;  ///< frames between map messages; 0: only at end of stream
   std::vector<std::string> questions;  ///< asked at end of stream (open questions or "Q | A. x | B. y")
   bool has_poses = false;
+  int key_frames = 0;             ///< openai: key frames sent with each question (0: none)
+  double key_frame_every_s = 1.0;  ///< spacing of the key frames kept
 };
 
 // Tracks (and their frames' camera poses) -> the cognitive map, updated as
 // the stream goes; questions -> answers (builtin or an MLLM endpoint).
 class ReasonStage : public pipeline::Stage {
  public:
-  explicit ReasonStage(ReasonOptions o) : o_(std::move(o)), builder_(o_.map) {
+  explicit ReasonStage(ReasonOptions o)
+      : o_(std::move(o)), builder_(o_.map), key_frames_(o_.key_frames, o_.key_frame_every_s) {
     if (o_.backend == "openai") llm_ = std::make_unique<OpenAiBackend>(o_.openai);
   }
-  std::vector<std::string> InputPorts() const override { return {"tracks", "poses", "requests"}; }
-  std::vector<std::string> OptionalInputPorts() const override { return {"poses", "requests"}; }
+  std::vector<std::string> InputPorts() const override {
+    return {"tracks", "poses", "requests", "frames"};
+  }
+  std::vector<std::string> OptionalInputPorts() const override {
+    return {"poses", "requests", "frames"};
+  }
   std::vector<std::string> OutputPorts() const override { return {"maps", "replies"}; }
   uint64_t SkippedCount() const override { return failed_; }
   std::map<std::string, double> Counters() const override {
@@ -49,6 +57,15 @@ class ReasonStage : public pipeline::Stage {
       return out;
     }
     const uint64_t seq = pipeline::Meta(m).seq;
+    if (port == "frames") {  // colour only, for key frames; tracks come later (lookahead)
+      if (o_.key_frames > 0) {
+        pipeline::RgbdFrame f = pipeline::Expect<pipeline::RgbdFrame>(m, port);
+        f.depth = {};
+        frames_[seq] = std::move(f);
+        while (frames_.size() > 256) frames_.erase(frames_.begin());
+      }
+      return out;
+    }
     if (port == "tracks")
       join_.AddPrimary(seq, pipeline::Expect<pipeline::Tracks>(m, port));
     else
@@ -86,6 +103,10 @@ class ReasonStage : public pipeline::Stage {
   }
 
   void Add(const pipeline::Tracks& tracks, const pipeline::CameraPose* pose, Outputs& out) {
+    if (auto f = frames_.find(tracks.meta.seq); f != frames_.end()) {
+      key_frames_.Add(f->second, tracks);
+      frames_.erase(frames_.begin(), std::next(f));
+    }
     std::vector<ObjectObservation> obs;
     for (const pipeline::Track& t : tracks.items) {
       if (!t.has_position || (!t.state.empty() && t.state != "confirmed")) continue;
@@ -138,7 +159,12 @@ class ReasonStage : public pipeline::Stage {
                                     ? window_ = builder_.Build(t0 + q.t_begin_s.value_or(0),
                                                                t0 + q.t_end_s.value_or(1e18))
                                     : map_;
-        const LlmAnswer r = llm_->Ask(ToText(m, o_.map), q.question, q.options);
+        // Key frames with the queried object's mask over them (mask-guided
+        // fusion): the object the built-in reasoner grounds the question on.
+        std::vector<std::string> images;
+        if (key_frames_.size() > 0)
+          images = key_frames_.DataUrls(AnswerFromMap(m, q.question, q.options).track_id);
+        const LlmAnswer r = llm_->Ask(ToText(m, o_.map), q.question, q.options, images);
         a.answer = r.answer;
         a.justification = "model reply: " + r.reply;
       } else if (q.t_begin_s || q.t_end_s) {  // the question's time window only
@@ -177,7 +203,9 @@ class ReasonStage : public pipeline::Stage {
   std::unique_ptr<OpenAiBackend> llm_;
   pipeline::OrderedJoin<pipeline::Tracks, pipeline::CameraPose> join_{o_.has_poses, 128};
   pipeline::MessageMeta last_meta_;
-  std::map<int64_t, std::pair<uint64_t, uint64_t>> frames_of_;  // track id -> first, last frame seq
+  std::map<int64_t, std::pair<uint64_t, uint64_t>> frames_of_;
+  KeyFrames key_frames_;
+  std::map<uint64_t, pipeline::RgbdFrame> frames_;  // waiting for their tracks  // track id -> first, last frame seq
   double answered_ = 0;
   uint64_t failed_ = 0;
 };
@@ -218,6 +246,10 @@ void RegisterStages(pipeline::StageRegistry& r) {
         for (std::string q; std::getline(qss, q, ';');)
           if (q.find_first_not_of(' ') != std::string::npos) o.questions.push_back(q);
         o.has_poses = ctx.inputs.count("poses") > 0;
+        o.key_frames = p.GetInt("key_frames", 0, 0, 64);
+        o.key_frame_every_s = p.GetDouble("key_frame_every_s", o.key_frame_every_s, 0, 3600);
+        if (o.key_frames > 0 && !ctx.inputs.count("frames"))
+          p.AddProblem("key_frames", "needs a frames input");
         for (const std::string& problem : o.map.Validate()) p.AddProblem("", problem);
         if (o.backend == "openai")
           for (const std::string& problem : o.openai.Validate()) p.AddProblem("", problem);

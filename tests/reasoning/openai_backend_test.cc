@@ -23,6 +23,7 @@ class FakeServer {
   std::string mode = "ok";  // ok, fail_once, fail, slow, garbage, no_choices
   std::string last_problem;  // what the last request lacked, "" if it was right
   std::string last_auth;
+  inline static std::atomic<int> images{0};  // JPEG image parts in the last request
 
   FakeServer() {
     server_.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
@@ -57,6 +58,7 @@ class FakeServer {
   }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/v1"; }
 
+
  private:
   static std::string Check(const httplib::Request& req) {
     nlohmann::json j;
@@ -67,7 +69,19 @@ class FakeServer {
     }
     if (j.value("model", "") != "test-model") return "model";
     if (!j.contains("messages") || j["messages"].size() != 2) return "messages";
-    const std::string user = j["messages"][1].value("content", "");
+    std::string user;
+    const auto& content = j["messages"][1]["content"];
+    images = 0;
+    if (content.is_string()) {
+      user = content.get<std::string>();
+    } else {  // multimodal: a text part, then image parts
+      for (const auto& part : content) {
+        if (part.value("type", "") == "text") user += part.value("text", "");
+        if (part.value("type", "") == "image_url" &&
+            part["image_url"].value("url", "").rfind("data:image/jpeg;base64,/9j/", 0) == 0)
+          ++images;
+      }
+    }
     for (const char* part : {"MAP TEXT", "Which object hides the ball?", "A. chair", "B. dog",
                              "Answer with the option's letter from the given choices directly."})
       if (user.find(part) == std::string::npos) return std::string("prompt lacks: ") + part;
@@ -148,4 +162,15 @@ TEST_CASE("openai backend: timeouts and garbage are clear errors", "[reasoning][
   nobody.url = "http://127.0.0.1:1/v1";
   nobody.retries = 0;
   CHECK_THROWS_WITH(OpenAiBackend(nobody).Ask("m", "q", {}), Catch::Contains("127.0.0.1:1"));
+}
+
+TEST_CASE("openai backend: key frames go as image parts after the text", "[reasoning][http]") {
+  FakeServer server;
+  OpenAiBackend backend(Config(server));
+  // A tiny JPEG-looking data URL is enough for the request's shape.
+  const std::vector<std::string> frames = {"data:image/jpeg;base64,/9j/4AAQ", "data:image/jpeg;base64,/9j/4BBQ"};
+  const LlmAnswer a = backend.Ask("MAP TEXT", kQuestion, kOptions, frames);
+  CHECK(server.last_problem == "");
+  CHECK(FakeServer::images == 2);
+  CHECK(a.answer == "B");
 }

@@ -44,8 +44,11 @@ class OpenAiBackend {
   explicit OpenAiBackend(OpenAiConfig config);
   ~OpenAiBackend();
   /// Throws BackendError once every attempt failed.
+  /// `images`: data or http(s) URLs of key frames, sent as image parts of
+  /// the user message after the text (for vision models); may be empty.
   LlmAnswer Ask(const std::string& map_text, const std::string& question,
-                const std::vector<std::string>& options);
+                const std::vector<std::string>& options,
+                const std::vector<std::string>& images = {});
   /// The user message: map text, question, options, and (with options)
   /// "Answer with the option's letter from the given choices directly."
   static std::string BuildPrompt(const std::string& map_text, const std::string& question,
