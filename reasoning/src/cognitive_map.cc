@@ -342,6 +342,30 @@ CognitiveMap CognitiveMapBuilder::BuildFrom(const std::vector<Frame>& frames_, d
         va.push_back(V(sa.velocity)), vb.push_back(V(B.samples[k].velocity));
         p.distance.push_back({sa.t, (pa.back() - pb.back()).norm()});
       }
+      // Relative positions about once a second.
+      {
+        size_t ka = 0, kb = 0;
+        double next = -1;
+        for (const auto& sa : A_.samples) {
+          if (sa.t < next - 1e-9) continue;
+          while (kb < B.samples.size() && B.samples[kb].t < sa.t - 1e-9) ++kb;
+          if (kb == B.samples.size()) break;
+          if (std::abs(B.samples[kb].t - sa.t) > 1e-9) continue;
+          const auto& sb = B.samples[kb];
+          PairSummary::Relation r;
+          r.t = sa.t;
+          const double ua = sa.in_camera[0] / std::max(0.1, sa.in_camera[2]);
+          const double ub = sb.in_camera[0] / std::max(0.1, sb.in_camera[2]);
+          r.view = ua < ub ? "left" : "right";
+          const double dz = sa.in_camera[2] - sb.in_camera[2];
+          r.depth = dz < -0.1 ? "nearer" : dz > 0.1 ? "farther" : "same depth";
+          const double dx = sa.position[0] - sb.position[0], dy = sa.position[1] - sb.position[1];
+          r.world = std::abs(dx) >= std::abs(dy) ? (dx > 0 ? "right" : "left") : (dy > 0 ? "ahead" : "behind");
+          p.relations.push_back(r);
+          next = sa.t + 1.0;
+          ++ka;
+        }
+      }
       if (t.size() >= 2) {
         std::vector<int> trend(t.size(), 0);
         for (size_t q = 0; q < t.size(); ++q) {
@@ -563,6 +587,10 @@ std::string ToJson(const CognitiveMap& map) {
     for (double t : p.contacts) ct.push_back(r(t));
     for (const auto& [a, b] : p.a_hides_b) ahb.push_back({r(a), r(b)});
     for (const auto& [a, b] : p.b_hides_a) bha.push_back({r(a), r(b)});
+    json rel = json::array();
+    for (const auto& q : p.relations)
+      rel.push_back({{"t", r(q.t)}, {"view", q.view}, {"depth", q.depth}, {"world", q.world}});
+    jp["a_relative_to_b"] = std::move(rel);
     jp["a_overtakes_b"] = std::move(ov);
     jp["contacts"] = std::move(ct);
     jp["a_hides_b"] = std::move(ahb);

@@ -114,6 +114,11 @@ TEST_CASE("pair trends, contact, visibility and occlusion", "[reasoning]") {
   CHECK(p->trends.front().trend == "approaching");
   CHECK(p->trends.back().trend == "receding");
   CHECK(p->contacts.size() == 1);
+  REQUIRE(p->relations.size() == 3);  // 0, 1, 2 s
+  CHECK(p->relations[0].view == "left");   // the dog starts left of the box
+  CHECK(p->relations[0].world == "left");
+  CHECK(p->relations[0].depth == "same depth");  // both 3 m ahead
+  CHECK(m.FindPair(2, 4)->relations[0].depth == "farther");  // the box (3 m) behind the chair (2 m)
   const ObjectSummary* ball = m.Find(3);
   REQUIRE(ball->visible.size() == 2);
   CHECK(ball->visible[0].second == Approx(29 / 30.0));

@@ -94,6 +94,15 @@ struct PairSummary {
   std::vector<double> overtakes;  ///< times a overtakes b (same direction, a passes b)
   std::vector<std::pair<double, double>> a_hides_b, b_hides_a;
   std::vector<double> contacts;   ///< times their boxes come within contact_m
+  /// Where a is relative to b, about once a second while both are seen: in
+  /// the camera's view ("left"/"right" by bearing, "nearer"/"farther"/"same
+  /// depth" by depth, 0.1 m margin) and in the map frame ("right"/"left"/"ahead"/"behind" of b as
+  /// seen from the first view, by the larger horizontal offset).
+  struct Relation {
+    double t;
+    std::string view, depth, world;
+  };
+  std::vector<Relation> relations;
 };
 
 struct CameraSummary {
