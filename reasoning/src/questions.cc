@@ -515,6 +515,15 @@ ReasonerAnswer AnswerFromMap(const CognitiveMap& map, const std::string& questio
     if (d1 - d0 > 0.17) return answer("moving away", why);
     return answer("keeping about the same distance", why);
   }
+  if (q.find("overtake") != std::string::npos && A && B) {
+    // Any of A's tracks passing any of B's (same direction, from behind).
+    for (const ObjectSummary* x : Tracks(map, A))
+      for (const ObjectSummary* y : Tracks(map, B))
+        for (const auto& e : map.events)
+          if (e.type == "overtakes" && e.a == x->id && e.b == y->id)
+            return answer("yes", "event at " + T1(e.t) + " s: " + e.text);
+    return answer("no", "no overtaking of " + cite(B) + " by " + cite(A) + " in the map");
+  }
   if (q.find("which object hides") != std::string::npos && A) {
     for (const auto& e : map.events)
       if (e.type == "occluded" && e.a == A->id) {

@@ -143,6 +143,8 @@ TEST_CASE("overtaking: same direction, the faster passes the slower", "[reasonin
   REQUIRE(m.FindPair(1, 2)->overtakes.size() == 1);
   CHECK(m.FindPair(1, 2)->overtakes[0] == Approx(1.0 / 0.9).margin(0.1));  // gap 1 m closed at 0.9 m/s
   CHECK(FindEvent(m, "overtakes", 1)->b == 2);
+  CHECK(AnswerFromMap(m, "Does the person overtake the dog?", {"A. yes", "B. no"}).letter == "A");
+  CHECK(AnswerFromMap(m, "Does the dog overtake the person?", {"A. yes", "B. no"}).letter == "B");
 }
 
 TEST_CASE("camera motion: still, then panning left, then moving forward", "[reasoning]") {
