@@ -217,7 +217,11 @@ int main(int argc, char** argv) {
       "camera\n"
       "  dyn4d eval stereo --dataset aloe            stereo depth against Middlebury ground truth\n"
       "  dyn4d bench transport | io | geometry       measure edge throughput, input, tracking\n"
-      "  dyn4d recognize parity --ref DIR            Dyn-Perceiver against the official outputs\n",
+      "  dyn4d recognize parity --ref DIR            Dyn-Perceiver against the official outputs\n"
+      "  dyn4d eval mot --gt GT --res RES            CLEAR-MOT, IDF1, HOTA of tracker results\n"
+      "  dyn4d bench tracking --synth | --mot15 DIR  the tracker on synthetic RGB-D / MOT15\n"
+      "  dyn4d bench reasoning                       questions answered from cognitive maps\n"
+      "  dyn4d ask \"QUESTION\" [--option \"A. x\"]      ask a running reason node (service:)\n",
       "dyn4d"};
   app.require_subcommand(1);
   app.set_version_flag(
