@@ -52,11 +52,7 @@ int RunReasoningBench(const ReasoningBenchOptions& o) {
     ProgressBar bar("scenes", static_cast<int64_t>(o.seeds.size()));
     int done = 0;
     for (uint32_t seed : o.seeds) {
-      io::SyntheticScene::Config sc;
-      sc.seed = seed;
-      sc.num_frames = o.frames;
-      sc.num_objects = o.objects;
-      const io::SyntheticScene scene(sc);
+      const io::SyntheticScene scene(SynthSceneConfig(seed, o.frames, o.objects));
       const reasoning::SceneTruth truth = TruthOf(scene);
       const auto questions = reasoning::GenerateQuestions(truth);
       // (a) Ground-truth tracks: the visible objects' boxes, positions and,

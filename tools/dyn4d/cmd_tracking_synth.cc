@@ -30,6 +30,14 @@ tracking::MotBox ToMot(const pipeline::Box2D& b, int64_t id, double conf) {
 
 }  // namespace
 
+io::SyntheticScene::Config SynthSceneConfig(uint32_t seed, int frames, int objects) {
+  io::SyntheticScene::Config sc;
+  sc.seed = seed;
+  sc.num_frames = frames;
+  sc.num_objects = objects;
+  return sc;
+}
+
 perception::ObjectClassifier::Options SynthClassifierOptions(const std::string& model, int threads) {
   perception::ObjectClassifier::Options co;
   co.spec = perception::LoadRecognitionModelSpec(
@@ -131,11 +139,7 @@ int RunSynthTrackingBench(const SynthTrackingBenchOptions& o) {
     tracking::MotMetrics all_m;
     tracking::HotaMetrics all_h;
     for (uint32_t seed : o.seeds) {
-      io::SyntheticScene::Config sc;
-      sc.seed = seed;
-      sc.num_frames = o.frames;
-      sc.num_objects = o.objects;
-      const io::SyntheticScene scene(sc);
+      const io::SyntheticScene scene(SynthSceneConfig(seed, o.frames, o.objects));
       SynthTrackingPath path(classifier, {o.lookahead, o.gt_poses});
       tracking::MotSequence gt, res;
       std::map<int, std::vector<std::pair<tracking::MotBox, int>>> gt_class;  // frame -> (box, class)

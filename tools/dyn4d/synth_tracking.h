@@ -50,6 +50,9 @@ class SynthTrackingPath {
   Timing timing_;
 };
 
+/// A synthetic scene of the benchmarks: seed, length, number of objects.
+io::SyntheticScene::Config SynthSceneConfig(uint32_t seed, int frames, int objects);
+
 /// The classifier of a model file (default: the synthetic-objects model).
 perception::ObjectClassifier::Options SynthClassifierOptions(const std::string& model, int threads);
 
