@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <sstream>
 
 #include "dyn4d/perception/onnx_models.h"
 #include "dyn4d/perception/pose.h"
@@ -107,13 +106,6 @@ class DetectStage : public pipeline::FrameJoinStage<pipeline::CameraPose> {
   uint64_t skipped_ = 0;
 };
 
-std::vector<std::string> SplitList(const std::string& text) {
-  std::vector<std::string> out;
-  std::stringstream ss(text);
-  for (std::string item; std::getline(ss, item, ',');)
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
 
 }  // namespace
 
@@ -129,7 +121,7 @@ void RegisterDetectStages(pipeline::StageRegistry& r) {
         c.input_size = p.GetInt("input_size", c.input_size, 32, 4096);
         c.score_threshold = p.GetDouble("score_threshold", c.score_threshold, 0, 1);
         c.nms_iou = p.GetDouble("nms_iou", c.nms_iou, 0.01, 1);
-        c.keep = SplitList(p.GetString("keep", ""));
+        c.keep = p.GetList("keep", {});
         o.reid_model = p.GetPath("reid_model", "");
         o.has_poses = ctx.inputs.count("poses") > 0;
         for (const std::string& problem : c.Validate()) p.AddProblem("", problem);

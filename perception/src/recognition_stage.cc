@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <filesystem>
 #include <map>
-#include <sstream>
 
 #include "dyn4d/perception/object_classifier.h"
 #include "dyn4d/perception/recognition_model.h"
@@ -254,13 +253,6 @@ class RecognitionStage : public pipeline::FrameJoinStage<pipeline::Detections> {
   uint64_t skipped_ = 0;
 };
 
-std::vector<float> ParseFloats(const std::string& text) {
-  std::vector<float> v;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) v.push_back(std::stof(item));
-  return v;
-}
 
 }  // namespace
 
@@ -275,7 +267,7 @@ void RegisterRecognitionStages(pipeline::StageRegistry& r) {
         ObjectClassifier::Options& c = o.classifier;
         const std::string model = p.GetPath(
             "model", std::string(DYN4D_CONFIG_DIR) + "/models/fashion_mnist_dyn_perceiver.yaml");
-        const std::string thresholds = p.GetString("thresholds", "");
+        const std::vector<double> thresholds = p.GetNumbers("thresholds", {});
         c.content_size = p.GetInt("content_size", 0, 0, 4096);
         c.threads = p.GetInt("threads", 0, 0, 256);
         o.has_objects = ctx.inputs.count("objects") > 0;
@@ -286,14 +278,7 @@ void RegisterRecognitionStages(pipeline::StageRegistry& r) {
           p.AddProblem("model", e.what());
         }
         c.thresholds = c.spec.thresholds;
-        if (!thresholds.empty()) {
-          try {
-            c.thresholds = ParseFloats(thresholds);
-          } catch (const std::exception&) {
-            p.AddProblem("thresholds",
-                         "expected comma-separated numbers, got '" + thresholds + "'");
-          }
-        }
+        if (!thresholds.empty()) c.thresholds.assign(thresholds.begin(), thresholds.end());
         const int exits = c.spec.kind == rec::ModelKind::kLinearExits ? 3 : rec::kNumExits;
         if (!c.thresholds.empty() && int(c.thresholds.size()) != exits - 1)
           p.AddProblem("thresholds", "needs " + std::to_string(exits - 1) + " values, got " +

@@ -1,6 +1,8 @@
 #include "dyn4d/pipeline/config.h"
 
 #include <filesystem>
+#include <cstdlib>
+#include <cmath>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -141,6 +143,57 @@ std::string Params::GetString(const std::string& key, const std::string& default
     return default_value;
   }
   return v.Scalar();
+}
+
+std::vector<std::string> Params::GetList(const std::string& key,
+                                         const std::vector<std::string>& default_value,
+                                         char separator) {
+  YAML::Node v = impl_->Lookup(key);
+  if (!v || v.IsNull()) return default_value;
+  std::vector<std::string> raw;
+  if (v.IsSequence()) {
+    for (const YAML::Node& item : v) {
+      if (!item.IsScalar()) {
+        impl_->Problem(key, "expected a list of scalars");
+        return default_value;
+      }
+      raw.push_back(item.Scalar());
+    }
+  } else if (v.IsScalar()) {
+    std::stringstream ss(v.Scalar());
+    for (std::string item; std::getline(ss, item, separator);) raw.push_back(item);
+  } else {
+    impl_->Problem(key, "expected a list or a string");
+    return default_value;
+  }
+  std::vector<std::string> out;
+  for (std::string& item : raw) {
+    const size_t b = item.find_first_not_of(" \t\n"), e = item.find_last_not_of(" \t\n");
+    if (b != std::string::npos) out.push_back(item.substr(b, e - b + 1));
+  }
+  return out;
+}
+
+std::vector<double> Params::GetNumbers(const std::string& key,
+                                       const std::vector<double>& default_value, size_t count) {
+  YAML::Node v = impl_->Lookup(key);
+  if (!v || v.IsNull()) return default_value;
+  std::vector<double> out;
+  for (const std::string& item : GetList(key, {})) {
+    char* end = nullptr;
+    const double x = std::strtod(item.c_str(), &end);
+    if (end == item.c_str() || *end != '\0' || !std::isfinite(x)) {
+      impl_->Problem(key, "'" + item + "' is not a number");
+      return default_value;
+    }
+    out.push_back(x);
+  }
+  if (count > 0 && out.size() != count) {
+    impl_->Problem(key, "expected " + std::to_string(count) + " numbers, got " +
+                            std::to_string(out.size()));
+    return default_value;
+  }
+  return out;
 }
 
 std::string Params::GetChoice(const std::string& key, const std::string& default_value,

@@ -227,24 +227,9 @@ void RegisterStages(pipeline::StageRegistry& r) {
         o.openai.retries = p.GetInt("retries", o.openai.retries, 0, 100);
         o.map.token_budget = p.GetInt("token_budget", o.map.token_budget, 100, 1000000);
         o.publish_every = p.GetInt("publish_every", 0, 0, 1000000);
-        const std::string up = p.GetString("up", "0,-1,0");
-        std::stringstream ss(up);
-        std::string v;
-        for (int a = 0; a < 3; ++a) {
-          if (!std::getline(ss, v, ',')) {
-            p.AddProblem("up", "expected three comma-separated numbers, got '" + up + "'");
-            break;
-          }
-          try {
-            o.map.up[a] = std::stod(v);
-          } catch (const std::exception&) {
-            p.AddProblem("up", "'" + v + "' is not a number");
-          }
-        }
-        const std::string qs = p.GetString("questions", "");
-        std::stringstream qss(qs);
-        for (std::string q; std::getline(qss, q, ';');)
-          if (q.find_first_not_of(' ') != std::string::npos) o.questions.push_back(q);
+        const std::vector<double> up = p.GetNumbers("up", {0, -1, 0}, 3);
+        std::copy(up.begin(), up.end(), o.map.up.begin());
+        o.questions = p.GetList("questions", {}, ';');
         o.has_poses = ctx.inputs.count("poses") > 0;
         o.key_frames = p.GetInt("key_frames", 0, 0, 64);
         o.key_frame_every_s = p.GetDouble("key_frame_every_s", o.key_frame_every_s, 0, 3600);

@@ -167,3 +167,18 @@ TEST_CASE("Every config shipped in configs/ is valid", "[config]") {
   }
   CHECK(n >= 1);
 }
+
+TEST_CASE("Params lists: a YAML sequence or a separated string, numbers with a count", "[config]") {
+  Params p = Params::FromYaml(
+      "{a: [x, ' y '], b: 'x, y,,z', c: '0, -1, 0', d: [1, 2], e: '1, two', q: 'Q1? | A. x; Q2'}");
+  CHECK(p.GetList("a", {}) == std::vector<std::string>{"x", "y"});
+  CHECK(p.GetList("b", {}) == std::vector<std::string>{"x", "y", "z"});
+  CHECK(p.GetList("missing", {"dflt"}) == std::vector<std::string>{"dflt"});
+  CHECK(p.GetList("q", {}, ';') == std::vector<std::string>{"Q1? | A. x", "Q2"});
+  CHECK(p.GetNumbers("c", {}, 3) == std::vector<double>{0, -1, 0});
+  CHECK(p.GetNumbers("d", {}) == std::vector<double>{1, 2});
+  CHECK(p.GetNumbers("d", {9}, 3) == std::vector<double>{9});  // wrong count: default, problem
+  CHECK(p.GetNumbers("e", {}).empty());
+  CHECK_THROWS_WITH(p.Finish(), Catch::Contains("expected 3 numbers, got 2") &&
+                                    Catch::Contains("'two' is not a number"));
+}

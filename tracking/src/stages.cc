@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <set>
-#include <sstream>
 
 #include "dyn4d/tracking/tracker.h"
 
@@ -111,10 +110,7 @@ void RegisterStages(pipeline::StageRegistry& r) {
         c.position_sigma_m = p.GetDouble("position_sigma_m", c.position_sigma_m, 1e-4, 10);
         c.appearance_weight = p.GetDouble("appearance_weight", c.appearance_weight, 0, 1);
         c.use_appearance = p.GetBool("use_appearance", c.use_appearance);
-        const std::string states = p.GetString("states", "confirmed");
-        std::stringstream ss(states);
-        std::string s;
-        while (std::getline(ss, s, ',')) {
+        for (const std::string& s : p.GetList("states", {"confirmed"})) {
           if (s == "tentative")
             o.report_tentative = true;
           else if (s == "lost")

@@ -47,6 +47,14 @@ class Params {
   /// A file path: a relative one names the file beside the graph file when
   /// one exists there, else it stays relative to the working directory.
   std::string GetPath(const std::string& key, const std::string& default_value);
+  /// A list: a YAML sequence of scalars, or one string of items separated
+  /// by `separator` ("a, b, c"); items trimmed of spaces, empty ones dropped.
+  std::vector<std::string> GetList(const std::string& key,
+                                   const std::vector<std::string>& default_value,
+                                   char separator = ',');
+  /// A list of numbers (as GetList); with `count` > 0 exactly that many.
+  std::vector<double> GetNumbers(const std::string& key, const std::vector<double>& default_value,
+                                 size_t count = 0);
   /// A string that must be one of `choices`.
   std::string GetChoice(const std::string& key, const std::string& default_value,
                         const std::vector<std::string>& choices);
