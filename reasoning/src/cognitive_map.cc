@@ -344,7 +344,7 @@ CognitiveMap CognitiveMapBuilder::BuildFrom(const std::vector<Frame>& frames_, d
       }
       // Relative positions about once a second.
       {
-        size_t ka = 0, kb = 0;
+        size_t kb = 0;
         double next = -1;
         for (const auto& sa : A_.samples) {
           if (sa.t < next - 1e-9) continue;
@@ -363,7 +363,6 @@ CognitiveMap CognitiveMapBuilder::BuildFrom(const std::vector<Frame>& frames_, d
           r.world = std::abs(dx) >= std::abs(dy) ? (dx > 0 ? "right" : "left") : (dy > 0 ? "ahead" : "behind");
           p.relations.push_back(r);
           next = sa.t + 1.0;
-          ++ka;
         }
       }
       if (t.size() >= 2) {

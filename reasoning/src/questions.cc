@@ -372,14 +372,6 @@ std::vector<Question> GenerateQuestions(const SceneTruth& scene) {
 
 namespace {
 
-struct Ctx {
-  const CognitiveMap& map;
-  std::string q;  // lower case
-  // The objects named in the question, in order of mention.
-  std::vector<const ObjectSummary*> named;
-  std::vector<double> times;
-};
-
 // The longest-seen object of a category.
 const ObjectSummary* ByCategory(const CognitiveMap& map, const std::string& category) {
   const ObjectSummary* best = nullptr;

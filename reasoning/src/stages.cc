@@ -203,9 +203,9 @@ class ReasonStage : public pipeline::Stage {
   std::unique_ptr<OpenAiBackend> llm_;
   pipeline::OrderedJoin<pipeline::Tracks, pipeline::CameraPose> join_{o_.has_poses, 128};
   pipeline::MessageMeta last_meta_;
-  std::map<int64_t, std::pair<uint64_t, uint64_t>> frames_of_;
+  std::map<int64_t, std::pair<uint64_t, uint64_t>> frames_of_;  // track id -> first, last frame seq
   KeyFrames key_frames_;
-  std::map<uint64_t, pipeline::RgbdFrame> frames_;  // waiting for their tracks  // track id -> first, last frame seq
+  std::map<uint64_t, pipeline::RgbdFrame> frames_;  // waiting for their tracks
   double answered_ = 0;
   uint64_t failed_ = 0;
 };
