@@ -120,11 +120,8 @@ class ReasonStage : public pipeline::Stage {
       auto [it, fresh] = frames_of_.emplace(t.track_id, std::make_pair(tracks.meta.seq, tracks.meta.seq));
       if (!fresh) it->second.second = tracks.meta.seq;
     }
-    CameraSample cam;
     const bool has_pose = pose && pose->status != pipeline::PoseStatus::kLost;
-    if (has_pose)
-      cam = {{pose->t_world_cam[0], pose->t_world_cam[1], pose->t_world_cam[2]},
-             {pose->q_world_cam[0], pose->q_world_cam[1], pose->q_world_cam[2], pose->q_world_cam[3]}};
+    const CameraSample cam = has_pose ? CameraSample::Of(*pose) : CameraSample{};
     try {
       builder_.AddFrame(tracks.meta.stamp_ns / 1e9, has_pose ? &cam : nullptr, obs);
     } catch (const std::invalid_argument& e) {  // out-of-order stamps: skipped, counted

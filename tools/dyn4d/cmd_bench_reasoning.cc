@@ -15,11 +15,6 @@
 namespace dyn4d::cli {
 namespace {
 
-reasoning::CameraSample Camera(const pipeline::CameraPose& p) {
-  return {{p.t_world_cam[0], p.t_world_cam[1], p.t_world_cam[2]},
-          {p.q_world_cam[0], p.q_world_cam[1], p.q_world_cam[2], p.q_world_cam[3]}};
-}
-
 struct Score {
   int right = 0, total = 0;
   void Add(bool ok) { right += ok, ++total; }
@@ -28,19 +23,15 @@ struct Score {
 
 }  // namespace
 
-reasoning::SceneTruth TruthOf(const io::SyntheticScene& scene) {
-  reasoning::SceneTruth truth;
-  for (int i = 0; i < scene.config().num_frames; ++i) {
-    const auto r = scene.Render(i);
-    reasoning::SceneTruth::Frame f;
-    f.t = r.frame.meta.stamp_ns / 1e9;
-    f.camera = Camera(r.pose);
-    for (const auto& s : r.objects)
-      f.objects.push_back({s.id, s.category, s.center, s.velocity, s.visible_pixels,
-                           s.silhouette_pixels, s.occluded_by > 0 ? s.occluded_by : -1});
-    truth.frames.push_back(std::move(f));
-  }
-  return truth;
+// One frame of a scene's exact ground truth (all objects, seen or not).
+static reasoning::SceneTruth::Frame TruthOf(const io::SyntheticScene::Rendered& r) {
+  reasoning::SceneTruth::Frame f;
+  f.t = r.frame.meta.stamp_ns / 1e9;
+  f.camera = reasoning::CameraSample::Of(r.pose);
+  for (const auto& s : r.objects)
+    f.objects.push_back({s.id, s.category, s.center, s.velocity, s.visible_pixels,
+                         s.silhouette_pixels, s.occluded_by > 0 ? s.occluded_by : -1});
+  return f;
 }
 
 int RunReasoningBench(const ReasoningBenchOptions& o) {
@@ -53,8 +44,7 @@ int RunReasoningBench(const ReasoningBenchOptions& o) {
     int done = 0;
     for (uint32_t seed : o.seeds) {
       const io::SyntheticScene scene(SynthSceneConfig(seed, o.frames, o.objects));
-      const reasoning::SceneTruth truth = TruthOf(scene);
-      const auto questions = reasoning::GenerateQuestions(truth);
+      reasoning::SceneTruth truth;  // filled frame by frame: each frame is rendered once
       // (a) Ground-truth tracks: the visible objects' boxes, positions and,
       // as ground truth knows them, their occluders (when mostly hidden).
       reasoning::MapConfig gt_config;
@@ -79,7 +69,7 @@ int RunReasoningBench(const ReasoningBenchOptions& o) {
             ob.box = {p.box.x, p.box.y, p.box.w, p.box.h};
             obs.push_back(ob);
           }
-          const reasoning::CameraSample cam = Camera(f.pose);
+          const auto cam = reasoning::CameraSample::Of(f.pose);
           pipe_builder.AddFrame(f.frame.meta.stamp_ns / 1e9,
                                 f.pose.status == pipeline::PoseStatus::kLost ? nullptr : &cam, obs);
         }
@@ -98,12 +88,14 @@ int RunReasoningBench(const ReasoningBenchOptions& o) {
               ob.occluded_by = s.occluded_by;
           obs.push_back(ob);
         }
-        const reasoning::CameraSample cam = Camera(r.pose);
+        truth.frames.push_back(TruthOf(r));
+        const auto cam = reasoning::CameraSample::Of(r.pose);
         gt_builder.AddFrame(r.frame.meta.stamp_ns / 1e9, &cam, obs);
         consume(path.Push(r));
       }
       consume(path.Flush());
       const reasoning::CognitiveMap gt_map = gt_builder.Build(), pipe_map = pipe_builder.Build();
+      const auto questions = reasoning::GenerateQuestions(truth);
       for (const auto& q : questions) {
         dimension[q.family] = q.dimension;
         const auto a = reasoning::AnswerFromMap(gt_map, q.question, q.options);

@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "dyn4d/pipeline/messages.h"
+
 namespace dyn4d::reasoning {
 
 using Vec3 = std::array<double, 3>;
@@ -34,6 +36,9 @@ struct ObjectObservation {
 struct CameraSample {
   Vec3 position{0, 0, 0};
   std::array<double, 4> q_xyzw{0, 0, 0, 1};
+  static CameraSample Of(const pipeline::CameraPose& pose) {
+    return {pose.t_world_cam, pose.q_world_cam};
+  }
 };
 
 struct MapConfig {
