@@ -135,6 +135,7 @@ class ReasonStage : public pipeline::Stage {
 
   pipeline::CognitiveMap MapMessage() {
     map_ = builder_.Build();
+    built_frames_ = builder_.frames();
     pipeline::CognitiveMap m;
     m.meta = last_meta_;
     m.meta.source_id = "reason";
@@ -143,19 +144,29 @@ class ReasonStage : public pipeline::Stage {
     return m;
   }
 
+  // The map a question is about: its time window's, or the whole stream's
+  // (rebuilt when frames came since it was last built).
+  const CognitiveMap& MapFor(const pipeline::Query& q) {
+    if (q.t_begin_s || q.t_end_s) {
+      const double t0 = builder_.first_time();
+      window_ = builder_.Build(t0 + q.t_begin_s.value_or(0), t0 + q.t_end_s.value_or(1e18));
+      return window_;
+    }
+    if (built_frames_ != builder_.frames()) {
+      map_ = builder_.Build();
+      built_frames_ = builder_.frames();
+    }
+    return map_;
+  }
+
   pipeline::Answer Answer(const pipeline::Query& q) {
     pipeline::Answer a;
     a.meta = q.meta;
     a.request_id = q.request_id;
     a.question = q.question;
-    if (map_.objects.empty() && builder_.frames() > 0) map_ = builder_.Build();
     try {
+      const CognitiveMap& m = MapFor(q);
       if (llm_) {
-        const double t0 = builder_.first_time();
-        const CognitiveMap& m = (q.t_begin_s || q.t_end_s)
-                                    ? window_ = builder_.Build(t0 + q.t_begin_s.value_or(0),
-                                                               t0 + q.t_end_s.value_or(1e18))
-                                    : map_;
         // Key frames with the queried object's mask over them (mask-guided
         // fusion): the object the built-in reasoner grounds the question on.
         std::vector<std::string> images;
@@ -164,20 +175,16 @@ class ReasonStage : public pipeline::Stage {
         const LlmAnswer r = llm_->Ask(ToText(m, o_.map), q.question, q.options, images);
         a.answer = r.answer;
         a.justification = "model reply: " + r.reply;
-      } else if (q.t_begin_s || q.t_end_s) {  // the question's time window only
-        const double t0 = builder_.first_time();
-        const CognitiveMap window = builder_.Build(t0 + q.t_begin_s.value_or(0), t0 + q.t_end_s.value_or(1e18));
-        const ReasonerAnswer r = AnswerFromMap(window, q.question, q.options);
-        a.answer = r.letter;
-        char span[64];
-        std::snprintf(span, sizeof span, " (map of %.1f-%.1f s)", window.t_begin, window.t_end);
-        a.justification = r.justification + span;
-        a.track_id = r.track_id;
       } else {
-        const ReasonerAnswer r = AnswerFromMap(map_, q.question, q.options);
+        const ReasonerAnswer r = AnswerFromMap(m, q.question, q.options);
         a.answer = r.letter;
         a.justification = r.justification;
         a.track_id = r.track_id;
+        if (&m == &window_) {
+          char span[64];
+          std::snprintf(span, sizeof span, " (map of %.1f-%.1f s)", m.t_begin, m.t_end);
+          a.justification += span;
+        }
       }
       // Grounding: where the object's masks are (the tracker's Tracks, as
       // tracks.jsonl writes them: mask_rle per track and frame).
@@ -197,6 +204,7 @@ class ReasonStage : public pipeline::Stage {
   ReasonOptions o_;
   CognitiveMapBuilder builder_;
   CognitiveMap map_, window_;
+  size_t built_frames_ = 0;  // frames map_ was built from
   std::unique_ptr<OpenAiBackend> llm_;
   pipeline::OrderedJoin<pipeline::Tracks, pipeline::CameraPose> join_{o_.has_poses, 128};
   pipeline::MessageMeta last_meta_;

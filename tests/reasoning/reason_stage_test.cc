@@ -65,3 +65,20 @@ TEST_CASE("reason stage: map at end of stream, answers to requests and listed qu
   pipeline::Params bad_url = pipeline::Params::FromYaml("{backend: openai, url: 'gopher://x'}");
   CHECK_THROWS_WITH(registry.Create("reason", bad_url, ctx), Catch::Contains("url"));
 }
+
+TEST_CASE("reason stage: a request sees every frame that came before it", "[reasoning]") {
+  pipeline::StageRegistry registry;
+  reasoning::RegisterStages(registry);
+  pipeline::Params params = pipeline::Params::FromYaml("{}");
+  pipeline::StageContext ctx{"reason", "/tmp", {{"tracks", "t"}, {"requests", "q"}}, {}};
+  auto stage = registry.Create("reason", params, ctx);
+  pipeline::Query q;
+  q.question = "At 1.5 s, which object is closest to the camera?";
+  auto ask = [&] {
+    return std::get<pipeline::Answer>(stage->Process("requests", q).at(0).message).answer;
+  };
+  for (uint64_t f = 0; f < 30; ++f) stage->Process("tracks", Frame(f));
+  CHECK(ask() == "");  // 1.5 s not seen yet
+  for (uint64_t f = 30; f < 60; ++f) stage->Process("tracks", Frame(f));
+  CHECK(ask() == "person");  // the map follows the stream
+}
