@@ -1,12 +1,7 @@
 #!/usr/bin/env bash
 # The CLI's contract: SIGINT flushes and exits 0, a failing node exits 1 and is
 # named, a bad config exits 2 naming file/key/reason, --help teaches.
-set -uo pipefail
-BIN=$1
-SRC=$2
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+source "$(dirname "$0")/common.sh" "$@"
 
 echo "== --help"
 "$BIN" --help | grep -q "dyn4d run --config" || fail "--help does not teach run"

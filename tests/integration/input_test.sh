@@ -1,12 +1,7 @@
 #!/usr/bin/env bash
 # dyn4d synth, then dyn4d run --input on what it wrote; a folder of videos as a
 # batch with one bad video; bad inputs exit 2 naming the path.
-set -uo pipefail
-BIN=$1
-SRC=$2
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+source "$(dirname "$0")/common.sh" "$@"
 
 echo "== synth -> run --input"
 "$BIN" synth --out "$work/synth" --frames 30 --width 320 --height 240 > "$work/synth.log" 2>&1 || { cat "$work/synth.log"; fail "synth"; }

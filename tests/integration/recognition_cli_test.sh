@@ -3,12 +3,7 @@
 # Fashion-MNIST files: a short training run resumes from its checkpoint,
 # calibration honours a budget without touching the shipped model file, and
 # the bench ends with its figure of merit.
-set -uo pipefail
-BIN=$1
-SRC=$2
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+source "$(dirname "$0")/common.sh" "$@"
 if [ ! -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
   echo "dataset-fashion-mnist not installed (tools/setup.sh installs it); skipped"
   exit 4

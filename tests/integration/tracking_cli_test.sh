@@ -3,12 +3,7 @@
 # proposals -> recognition -> 3D tracker) on a synthetic sequence scored by
 # dyn4d eval mot; the synthetic tracking bench; a MOT file with a bad line;
 # and, with ../shared, the detector graph (YOLOX + OSNet) on real RGB-D.
-set -uo pipefail
-BIN=$1
-SRC=$2
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+source "$(dirname "$0")/common.sh" "$@"
 last_value() { tail -1 "$1" | awk -v k="$2" '$1 == k { print $2 }'; }
 
 echo "== synthetic sequence through the offline graph"
