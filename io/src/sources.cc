@@ -339,6 +339,8 @@ class TumSource : public FrameSource {
     if (!depth.empty()) r.frame.depth = ToImage(depth, PixelEncoding::kMono16);
     r.frame.intrinsics = intrinsics_;
     r.frame.depth_scale = depth_scale_;
+    // TUM's colour and depth streams are not synchronised (fr1: 0-11 ms apart).
+    if (!depth.empty()) r.frame.depth_offset_ns = std::llround((e.t_depth - e.t) * 1e9);
     if (gt_) {
       if (auto pose = gt_->At(e.t)) {
         r.ground_truth = *pose;

@@ -230,12 +230,16 @@ void EncodeBody(const RgbdFrame& m, json& body, PartWriter& w) {
   body["depth_scale"] = m.depth_scale;
   body["color"] = w.AddImage("color", m.color);
   body["depth"] = w.AddImage("depth", m.depth);
+  if (m.depth_offset_ns != 0) body["depth_offset_ns"] = m.depth_offset_ns;
 }
 void DecodeBody(const json& b, const PartReader& r, RgbdFrame& m) {
   m.intrinsics = IntrinsicsFromJson(Field(b, "body", "intrinsics"), "body.intrinsics");
   m.depth_scale = GetDouble(b, "body", "depth_scale");
   m.color = r.ReadImage(GetInt(b, "body", "color", -1, 1 << 20), "color");
   m.depth = r.ReadImage(GetInt(b, "body", "depth", -1, 1 << 20), "depth");
+  // Optional (protocol 1.3): absent = simultaneous.
+  if (b.contains("depth_offset_ns"))
+    m.depth_offset_ns = GetInt(b, "body", "depth_offset_ns", -10'000'000'000LL, 10'000'000'000LL);
   if (!m.depth.empty() && m.depth.encoding != PixelEncoding::kMono16 &&
       m.depth.encoding != PixelEncoding::kFloat32)
     Fail("depth: encoding must be mono16 or 32FC1, got " + ToString(m.depth.encoding));

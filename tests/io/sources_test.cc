@@ -73,6 +73,9 @@ TEST_CASE("TUM folder: the shared fr1/rpy excerpt with its calibration and groun
   CHECK(f.intrinsics.fx == Approx(517.3));
   CHECK(f.intrinsics.cy == Approx(255.3));
   CHECK(f.meta.stamp_ns == 1305031229528748000);
+  // Depth 1305031229.528784 s, 36 us after the colour; frame 1 differs by 17 us.
+  CHECK(std::abs(f.depth_offset_ns - 36'000) < 1000);
+  CHECK(std::abs(frames[1].frame.depth_offset_ns - 17'000) < 1000);
   // Depth of a real room: mostly valid, between 0.4 and 5 m.
   const auto* d = f.depth.data.as<uint16_t>();
   size_t valid = 0;

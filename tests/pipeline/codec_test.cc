@@ -62,6 +62,9 @@ TEST_CASE("Every message type survives encode/decode", "[codec]") {
     CHECK(SameImage(f.depth, g.depth));
     CHECK(g.intrinsics == f.intrinsics);
     CHECK(g.depth_scale == 5000);
+    CHECK(g.depth_offset_ns == 0);  // simultaneous: the field is left out
+    f.depth_offset_ns = -3'840'930;
+    CHECK(RoundTrip(f).depth_offset_ns == -3'840'930);
   }
   SECTION("RgbdFrame without depth (RGB-only source)") {
     RgbdFrame f;

@@ -70,6 +70,10 @@ struct RgbdFrame {
   Image depth;                  ///< mono16 in units of 1/depth_scale metres, 0 = invalid; or empty
   CameraIntrinsics intrinsics;  ///< of the color image; depth is registered to color
   double depth_scale = 1000.0;  ///< depth units per metre (TUM 5000, Kinect/7-Scenes 1000)
+  /// When the depth image was taken, relative to meta.stamp_ns (the colour
+  /// image's time): TUM fr1 pairs differ by -0.3 to +11 ms, which is a
+  /// degree of rotation at 100 deg/s. 0 = simultaneous or unknown.
+  int64_t depth_offset_ns = 0;
 };
 
 /// Tracking state of a pose estimate.
