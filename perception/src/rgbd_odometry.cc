@@ -143,6 +143,32 @@ Level Downsample(const Level& s) {
   return d;
 }
 
+// Re-projects the depth of `L` through the small rigid motion `M` (points
+// x -> M x, same intrinsics), the nearest surface per pixel. Brings a depth
+// image taken a few milliseconds away from its colour image to the colour's
+// time. (Measured against a hole-free backward look-up with interpolation:
+// splatting is better on TUM fr1/rpy, 0.359 vs 0.374 deg/frame.)
+void WarpDepth(const Eigen::Isometry3d& M, Level& L) {
+  const Eigen::Matrix3f R = M.linear().cast<float>();
+  const Eigen::Vector3f t = M.translation().cast<float>();
+  std::vector<float> Z(L.Z.size(), 0.f);
+  for (int v = 0; v < L.h; ++v)
+    for (int u = 0; u < L.w; ++u) {
+      const size_t i = static_cast<size_t>(v) * L.w + u;
+      const float z = L.Z[i];
+      if (z <= 0) continue;
+      const Eigen::Vector3f q =
+          R * Eigen::Vector3f((u - L.cx) * z / L.fx, (v - L.cy) * z / L.fy, z) + t;
+      if (q.z() <= 0) continue;
+      const int u2 = static_cast<int>(std::lround(L.fx * q.x() / q.z() + L.cx));
+      const int v2 = static_cast<int>(std::lround(L.fy * q.y() / q.z() + L.cy));
+      if (u2 < 0 || v2 < 0 || u2 >= L.w || v2 >= L.h) continue;
+      float& slot = Z[static_cast<size_t>(v2) * L.w + u2];
+      if (slot == 0 || q.z() < slot) slot = q.z();
+    }
+  L.Z = std::move(Z);
+}
+
 }  // namespace
 
 std::vector<std::string> RgbdOdometry::Config::Validate() const {
@@ -181,6 +207,34 @@ struct RgbdOdometry::Impl {
   Eigen::Isometry3d T_world_last = Eigen::Isometry3d::Identity();
   Eigen::Isometry3d velocity = Eigen::Isometry3d::Identity();  // last frame-to-frame motion
   bool have_last = false;
+  // The keyframe's frame and mask when its depth could not yet be brought to
+  // its colour's time (no velocity known when it was built).
+  std::optional<pipeline::RgbdFrame> uncompensated_kf;
+  std::optional<pipeline::Image> uncompensated_kf_mask;
+
+  // The camera motion from the depth image's time to the colour's, under
+  // constant velocity: velocity^(offset / interval of the velocity).
+  std::optional<Eigen::Isometry3d> DepthToColor(int64_t depth_offset_ns) const {
+    if (!c.compensate_depth_time || depth_offset_ns == 0 || velocity_dt_ns <= 0)
+      return std::nullopt;
+    const double f = static_cast<double>(depth_offset_ns) / velocity_dt_ns;
+    if (!(std::abs(f) < 1)) return std::nullopt;  // not a few milliseconds: not this mechanism
+    const Eigen::AngleAxisd aa(velocity.linear());
+    Eigen::Isometry3d M = Eigen::Isometry3d::Identity();
+    M.linear() = Eigen::AngleAxisd(f * aa.angle(), aa.axis()).toRotationMatrix();
+    M.translation() = f * velocity.translation();
+    return M;
+  }
+  void RememberIfUncompensated(bool needs, const pipeline::RgbdFrame& f,
+                               const pipeline::Image* mask) {
+    uncompensated_kf.reset();
+    uncompensated_kf_mask.reset();
+    if (!needs) return;
+    uncompensated_kf = f;
+    if (mask) uncompensated_kf_mask = *mask;
+  }
+  int64_t last_stamp_ns = 0;    // of the last frame given to Track
+  int64_t velocity_dt_ns = 0;   // time over which `velocity` was measured
   // Adds the new keyframe to the window, refines the window in Ceres, and
   // continues from the refined pose of the new keyframe.
   void RefineWithWindow(Result& r) {
@@ -206,7 +260,11 @@ struct RgbdOdometry::Impl {
   }
 
   // Builds the pyramid of `f`, or returns why not.
+  // `depth_to_color` (optional): the camera motion from the depth image's
+  // time to the colour image's; the depth is re-projected to the colour time
+  // (at the finest level used) so both terms see the same instant.
   std::optional<Pyramid> Build(const pipeline::RgbdFrame& f, const pipeline::Image* mask,
+                               const std::optional<Eigen::Isometry3d>& depth_to_color,
                                std::string* why) const {
     using pipeline::PixelEncoding;
     if (f.color.empty() || f.depth.empty()) {
@@ -250,7 +308,10 @@ struct RgbdOdometry::Impl {
     }
     std::vector<Level> all;
     all.push_back(std::move(L));
-    for (int k = 1; k < c.finest_level + c.levels; ++k) all.push_back(Downsample(all.back()));
+    for (int k = 1; k <= c.finest_level; ++k) all.push_back(Downsample(all.back()));
+    if (depth_to_color) WarpDepth(*depth_to_color, all.back());
+    for (int k = c.finest_level + 1; k < c.finest_level + c.levels; ++k)
+      all.push_back(Downsample(all.back()));
     Pyramid p;
     for (int k = c.finest_level; k < c.finest_level + c.levels; ++k)
       p.levels.push_back(std::move(all[k]));
@@ -410,6 +471,9 @@ void RgbdOdometry::Reset() {
   impl_->previous.reset();
   impl_->window.clear();
   impl_->velocity = Eigen::Isometry3d::Identity();
+  impl_->velocity_dt_ns = 0;
+  impl_->uncompensated_kf.reset();
+  impl_->uncompensated_kf_mask.reset();
 }
 
 RgbdOdometry::Result RgbdOdometry::Track(const pipeline::RgbdFrame& frame,
@@ -423,22 +487,33 @@ RgbdOdometry::Result RgbdOdometry::Track(const pipeline::RgbdFrame& frame,
     return r;
   };
   std::string why;
-  std::optional<Pyramid> cur = s.Build(frame, mask, &why);
+  const int64_t dt_ns = static_cast<int64_t>(frame.meta.stamp_ns) - s.last_stamp_ns;
+  const std::optional<Eigen::Isometry3d> depth_to_color =
+      s.keyframe ? s.DepthToColor(frame.depth_offset_ns) : std::nullopt;
+  std::optional<Pyramid> cur = s.Build(frame, mask, depth_to_color, &why);
+  // Without a velocity yet (first frame) the depth stays where it was taken;
+  // a keyframe made of it is rebuilt as soon as a velocity is known.
+  const bool needs_compensation =
+      s.c.compensate_depth_time && frame.depth_offset_ns != 0 && !depth_to_color;
+  s.last_stamp_ns = static_cast<int64_t>(frame.meta.stamp_ns);
   const Eigen::Isometry3d predicted = Orthonormal(s.T_world_last * s.velocity);
   if (!cur) {
     r.status = Result::Status::kLost;
     r.message = why;
     r.T_world_cam = predicted;
     s.velocity = Eigen::Isometry3d::Identity();
+    s.velocity_dt_ns = 0;
     return done();
   }
   if (!s.keyframe) {
     // First frame, or after a loss: this frame anchors tracking at the last
     // known pose.
     s.keyframe = std::move(cur);
+    s.RememberIfUncompensated(needs_compensation, frame, mask);
     s.previous.reset();
     s.T_world_kf = s.T_world_last;
     s.velocity = Eigen::Isometry3d::Identity();
+    s.velocity_dt_ns = 0;
     s.have_last = true;
     r.status = Result::Status::kInitialised;
     r.T_world_cam = s.T_world_kf;
@@ -482,11 +557,22 @@ RgbdOdometry::Result RgbdOdometry::Track(const pipeline::RgbdFrame& frame,
   }
   r.status = Result::Status::kOk;
   s.velocity = Orthonormal(s.T_world_last.inverse() * T_world_cur);
+  s.velocity_dt_ns = dt_ns;
+  if (s.uncompensated_kf) {
+    std::string ignored;
+    const pipeline::Image* kf_mask = s.uncompensated_kf_mask ? &*s.uncompensated_kf_mask : nullptr;
+    if (auto M = s.DepthToColor(s.uncompensated_kf->depth_offset_ns))
+      if (auto rebuilt = s.Build(*s.uncompensated_kf, kf_mask, M, &ignored))
+        s.keyframe = std::move(rebuilt);
+    s.uncompensated_kf.reset();
+    s.uncompensated_kf_mask.reset();
+  }
   s.T_world_last = T_world_cur;
   const Eigen::Isometry3d from_kf = T.inverse();
   if (from_kf.translation().norm() > s.c.keyframe_translation_m ||
       RotationDeg(from_kf) > s.c.keyframe_rotation_deg || r.overlap < s.c.keyframe_min_overlap) {
     s.keyframe = std::move(cur);
+    s.RememberIfUncompensated(needs_compensation, frame, mask);
     s.previous.reset();  // the new keyframe is this frame
     s.T_world_kf = T_world_cur;
     r.is_keyframe = true;

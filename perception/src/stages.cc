@@ -254,6 +254,32 @@ class GeometryStage : public pipeline::Stage {
 
 }  // namespace
 
+RgbdOdometry::Config ReadOdometryConfig(pipeline::Params& p) {
+  RgbdOdometry::Config c;
+  c.sigma_intensity = p.GetDouble("sigma_intensity", c.sigma_intensity, 1e-4, 1e6);
+  c.sigma_depth_m = p.GetDouble("sigma_depth_m", c.sigma_depth_m, 1e-5, 1);
+  c.huber_k = p.GetDouble("huber_k", c.huber_k, 0.1, 10);
+  c.max_depth_m = p.GetDouble("max_depth_m", c.max_depth_m, 0.5, 50);
+  c.keyframe_translation_m =
+      p.GetDouble("keyframe_translation_m", c.keyframe_translation_m, 0.01, 10);
+  c.keyframe_rotation_deg = p.GetDouble("keyframe_rotation_deg", c.keyframe_rotation_deg, 1, 90);
+  c.keyframe_min_overlap = p.GetDouble("keyframe_min_overlap", c.keyframe_min_overlap, 0, 1);
+  c.finest_level = p.GetInt("finest_level", c.finest_level, 0, 3);
+  const int levels = p.GetInt("levels", c.levels, 1, 6);
+  if (levels != c.levels) {
+    // One more iteration per coarser level, as the defaults (6, 8, 10).
+    c.iterations.clear();
+    for (int l = 0; l < levels; ++l) c.iterations.push_back(6 + 2 * l);
+    c.levels = levels;
+  }
+  c.previous_frame_above_deg =
+      p.GetDouble("previous_frame_above_deg", c.previous_frame_above_deg, 0, 180);
+  c.window_size = p.GetInt("window_size", c.window_size, 0, 20);
+  c.compensate_depth_time = p.GetBool("compensate_depth_time", c.compensate_depth_time);
+  for (const std::string& problem : c.Validate()) p.AddProblem("", problem);
+  return c;
+}
+
 void RegisterStages(pipeline::StageRegistry& r) {
   RegisterRecognitionStages(r);
   RegisterProposalStages(r);
@@ -264,16 +290,7 @@ void RegisterStages(pipeline::StageRegistry& r) {
              "map, replies)",
              [](pipeline::Params& p, const pipeline::StageContext& ctx) {
                GeometryStage::Options o;
-               auto& c = o.odometry;
-               c.sigma_intensity = p.GetDouble("sigma_intensity", c.sigma_intensity, 1e-4, 1e6);
-               c.sigma_depth_m = p.GetDouble("sigma_depth_m", c.sigma_depth_m, 1e-5, 1);
-               c.max_depth_m = p.GetDouble("max_depth_m", c.max_depth_m, 0.5, 50);
-               c.keyframe_translation_m =
-                   p.GetDouble("keyframe_translation_m", c.keyframe_translation_m, 0.01, 10);
-               c.keyframe_rotation_deg =
-                   p.GetDouble("keyframe_rotation_deg", c.keyframe_rotation_deg, 1, 90);
-               c.finest_level = p.GetInt("finest_level", c.finest_level, 0, 3);
-               for (const std::string& problem : c.Validate()) p.AddProblem("", problem);
+               o.odometry = ReadOdometryConfig(p);
                auto& m = o.map;
                m.voxel_m = p.GetDouble("voxel_m", m.voxel_m, 0.002, 1);
                m.sdf_trunc_m = p.GetDouble("sdf_trunc_m", m.sdf_trunc_m, 0.005, 2);
@@ -283,7 +300,6 @@ void RegisterStages(pipeline::StageRegistry& r) {
                o.cloud_voxel_m = p.GetDouble("cloud_voxel_m", o.cloud_voxel_m, 0, 1);
                o.bilateral_depth = p.GetBool("bilateral_depth", o.bilateral_depth);
                o.map_every_keyframes = p.GetInt("map_every_keyframes", 0, 0, 100000);
-               c.window_size = p.GetInt("window_size", c.window_size, 0, 20);
                const std::string mesh = p.GetString("mesh_file", "map_mesh.ply");
                const std::string cloud = p.GetString("map_cloud_file", "map_tsdf.ply");
                o.mesh_file = mesh.empty() || mesh[0] == '/' ? mesh : ctx.output_dir + "/" + mesh;

@@ -110,3 +110,36 @@ TEST_CASE("A sudden jump is detected as lost, not followed", "[perception][odome
   const Eigen::Isometry3d est = fresh.Track(scene.Render(42).frame).T_world_cam;
   CHECK((est.translation() - (gt41.inverse() * gt42).translation()).norm() < 0.005);
 }
+
+TEST_CASE("Depth taken later than colour is brought to the colour's time",
+          "[perception][odometry]") {
+  // The same static scene rendered at 10 and 30 frames/s: colour (and the
+  // ground truth) from the 10 fps sequence, depth from the 30 fps one a
+  // third of a frame later (33 ms), as unsynchronised RGB-D sensors deliver
+  // it (TUM fr1: 0-11 ms).
+  io::SyntheticScene::Config slow = Scene(0);
+  slow.fps = 10, slow.num_frames = 20;
+  io::SyntheticScene::Config fast = slow;
+  fast.fps = 30, fast.num_frames = 60;
+  const io::SyntheticScene colour_scene(slow), depth_scene(fast);
+  auto track = [&](bool compensate) {
+    RgbdOdometry::Config c;
+    c.compensate_depth_time = compensate;
+    RgbdOdometry odometry(c);
+    std::vector<std::pair<perception::StampedPose, perception::StampedPose>> pairs;
+    for (int i = 0; i < slow.num_frames; ++i) {
+      auto r = colour_scene.Render(i);
+      r.frame.depth = depth_scene.Render(3 * i + 1).frame.depth;
+      r.frame.depth_offset_ns = 1'000'000'000 / 30;
+      auto t = odometry.Track(r.frame);
+      REQUIRE(t.usable());
+      pairs.push_back({{i / 10.0, t.T_world_cam}, {i / 10.0, perception::ToIsometry(r.pose)}});
+    }
+    return perception::EvaluateTrajectory(pairs);
+  };
+  const auto off = track(false), on = track(true);
+  // Measured: 1.38 mm uncompensated, 1.02 mm compensated.
+  INFO("uncompensated ATE " << off.ate_rmse_m << " m, compensated " << on.ate_rmse_m << " m");
+  CHECK(on.ate_rmse_m < 0.85 * off.ate_rmse_m);
+  CHECK(on.ate_rmse_m < 0.0015);
+}

@@ -8,6 +8,7 @@
 #include "dyn4d/perception/open3d_baseline.h"
 #include "dyn4d/perception/pose.h"
 #include "dyn4d/perception/rgbd_odometry.h"
+#include "dyn4d/perception/stages.h"
 #include "dyn4d/perception/trajectory_eval.h"
 #include "progress.h"
 
@@ -79,6 +80,22 @@ int RunGeometryBench(const GeometryBenchOptions& o) {
                  "dyn4d bench geometry: ../shared not found (set DYN4D_SHARED or --shared)\n");
     return 4;
   }
+  // --param KEY=VALUE: the geometry node's parameter names, checked as in a graph file.
+  perception::RgbdOdometry::Config odometry_config;
+  try {
+    pipeline::Params params;
+    for (const std::string& kv : o.params) {
+      const size_t eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0)
+        throw std::invalid_argument("--param '" + kv + "': expected KEY=VALUE");
+      params.Override(kv.substr(0, eq), kv.substr(eq + 1));
+    }
+    odometry_config = perception::ReadOdometryConfig(params);
+    params.Finish();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "dyn4d bench geometry: %s\n", e.what());
+    return 2;
+  }
   const std::string path = (fs::path(shared) / "data" / o.dataset).string();
   std::vector<pipeline::RgbdFrame> frames;
   std::vector<StampedPose> gt;
@@ -106,7 +123,7 @@ int RunGeometryBench(const GeometryBenchOptions& o) {
   ours.name = "dyn4d (frame-to-kf)";
   o3d.name = "open3d (frame-to-frame)";
   {
-    perception::RgbdOdometry odometry;
+    perception::RgbdOdometry odometry(odometry_config);
     ProgressBar bar("dyn4d", static_cast<int64_t>(frames.size()));
     const auto t0 = std::chrono::steady_clock::now();
     for (size_t i = 0; i < frames.size(); ++i) {
@@ -139,6 +156,19 @@ int RunGeometryBench(const GeometryBenchOptions& o) {
   std::printf("%-22s %9s %12s %14s %14s %8s\n", "method", "frames/s", "ATE RMSE m", "RPE m/frame",
               "RPE deg/frame", "lost");
   const auto e_ours = evaluate(ours);
+  if (!o.save_dir.empty()) {
+    // TUM files (stamps of the colour images) for `dyn4d eval traj` and plots.
+    auto save = [&](const std::string& name, const std::vector<Eigen::Isometry3d>& poses) {
+      std::vector<StampedPose> stamped;
+      for (size_t i = 0; i < poses.size(); ++i) stamped.push_back({gt[i].t_s, poses[i]});
+      perception::WriteTumTrajectory((fs::path(o.save_dir) / name).string(), stamped);
+    };
+    std::vector<Eigen::Isometry3d> g;
+    for (const StampedPose& p : gt) g.push_back(p.T_world_cam);
+    save("groundtruth.txt", g);
+    save("dyn4d.txt", ours.poses);
+    if (!o.skip_open3d) save("open3d.txt", o3d.poses);
+  }
   PrintErrors(ours, e_ours, frames.size());
   if (o.skip_open3d) return 0;
   const auto e_o3d = evaluate(o3d);

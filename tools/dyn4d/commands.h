@@ -45,6 +45,8 @@ struct GeometryBenchOptions {
   std::string shared_dir;
   int max_frames = 0;
   bool skip_open3d = false;
+  std::vector<std::string> params;  ///< KEY=VALUE, the geometry node's tracking parameters
+  std::string save_dir;             ///< write TUM trajectories here when set
 };
 /// `dyn4d bench geometry`: dyn4d tracking vs Open3D's odometry, same frames.
 int RunGeometryBench(const GeometryBenchOptions& options);

@@ -361,6 +361,12 @@ int main(int argc, char** argv) {
   bench_geometry->add_option("--frames", gb.max_frames, "use only the first N frames");
   bench_geometry->add_flag("--skip-open3d", gb.skip_open3d,
                            "only dyn4d (Open3D takes ~0.3 s a frame)");
+  bench_geometry->add_option(
+      "--param", gb.params,
+      "KEY=VALUE for dyn4d's tracking, names as the geometry node's params\n"
+      "(e.g. --param sigma_intensity=1000 for depth only; repeatable)");
+  bench_geometry->add_option("--save", gb.save_dir,
+                             "write groundtruth.txt, dyn4d.txt, open3d.txt (TUM format) here");
   bench_transport->add_option("--repetitions", tb.repetitions, "median over this many runs")
       ->check(CLI::PositiveNumber);
 

@@ -1,4 +1,6 @@
 #pragma once
+#include "dyn4d/perception/rgbd_odometry.h"
+#include "dyn4d/pipeline/config.h"
 #include "dyn4d/pipeline/stage.h"
 
 namespace dyn4d::perception {
@@ -11,6 +13,13 @@ namespace dyn4d::perception {
 ///  - detect: ONNX detector (YOLOX) with re-id embeddings and world centroids
 ///  - background_proposals: moving objects in RGB-only video (2D)
 void RegisterStages(pipeline::StageRegistry& registry);
+/// The geometry node's tracking parameters (its YAML `params`: sigma_intensity,
+/// sigma_depth_m, huber_k, max_depth_m, keyframe_translation_m,
+/// keyframe_rotation_deg, keyframe_min_overlap, finest_level, levels,
+/// previous_frame_above_deg, window_size, compensate_depth_time) over the
+/// defaults; problems are recorded in `p`. `dyn4d bench geometry --param`
+/// reads the same names.
+RgbdOdometry::Config ReadOdometryConfig(pipeline::Params& p);
 /// The recognition stages alone (called by RegisterStages).
 void RegisterRecognitionStages(pipeline::StageRegistry& registry);
 /// The proposal stages alone (called by RegisterStages).
