@@ -99,6 +99,10 @@ class OpenNiSource : public FrameSource {
     r.frame.depth = ToImage(depth.clone(), PixelEncoding::kMono16);
     r.frame.intrinsics = intrinsics_;
     r.frame.depth_scale = 1000;
+    // Both streams are stamped by the device clock (microseconds); the
+    // geometry node brings the depth to the colour's time with this.
+    r.frame.depth_offset_ns =
+        (static_cast<int64_t>(d.getTimestamp()) - static_cast<int64_t>(c.getTimestamp())) * 1000;
     return r;
   }
   std::string Describe() const override { return "OpenNI2 RGB-D camera (live)"; }
