@@ -48,6 +48,19 @@ Eigen::Isometry3d Exp(const Vec6& d) {
   return T;
 }
 
+// H += w J J^T on the upper triangle only (21 of 36 products; this is the
+// innermost loop of tracking). Symmetrize() completes H afterwards.
+inline void AddOuterUpper(Mat6& H, const Vec6& J, double w) {
+  for (int c = 0; c < 6; ++c) {
+    const double wj = w * J[c];
+    for (int r = 0; r <= c; ++r) H(r, c) += wj * J[r];
+  }
+}
+inline void Symmetrize(Mat6& H) {
+  for (int c = 0; c < 6; ++c)
+    for (int r = c + 1; r < 6; ++r) H(r, c) = H(c, r);
+}
+
 // Rotations composed many times drift from orthonormal, and an Isometry3d's
 // inverse (a transpose) then amplifies the drift frame after frame.
 Eigen::Isometry3d Orthonormal(Eigen::Isometry3d T) {
@@ -374,7 +387,9 @@ struct RgbdOdometry::Impl {
         const int iu = static_cast<int>(u), iv = static_cast<int>(v);
         const float a = u - iu, bb = v - iv;
         const size_t o = static_cast<size_t>(iv) * C.w + iu;
-        const size_t near = static_cast<size_t>(std::lround(v)) * C.w + std::lround(u);
+        // u, v >= 0 here, so truncating u + 0.5 rounds (std::lround is a libm call).
+        const size_t near = static_cast<size_t>(static_cast<int>(v + 0.5f)) * C.w +
+                            static_cast<int>(u + 0.5f);
         if (C.masked[near]) continue;
         auto lerp = [&](const std::vector<float>& img) {
           return (1 - bb) * ((1 - a) * img[o] + a * img[o + 1]) +
@@ -392,7 +407,7 @@ struct RgbdOdometry::Impl {
           const double s = scale_i;
           abs_i.push_back(static_cast<float>(std::abs(r)));
           const double w = RobustWeight(r / s, c.huber_k) / (s * s);
-          H.noalias() += w * J * J.transpose();
+          AddOuterUpper(H, J, w);
           b.noalias() += w * r * J;
           cost += w * r * r;
           ++n_res;
@@ -409,13 +424,14 @@ struct RgbdOdometry::Impl {
           Vec6 J;
           J << nd, qd.cross(nd);
           const double w = RobustWeight(r / s, c.huber_k) / (s * s);
-          H.noalias() += w * J * J.transpose();
+          AddOuterUpper(H, J, w);
           b.noalias() += w * r * J;
           cost += w * r * r;
           ++n_res;
           if (first && std::abs(r) < 3 * s) ++inliers;
         }
       }
+      Symmetrize(H);
       fit.in_view = in_view, fit.inliers = inliers, fit.iterations = it + 1;
       if (in_view < 30 || n_res == 0) break;
       auto mad = [](std::vector<float>& v) {
