@@ -246,8 +246,8 @@ struct RgbdOdometry::Impl {
     uncompensated_kf = f;
     if (mask) uncompensated_kf_mask = *mask;
   }
-  int64_t last_stamp_ns = 0;    // of the last frame given to Track
-  int64_t velocity_dt_ns = 0;   // time over which `velocity` was measured
+  int64_t last_stamp_ns = 0;   // of the last frame given to Track
+  int64_t velocity_dt_ns = 0;  // time over which `velocity` was measured
   // Adds the new keyframe to the window, refines the window in Ceres, and
   // continues from the refined pose of the new keyframe.
   void RefineWithWindow(Result& r) {
@@ -388,8 +388,8 @@ struct RgbdOdometry::Impl {
         const float a = u - iu, bb = v - iv;
         const size_t o = static_cast<size_t>(iv) * C.w + iu;
         // u, v >= 0 here, so truncating u + 0.5 rounds (std::lround is a libm call).
-        const size_t near = static_cast<size_t>(static_cast<int>(v + 0.5f)) * C.w +
-                            static_cast<int>(u + 0.5f);
+        const size_t near =
+            static_cast<size_t>(static_cast<int>(v + 0.5f)) * C.w + static_cast<int>(u + 0.5f);
         if (C.masked[near]) continue;
         auto lerp = [&](const std::vector<float>& img) {
           return (1 - bb) * ((1 - a) * img[o] + a * img[o + 1]) +
