@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <deque>
 #include <limits>
 
 #include "dyn4d/perception/pose.h"
@@ -80,6 +81,8 @@ inline double RobustWeight(double r_sigma, double k) {
   return huber / (x * x);
 }
 
+void Select(Level& L, int level_index);
+
 void Finish(Level& L, bool select, int level_index) {
   const int w = L.w, h = L.h;
   const size_t n = static_cast<size_t>(w) * h;
@@ -108,10 +111,14 @@ void Finish(Level& L, bool select, int level_index) {
       if (n.dot(L.P[i]) > 0) n = -n;  // towards the camera
       L.N[i] = n;
     }
-  if (!select) return;
-  // Keyframe pixels: valid, unmasked, away from the border; at the finest
-  // level those with texture plus a sparse grid (flat areas still constrain
-  // the geometric term).
+  if (select) Select(L, level_index);
+}
+
+// Keyframe pixels: valid, unmasked, away from the border; at the finest
+// level those with texture plus a sparse grid (flat areas still constrain
+// the geometric term).
+void Select(Level& L, int level_index) {
+  const int w = L.w, h = L.h;
   L.selected.clear();
   const float g2 = 0.02f * 0.02f;
   for (int v = 2; v < h - 2; ++v)
@@ -182,6 +189,114 @@ void WarpDepth(const Eigen::Isometry3d& M, Level& L) {
   L.Z = std::move(Z);
 }
 
+// What a past keyframe saw, for the moving-pixel test: its depth at the
+// finest level, min-filtered over 7x7 at 320x240 (0 where any pixel of the
+// window is invalid) so that depth edges and small pose errors never read as
+// free space. (3x3: TUM fr1/rpy, a static scene, lost up to 12 % of its
+// pixels to the test under fast rotation and its ATE doubled.)
+struct FreeSpaceReference {
+  int w = 0, h = 0;
+  float fx = 0, fy = 0, cx = 0, cy = 0;
+  std::vector<float> min_depth;
+  Eigen::Isometry3d T_world_cam = Eigen::Isometry3d::Identity();
+};
+
+FreeSpaceReference MakeReference(const Level& K, const Eigen::Isometry3d& T_world_cam) {
+  FreeSpaceReference r;
+  r.w = K.w, r.h = K.h, r.fx = K.fx, r.fy = K.fy, r.cx = K.cx, r.cy = K.cy;
+  r.T_world_cam = T_world_cam;
+  // Separable minimum over (2R+1)^2 with invalid (0) depth winning, so that a
+  // window touching a hole reads as unknown.
+  const int R = std::clamp(K.w / 100, 1, 6);  // 3 at 320 pixels wide
+  const int w = K.w, h = K.h;
+  auto min_valid = [](float a, float b) { return a <= 0 || b <= 0 ? 0.f : std::min(a, b); };
+  std::vector<float> rows(K.Z.size(), 0.f);
+  for (int v = 0; v < h; ++v)
+    for (int u = R; u < w - R; ++u) {
+      float m = K.Z[static_cast<size_t>(v) * w + u - R];
+      for (int du = -R + 1; du <= R; ++du)
+        m = min_valid(m, K.Z[static_cast<size_t>(v) * w + u + du]);
+      rows[static_cast<size_t>(v) * w + u] = m;
+    }
+  r.min_depth.assign(K.Z.size(), 0.f);
+  for (int v = R; v < h - R; ++v)
+    for (int u = R; u < w - R; ++u) {
+      float m = rows[static_cast<size_t>(v - R) * w + u];
+      for (int dv = -R + 1; dv <= R; ++dv)
+        m = min_valid(m, rows[static_cast<size_t>(v + dv) * w + u]);
+      r.min_depth[static_cast<size_t>(v) * w + u] = m;
+    }
+  return r;
+}
+
+// Pixels of `C` (finest level, pose T_world_c) that must be moving: seen in
+// front of what a reference saw along the same ray. A static scene can never
+// do that (a view sees the nearest surface on each ray), whatever the
+// parallax; several references taken at different times catch the parts of
+// a slow object that overlap where it was in any one of them. Candidates
+// need 7 of their 3x3 neighbours to agree, then grow by `grow` pixels.
+// Returns 1 = moving, per pixel of C.
+std::vector<uint8_t> DynamicPixels(const std::deque<FreeSpaceReference>& refs, const Level& C,
+                                   const Eigen::Isometry3d& T_world_c, double margin_m,
+                                   double margin_rel, int grow) {
+  const int w = C.w, h = C.h;
+  const size_t n = static_cast<size_t>(w) * h;
+  std::vector<uint8_t> cand(n, 0);
+  for (const FreeSpaceReference& K : refs) {
+    const Eigen::Isometry3f T_k_c = (K.T_world_cam.inverse() * T_world_c).cast<float>();
+    for (size_t i = 0; i < n; ++i) {
+      if (C.Z[i] <= 0 || cand[i]) continue;
+      const Eigen::Vector3f q = T_k_c * C.P[i];
+      if (q.z() <= 0) continue;
+      const float fu = K.fx * q.x() / q.z() + K.cx + 0.5f, fv = K.fy * q.y() / q.z() + K.cy + 0.5f;
+      if (!(fu >= 0 && fv >= 0 && fu < K.w && fv < K.h)) continue;
+      const float zk = K.min_depth[static_cast<size_t>(fv) * K.w + static_cast<size_t>(fu)];
+      if (zk > 0 && q.z() < zk - (margin_m + margin_rel * zk)) cand[i] = 1;
+    }
+  }
+  std::vector<uint8_t> seed(n, 0);
+  for (int v = 1; v < h - 1; ++v)
+    for (int u = 1; u < w - 1; ++u) {
+      int votes = 0;
+      for (int dv = -1; dv <= 1; ++dv)
+        for (int du = -1; du <= 1; ++du) votes += cand[static_cast<size_t>(v + dv) * w + u + du];
+      if (votes >= 7) seed[static_cast<size_t>(v) * w + u] = 1;
+    }
+  std::vector<uint8_t> out(n, 0);
+  for (int v = 0; v < h; ++v)
+    for (int u = 0; u < w; ++u) {
+      if (!seed[static_cast<size_t>(v) * w + u]) continue;
+      for (int dv = -grow; dv <= grow; ++dv)
+        for (int du = -grow; du <= grow; ++du) {
+          const int uu = u + du, vv = v + dv;
+          if (uu >= 0 && vv >= 0 && uu < w && vv < h) out[static_cast<size_t>(vv) * w + uu] = 1;
+        }
+    }
+  return out;
+}
+
+// Removes the pixels marked in `mask0` (finest level) from every level of
+// `p`: a coarser pixel goes when any pixel it covers does.
+void ApplyMask(const std::vector<uint8_t>& mask0, Pyramid& p) {
+  const Level& L0 = p.levels[0];
+  for (size_t l = 0; l < p.levels.size(); ++l) {
+    Level& L = p.levels[l];
+    const int f = 1 << l;
+    for (int v = 0; v < L0.h; ++v)
+      for (int u = 0; u < L0.w; ++u) {
+        if (!mask0[static_cast<size_t>(v) * L0.w + u]) continue;
+        const int lu = u / f, lv = v / f;
+        if (lu >= L.w || lv >= L.h) continue;
+        const size_t i = static_cast<size_t>(lv) * L.w + lu;
+        L.masked[i] = 1;
+        L.Z[i] = 0;
+        L.P[i] = Eigen::Vector3f::Zero();
+        L.N[i] = Eigen::Vector3f::Zero();
+      }
+    Select(L, static_cast<int>(l));
+  }
+}
+
 }  // namespace
 
 std::vector<std::string> RgbdOdometry::Config::Validate() const {
@@ -220,6 +335,13 @@ struct RgbdOdometry::Impl {
   Eigen::Isometry3d T_world_last = Eigen::Isometry3d::Identity();
   Eigen::Isometry3d velocity = Eigen::Isometry3d::Identity();  // last frame-to-frame motion
   bool have_last = false;
+  std::deque<FreeSpaceReference> free_space_refs;  // the last keyframes, as they saw the scene
+  void AddFreeSpaceReference(const Level& K, const Eigen::Isometry3d& T_world_cam) {
+    if (!c.detect_dynamic) return;
+    free_space_refs.push_back(MakeReference(K, T_world_cam));
+    while (static_cast<int>(free_space_refs.size()) > c.dynamic_references)
+      free_space_refs.pop_front();
+  }
   // The keyframe's frame and mask when its depth could not yet be brought to
   // its colour's time (no velocity known when it was built).
   std::optional<pipeline::RgbdFrame> uncompensated_kf;
@@ -486,6 +608,7 @@ void RgbdOdometry::Reset() {
   impl_->keyframe.reset();
   impl_->previous.reset();
   impl_->window.clear();
+  impl_->free_space_refs.clear();
   impl_->velocity = Eigen::Isometry3d::Identity();
   impl_->velocity_dt_ns = 0;
   impl_->uncompensated_kf.reset();
@@ -531,6 +654,8 @@ RgbdOdometry::Result RgbdOdometry::Track(const pipeline::RgbdFrame& frame,
     s.velocity = Eigen::Isometry3d::Identity();
     s.velocity_dt_ns = 0;
     s.have_last = true;
+    s.free_space_refs.clear();  // a new chain: earlier views may not line up with it
+    s.AddFreeSpaceReference(s.keyframe->levels[0], s.T_world_kf);
     r.status = Result::Status::kInitialised;
     r.T_world_cam = s.T_world_kf;
     r.is_keyframe = true;
@@ -572,6 +697,34 @@ RgbdOdometry::Result RgbdOdometry::Track(const pipeline::RgbdFrame& frame,
     return done();
   }
   r.status = Result::Status::kOk;
+  const Eigen::Isometry3d from_kf = T.inverse();
+  const bool new_keyframe = from_kf.translation().norm() > s.c.keyframe_translation_m ||
+                            RotationDeg(from_kf) > s.c.keyframe_rotation_deg ||
+                            r.overlap < s.c.keyframe_min_overlap;
+  if (s.c.detect_dynamic) {
+    // Moving objects found now stay out of this frame when it becomes a
+    // reference (keyframe or previous frame), so they cannot drag later
+    // frames along with them.
+    const std::vector<uint8_t> dynamic =
+        DynamicPixels(s.free_space_refs, cur->levels[0], T_world_cur, s.c.dynamic_margin_m,
+                      s.c.dynamic_margin_rel, 2);
+    const size_t marked = static_cast<size_t>(std::count(dynamic.begin(), dynamic.end(), 1));
+    r.dynamic_fraction = static_cast<double>(marked) / dynamic.size();
+    // A new keyframe joins the references as it saw the scene (before masking).
+    if (new_keyframe) s.AddFreeSpaceReference(cur->levels[0], T_world_cur);
+    // The other way round: keyframe pixels in front of what this frame sees
+    // were on something that has moved since (including objects already
+    // there when tracking started); they leave the keyframe for good.
+    if (!new_keyframe) {
+      const std::deque<FreeSpaceReference> now = {MakeReference(cur->levels[0], T_world_cur)};
+      const std::vector<uint8_t> moved =
+          DynamicPixels(now, s.keyframe->levels[0], s.T_world_kf, s.c.dynamic_margin_m,
+                        s.c.dynamic_margin_rel, 2);
+      const size_t n_moved = static_cast<size_t>(std::count(moved.begin(), moved.end(), 1));
+      if (n_moved > 0 && n_moved < 0.6 * moved.size()) ApplyMask(moved, *s.keyframe);
+    }
+    if (marked > 0 && r.dynamic_fraction < 0.6) ApplyMask(dynamic, *cur);
+  }
   s.velocity = Orthonormal(s.T_world_last.inverse() * T_world_cur);
   s.velocity_dt_ns = dt_ns;
   if (s.uncompensated_kf) {
@@ -584,9 +737,7 @@ RgbdOdometry::Result RgbdOdometry::Track(const pipeline::RgbdFrame& frame,
     s.uncompensated_kf_mask.reset();
   }
   s.T_world_last = T_world_cur;
-  const Eigen::Isometry3d from_kf = T.inverse();
-  if (from_kf.translation().norm() > s.c.keyframe_translation_m ||
-      RotationDeg(from_kf) > s.c.keyframe_rotation_deg || r.overlap < s.c.keyframe_min_overlap) {
+  if (new_keyframe) {
     s.keyframe = std::move(cur);
     s.RememberIfUncompensated(needs_compensation, frame, mask);
     s.previous.reset();  // the new keyframe is this frame

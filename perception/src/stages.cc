@@ -276,6 +276,8 @@ RgbdOdometry::Config ReadOdometryConfig(pipeline::Params& p) {
       p.GetDouble("previous_frame_above_deg", c.previous_frame_above_deg, 0, 180);
   c.window_size = p.GetInt("window_size", c.window_size, 0, 20);
   c.compensate_depth_time = p.GetBool("compensate_depth_time", c.compensate_depth_time);
+  c.detect_dynamic = p.GetBool("detect_dynamic", c.detect_dynamic);
+  c.dynamic_margin_m = p.GetDouble("dynamic_margin_m", c.dynamic_margin_m, 0.005, 2);
   for (const std::string& problem : c.Validate()) p.AddProblem("", problem);
   return c;
 }

@@ -5,8 +5,9 @@
 /// al. 2013) and a geometric term (point-to-plane distance to the current
 /// depth, as KinectFusion's ICP), robustly weighted (Huber, redescending beyond 3k) so that moving
 /// objects and depth noise do not drive the pose; pixels of a dynamic mask
-/// are left out entirely. A constant-velocity prior seeds each frame, so fast
-/// rotations (TUM fr1/rpy: 3-4 degrees a frame) converge.
+/// are left out entirely, and so are pixels found moving by a free-space test
+/// against earlier keyframes once a frame becomes a reference. A constant-velocity prior seeds each
+/// frame, so fast rotations (TUM fr1/rpy: 3-4 degrees a frame) converge.
 
 #include <Eigen/Geometry>
 #include <memory>
@@ -69,6 +70,23 @@ class RgbdOdometry {
     /// The first keyframe, built before any velocity is known, is rebuilt
     /// once the second frame gives one.
     bool compensate_depth_time = true;
+    /// Moving pixels without masks: a pixel seen in front of what one of the
+    /// last `dynamic_references` keyframes saw along the same ray (a static
+    /// scene cannot do that, whatever the parallax) by more than
+    /// dynamic_margin_m + dynamic_margin_rel * depth is left out of this
+    /// frame when it becomes a reference (keyframe or previous frame), and
+    /// keyframe pixels in front of what a later frame sees leave the
+    /// keyframe; so a moving object never becomes part of what later frames
+    /// align to. Measured (640x480): synthetic seed 2 with a person walking
+    /// across a metre from the camera, ATE 0.99 m -> 1.0 mm; seeds 1-5 with
+    /// five objects, tracking HOTA 65.2 -> 72.0; TUM fr1/rpy (static, fast
+    /// rotation) rotational RPE 0.360 -> 0.359, ATE 0.029 -> 0.031 m;
+    /// 7-Scenes unchanged. Not enough for objects that were still in the
+    /// first keyframe and start moving together later (seed 4: 0.20 -> 0.15 m).
+    bool detect_dynamic = true;
+    double dynamic_margin_m = 0.06;
+    double dynamic_margin_rel = 0.03;
+    int dynamic_references = 4;      ///< the last keyframes the test looks through
     double lost_min_inliers = 0.25;  ///< lost below this fraction of keyframe pixels agreeing
     /// Lost if a frame lands farther than this from the constant-velocity
     /// prediction (0.1 m in one frame at 30 fps is a 3 m/s velocity change) ...
@@ -88,8 +106,9 @@ class RgbdOdometry {
     std::string message;  ///< why, for kLost
     Eigen::Isometry3d T_world_cam = Eigen::Isometry3d::Identity();
     bool is_keyframe = false;
-    double inlier_fraction = 0;  ///< keyframe pixels agreeing at the finest level
-    double overlap = 0;          ///< keyframe pixels that project into this frame
+    double inlier_fraction = 0;   ///< keyframe pixels agreeing at the finest level
+    double overlap = 0;           ///< keyframe pixels that project into this frame
+    double dynamic_fraction = 0;  ///< pixels found moving (detect_dynamic), finest level
     int iterations = 0;
     double time_ms = 0;
     bool usable() const { return status != Status::kLost; }
