@@ -272,6 +272,11 @@ RgbdOdometry::Config ReadOdometryConfig(pipeline::Params& p) {
     for (int l = 0; l < levels; ++l) c.iterations.push_back(6 + 2 * l);
     c.levels = levels;
   }
+  // Per level, finest first (measured on fr1/rpy: 6,8,10 0.359 deg/frame;
+  // 10,8,10 0.368; 6,8,14 0.369; 12,12,12 0.368 at 25 frames/s).
+  const std::vector<double> iterations =
+      p.GetNumbers("iterations", std::vector<double>(c.iterations.begin(), c.iterations.end()));
+  c.iterations.assign(iterations.begin(), iterations.end());
   c.previous_frame_above_deg =
       p.GetDouble("previous_frame_above_deg", c.previous_frame_above_deg, 0, 180);
   c.window_size = p.GetInt("window_size", c.window_size, 0, 20);

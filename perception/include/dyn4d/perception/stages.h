@@ -15,7 +15,7 @@ namespace dyn4d::perception {
 void RegisterStages(pipeline::StageRegistry& registry);
 /// The geometry node's tracking parameters (its YAML `params`: sigma_intensity,
 /// sigma_depth_m, huber_k, max_depth_m, keyframe_translation_m,
-/// keyframe_rotation_deg, keyframe_min_overlap, finest_level, levels,
+/// keyframe_rotation_deg, keyframe_min_overlap, finest_level, levels, iterations,
 /// previous_frame_above_deg, window_size, compensate_depth_time,
 /// detect_dynamic, dynamic_margin_m) over the
 /// defaults; problems are recorded in `p`. `dyn4d bench geometry --param`
