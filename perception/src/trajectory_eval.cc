@@ -3,7 +3,6 @@
 #include <Eigen/SVD>
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -11,21 +10,6 @@
 #include "dyn4d/perception/pose.h"
 
 namespace dyn4d::perception {
-
-void WriteTumTrajectory(const std::string& path, const std::vector<StampedPose>& poses) {
-  std::ofstream out(path);
-  if (!out) throw std::runtime_error("cannot write trajectory '" + path + "'");
-  out << "# timestamp tx ty tz qx qy qz qw\n";
-  char line[256];
-  for (const StampedPose& p : poses) {
-    const Eigen::Quaterniond q(p.T_world_cam.linear());
-    const Eigen::Vector3d t = p.T_world_cam.translation();
-    std::snprintf(line, sizeof line, "%.6f %.6f %.6f %.6f %.9f %.9f %.9f %.9f\n", p.t_s, t.x(),
-                  t.y(), t.z(), q.x(), q.y(), q.z(), q.w());
-    out << line;
-  }
-  if (!out.flush()) throw std::runtime_error("cannot write trajectory '" + path + "'");
-}
 
 std::vector<StampedPose> ReadTumTrajectory(const std::string& path) {
   std::ifstream in(path);

@@ -5,6 +5,7 @@
 
 #include "commands.h"
 #include "dyn4d/io/sources.h"
+#include "dyn4d/io/writers.h"
 #include "dyn4d/perception/open3d_baseline.h"
 #include "dyn4d/perception/pose.h"
 #include "dyn4d/perception/rgbd_odometry.h"
@@ -159,15 +160,22 @@ int RunGeometryBench(const GeometryBenchOptions& o) {
   if (!o.save_dir.empty()) {
     // TUM files (stamps of the colour images) for `dyn4d eval traj` and plots.
     auto save = [&](const std::string& name, const std::vector<Eigen::Isometry3d>& poses) {
-      std::vector<StampedPose> stamped;
-      for (size_t i = 0; i < poses.size(); ++i) stamped.push_back({gt[i].t_s, poses[i]});
-      perception::WriteTumTrajectory((fs::path(o.save_dir) / name).string(), stamped);
+      io::TumTrajectoryWriter writer((fs::path(o.save_dir) / name).string());
+      for (size_t i = 0; i < poses.size(); ++i)
+        writer.Write(
+            perception::ToCameraPose(poses[i], frames[i].meta, pipeline::PoseStatus::kOk));
+      writer.Close();
     };
-    std::vector<Eigen::Isometry3d> g;
-    for (const StampedPose& p : gt) g.push_back(p.T_world_cam);
-    save("groundtruth.txt", g);
-    save("dyn4d.txt", ours.poses);
-    if (!o.skip_open3d) save("open3d.txt", o3d.poses);
+    try {
+      std::vector<Eigen::Isometry3d> g;
+      for (const StampedPose& p : gt) g.push_back(p.T_world_cam);
+      save("groundtruth.txt", g);
+      save("dyn4d.txt", ours.poses);
+      if (!o.skip_open3d) save("open3d.txt", o3d.poses);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "dyn4d bench geometry: --save: %s\n", e.what());
+      return 2;
+    }
   }
   PrintErrors(ours, e_ours, frames.size());
   if (o.skip_open3d) return 0;

@@ -19,8 +19,6 @@ struct StampedPose {
 /// Reads a TUM trajectory ("t tx ty tz qx qy qz qw", # comments). Throws
 /// std::runtime_error naming the file and line.
 std::vector<StampedPose> ReadTumTrajectory(const std::string& path);
-/// Writes `poses` in that format. Throws std::runtime_error naming the file.
-void WriteTumTrajectory(const std::string& path, const std::vector<StampedPose>& poses);
 
 /// Pairs each estimated pose with the ground-truth pose nearest in time,
 /// within `max_dt_s`; each ground-truth pose is used once.
