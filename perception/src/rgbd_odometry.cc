@@ -297,6 +297,19 @@ void ApplyMask(const std::vector<uint8_t>& mask0, Pyramid& p) {
   }
 }
 
+// A moving-pixel test that finds most of the image moving more likely went
+// wrong (a bad pose) than saw the scene move: its mask is not applied then.
+constexpr double kMaxMovingFraction = 0.6;
+
+// Masks `p` with `moving` unless it marks nothing or more than
+// kMaxMovingFraction; returns the fraction marked.
+double MaskMoving(const std::vector<uint8_t>& moving, Pyramid& p) {
+  const size_t marked = static_cast<size_t>(std::count(moving.begin(), moving.end(), 1));
+  const double fraction = static_cast<double>(marked) / moving.size();
+  if (marked > 0 && fraction < kMaxMovingFraction) ApplyMask(moving, p);
+  return fraction;
+}
+
 }  // namespace
 
 std::vector<std::string> RgbdOdometry::Config::Validate() const {
@@ -370,6 +383,10 @@ struct RgbdOdometry::Impl {
   }
   int64_t last_stamp_ns = 0;   // of the last frame given to Track
   int64_t velocity_dt_ns = 0;  // time over which `velocity` was measured
+  void ForgetVelocity() {
+    velocity = Eigen::Isometry3d::Identity();
+    velocity_dt_ns = 0;
+  }
   // Adds the new keyframe to the window, refines the window in Ceres, and
   // continues from the refined pose of the new keyframe.
   void RefineWithWindow(Result& r) {
@@ -609,8 +626,7 @@ void RgbdOdometry::Reset() {
   impl_->previous.reset();
   impl_->window.clear();
   impl_->free_space_refs.clear();
-  impl_->velocity = Eigen::Isometry3d::Identity();
-  impl_->velocity_dt_ns = 0;
+  impl_->ForgetVelocity();
   impl_->uncompensated_kf.reset();
   impl_->uncompensated_kf_mask.reset();
 }
@@ -640,8 +656,7 @@ RgbdOdometry::Result RgbdOdometry::Track(const pipeline::RgbdFrame& frame,
     r.status = Result::Status::kLost;
     r.message = why;
     r.T_world_cam = predicted;
-    s.velocity = Eigen::Isometry3d::Identity();
-    s.velocity_dt_ns = 0;
+    s.ForgetVelocity();
     return done();
   }
   if (!s.keyframe) {
@@ -651,8 +666,7 @@ RgbdOdometry::Result RgbdOdometry::Track(const pipeline::RgbdFrame& frame,
     s.RememberIfUncompensated(needs_compensation, frame, mask);
     s.previous.reset();
     s.T_world_kf = s.T_world_last;
-    s.velocity = Eigen::Isometry3d::Identity();
-    s.velocity_dt_ns = 0;
+    s.ForgetVelocity();
     s.have_last = true;
     s.free_space_refs.clear();  // a new chain: earlier views may not line up with it
     s.AddFreeSpaceReference(s.keyframe->levels[0], s.T_world_kf);
@@ -708,8 +722,6 @@ RgbdOdometry::Result RgbdOdometry::Track(const pipeline::RgbdFrame& frame,
     const std::vector<uint8_t> dynamic =
         DynamicPixels(s.free_space_refs, cur->levels[0], T_world_cur, s.c.dynamic_margin_m,
                       s.c.dynamic_margin_rel, 2);
-    const size_t marked = static_cast<size_t>(std::count(dynamic.begin(), dynamic.end(), 1));
-    r.dynamic_fraction = static_cast<double>(marked) / dynamic.size();
     // A new keyframe joins the references as it saw the scene (before masking).
     if (new_keyframe) s.AddFreeSpaceReference(cur->levels[0], T_world_cur);
     // The other way round: keyframe pixels in front of what this frame sees
@@ -720,10 +732,9 @@ RgbdOdometry::Result RgbdOdometry::Track(const pipeline::RgbdFrame& frame,
       const std::vector<uint8_t> moved =
           DynamicPixels(now, s.keyframe->levels[0], s.T_world_kf, s.c.dynamic_margin_m,
                         s.c.dynamic_margin_rel, 2);
-      const size_t n_moved = static_cast<size_t>(std::count(moved.begin(), moved.end(), 1));
-      if (n_moved > 0 && n_moved < 0.6 * moved.size()) ApplyMask(moved, *s.keyframe);
+      MaskMoving(moved, *s.keyframe);
     }
-    if (marked > 0 && r.dynamic_fraction < 0.6) ApplyMask(dynamic, *cur);
+    r.dynamic_fraction = MaskMoving(dynamic, *cur);
   }
   s.velocity = Orthonormal(s.T_world_last.inverse() * T_world_cur);
   s.velocity_dt_ns = dt_ns;
