@@ -97,6 +97,16 @@ int RunGeometryBench(const GeometryBenchOptions& o) {
     std::fprintf(stderr, "dyn4d bench geometry: %s\n", e.what());
     return 2;
   }
+  if (!o.save_dir.empty()) {
+    // Created (and checked) before the run, so a bad --save does not cost a whole bench.
+    std::error_code ec;
+    fs::create_directories(o.save_dir, ec);
+    if (ec || !fs::is_directory(o.save_dir)) {
+      std::fprintf(stderr, "dyn4d bench geometry: --save '%s': cannot create the folder (%s)\n",
+                   o.save_dir.c_str(), ec ? ec.message().c_str() : "not a folder");
+      return 2;
+    }
+  }
   const std::string path = (fs::path(shared) / "data" / o.dataset).string();
   std::vector<pipeline::RgbdFrame> frames;
   std::vector<StampedPose> gt;

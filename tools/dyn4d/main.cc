@@ -366,7 +366,8 @@ int main(int argc, char** argv) {
       "KEY=VALUE for dyn4d's tracking, names as the geometry node's params\n"
       "(e.g. --param sigma_intensity=1000 for depth only; repeatable)");
   bench_geometry->add_option("--save", gb.save_dir,
-                             "write groundtruth.txt, dyn4d.txt, open3d.txt (TUM format) here");
+                             "write groundtruth.txt, dyn4d.txt, open3d.txt (TUM format) into this\n"
+                             "folder (created if missing)");
   bench_transport->add_option("--repetitions", tb.repetitions, "median over this many runs")
       ->check(CLI::PositiveNumber);
 
