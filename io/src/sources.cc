@@ -893,8 +893,64 @@ std::string DetectSourceKind(const std::string& path) {
                     "frame-*.color.* (7-Scenes), left/ + right/ (stereo), video files, images");
 }
 
+namespace {
+
+// Re-samples each frame's colour onto its depth grid (SourceConfig::color_camera).
+class ColorRegisteringSource : public FrameSource {
+ public:
+  ColorRegisteringSource(std::unique_ptr<FrameSource> inner, ColorCameraModel camera)
+      : inner_(std::move(inner)), camera_(std::move(camera)) {}
+  SourceRead Next() override {
+    SourceRead r = inner_->Next();
+    if (r.status != SourceRead::Status::kFrame || r.frame.depth.empty()) return r;
+    try {
+      r.frame.color = RegisterColorToDepth(r.frame.color, r.frame.depth, r.frame.depth_scale,
+                                           r.frame.intrinsics, camera_);
+    } catch (const std::exception& e) {
+      SourceRead skip;
+      skip.status = SourceRead::Status::kSkipped;
+      skip.message = "frame " + std::to_string(r.frame.meta.seq) +
+                     ": colour registration: " + e.what();
+      return skip;
+    }
+    return r;
+  }
+  std::string Describe() const override {
+    const auto& k = camera_.intrinsics;
+    std::ostringstream os;
+    os << inner_->Describe() << "; colour registered to depth (colour fx " << k.fx << " fy "
+       << k.fy << " cx " << k.cx << " cy " << k.cy << ", from depth " << camera_.t_color_depth.x()
+       << " " << camera_.t_color_depth.y() << " " << camera_.t_color_depth.z() << " m)";
+    return os.str();
+  }
+  bool IsLive() const override { return inner_->IsLive(); }
+  int64_t SizeHint() const override { return inner_->SizeHint(); }
+
+ private:
+  std::unique_ptr<FrameSource> inner_;
+  ColorCameraModel camera_;
+};
+
+std::unique_ptr<FrameSource> OpenSourceKind(const SourceConfig& c, const std::string& kind);
+
+}  // namespace
+
 std::unique_ptr<FrameSource> OpenSource(const SourceConfig& c) {
   const std::string kind = c.kind == "auto" ? DetectSourceKind(c.path) : c.kind;
+  if (!c.color_camera) return OpenSourceKind(c, kind);
+  if (const auto problems = c.color_camera->Validate(); !problems.empty())
+    throw SourceError("'" + c.path + "': " + problems.front());
+  const bool has_depth = kind == "tum" || kind == "7scenes" || kind == "openni" ||
+                         (kind == "images" && !c.depth_path.empty());
+  if (!has_depth)
+    throw SourceError("'" + c.path + "': color_fx/color_* given, but a '" + kind +
+                      "' source has no depth to register colour to");
+  return std::make_unique<ColorRegisteringSource>(OpenSourceKind(c, kind), *c.color_camera);
+}
+
+namespace {
+
+std::unique_ptr<FrameSource> OpenSourceKind(const SourceConfig& c, const std::string& kind) {
   if (kind == "tum") return std::make_unique<TumSource>(c);
   if (kind == "7scenes") return std::make_unique<SevenScenesSource>(c);
   if (kind == "images") return std::make_unique<ImageFolderSource>(c);
@@ -917,5 +973,7 @@ std::unique_ptr<FrameSource> OpenSource(const SourceConfig& c) {
                     "' (auto, tum, 7scenes, images, video, stereo, recording, openni, v4l2, "
                     "gstreamer, synthetic)");
 }
+
+}  // namespace
 
 }  // namespace dyn4d::io

@@ -221,6 +221,30 @@ class InputStage : public pipeline::Stage {
   uint64_t skipped_ = 0;
 };
 
+}  // namespace
+
+std::optional<ColorCameraModel> ReadColorCameraParams(Params& p) {
+  // Colour not registered to depth: the colour camera (all of color_fx..cy
+  // to take effect) and where it sits relative to the depth camera.
+  ColorCameraModel color;
+  color.intrinsics.fx = p.GetDouble("color_fx", 0, 0, 1e6);
+  color.intrinsics.fy = p.GetDouble("color_fy", 0, 0, 1e6);
+  color.intrinsics.cx = p.GetDouble("color_cx", 0, 0, 1e6);
+  color.intrinsics.cy = p.GetDouble("color_cy", 0, 0, 1e6);
+  color.t_color_depth = {p.GetDouble("color_tx", 0, -1, 1), p.GetDouble("color_ty", 0, -1, 1),
+                         p.GetDouble("color_tz", 0, -1, 1)};
+  const auto& k = color.intrinsics;
+  const int given = (k.fx > 0) + (k.fy > 0) + (k.cx > 0) + (k.cy > 0);
+  if (given == 4) return color;
+  if (given > 0)
+    p.AddProblem("color_fx", "give all of color_fx, color_fy, color_cx, color_cy (or none)");
+  else if (!color.t_color_depth.isZero())
+    p.AddProblem("color_tx", "a colour translation needs color_fx, color_fy, color_cx, color_cy");
+  return std::nullopt;
+}
+
+namespace {
+
 std::unique_ptr<pipeline::Stage> MakeInput(Params& p, const StageContext&) {
   SourceConfig c;
   c.path = p.GetString("path", "");
@@ -237,6 +261,7 @@ std::unique_ptr<pipeline::Stage> MakeInput(Params& p, const StageContext&) {
   c.fps = p.GetDouble("fps", 30, 0.01, 10000);
   c.speed = p.GetDouble("speed", 0, 0, 1000);
   c.max_frames = p.GetInt("max_frames", 0, 0, 100000000);
+  c.color_camera = ReadColorCameraParams(p);
   if (c.path.empty() && c.kind != "openni" && c.kind != "synthetic")
     p.AddProblem("path", "missing: the folder, file or device to read (or dyn4d run --input PATH)");
   p.Finish();  // parameter problems first, then the source itself

@@ -22,6 +22,18 @@ echo "== eval traj on the estimate: last line ate_rmse_m, below 1 cm on syntheti
 tail -1 "$work/eval.log"
 tail -1 "$work/eval.log" | awk '$1 == "ate_rmse_m" && $2 < 0.01 {ok=1} END {exit !ok}' || fail "ATE too large or last line wrong"
 
+echo "== --input-param reaches the input node; calibrate color on registered data stays near identity"
+"$BIN" run --input "$work/synth" --input-param max_frames=5 --input-param color_fx=262.5 \
+  --input-param color_fy=262.5 --input-param color_cx=159.5 --input-param color_cy=119.5 \
+  --out "$work/run_reg" > "$work/run_reg.log" 2>&1 || { cat "$work/run_reg.log"; fail "run --input-param"; }
+grep -q "colour registered to depth" "$work/run_reg.log" || fail "colour registration not applied"
+[ "$(grep -vc '^#' "$work/run_reg/trajectory.tum")" -eq 5 ] || fail "max_frames=5 not applied"
+"$BIN" run --input "$work/synth" --input-param color_fx=262.5 > "$work/e0.log" 2>&1; rc=$?
+[ "$rc" -eq 2 ] && grep -q "input.params.color_fx" "$work/e0.log" || { cat "$work/e0.log"; fail "partial colour camera"; }
+"$BIN" calibrate color "$work/synth" --every 1 > "$work/cal.log" 2>&1 || { cat "$work/cal.log"; fail "calibrate color"; }
+tail -1 "$work/cal.log"
+grep -q "color_fx: 26[0-5]" "$work/cal.log" || { cat "$work/cal.log"; fail "calibrate color: focal length of registered data"; }
+
 echo "== a folder of videos: one output folder each, a bad one is skipped"
 mkdir -p "$work/videos"
 cp "$work/run/overlay.mp4" "$work/videos/a.mp4"

@@ -2,9 +2,11 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 
 #include "commands.h"
 #include "dyn4d/io/sources.h"
+#include "dyn4d/io/stages.h"
 #include "dyn4d/io/writers.h"
 #include "dyn4d/perception/open3d_baseline.h"
 #include "dyn4d/perception/pose.h"
@@ -83,16 +85,25 @@ int RunGeometryBench(const GeometryBenchOptions& o) {
   }
   // --param KEY=VALUE: the geometry node's parameter names, checked as in a graph file.
   perception::RgbdOdometry::Config odometry_config;
+  std::optional<io::ColorCameraModel> color_camera;
   try {
-    pipeline::Params params;
-    for (const std::string& kv : o.params) {
-      const size_t eq = kv.find('=');
-      if (eq == std::string::npos || eq == 0)
-        throw std::invalid_argument("--param '" + kv + "': expected KEY=VALUE");
-      params.Override(kv.substr(0, eq), kv.substr(eq + 1));
-    }
+    auto read = [](const char* flag, const std::vector<std::string>& kvs) {
+      // Named so that a problem reads "command line: --param.KEY: ...".
+      pipeline::Params params = pipeline::Params::FromYaml("{}", "command line", flag);
+      for (const std::string& kv : kvs) {
+        const size_t eq = kv.find('=');
+        if (eq == std::string::npos || eq == 0)
+          throw std::invalid_argument(std::string(flag) + " '" + kv + "': expected KEY=VALUE");
+        params.Override(kv.substr(0, eq), kv.substr(eq + 1));
+      }
+      return params;
+    };
+    pipeline::Params params = read("--param", o.params);
     odometry_config = perception::ReadOdometryConfig(params);
     params.Finish();
+    pipeline::Params source_params = read("--source-param", o.source_params);
+    color_camera = io::ReadColorCameraParams(source_params);
+    source_params.Finish();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "dyn4d bench geometry: %s\n", e.what());
     return 2;
@@ -114,6 +125,7 @@ int RunGeometryBench(const GeometryBenchOptions& o) {
     io::SourceConfig c;
     c.path = path;
     c.max_frames = o.max_frames;
+    c.color_camera = color_camera;
     auto source = io::OpenSource(c);
     std::printf("%s\n", source->Describe().c_str());
     while (true) {

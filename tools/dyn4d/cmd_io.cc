@@ -1,12 +1,14 @@
-// dyn4d synth, dyn4d eval stereo, dyn4d bench io.
+// dyn4d synth, dyn4d eval stereo, dyn4d bench io, dyn4d calibrate color.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 
 #include "commands.h"
+#include "dyn4d/io/color_registration.h"
 #include "dyn4d/io/sources.h"
 #include "dyn4d/io/stereo.h"
 #include "dyn4d/io/synth_writer.h"
@@ -196,6 +198,56 @@ int RunIoBench(const IoBenchOptions& o) {
   std::printf("synth_write_fps %.1f (render + PNG encode + write, one thread)\n",
               reporter.fps["io/synth_write_640x480"]);
   std::printf("synth_render_fps %.1f\n", synth_fps);
+  return 0;
+}
+
+int RunColorCalibration(const ColorCalibrationOptions& o) {
+  std::vector<pipeline::RgbdFrame> frames;
+  std::string described;
+  try {
+    io::SourceConfig c;
+    c.path = o.path;
+    c.kind = o.kind;
+    auto source = io::OpenSource(c);
+    described = source->Describe();
+    for (int64_t i = 0; frames.size() < static_cast<size_t>(o.frames); ++i) {
+      io::SourceRead r = source->Next();
+      if (r.status == io::SourceRead::Status::kEnd) break;
+      if (r.status != io::SourceRead::Status::kFrame || i % o.every != 0) continue;
+      if (r.frame.depth.empty()) {
+        std::fprintf(stderr, "dyn4d calibrate color: '%s' has no depth: nothing to register to\n",
+                     o.path.c_str());
+        return 2;
+      }
+      frames.push_back(std::move(r.frame));
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "dyn4d calibrate color: %s\n", e.what());
+    return 2;
+  }
+  std::printf("%s\n%zu frames (every %d)\n", described.c_str(), frames.size(), o.every);
+  const io::ColorCalibrationResult r = io::CalibrateColorToDepth(frames);
+  if (r.status != io::ColorCalibrationResult::Status::kOk) {
+    std::fprintf(stderr, "dyn4d calibrate color: %s\n", r.message.c_str());
+    return 1;
+  }
+  const auto& k = r.camera.intrinsics;
+  const auto& t = r.camera.t_color_depth;
+  std::printf(
+      "depth-edge pixels %lld; colour edge strength at them %.2f calibrated, %.2f as if "
+      "registered\n\n",
+      static_cast<long long>(r.edge_pixels), r.edge_score, r.edge_score_registered);
+  std::printf("input node params (graph YAML):\n");
+  std::printf("  color_fx: %.1f\n  color_fy: %.1f\n  color_cx: %.1f\n  color_cy: %.1f\n", k.fx,
+              k.fy, k.cx, k.cy);
+  std::printf("  color_tx: %.3f\n  color_ty: %.3f\n", t.x(), t.y());
+  std::printf(
+      "or: dyn4d run --input %s --input-param color_fx=%.1f --input-param color_fy=%.1f "
+      "--input-param color_cx=%.1f --input-param color_cy=%.1f --input-param color_tx=%.3f "
+      "--input-param color_ty=%.3f\n\n",
+      o.path.c_str(), k.fx, k.fy, k.cx, k.cy, t.x(), t.y());
+  // Relative gain last, for scripts: 1.0 means the colour already fits the depth.
+  std::printf("edge_gain %.3f\n", r.edge_score / std::max(r.edge_score_registered, 1e-9));
   return 0;
 }
 

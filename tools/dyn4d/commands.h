@@ -40,12 +40,22 @@ struct IoBenchOptions {
 /// `dyn4d bench io`: frames/s reading the TUM excerpt and rendering synth.
 int RunIoBench(const IoBenchOptions& options);
 
+struct ColorCalibrationOptions {
+  std::string path;
+  std::string kind = "auto";
+  int frames = 30;  ///< frames used
+  int every = 10;   ///< take every Nth frame (views from different places)
+};
+/// `dyn4d calibrate color`: the colour camera of unregistered RGB-D data.
+int RunColorCalibration(const ColorCalibrationOptions& options);
+
 struct GeometryBenchOptions {
   std::string dataset = "7scenes_redkitchen";  ///< a folder under ../shared/data
   std::string shared_dir;
   int max_frames = 0;
   bool skip_open3d = false;
   std::vector<std::string> params;  ///< KEY=VALUE, the geometry node's tracking parameters
+  std::vector<std::string> source_params;  ///< KEY=VALUE, the input node's colour registration
   std::string save_dir;             ///< write TUM trajectories here when set
 };
 /// `dyn4d bench geometry`: dyn4d tracking vs Open3D's odometry, same frames.

@@ -83,6 +83,7 @@ void PrintSummary(const pipeline::RunResult& r) {
 // What `--input` changes in a graph: the params of its one `input` node.
 struct InputOverride {
   std::string path, kind, calibration;
+  std::vector<std::string> params;  ///< KEY=VALUE for the input node (--input-param)
 };
 
 void ApplyInput(pipeline::GraphConfig& config, const InputOverride& in) {
@@ -98,6 +99,12 @@ void ApplyInput(pipeline::GraphConfig& config, const InputOverride& in) {
   p.Override("path", in.path);
   p.Override("kind", in.kind.empty() ? "auto" : in.kind);
   if (!in.calibration.empty()) p.Override("calibration", in.calibration);
+  for (const std::string& kv : in.params) {
+    const size_t eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw pipeline::ConfigError({"--input-param '" + kv + "': expected KEY=VALUE"});
+    p.Override(kv.substr(0, eq), kv.substr(eq + 1));
+  }
 }
 
 // The graph `--input` runs when no --config is given.
@@ -248,6 +255,9 @@ int main(int argc, char** argv) {
   run->add_option("--calib", input.calibration,
                   "camera calibration YAML (OpenCV: camera_matrix, ...)")
       ->check(CLI::ExistingFile);
+  run->add_option("--input-param", input.params,
+                  "KEY=VALUE for the input node, e.g. max_frames=100 or the colour camera\n"
+                  "from `dyn4d calibrate color` (color_fx=527.6 ...); repeatable");
   run->add_option("-o,--out", run_out, "output directory (overrides output_dir in the config)");
   run->add_flag("-q,--quiet", run_quiet, "no graph description, status line or summary");
   run->footer(
@@ -333,6 +343,24 @@ int main(int argc, char** argv) {
   eval_mot->footer("\nAlso HOTA (DetA, AssA, LocA; TrackEval's definition, mean over alpha\n"
       "0.05..0.95). Last lines: idf1 <value>, mota <value>, hota <value>.");
 
+  // calibrate
+  auto* calibrate = app.add_subcommand("calibrate", "Measure sensor calibration from data.");
+  calibrate->require_subcommand(1);
+  cli::ColorCalibrationOptions cco;
+  auto* calibrate_color = calibrate->add_subcommand(
+      "color",
+      "The colour camera of RGB-D data whose colour is not registered to depth (7-Scenes,\n"
+      "raw Kinect v1): colour focal length, principal point and offset from the depth\n"
+      "camera, found where colour edges best meet depth discontinuities. Prints the input\n"
+      "node's color_* params. Example:\n"
+      "  dyn4d calibrate color ../shared/data/7scenes_redkitchen");
+  calibrate_color->add_option("path", cco.path, "RGB-D folder (or device)")->required();
+  calibrate_color->add_option("--kind", cco.kind, "source kind (default: detect)");
+  calibrate_color->add_option("--frames", cco.frames, "frames to use")->check(CLI::PositiveNumber);
+  calibrate_color->add_option("--every", cco.every, "use every Nth frame")
+      ->check(CLI::PositiveNumber);
+  calibrate_color->footer("\nLast line: edge_gain <calibrated / as-if-registered edge strength>.");
+
   // bench
   auto* bench = app.add_subcommand("bench", "Benchmarks (Google Benchmark).");
   bench->require_subcommand(1);
@@ -365,6 +393,11 @@ int main(int argc, char** argv) {
       "--param", gb.params,
       "KEY=VALUE for dyn4d's tracking, names as the geometry node's params\n"
       "(e.g. --param sigma_intensity=1000 for depth only; repeatable)");
+  bench_geometry->add_option(
+      "--source-param", gb.source_params,
+      "KEY=VALUE for the input, names as the input node's colour registration params\n"
+      "(color_fx color_fy color_cx color_cy color_tx color_ty color_tz; see\n"
+      "dyn4d calibrate color)");
   bench_geometry->add_option("--save", gb.save_dir,
                              "write groundtruth.txt, dyn4d.txt, open3d.txt (TUM format) into this\n"
                              "folder (created if missing)");
@@ -559,6 +592,7 @@ int main(int argc, char** argv) {
   if (*bench_io) return cli::RunIoBench(ib);
   if (*bench_geometry) return cli::RunGeometryBench(gb);
   if (*eval_traj) return cli::RunTrajectoryEval(te);
+  if (*calibrate_color) return cli::RunColorCalibration(cco);
   if (*eval_mot) return cli::RunMotEval(me);
   if (*bench_reasoning) return cli::RunReasoningBench(rbo);
   if (*bench_tracking) {

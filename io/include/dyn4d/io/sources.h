@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "dyn4d/io/color_registration.h"
 #include "dyn4d/pipeline/messages.h"
 
 namespace dyn4d::io {
@@ -52,6 +53,12 @@ struct SourceConfig {
   double speed = 0;
   /// Stop after this many frames (0 = all).
   int max_frames = 0;
+  /// Colour that is not registered to depth (7-Scenes; raw Kinect v1
+  /// streams): the colour camera, to re-sample colour onto the depth grid
+  /// (RegisterColorToDepth) before anything sees the frame. For RGB-D
+  /// sources only (tum, 7scenes, images with depth_path, openni).
+  /// `dyn4d calibrate color DIR` measures one from the images.
+  std::optional<ColorCameraModel> color_camera;
 };
 
 /// One frame from a source, or why there is none.

@@ -1,4 +1,7 @@
 #pragma once
+#include <optional>
+
+#include "dyn4d/io/color_registration.h"
 #include "dyn4d/pipeline/stage.h"
 
 namespace dyn4d::io {
@@ -13,5 +16,11 @@ namespace dyn4d::io {
 ///  - overlay_video: annotated MP4 of frames and tracks
 ///  - reasoning_writer: cognitive maps and answers as JSONL and text
 void RegisterStages(pipeline::StageRegistry& registry);
+
+/// The input node's colour-registration parameters (color_fx, color_fy,
+/// color_cx, color_cy, color_tx, color_ty, color_tz; see SourceConfig::
+/// color_camera), shared with `dyn4d bench geometry --source-param`. None
+/// given: nullopt. Problems go to `p` (reported by p.Finish()).
+std::optional<ColorCameraModel> ReadColorCameraParams(pipeline::Params& p);
 
 }  // namespace dyn4d::io
