@@ -715,6 +715,20 @@ RgbdOdometry::Result RgbdOdometry::Track(const pipeline::RgbdFrame& frame,
   const bool new_keyframe = from_kf.translation().norm() > s.c.keyframe_translation_m ||
                             RotationDeg(from_kf) > s.c.keyframe_rotation_deg ||
                             r.overlap < s.c.keyframe_min_overlap;
+  s.velocity = Orthonormal(s.T_world_last.inverse() * T_world_cur);
+  s.velocity_dt_ns = dt_ns;
+  // The first keyframe, built before any velocity was known, is rebuilt at
+  // the colour's time now; before the moving-pixel test below, so that what
+  // that test removes from it stays removed.
+  if (s.uncompensated_kf) {
+    std::string ignored;
+    const pipeline::Image* kf_mask = s.uncompensated_kf_mask ? &*s.uncompensated_kf_mask : nullptr;
+    if (auto M = s.DepthToColor(s.uncompensated_kf->depth_offset_ns))
+      if (auto rebuilt = s.Build(*s.uncompensated_kf, kf_mask, M, &ignored))
+        s.keyframe = std::move(rebuilt);
+    s.uncompensated_kf.reset();
+    s.uncompensated_kf_mask.reset();
+  }
   if (s.c.detect_dynamic) {
     // Moving objects found now stay out of this frame when it becomes a
     // reference (keyframe or previous frame), so they cannot drag later
@@ -735,17 +749,6 @@ RgbdOdometry::Result RgbdOdometry::Track(const pipeline::RgbdFrame& frame,
       MaskMoving(moved, *s.keyframe);
     }
     r.dynamic_fraction = MaskMoving(dynamic, *cur);
-  }
-  s.velocity = Orthonormal(s.T_world_last.inverse() * T_world_cur);
-  s.velocity_dt_ns = dt_ns;
-  if (s.uncompensated_kf) {
-    std::string ignored;
-    const pipeline::Image* kf_mask = s.uncompensated_kf_mask ? &*s.uncompensated_kf_mask : nullptr;
-    if (auto M = s.DepthToColor(s.uncompensated_kf->depth_offset_ns))
-      if (auto rebuilt = s.Build(*s.uncompensated_kf, kf_mask, M, &ignored))
-        s.keyframe = std::move(rebuilt);
-    s.uncompensated_kf.reset();
-    s.uncompensated_kf_mask.reset();
   }
   s.T_world_last = T_world_cur;
   if (new_keyframe) {
