@@ -87,15 +87,10 @@ int RunGeometryBench(const GeometryBenchOptions& o) {
   perception::RgbdOdometry::Config odometry_config;
   std::optional<io::ColorCameraModel> color_camera;
   try {
-    auto read = [](const char* flag, const std::vector<std::string>& kvs) {
-      // Named so that a problem reads "command line: --param.KEY: ...".
+    // Named so that a problem reads "command line: --param.KEY: ...".
+    auto read = [](const std::string& flag, const std::vector<std::string>& key_values) {
       pipeline::Params params = pipeline::Params::FromYaml("{}", "command line", flag);
-      for (const std::string& kv : kvs) {
-        const size_t eq = kv.find('=');
-        if (eq == std::string::npos || eq == 0)
-          throw std::invalid_argument(std::string(flag) + " '" + kv + "': expected KEY=VALUE");
-        params.Override(kv.substr(0, eq), kv.substr(eq + 1));
-      }
+      OverrideParams(params, flag, key_values);
       return params;
     };
     pipeline::Params params = read("--param", o.params);
@@ -184,8 +179,7 @@ int RunGeometryBench(const GeometryBenchOptions& o) {
     auto save = [&](const std::string& name, const std::vector<Eigen::Isometry3d>& poses) {
       io::TumTrajectoryWriter writer((fs::path(o.save_dir) / name).string());
       for (size_t i = 0; i < poses.size(); ++i)
-        writer.Write(
-            perception::ToCameraPose(poses[i], frames[i].meta, pipeline::PoseStatus::kOk));
+        writer.Write(perception::ToCameraPose(poses[i], frames[i].meta, pipeline::PoseStatus::kOk));
       writer.Close();
     };
     try {

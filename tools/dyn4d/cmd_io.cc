@@ -13,6 +13,7 @@
 #include "dyn4d/io/stereo.h"
 #include "dyn4d/io/synth_writer.h"
 #include "dyn4d/io/synthetic_scene.h"
+#include "dyn4d/pipeline/config.h"
 #include "progress.h"
 
 namespace dyn4d::cli {
@@ -25,6 +26,16 @@ std::string FindSharedDir(const std::string& given) {
   for (const char* c : {"../shared", "../../shared"})
     if (fs::exists(c)) return c;
   return "";
+}
+
+void OverrideParams(pipeline::Params& params, const std::string& flag,
+                    const std::vector<std::string>& key_values) {
+  for (const std::string& kv : key_values) {
+    const size_t eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw pipeline::ConfigError({flag + " '" + kv + "': expected KEY=VALUE"});
+    params.Override(kv.substr(0, eq), kv.substr(eq + 1));
+  }
 }
 
 int RunSynth(const SynthOptions& o) {

@@ -4,6 +4,10 @@
 #include <string>
 #include <vector>
 
+namespace dyn4d::pipeline {
+class Params;
+}
+
 namespace dyn4d::cli {
 
 struct TransportBenchOptions {
@@ -54,9 +58,9 @@ struct GeometryBenchOptions {
   std::string shared_dir;
   int max_frames = 0;
   bool skip_open3d = false;
-  std::vector<std::string> params;  ///< KEY=VALUE, the geometry node's tracking parameters
+  std::vector<std::string> params;         ///< KEY=VALUE, the geometry node's tracking parameters
   std::vector<std::string> source_params;  ///< KEY=VALUE, the input node's colour registration
-  std::string save_dir;             ///< write TUM trajectories here when set
+  std::string save_dir;                    ///< write TUM trajectories here when set
 };
 /// `dyn4d bench geometry`: dyn4d tracking vs Open3D's odometry, same frames.
 int RunGeometryBench(const GeometryBenchOptions& options);
@@ -107,6 +111,11 @@ int RunRecognitionLatencyBench(const RecognitionLatencyOptions& options);
 /// ../shared or $DYN4D_SHARED; empty if neither exists.
 std::string FindSharedDir(const std::string& given);
 
+/// Applies command-line KEY=VALUE pairs (--param, --input-param, ...) to
+/// `params`; throws pipeline::ConfigError "FLAG 'kv': expected KEY=VALUE".
+void OverrideParams(pipeline::Params& params, const std::string& flag,
+                    const std::vector<std::string>& key_values);
+
 /// `dyn4d bench transport`: throughput of 640x480 RGB-D frames through one
 /// dyn4d edge and a bare cppzmq loop over inproc, ipc and tcp.
 int RunTransportBench(const TransportBenchOptions& options);
@@ -153,10 +162,10 @@ struct SynthTrackingBenchOptions {
   std::vector<uint32_t> seeds{1};  ///< synthetic scenes (seed 1 = the embedded default)
   int frames = 90;
   int objects = 3;
-  int lookahead = 45;       ///< frames of lookahead for the proposals' references
-  bool gt_poses = false;    ///< true: ground-truth camera poses instead of dyn4d's odometry
-  std::string model;        ///< recognition model file; empty: the shipped synthetic model
-  int threads = 0;          ///< torch threads; 0: all cores
+  int lookahead = 45;     ///< frames of lookahead for the proposals' references
+  bool gt_poses = false;  ///< true: ground-truth camera poses instead of dyn4d's odometry
+  std::string model;      ///< recognition model file; empty: the shipped synthetic model
+  int threads = 0;        ///< torch threads; 0: all cores
 };
 /// `dyn4d bench tracking --synth`: the full RGB-D path (odometry, geometric
 /// proposals, recognition, 3D tracker) on synthetic scenes with exact ground

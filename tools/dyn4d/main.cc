@@ -99,12 +99,7 @@ void ApplyInput(pipeline::GraphConfig& config, const InputOverride& in) {
   p.Override("path", in.path);
   p.Override("kind", in.kind.empty() ? "auto" : in.kind);
   if (!in.calibration.empty()) p.Override("calibration", in.calibration);
-  for (const std::string& kv : in.params) {
-    const size_t eq = kv.find('=');
-    if (eq == std::string::npos || eq == 0)
-      throw pipeline::ConfigError({"--input-param '" + kv + "': expected KEY=VALUE"});
-    p.Override(kv.substr(0, eq), kv.substr(eq + 1));
-  }
+  cli::OverrideParams(p, "--input-param", in.params);
 }
 
 // The graph `--input` runs when no --config is given.
