@@ -23,9 +23,10 @@ std::vector<std::string> ColorCameraModel::Validate() const {
   positive("color_fy", intrinsics.fy);
   positive("color_cx", intrinsics.cx);
   positive("color_cy", intrinsics.cy);
+  const char* translation_names[3] = {"color_tx", "color_ty", "color_tz"};
   for (int i = 0; i < 3; ++i)
     if (!std::isfinite(t_color_depth[i]) || std::abs(t_color_depth[i]) > 1.0)
-      problems.push_back("color_from_depth: each of x y z within +-1 m, got " +
+      problems.push_back(std::string(translation_names[i]) + ": must be within +-1 m, got " +
                          std::to_string(t_color_depth[i]));
   return problems;
 }
@@ -195,20 +196,19 @@ ColorCalibrationResult CalibrateColorToDepth(const std::vector<pipeline::RgbdFra
     return r;
   }
   const double aspect = kd.fy / kd.fx;
-  ColorCameraModel best;
-  best.intrinsics = kd;
-  r.edge_score_registered = Score(prepared, best);
+  ColorCameraModel registered;  // colour taken as registered to depth already
+  registered.intrinsics = kd;
+  r.edge_score_registered = Score(prepared, registered);
   // Coarse grid over focal length and translation (the principal point as the
   // depth's), then coordinate descent over all five with shrinking steps.
+  ColorCameraModel best = registered;
   double best_score = -1;
   for (double f = 0.8 * kd.fx; f <= 1.2 * kd.fx; f += 0.01 * kd.fx)
     for (double tx = -0.06; tx <= 0.0601; tx += 0.01)
       for (double ty = -0.06; ty <= 0.0601; ty += 0.01) {
-        ColorCameraModel c = best;
+        ColorCameraModel c = registered;
         c.intrinsics.fx = f;
         c.intrinsics.fy = f * aspect;
-        c.intrinsics.cx = kd.cx;
-        c.intrinsics.cy = kd.cy;
         c.t_color_depth = {tx, ty, 0};
         const double s = Score(prepared, c);
         if (s > best_score) best_score = s, best = c;
