@@ -91,6 +91,20 @@ std::string CameraWord(const Vector3d& d_cam) {
   return d_cam.z() >= 0 ? "away from the camera" : "toward the camera";
 }
 
+// Appends item(k) for k < n; past `max_items`, only the first and last
+// halves, with elided(count left out) in their place.
+template <class Item, class Elided>
+void AppendElided(std::string& line, size_t n, size_t max_items, Item item, Elided elided) {
+  for (size_t k = 0; k < n; ++k) {
+    if (n > max_items && k == max_items / 2) {
+      line += elided(n - max_items);
+      k = n - (max_items - max_items / 2) - 1;
+      continue;
+    }
+    line += item(k);
+  }
+}
+
 }  // namespace
 
 std::vector<std::string> MapConfig::Validate() const {
@@ -656,31 +670,22 @@ std::string ToText(const CognitiveMap& map, const MapConfig& c) {
       std::string line = name(o->id) + " (conf " + Fixed(o->confidence, 2) + ", size " +
                          Fixed(o->size[0], 1) + "x" + Fixed(o->size[1], 1) + "x" +
                          Fixed(o->size[2], 1) + " m): seen";
-      const size_t nv = o->visible.size();
-      for (size_t k = 0; k < nv; ++k) {
-        if (nv > max_segments && k == max_segments / 2) {
-          line += " (" + std::to_string(nv - max_segments) + " more)";
-          k = nv - (max_segments - max_segments / 2) - 1;
-          continue;
-        }
-        line += " " + ts(o->visible[k].first) + "-" + ts(o->visible[k].second);
-      }
+      AppendElided(
+          line, o->visible.size(), max_segments,
+          [&](size_t k) { return " " + ts(o->visible[k].first) + "-" + ts(o->visible[k].second); },
+          [](size_t left_out) { return " (" + std::to_string(left_out) + " more)"; });
       line += ";";
-      const size_t ns = o->segments.size();
-      for (size_t k = 0; k < ns; ++k) {
-        if (ns > max_segments && k == max_segments / 2) {
-          line += " (" + std::to_string(ns - max_segments) + " more segments);";
-          k = ns - (max_segments - max_segments / 2) - 1;
-          continue;
-        }
-        const auto& m = o->segments[k];
-        line += " " + ts(m.t0) + "-" + ts(m.t1) + " ";
-        if (m.moving)
-          line += "moves " + m.heading + " (camera view: " + m.camera_relative + ") " + pos(m.from) +
-                  "->" + pos(m.to) + " at " + Fixed(m.speed_mps, 1) + " m/s;";
-        else
-          line += "static at " + pos(m.from) + ";";
-      }
+      AppendElided(
+          line, o->segments.size(), max_segments,
+          [&](size_t k) {
+            const auto& m = o->segments[k];
+            return " " + ts(m.t0) + "-" + ts(m.t1) + " " +
+                   (m.moving ? "moves " + m.heading + " (camera view: " + m.camera_relative +
+                                   ") " + pos(m.from) + "->" + pos(m.to) + " at " +
+                                   Fixed(m.speed_mps, 1) + " m/s;"
+                             : "static at " + pos(m.from) + ";");
+          },
+          [](size_t left_out) { return " (" + std::to_string(left_out) + " more segments);"; });
       if (o->enters_view) line += " enters the view;";
       if (o->leaves_view) line += " leaves the view at " + ts(o->samples.back().t) + ";";
       line.back() = '.';
