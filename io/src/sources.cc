@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <Eigen/Geometry>
+#include <Eigen/SVD>
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -194,9 +195,13 @@ std::vector<TimedPath> ReadTumList(const fs::path& file) {
 }
 
 // Poses at 100 Hz from groundtruth.txt, interpolated at frame times.
+// `T_body_cam` maps the camera into the tracked body's frame when the file
+// holds the pose of something other than the camera (Bonn: a marker body).
 class TumGroundTruth {
  public:
-  explicit TumGroundTruth(const fs::path& file) {
+  explicit TumGroundTruth(const fs::path& file,
+                          const Eigen::Isometry3d& T_body_cam = Eigen::Isometry3d::Identity())
+      : T_body_cam_(T_body_cam) {
     std::ifstream in(file);
     std::string line;
     while (std::getline(in, line)) {
@@ -225,9 +230,13 @@ class TumGroundTruth {
     const Sample& a = *(it - 1);
     if (t - a.t > max_gap_s || b.t - t > max_gap_s) return std::nullopt;
     const double u = (t - a.t) / std::max(1e-9, b.t - a.t);
+    Eigen::Isometry3d T_world_body = Eigen::Isometry3d::Identity();
+    T_world_body.linear() = a.q.normalized().slerp(u, b.q.normalized()).toRotationMatrix();
+    for (int i = 0; i < 3; ++i) T_world_body.translation()[i] = a.p[i] + u * (b.p[i] - a.p[i]);
+    const Eigen::Isometry3d T_world_cam = T_world_body * T_body_cam_;
+    const Eigen::Quaterniond q(T_world_cam.linear());
     CameraPose pose;
-    for (int i = 0; i < 3; ++i) pose.t_world_cam[i] = a.p[i] + u * (b.p[i] - a.p[i]);
-    Eigen::Quaterniond q = a.q.normalized().slerp(u, b.q.normalized());
+    for (int i = 0; i < 3; ++i) pose.t_world_cam[i] = T_world_cam.translation()[i];
     pose.q_world_cam = {q.x(), q.y(), q.z(), q.w()};
     pose.status = pipeline::PoseStatus::kGroundTruth;
     return pose;
@@ -240,11 +249,39 @@ class TumGroundTruth {
     Eigen::Quaterniond q;
   };
   std::vector<Sample> samples_;
+  Eigen::Isometry3d T_body_cam_;
 };
 
+// Bonn RGB-D Dynamic (Palazzolo et al., IROS 2019) ships the motion-capture
+// pose of the marker body on the sensor, not of the camera. The transform
+// from that body to the camera's optical frame is the one the dataset's own
+// compute_global_transformation.py applies, T_ros * T_m, with its 3x3 part
+// (T_m is a least-squares fit, scale 1.02) replaced by the nearest rotation.
+Eigen::Isometry3d BonnMarkerToCamera() {
+  Eigen::Matrix4d T_ros, T_m;
+  T_ros << -1, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1;
+  T_m << 1.0157, 0.1828, -0.2389, 0.0113, 0.0009, -0.8431, -0.6413, -0.0098, -0.3009, 0.6147,
+      -0.8085, 0.0111, 0, 0, 0, 1;
+  const Eigen::Matrix4d M = T_ros * T_m;
+  Eigen::JacobiSVD<Eigen::Matrix3d> svd(M.topLeftCorner<3, 3>(),
+                                        Eigen::ComputeFullU | Eigen::ComputeFullV);
+  Eigen::Matrix3d R = svd.matrixU() * svd.matrixV().transpose();
+  if (R.determinant() < 0) {
+    Eigen::Matrix3d U = svd.matrixU();
+    U.col(2) *= -1;
+    R = U * svd.matrixV().transpose();
+  }
+  Eigen::Isometry3d T = Eigen::Isometry3d::Identity();
+  T.linear() = R;
+  T.translation() = M.topRightCorner<3, 1>();
+  return T;
+}
+
+// A folder in the TUM RGB-D layout: TUM's own sequences, and the Bonn RGB-D
+// Dynamic sequences (`bonn`: marker-body ground truth, own calibration).
 class TumSource : public FrameSource {
  public:
-  explicit TumSource(const SourceConfig& c) : root_(c.path) {
+  TumSource(const SourceConfig& c, bool bonn) : root_(c.path), bonn_(bonn) {
     if (fs::exists(root_ / "associations.txt")) {
       // Lines "t_rgb rgb/x.png t_depth depth/y.png".
       for (StampedLine& l :
@@ -292,19 +329,24 @@ class TumSource : public FrameSource {
     if (entries_.empty()) throw SourceError("'" + root_.string() + "': no frames listed");
     if (c.max_frames > 0 && entries_.size() > size_t(c.max_frames)) entries_.resize(c.max_frames);
     if (fs::exists(root_ / "groundtruth.txt"))
-      gt_ = std::make_unique<TumGroundTruth>(root_ / "groundtruth.txt");
+      gt_ = std::make_unique<TumGroundTruth>(
+          root_ / "groundtruth.txt", bonn_ ? BonnMarkerToCamera() : Eigen::Isometry3d::Identity());
     cv::Mat first = ReadFirstImage((root_ / entries_[0].rgb).string());
     // The TUM sequences' published calibrations, recognised by folder name.
     std::optional<CameraIntrinsics> known;
     const std::string name = fs::absolute(root_).filename().string() + fs::absolute(root_).string();
-    if (name.find("freiburg1") != std::string::npos || name.find("fr1") != std::string::npos)
+    if (bonn_)  // the dataset's published (undistorted, registered) calibration
+      known = CameraIntrinsics{542.822841, 542.576870, 315.593520, 237.756098, 640, 480};
+    else if (name.find("freiburg1") != std::string::npos || name.find("fr1") != std::string::npos)
       known = CameraIntrinsics{517.3, 516.5, 318.6, 255.3, 640, 480};
     else if (name.find("freiburg2") != std::string::npos || name.find("fr2") != std::string::npos)
       known = CameraIntrinsics{520.9, 521.0, 325.1, 249.7, 640, 480};
     else if (name.find("freiburg3") != std::string::npos || name.find("fr3") != std::string::npos)
       known = CameraIntrinsics{535.4, 539.2, 320.1, 247.6, 640, 480};
-    intrinsics_ = ResolveIntrinsics(c, (root_ / "calibration.yaml").string(), known,
-                                    "TUM folder '" + root_.string() + "'", first.cols, first.rows);
+    intrinsics_ =
+        ResolveIntrinsics(c, (root_ / "calibration.yaml").string(), known,
+                          std::string(bonn_ ? "Bonn" : "TUM") + " folder '" + root_.string() + "'",
+                          first.cols, first.rows);
     depth_scale_ = c.depth_scale > 0 ? c.depth_scale : 5000.0;
     LoadSyntheticTracks();
   }
@@ -334,7 +376,8 @@ class TumSource : public FrameSource {
                   std::to_string(intrinsics_.width) + "x" + std::to_string(intrinsics_.height));
     SourceRead r;
     r.status = SourceRead::Status::kFrame;
-    r.frame.meta = {static_cast<uint64_t>(index), e.stamp_ns, "tum:" + root_.filename().string()};
+    r.frame.meta = {static_cast<uint64_t>(index), e.stamp_ns,
+                    (bonn_ ? "bonn:" : "tum:") + root_.filename().string()};
     r.frame.color = ToImage(color, PixelEncoding::kBgr8);
     if (!depth.empty()) r.frame.depth = ToImage(depth, PixelEncoding::kMono16);
     r.frame.intrinsics = intrinsics_;
@@ -357,15 +400,18 @@ class TumSource : public FrameSource {
 
   std::string Describe() const override {
     std::ostringstream os;
-    os << "TUM RGB-D folder " << root_.string() << " (" << entries_.size() << " frames, "
-       << intrinsics_.width << "x" << intrinsics_.height << ", fx " << intrinsics_.fx
-       << ", depth scale " << depth_scale_ << (gt_ ? ", ground-truth poses" : "")
+    os << (bonn_ ? "Bonn RGB-D Dynamic folder " : "TUM RGB-D folder ") << root_.string() << " ("
+       << entries_.size() << " frames, " << intrinsics_.width << "x" << intrinsics_.height
+       << ", fx " << intrinsics_.fx << ", depth scale " << depth_scale_
+       << (gt_ ? (bonn_ ? ", ground-truth poses (marker body -> camera)" : ", ground-truth poses")
+               : "")
        << (gt_tracks_.empty() ? "" : ", ground-truth tracks") << ")";
     return os.str();
   }
   int64_t SizeHint() const override { return static_cast<int64_t>(entries_.size()); }
 
  private:
+  bool bonn_ = false;
   struct Entry {
     double t;
     std::string rgb;
@@ -880,7 +926,13 @@ std::string DetectSourceKind(const std::string& path) {
     throw SourceError("input '" + path + "': not a video (" +
                       "mp4, avi, mkv, mov, webm, ...) or recording (.mcap) file");
   }
-  if (fs::exists(p / "associations.txt") || fs::exists(p / "rgb.txt")) return "tum";
+  if (fs::exists(p / "associations.txt") || fs::exists(p / "rgb.txt")) {
+    // Bonn RGB-D Dynamic sequences (rgbd_bonn_*) share TUM's layout.
+    std::string name = fs::absolute(p).lexically_normal().filename().string();
+    if (name.empty()) name = fs::absolute(p).lexically_normal().parent_path().filename().string();
+    std::transform(name.begin(), name.end(), name.begin(), ::tolower);
+    return name.find("bonn") != std::string::npos ? "bonn" : "tum";
+  }
   if (fs::is_directory(p / "left") && fs::is_directory(p / "right")) return "stereo";
   for (const auto& e : fs::directory_iterator(p)) {
     const std::string n = e.path().filename().string();
@@ -909,8 +961,8 @@ class ColorRegisteringSource : public FrameSource {
     } catch (const std::exception& e) {
       SourceRead skip;
       skip.status = SourceRead::Status::kSkipped;
-      skip.message = "frame " + std::to_string(r.frame.meta.seq) +
-                     ": colour registration: " + e.what();
+      skip.message =
+          "frame " + std::to_string(r.frame.meta.seq) + ": colour registration: " + e.what();
       return skip;
     }
     return r;
@@ -918,9 +970,9 @@ class ColorRegisteringSource : public FrameSource {
   std::string Describe() const override {
     const auto& k = camera_.intrinsics;
     std::ostringstream os;
-    os << inner_->Describe() << "; colour registered to depth (colour fx " << k.fx << " fy "
-       << k.fy << " cx " << k.cx << " cy " << k.cy << ", from depth " << camera_.t_color_depth.x()
-       << " " << camera_.t_color_depth.y() << " " << camera_.t_color_depth.z() << " m)";
+    os << inner_->Describe() << "; colour registered to depth (colour fx " << k.fx << " fy " << k.fy
+       << " cx " << k.cx << " cy " << k.cy << ", from depth " << camera_.t_color_depth.x() << " "
+       << camera_.t_color_depth.y() << " " << camera_.t_color_depth.z() << " m)";
     return os.str();
   }
   bool IsLive() const override { return inner_->IsLive(); }
@@ -940,7 +992,7 @@ std::unique_ptr<FrameSource> OpenSource(const SourceConfig& c) {
   if (!c.color_camera) return OpenSourceKind(c, kind);
   if (const auto problems = c.color_camera->Validate(); !problems.empty())
     throw SourceError("'" + c.path + "': " + problems.front());
-  const bool has_depth = kind == "tum" || kind == "7scenes" || kind == "openni" ||
+  const bool has_depth = kind == "tum" || kind == "bonn" || kind == "7scenes" || kind == "openni" ||
                          (kind == "images" && !c.depth_path.empty());
   if (!has_depth)
     throw SourceError("'" + c.path + "': color_fx/color_* given, but a '" + kind +
@@ -951,7 +1003,8 @@ std::unique_ptr<FrameSource> OpenSource(const SourceConfig& c) {
 namespace {
 
 std::unique_ptr<FrameSource> OpenSourceKind(const SourceConfig& c, const std::string& kind) {
-  if (kind == "tum") return std::make_unique<TumSource>(c);
+  if (kind == "tum") return std::make_unique<TumSource>(c, false);
+  if (kind == "bonn") return std::make_unique<TumSource>(c, true);
   if (kind == "7scenes") return std::make_unique<SevenScenesSource>(c);
   if (kind == "images") return std::make_unique<ImageFolderSource>(c);
   if (kind == "video") return std::make_unique<CaptureSource>(c, CaptureSource::Kind::kFile);
@@ -970,7 +1023,7 @@ std::unique_ptr<FrameSource> OpenSourceKind(const SourceConfig& c, const std::st
     throw SourceError("'" + c.path +
                       "' is a folder of videos: run it as a batch (dyn4d run --input FOLDER)");
   throw SourceError("unknown source kind '" + kind +
-                    "' (auto, tum, 7scenes, images, video, stereo, recording, openni, v4l2, "
+                    "' (auto, tum, bonn, 7scenes, images, video, stereo, recording, openni, v4l2, "
                     "gstreamer, synthetic)");
 }
 

@@ -249,7 +249,7 @@ std::unique_ptr<pipeline::Stage> MakeInput(Params& p, const StageContext&) {
   SourceConfig c;
   c.path = p.GetString("path", "");
   c.kind = p.GetChoice("kind", "auto",
-                       {"auto", "tum", "7scenes", "images", "video", "stereo", "recording",
+                       {"auto", "tum", "bonn", "7scenes", "images", "video", "stereo", "recording",
                         "openni", "v4l2", "gstreamer", "synthetic"});
   c.calibration = p.GetString("calibration", "");
   c.fx = p.GetDouble("fx", 0, 0, 1e6);

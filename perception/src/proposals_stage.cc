@@ -14,7 +14,7 @@ using pipeline::Outputs;
 
 // Frames and their poses (joined by seq) -> Detections on `proposals`: per
 // moving object a box, a mask, a world centroid and extent, and a score (the
-// share of its pixels that several references saw through). Frames without
+// share of its surface that references saw through). Frames without
 // a pose (none within kMaxWait frames) or with a lost one give no
 // proposals and are counted.
 class MotionProposalStage : public pipeline::FrameJoinStage<pipeline::CameraPose> {
@@ -63,11 +63,11 @@ class MotionProposalStage : public pipeline::FrameJoinStage<pipeline::CameraPose
       pipeline::Detections d;
       d.meta = o.frame.meta;
       d.meta.source_id = "motion_proposals";
-      if (!o.result.message.empty() && o.result.message != "no reference view") {
+      if (!o.message.empty() && o.message != "no reference view") {
         if (skipped_++ < 10)
-          spdlog::warn("motion_proposals: frame {}: {}", o.frame.meta.seq, o.result.message);
+          spdlog::warn("motion_proposals: frame {}: {}", o.frame.meta.seq, o.message);
       }
-      for (const MotionProposal& p : o.result.proposals) {
+      for (const MotionRegion& p : o.result.regions) {
         pipeline::Detection det;
         det.box = p.box;
         det.mask = p.mask;
@@ -130,7 +130,8 @@ void RegisterProposalStages(pipeline::StageRegistry& r) {
       [](pipeline::Params& p, const pipeline::StageContext&) -> std::unique_ptr<pipeline::Stage> {
         BackgroundProposalConfig c;
         c.work_width = p.GetInt("work_width", c.work_width, 32, 4096);
-        c.min_residual_flow_px = p.GetDouble("min_residual_flow_px", c.min_residual_flow_px, 1e-3, 100);
+        c.min_residual_flow_px =
+            p.GetDouble("min_residual_flow_px", c.min_residual_flow_px, 1e-3, 100);
         c.static_camera_px = p.GetDouble("static_camera_px", c.static_camera_px, 0, 100);
         c.min_pixels = p.GetInt("min_pixels", c.min_pixels, 1, 1 << 24);
         c.use_background_model = p.GetBool("use_background_model", c.use_background_model);
@@ -141,24 +142,16 @@ void RegisterProposalStages(pipeline::StageRegistry& r) {
   r.Register(
       "motion_proposals",
       "moving objects from RGB-D and camera poses, no detector: points in space another view saw "
-      "as free, grouped into regions (inputs frames, poses; output proposals: box, mask, world "
-      "centroid and extent)",
+      "as free (depth noise model), grown into whole objects (inputs frames, poses; output "
+      "proposals: box, mask, world centroid and extent)",
       [](pipeline::Params& p, const pipeline::StageContext&) -> std::unique_ptr<pipeline::Stage> {
         MotionProposalStream::Options o;
-        MotionProposalConfig& c = o.proposer;
         o.lookahead_frames = p.GetInt("lookahead_frames", o.lookahead_frames, 0, 1000);
         o.reference_every = p.GetInt("reference_every", o.reference_every, 1, 1000);
         o.past_frames = p.GetInt("past_frames", o.past_frames, 0, 100000);
-        c.stride = p.GetInt("stride", c.stride, 1, 16);
-        c.min_depth_m = p.GetDouble("min_depth_m", c.min_depth_m, 0.01, 100);
-        c.max_depth_m = p.GetDouble("max_depth_m", c.max_depth_m, 0.02, 100);
-        c.free_margin_m = p.GetDouble("free_margin_m", c.free_margin_m, 0, 10);
-        c.free_margin_rel = p.GetDouble("free_margin_rel", c.free_margin_rel, 0, 1);
-        c.min_votes = p.GetInt("min_votes", c.min_votes, 1, 100);
-        c.neighbour_gap_m = p.GetDouble("neighbour_gap_m", c.neighbour_gap_m, 1e-4, 10);
-        c.neighbour_chroma_gap = p.GetDouble("neighbour_chroma_gap", c.neighbour_chroma_gap, 0, 3);
-        c.min_pixels = p.GetInt("min_pixels", c.min_pixels, 1, 1 << 24);
-        for (const std::string& problem : c.Validate()) p.AddProblem("", problem);
+        o.stride = p.GetInt("stride", o.stride, 1, 16);
+        o.segmentation = ReadMotionSegmentationConfig(p, o.segmentation);
+        for (const std::string& problem : o.Validate()) p.AddProblem("", problem);
         p.Finish();
         return std::make_unique<MotionProposalStage>(std::move(o));
       });

@@ -7,6 +7,7 @@
 #include <deque>
 #include <limits>
 
+#include "dyn4d/perception/motion_segmentation.h"
 #include "dyn4d/perception/pose.h"
 #include "window_refinement.h"
 
@@ -30,24 +31,6 @@ struct Level {
 struct Pyramid {
   std::vector<Level> levels;  // [0] = finest used
 };
-
-// SE(3) exponential for a left perturbation delta = (v, w).
-Eigen::Isometry3d Exp(const Vec6& d) {
-  const Eigen::Vector3d v = d.head<3>(), w = d.tail<3>();
-  const double theta = w.norm();
-  Eigen::Matrix3d W;
-  W << 0, -w.z(), w.y(), w.z(), 0, -w.x(), -w.y(), w.x(), 0;
-  Eigen::Matrix3d R = Eigen::Matrix3d::Identity(), V = Eigen::Matrix3d::Identity();
-  if (theta > 1e-10) {
-    R = Eigen::AngleAxisd(theta, w / theta).toRotationMatrix();
-    V += (1 - std::cos(theta)) / (theta * theta) * W +
-         (theta - std::sin(theta)) / (theta * theta * theta) * W * W;
-  }
-  Eigen::Isometry3d T = Eigen::Isometry3d::Identity();
-  T.linear() = R;
-  T.translation() = V * v;
-  return T;
-}
 
 // H += w J J^T on the upper triangle only (21 of 36 products; this is the
 // innermost loop of tracking). Symmetrize() completes H afterwards.
@@ -189,92 +172,6 @@ void WarpDepth(const Eigen::Isometry3d& M, Level& L) {
   L.Z = std::move(Z);
 }
 
-// What a past keyframe saw, for the moving-pixel test: its depth at the
-// finest level, min-filtered over 7x7 at 320x240 (0 where any pixel of the
-// window is invalid) so that depth edges and small pose errors never read as
-// free space. (3x3: TUM fr1/rpy, a static scene, lost up to 12 % of its
-// pixels to the test under fast rotation and its ATE doubled.)
-struct FreeSpaceReference {
-  int w = 0, h = 0;
-  float fx = 0, fy = 0, cx = 0, cy = 0;
-  std::vector<float> min_depth;
-  Eigen::Isometry3d T_world_cam = Eigen::Isometry3d::Identity();
-};
-
-FreeSpaceReference MakeReference(const Level& K, const Eigen::Isometry3d& T_world_cam) {
-  FreeSpaceReference r;
-  r.w = K.w, r.h = K.h, r.fx = K.fx, r.fy = K.fy, r.cx = K.cx, r.cy = K.cy;
-  r.T_world_cam = T_world_cam;
-  // Separable minimum over (2R+1)^2 with invalid (0) depth winning, so that a
-  // window touching a hole reads as unknown.
-  const int R = std::clamp(K.w / 100, 1, 6);  // 3 at 320 pixels wide
-  const int w = K.w, h = K.h;
-  auto min_valid = [](float a, float b) { return a <= 0 || b <= 0 ? 0.f : std::min(a, b); };
-  std::vector<float> rows(K.Z.size(), 0.f);
-  for (int v = 0; v < h; ++v)
-    for (int u = R; u < w - R; ++u) {
-      float m = K.Z[static_cast<size_t>(v) * w + u - R];
-      for (int du = -R + 1; du <= R; ++du)
-        m = min_valid(m, K.Z[static_cast<size_t>(v) * w + u + du]);
-      rows[static_cast<size_t>(v) * w + u] = m;
-    }
-  r.min_depth.assign(K.Z.size(), 0.f);
-  for (int v = R; v < h - R; ++v)
-    for (int u = R; u < w - R; ++u) {
-      float m = rows[static_cast<size_t>(v - R) * w + u];
-      for (int dv = -R + 1; dv <= R; ++dv)
-        m = min_valid(m, rows[static_cast<size_t>(v + dv) * w + u]);
-      r.min_depth[static_cast<size_t>(v) * w + u] = m;
-    }
-  return r;
-}
-
-// Pixels of `C` (finest level, pose T_world_c) that must be moving: seen in
-// front of what a reference saw along the same ray. A static scene can never
-// do that (a view sees the nearest surface on each ray), whatever the
-// parallax; several references taken at different times catch the parts of
-// a slow object that overlap where it was in any one of them. Candidates
-// need 7 of their 3x3 neighbours to agree, then grow by `grow` pixels.
-// Returns 1 = moving, per pixel of C.
-std::vector<uint8_t> DynamicPixels(const std::deque<FreeSpaceReference>& refs, const Level& C,
-                                   const Eigen::Isometry3d& T_world_c, double margin_m,
-                                   double margin_rel, int grow) {
-  const int w = C.w, h = C.h;
-  const size_t n = static_cast<size_t>(w) * h;
-  std::vector<uint8_t> cand(n, 0);
-  for (const FreeSpaceReference& K : refs) {
-    const Eigen::Isometry3f T_k_c = (K.T_world_cam.inverse() * T_world_c).cast<float>();
-    for (size_t i = 0; i < n; ++i) {
-      if (C.Z[i] <= 0 || cand[i]) continue;
-      const Eigen::Vector3f q = T_k_c * C.P[i];
-      if (q.z() <= 0) continue;
-      const float fu = K.fx * q.x() / q.z() + K.cx + 0.5f, fv = K.fy * q.y() / q.z() + K.cy + 0.5f;
-      if (!(fu >= 0 && fv >= 0 && fu < K.w && fv < K.h)) continue;
-      const float zk = K.min_depth[static_cast<size_t>(fv) * K.w + static_cast<size_t>(fu)];
-      if (zk > 0 && q.z() < zk - (margin_m + margin_rel * zk)) cand[i] = 1;
-    }
-  }
-  std::vector<uint8_t> seed(n, 0);
-  for (int v = 1; v < h - 1; ++v)
-    for (int u = 1; u < w - 1; ++u) {
-      int votes = 0;
-      for (int dv = -1; dv <= 1; ++dv)
-        for (int du = -1; du <= 1; ++du) votes += cand[static_cast<size_t>(v + dv) * w + u + du];
-      if (votes >= 7) seed[static_cast<size_t>(v) * w + u] = 1;
-    }
-  std::vector<uint8_t> out(n, 0);
-  for (int v = 0; v < h; ++v)
-    for (int u = 0; u < w; ++u) {
-      if (!seed[static_cast<size_t>(v) * w + u]) continue;
-      for (int dv = -grow; dv <= grow; ++dv)
-        for (int du = -grow; du <= grow; ++du) {
-          const int uu = u + du, vv = v + dv;
-          if (uu >= 0 && vv >= 0 && uu < w && vv < h) out[static_cast<size_t>(vv) * w + uu] = 1;
-        }
-    }
-  return out;
-}
-
 // Removes the pixels marked in `mask0` (finest level) from every level of
 // `p`: a coarser pixel goes when any pixel it covers does.
 void ApplyMask(const std::vector<uint8_t>& mask0, Pyramid& p) {
@@ -297,17 +194,38 @@ void ApplyMask(const std::vector<uint8_t>& mask0, Pyramid& p) {
   }
 }
 
-// A moving-pixel test that finds most of the image moving more likely went
-// wrong (a bad pose) than saw the scene move: its mask is not applied then.
-constexpr double kMaxMovingFraction = 0.6;
+// A view of a pyramid level for the motion segmenter (its depth as it is now).
+DepthView ViewOf(const Level& L, const Eigen::Isometry3d& T_world_cam, int64_t stamp_ns,
+                 double angular_speed, int stride) {
+  DepthView v;
+  v.width = L.w, v.height = L.h;
+  v.fx = L.fx, v.fy = L.fy, v.cx = L.cx, v.cy = L.cy;
+  v.depth_m = L.Z;
+  v.T_world_cam = T_world_cam;
+  v.stamp_ns = stamp_ns;
+  v.angular_speed_rad_s = angular_speed;
+  v.stride = stride;
+  return v;
+}
 
-// Masks `p` with `moving` unless it marks nothing or more than
-// kMaxMovingFraction; returns the fraction marked.
-double MaskMoving(const std::vector<uint8_t>& moving, Pyramid& p) {
-  const size_t marked = static_cast<size_t>(std::count(moving.begin(), moving.end(), 1));
-  const double fraction = static_cast<double>(marked) / moving.size();
-  if (marked > 0 && fraction < kMaxMovingFraction) ApplyMask(moving, p);
-  return fraction;
+// A mask at a coarser level (`factor` times smaller) at the finest level's size.
+std::vector<uint8_t> Upsample(const std::vector<uint8_t>& m, int w, int h, int w0, int h0,
+                              int factor) {
+  if (factor == 1) return m;
+  std::vector<uint8_t> out(static_cast<size_t>(w0) * h0, 0);
+  for (int v = 0; v < h0; ++v)
+    for (int u = 0; u < w0; ++u) {
+      const int uu = std::min(w - 1, u / factor), vv = std::min(h - 1, v / factor);
+      out[static_cast<size_t>(v) * w0 + u] = m[static_cast<size_t>(vv) * w + uu];
+    }
+  return out;
+}
+
+// Pixels of `L` usable by the geometric term (valid depth, unmasked).
+size_t ValidPixels(const Level& L) {
+  size_t n = 0;
+  for (size_t i = 0; i < L.Z.size(); ++i) n += L.Z[i] > 0 && !L.masked[i];
+  return n;
 }
 
 }  // namespace
@@ -323,6 +241,14 @@ std::vector<std::string> RgbdOdometry::Config::Validate() const {
     p.push_back("sigmas and huber_k must be positive");
   if (!(lost_min_inliers >= 0 && lost_min_inliers < 1))
     p.push_back("lost_min_inliers: must be in [0, 1)");
+  if (dynamic_references < 1) p.push_back("dynamic_references: must be >= 1");
+  if (recent_references < 0) p.push_back("recent_references: must be >= 0");
+  if (recent_reference_every < 1) p.push_back("recent_reference_every: must be >= 1");
+  if (motion_level < 0) p.push_back("motion_level: must be >= 0");
+  if (!(min_visible_fraction >= 0 && min_visible_fraction < 1))
+    p.push_back("min_visible_fraction: must be in [0, 1)");
+  if (max_uncertain_frames < 0) p.push_back("max_uncertain_frames: must be >= 0");
+  for (const std::string& m : motion.Validate()) p.push_back(m);
   return p;
 }
 
@@ -348,12 +274,21 @@ struct RgbdOdometry::Impl {
   Eigen::Isometry3d T_world_last = Eigen::Isometry3d::Identity();
   Eigen::Isometry3d velocity = Eigen::Isometry3d::Identity();  // last frame-to-frame motion
   bool have_last = false;
-  std::deque<FreeSpaceReference> free_space_refs;  // the last keyframes, as they saw the scene
-  void AddFreeSpaceReference(const Level& K, const Eigen::Isometry3d& T_world_cam) {
+  // Moving objects (detect_dynamic): the last keyframes as they saw the
+  // scene (references of the free-space test), the keyframe's own view, and
+  // the world points of the last frame's moving objects (the next frame's
+  // predicted mask).
+  MotionSegmenter segmenter;
+  std::deque<ReferenceView> motion_refs;
+  std::deque<ReferenceView> recent_refs;  // every few frames of the last second
+  int64_t frames_tracked = 0;
+  int uncertain_frames = 0;  // in a row, on the prediction alone
+  std::optional<DepthView> kf_view;
+  std::vector<MovingObjectPrior> last_moving;
+  void AddMotionReference(const DepthView& v) {
     if (!c.detect_dynamic) return;
-    free_space_refs.push_back(MakeReference(K, T_world_cam));
-    while (static_cast<int>(free_space_refs.size()) > c.dynamic_references)
-      free_space_refs.pop_front();
+    motion_refs.emplace_back(v);
+    while (static_cast<int>(motion_refs.size()) > c.dynamic_references) motion_refs.pop_front();
   }
   // The keyframe's frame and mask when its depth could not yet be brought to
   // its colour's time (no velocity known when it was built).
@@ -473,6 +408,7 @@ struct RgbdOdometry::Impl {
 
   struct Fit {
     int in_view = 0, inliers = 0, selected = 0, iterations = 0;
+    int occluded = 0;  // in view, but on a masked (moving) pixel of the current frame
   };
 
   // Gauss-Newton for T (keyframe -> current) at one level.
@@ -506,7 +442,7 @@ struct RgbdOdometry::Impl {
       int n_res = 0;
       abs_i.clear();
       abs_g.clear();
-      int in_view = 0, inliers = 0;
+      int in_view = 0, inliers = 0, occluded = 0;
       const Eigen::Matrix3f Rf = T.linear().cast<float>();
       const Eigen::Vector3f tf = T.translation().cast<float>();
       const Eigen::Isometry3f T2 = (T * T_kf_r2).cast<float>();
@@ -529,7 +465,10 @@ struct RgbdOdometry::Impl {
         // u, v >= 0 here, so truncating u + 0.5 rounds (std::lround is a libm call).
         const size_t near =
             static_cast<size_t>(static_cast<int>(v + 0.5f)) * C.w + static_cast<int>(u + 0.5f);
-        if (C.masked[near]) continue;
+        if (C.masked[near]) {
+          if (first) ++occluded;
+          continue;
+        }
         auto lerp = [&](const std::vector<float>& img) {
           return (1 - bb) * ((1 - a) * img[o] + a * img[o + 1]) +
                  bb * ((1 - a) * img[o + C.w] + a * img[o + C.w + 1]);
@@ -572,6 +511,7 @@ struct RgbdOdometry::Impl {
       }
       Symmetrize(H);
       fit.in_view = in_view, fit.inliers = inliers, fit.iterations = it + 1;
+      fit.occluded = occluded;
       if (in_view < 30 || n_res == 0) break;
       auto mad = [](std::vector<float>& v) {
         if (v.size() < 20) return 0.0;
@@ -602,7 +542,7 @@ struct RgbdOdometry::Impl {
       A.diagonal() += lambda * H.diagonal();
       const Vec6 delta = -A.ldlt().solve(b);
       if (!delta.allFinite()) break;
-      T = Orthonormal(Exp(delta) * T);
+      T = Orthonormal(SE3Exp(delta) * T);
       if (delta.squaredNorm() < 1e-12) break;
     }
     // The last step was not evaluated: keep the best evaluated pose.
@@ -612,9 +552,10 @@ struct RgbdOdometry::Impl {
 };
 
 RgbdOdometry::RgbdOdometry(Config config) : impl_(std::make_unique<Impl>()) {
-  impl_->c = std::move(config);
-  const auto problems = impl_->c.Validate();
+  const auto problems = config.Validate();
   if (!problems.empty()) throw std::invalid_argument("RgbdOdometry::Config: " + problems.front());
+  impl_->c = std::move(config);
+  impl_->segmenter = MotionSegmenter(impl_->c.motion);
 }
 RgbdOdometry::RgbdOdometry() : RgbdOdometry(Config()) {}
 RgbdOdometry::~RgbdOdometry() = default;
@@ -625,7 +566,10 @@ void RgbdOdometry::Reset() {
   impl_->keyframe.reset();
   impl_->previous.reset();
   impl_->window.clear();
-  impl_->free_space_refs.clear();
+  impl_->motion_refs.clear();
+  impl_->recent_refs.clear();
+  impl_->kf_view.reset();
+  impl_->last_moving.clear();
   impl_->ForgetVelocity();
   impl_->uncompensated_kf.reset();
   impl_->uncompensated_kf_mask.reset();
@@ -652,13 +596,26 @@ RgbdOdometry::Result RgbdOdometry::Track(const pipeline::RgbdFrame& frame,
       s.c.compensate_depth_time && frame.depth_offset_ns != 0 && !depth_to_color;
   s.last_stamp_ns = static_cast<int64_t>(frame.meta.stamp_ns);
   const Eigen::Isometry3d predicted = Orthonormal(s.T_world_last * s.velocity);
+  const int stride = 1 << s.c.finest_level;
   if (!cur) {
     r.status = Result::Status::kLost;
     r.message = why;
     r.T_world_cam = predicted;
     s.ForgetVelocity();
+    s.last_moving.clear();
     return done();
   }
+  // The frame as the sensor saw it (moving objects included), at the
+  // segmentation's level: the free-space test's input, and a reference
+  // if it becomes a keyframe.
+  const double angular_speed =
+      s.velocity_dt_ns > 0 ? RotationDeg(s.velocity) * M_PI / 180 / (s.velocity_dt_ns * 1e-9) : 0;
+  const int ml = std::min(s.c.motion_level, static_cast<int>(cur->levels.size()) - 1);
+  const int factor = 1 << ml;
+  const Level& Lm = cur->levels[ml];
+  const int w0 = cur->levels[0].w, h0 = cur->levels[0].h;
+  DepthView view = ViewOf(Lm, predicted, frame.meta.stamp_ns, angular_speed, stride * factor);
+  const size_t valid_pixels = ValidPixels(cur->levels[0]);
   if (!s.keyframe) {
     // First frame, or after a loss: this frame anchors tracking at the last
     // known pose.
@@ -668,8 +625,12 @@ RgbdOdometry::Result RgbdOdometry::Track(const pipeline::RgbdFrame& frame,
     s.T_world_kf = s.T_world_last;
     s.ForgetVelocity();
     s.have_last = true;
-    s.free_space_refs.clear();  // a new chain: earlier views may not line up with it
-    s.AddFreeSpaceReference(s.keyframe->levels[0], s.T_world_kf);
+    // The references stay: the free-space test aligns each to the frame
+    // first and leaves out those it cannot align.
+    s.last_moving.clear();
+    view.T_world_cam = s.T_world_kf;
+    s.AddMotionReference(view);
+    s.kf_view = view;
     r.status = Result::Status::kInitialised;
     r.T_world_cam = s.T_world_kf;
     r.is_keyframe = true;
@@ -677,40 +638,123 @@ RgbdOdometry::Result RgbdOdometry::Track(const pipeline::RgbdFrame& frame,
     r.overlap = 1;
     return done();
   }
+  // The last frame's moving objects leave this frame before it is aligned
+  // (they would pull the pose along with them).
+  std::vector<uint8_t> moving(static_cast<size_t>(w0) * h0, 0);
+  if (s.c.detect_dynamic && !s.last_moving.empty()) {
+    view.T_world_cam = predicted;
+    moving = Upsample(s.segmenter.PredictMask(s.last_moving, view), Lm.w, Lm.h, w0, h0, factor);
+    ApplyMask(moving, *cur);
+  }
   // T maps keyframe coordinates into the current frame.
   Eigen::Isometry3d T = Orthonormal(predicted.inverse() * s.T_world_kf);
   Impl::Fit fit;
   const int n_levels = static_cast<int>(cur->levels.size());
-  for (int l = n_levels - 1; l >= 0; --l) {
-    // Under fast rotation (blur, shrinking overlap with the keyframe) the
-    // previous frame also constrains the motion, at every level.
-    const bool two = s.previous && RotationDeg(s.velocity) > s.c.previous_frame_above_deg;
-    fit = s.Align(s.keyframe->levels[l], cur->levels[l], l + s.c.finest_level, s.c.iterations[l], T,
-                  two ? &s.previous->levels[l] : nullptr, s.T_kf_previous);
-    r.iterations += fit.iterations;
+  auto align = [&](int from_level) {
+    r.iterations = 0;
+    for (int l = from_level; l >= 0; --l) {
+      // Under fast rotation (blur, shrinking overlap with the keyframe) the
+      // previous frame also constrains the motion, at every level.
+      const bool two = s.previous && RotationDeg(s.velocity) > s.c.previous_frame_above_deg;
+      fit = s.Align(s.keyframe->levels[l], cur->levels[l], l + s.c.finest_level, s.c.iterations[l],
+                    T, two ? &s.previous->levels[l] : nullptr, s.T_kf_previous);
+      r.iterations += fit.iterations;
+    }
+  };
+  align(n_levels - 1);
+  Eigen::Isometry3d T_world_cur = Orthonormal(s.T_world_kf * T.inverse());
+  if (s.c.detect_dynamic) {
+    // Moving objects now: segmented against the last keyframes and recent
+    // frames at the pose just found. Objects the prediction missed (new
+    // ones, or ones that moved farther) leave the frame and the pose is
+    // refined without them.
+    view.T_world_cam = T_world_cur;
+    std::vector<const ReferenceView*> refs;
+    for (const ReferenceView& ref : s.motion_refs) refs.push_back(&ref);
+    for (const ReferenceView& ref : s.recent_refs) refs.push_back(&ref);
+    MotionSegmentation seg =
+        s.segmenter.Segment(view, refs, frame.depth.width, frame.depth.height, s.last_moving);
+    const std::vector<uint8_t> now = Upsample(seg.Mask(), Lm.w, Lm.h, w0, h0, factor);
+    size_t added = 0;
+    for (size_t i = 0; i < now.size(); ++i)
+      if (now[i] && !moving[i]) ++added, moving[i] = 1;
+    if (added > valid_pixels / 200) {
+      ApplyMask(moving, *cur);
+      align(std::min(1, n_levels - 1));
+      T_world_cur = Orthonormal(s.T_world_kf * T.inverse());
+      view.T_world_cam = T_world_cur;
+    }
+    s.last_moving = s.segmenter.Carry(seg, view);
+    size_t marked = 0;
+    for (uint8_t m : moving) marked += m;
+    r.dynamic_fraction = valid_pixels ? static_cast<double>(marked) / valid_pixels : 0;
+    r.moving_objects = static_cast<int>(seg.regions.size());
+    r.motion = seg;
+    r.moving_mask = moving;
+    r.mask_width = w0, r.mask_height = h0, r.mask_stride = stride;
+    if (++s.frames_tracked % s.c.recent_reference_every == 0) {
+      s.recent_refs.emplace_back(view);
+      while (static_cast<int>(s.recent_refs.size()) > s.c.recent_references)
+        s.recent_refs.pop_front();
+    }
   }
-  const Eigen::Isometry3d T_world_cur = Orthonormal(s.T_world_kf * T.inverse());
   r.T_world_cam = T_world_cur;
   r.overlap = fit.selected ? double(fit.in_view) / fit.selected : 0;
-  r.inlier_fraction = fit.selected ? double(fit.inliers) / fit.selected : 0;
+  // Agreement among the keyframe pixels that could agree: those hidden by a
+  // moving object in this frame say nothing about the pose.
+  const int comparable = fit.selected - fit.occluded;
+  r.inlier_fraction = comparable > 0 ? double(fit.inliers) / comparable : 0;
   const Eigen::Isometry3d jump = predicted.inverse() * T_world_cur;
+  // Keyframe pixels this frame could confirm: in view and not hidden by a
+  // moving object (or missing depth).
+  const double visible = fit.selected ? double(fit.in_view - fit.occluded) / fit.selected : 0;
+  if (visible < s.c.min_visible_fraction) {
+    // Too little of the scene is visible (a person right in front of the
+    // camera, depth mostly missing) to hold the pose, and too little to say
+    // tracking failed. The prediction stands in (marked lost: kept out of
+    // the map and of references) and the keyframe stays, so tracking
+    // resumes against the scene as it was.
+    r.status = Result::Status::kLost;
+    char msg[160];
+    std::snprintf(msg, sizeof msg, "uncertain: %.0f %% of the keyframe visible", 100 * visible);
+    r.message = msg;
+    r.T_world_cam = predicted;
+    s.T_world_last = predicted;
+    s.previous.reset();
+    ++s.uncertain_frames;
+    return done();
+  }
+  // After frames on the prediction alone, the pose may land farther from it.
+  const double slack = 1 + s.uncertain_frames;
   if (!T.matrix().allFinite() || r.inlier_fraction < s.c.lost_min_inliers ||
-      jump.translation().norm() > s.c.lost_max_jump_m ||
-      RotationDeg(jump) > s.c.lost_max_jump_deg) {
+      jump.translation().norm() > slack * s.c.lost_max_jump_m ||
+      RotationDeg(jump) > slack * s.c.lost_max_jump_deg) {
     r.status = Result::Status::kLost;
     char msg[160];
     std::snprintf(msg, sizeof msg, "inliers %.0f %%, jump %.2f m / %.1f deg from the prediction",
                   100 * r.inlier_fraction, jump.translation().norm(), RotationDeg(jump));
     r.message = msg;
     r.T_world_cam = predicted;
+    if (s.uncertain_frames < s.c.max_uncertain_frames) {
+      // One bad frame (a person filling most of the view, motion blur)
+      // should not cut the chain: the prediction stands in and the next
+      // frame is aligned to the same keyframe again.
+      s.T_world_last = predicted;
+      s.previous.reset();
+      ++s.uncertain_frames;
+      return done();
+    }
     // Re-initialise on the next frame from the prediction.
     s.T_world_last = predicted;
     s.keyframe.reset();
     s.previous.reset();
     s.window.clear();  // refinement must not tie new keyframes to the lost chain
+    s.last_moving.clear();
+    s.uncertain_frames = 0;
     return done();
   }
   r.status = Result::Status::kOk;
+  s.uncertain_frames = 0;
   const Eigen::Isometry3d from_kf = T.inverse();
   const bool new_keyframe = from_kf.translation().norm() > s.c.keyframe_translation_m ||
                             RotationDeg(from_kf) > s.c.keyframe_rotation_deg ||
@@ -718,37 +762,28 @@ RgbdOdometry::Result RgbdOdometry::Track(const pipeline::RgbdFrame& frame,
   s.velocity = Orthonormal(s.T_world_last.inverse() * T_world_cur);
   s.velocity_dt_ns = dt_ns;
   // The first keyframe, built before any velocity was known, is rebuilt at
-  // the colour's time now; before the moving-pixel test below, so that what
-  // that test removes from it stays removed.
+  // the colour's time now; before the moving-object test below, so that
+  // what that test removes from it stays removed.
   if (s.uncompensated_kf) {
     std::string ignored;
     const pipeline::Image* kf_mask = s.uncompensated_kf_mask ? &*s.uncompensated_kf_mask : nullptr;
     if (auto M = s.DepthToColor(s.uncompensated_kf->depth_offset_ns))
-      if (auto rebuilt = s.Build(*s.uncompensated_kf, kf_mask, M, &ignored))
+      if (auto rebuilt = s.Build(*s.uncompensated_kf, kf_mask, M, &ignored)) {
         s.keyframe = std::move(rebuilt);
+        if (s.kf_view) s.kf_view->depth_m = s.keyframe->levels[ml].Z;
+      }
     s.uncompensated_kf.reset();
     s.uncompensated_kf_mask.reset();
   }
-  if (s.c.detect_dynamic) {
-    // Moving objects found now stay out of this frame when it becomes a
-    // reference (keyframe or previous frame), so they cannot drag later
-    // frames along with them.
-    const std::vector<uint8_t> dynamic =
-        DynamicPixels(s.free_space_refs, cur->levels[0], T_world_cur, s.c.dynamic_margin_m,
-                      s.c.dynamic_margin_rel, 2);
-    // A new keyframe joins the references as it saw the scene (before masking).
-    if (new_keyframe) s.AddFreeSpaceReference(cur->levels[0], T_world_cur);
-    // The other way round: keyframe pixels in front of what this frame sees
-    // were on something that has moved since (including objects already
-    // there when tracking started); they leave the keyframe for good.
-    if (!new_keyframe) {
-      const std::deque<FreeSpaceReference> now = {MakeReference(cur->levels[0], T_world_cur)};
-      const std::vector<uint8_t> moved =
-          DynamicPixels(now, s.keyframe->levels[0], s.T_world_kf, s.c.dynamic_margin_m,
-                        s.c.dynamic_margin_rel, 2);
-      MaskMoving(moved, *s.keyframe);
-    }
-    r.dynamic_fraction = MaskMoving(dynamic, *cur);
+  if (s.c.detect_dynamic && !new_keyframe && s.kf_view) {
+    // The other way round: keyframe objects in front of what this frame
+    // sees have moved since (including ones already there when tracking
+    // started); they leave the keyframe for good.
+    const ReferenceView now(view);
+    const MotionSegmentation moved =
+        s.segmenter.Segment(*s.kf_view, {&now}, frame.depth.width, frame.depth.height);
+    if (!moved.regions.empty())
+      ApplyMask(Upsample(moved.Mask(), moved.width, moved.height, w0, h0, factor), *s.keyframe);
   }
   s.T_world_last = T_world_cur;
   if (new_keyframe) {
@@ -757,6 +792,11 @@ RgbdOdometry::Result RgbdOdometry::Track(const pipeline::RgbdFrame& frame,
     s.previous.reset();  // the new keyframe is this frame
     s.T_world_kf = T_world_cur;
     r.is_keyframe = true;
+    view.T_world_cam = T_world_cur;
+    view.angular_speed_rad_s =
+        dt_ns > 0 ? RotationDeg(s.velocity) * M_PI / 180 / (dt_ns * 1e-9) : 0;
+    s.AddMotionReference(view);
+    s.kf_view = view;
     if (s.c.window_size >= 2) s.RefineWithWindow(r);
   } else if (s.c.previous_frame_above_deg < 180) {
     s.previous = std::move(cur);

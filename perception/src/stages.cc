@@ -64,16 +64,21 @@ class BackprojectStage : public pipeline::Stage {
 // Camera tracking, the static map and moving objects in 4D, per frame:
 //  - poses: T_world_cam (status lost when tracking failed; then nothing of
 //    that frame reaches the map);
+//  - moving: the moving objects the tracker segmented (box, mask, world
+//    centroid and extent, score = share of their surface seen moving), as
+//    proposals for recognition and tracking;
 //  - clouds: the frame's static points in the world frame (voxel-downsampled,
 //    with colours and normals);
 //  - objects: the input tracks with world centroid, velocity and extent from
 //    their masks and depth; object_clouds: each object's world points
 //    (meta.source_id "track:ID").
-// Pixels under track masks neither drive the pose nor enter the map.
+// Moving objects (segmented, and tracked ones' masks when tracks come in)
+// neither drive the pose nor enter the map. With lookahead_frames, every
+// output comes that many frames after its frame.
 class GeometryStage : public pipeline::Stage {
  public:
   struct Options {
-    RgbdOdometry::Config odometry;
+    SceneTracker::Options tracker;
     StaticMap::Config map;
     bool integrate_all_frames = false;  ///< default: keyframes only
     bool bilateral_depth = false;       ///< edge-preserving depth filter first
@@ -82,13 +87,17 @@ class GeometryStage : public pipeline::Stage {
     std::string mesh_file, cloud_file;
     bool has_tracks = false;
   };
-  explicit GeometryStage(Options o) : o_(std::move(o)), odometry_(o_.odometry), map_(o_.map) {}
+  explicit GeometryStage(Options o) : o_(std::move(o)), tracker_(o_.tracker), map_(o_.map) {}
   std::vector<std::string> InputPorts() const override { return {"frames", "tracks", "requests"}; }
   std::vector<std::string> OptionalInputPorts() const override { return {"tracks", "requests"}; }
   std::vector<std::string> OutputPorts() const override {
-    return {"poses", "clouds", "objects", "object_clouds", "map", "replies"};
+    return {"poses", "clouds", "objects", "object_clouds", "map", "replies", "moving"};
   }
   uint64_t SkippedCount() const override { return lost_; }
+  std::map<std::string, double> Counters() const override {
+    return {
+        {"lost", double(lost_)}, {"moving_objects", moving_}, {"keyframes", double(keyframes_)}};
+  }
 
   Outputs Process(const std::string& port, const Message& m) override {
     const uint64_t seq = pipeline::Meta(m).seq;
@@ -101,14 +110,14 @@ class GeometryStage : public pipeline::Stage {
     // Frames in order; with a tracks input each waits for its tracks (their
     // masks say what moves), at most kMaxWait frames.
     join_.Release(
-        [&](const pipeline::RgbdFrame& f, const pipeline::Tracks* t) { Handle(f, t, out); });
+        [&](const pipeline::RgbdFrame& f, const pipeline::Tracks* t) { Push(f, t, out); });
     return out;
   }
 
   Outputs Finish() override {
     Outputs out;
-    join_.Flush(
-        [&](const pipeline::RgbdFrame& f, const pipeline::Tracks* t) { Handle(f, t, out); });
+    join_.Flush([&](const pipeline::RgbdFrame& f, const pipeline::Tracks* t) { Push(f, t, out); });
+    for (SceneTracker::Output& o : tracker_.Flush()) Handle(o, out);
     if (!o_.mesh_file.empty() && map_.frames_integrated() > 0) {
       const size_t tris = map_.WriteMesh(o_.mesh_file);
       spdlog::info("geometry: map of {} frames, {} blocks ({} dropped), {} triangles -> {}",
@@ -165,14 +174,20 @@ class GeometryStage : public pipeline::Stage {
     return mask;
   }
 
-  void Handle(const pipeline::RgbdFrame& input, const pipeline::Tracks* tracks, Outputs& out) {
+  void Push(const pipeline::RgbdFrame& input, const pipeline::Tracks* tracks, Outputs& out) {
     pipeline::RgbdFrame f = input;
     if (o_.bilateral_depth && !f.depth.empty() &&
         f.depth.encoding == pipeline::PixelEncoding::kMono16)
       f.depth = BilateralFilterDepth(f.depth);
     std::optional<pipeline::Image> mask;
     if (tracks && !tracks->items.empty() && !f.depth.empty()) mask = DynamicMask(f, *tracks);
-    RgbdOdometry::Result r = odometry_.Track(f, mask ? &*mask : nullptr);
+    if (tracks) tracks_[f.meta.seq] = *tracks;
+    for (SceneTracker::Output& o : tracker_.Push(f, mask ? &*mask : nullptr)) Handle(o, out);
+  }
+
+  void Handle(SceneTracker::Output& o, Outputs& out) {
+    const pipeline::RgbdFrame& f = o.frame;
+    const RgbdOdometry::Result& r = o.odometry;
     const bool lost = !r.usable();
     if (lost) {
       if (lost_++ < 20) spdlog::warn("geometry: frame {} lost: {}", f.meta.seq, r.message);
@@ -180,10 +195,33 @@ class GeometryStage : public pipeline::Stage {
     out.push_back(
         {"poses", ToCameraPose(r.T_world_cam, f.meta,
                                lost ? pipeline::PoseStatus::kLost : pipeline::PoseStatus::kOk)});
+    pipeline::Detections moving;
+    moving.meta = f.meta;
+    moving.meta.source_id = "geometry";
+    if (!lost)
+      for (const MotionRegion& region : o.motion.regions) {
+        pipeline::Detection d;
+        d.box = region.box;
+        d.mask = region.mask;
+        d.score = static_cast<float>(region.score);
+        d.has_position = true;
+        for (int a = 0; a < 3; ++a)
+          d.position_world[a] = static_cast<float>(region.centroid_world[a]),
+          d.extent[a] = static_cast<float>(region.extent[a]);
+        moving.items.push_back(std::move(d));
+      }
+    moving_ += moving.items.size();
+    out.push_back({"moving", std::move(moving)});
+    auto t = tracks_.find(f.meta.seq);
+    std::optional<pipeline::Tracks> tracks;
+    if (t != tracks_.end()) tracks = std::move(t->second);
+    tracks_.erase(tracks_.begin(),
+                  t == tracks_.end() ? tracks_.lower_bound(f.meta.seq) : std::next(t));
     if (lost) return;  // a lost frame never touches the map or the objects
-    if (r.is_keyframe || o_.integrate_all_frames)
-      map_.Integrate(f, r.T_world_cam, mask ? &*mask : nullptr);
-    if (r.is_keyframe && o_.map_every_keyframes > 0 && ++keyframes_ % o_.map_every_keyframes == 0) {
+    const pipeline::Image* mask = o.mask.empty() ? nullptr : &o.mask;
+    if (r.is_keyframe || o_.integrate_all_frames) map_.Integrate(f, r.T_world_cam, mask);
+    if (r.is_keyframe) ++keyframes_;
+    if (r.is_keyframe && o_.map_every_keyframes > 0 && keyframes_ % o_.map_every_keyframes == 0) {
       pipeline::PointCloud surface = map_.SurfaceCloud();
       surface.meta = f.meta;
       surface.meta.source_id = "map";
@@ -192,8 +230,8 @@ class GeometryStage : public pipeline::Stage {
     const pipeline::CameraPose pose =
         ToCameraPose(r.T_world_cam, f.meta, pipeline::PoseStatus::kOk);
     if (o_.cloud_voxel_m > 0)
-      out.push_back({"clouds", MakeFrameCloud(f, pose, mask ? &*mask : nullptr, o_.cloud_voxel_m,
-                                              o_.odometry.max_depth_m)});
+      out.push_back({"clouds", MakeFrameCloud(f, pose, mask, o_.cloud_voxel_m,
+                                              o_.tracker.odometry.max_depth_m)});
     if (tracks) EmitObjects(f, *tracks, pose, out);
   }
 
@@ -245,11 +283,13 @@ class GeometryStage : public pipeline::Stage {
   }
 
   Options o_;
-  RgbdOdometry odometry_;
+  SceneTracker tracker_;
   StaticMap map_;
   pipeline::OrderedJoin<pipeline::RgbdFrame, pipeline::Tracks> join_{o_.has_tracks, kMaxWait};
+  std::map<uint64_t, pipeline::Tracks> tracks_;  // of frames still in the tracker
   std::map<int64_t, std::pair<double, Eigen::Vector3d>> last_centroid_;
   uint64_t lost_ = 0, keyframes_ = 0;
+  double moving_ = 0;
 };
 
 }  // namespace
@@ -282,7 +322,53 @@ RgbdOdometry::Config ReadOdometryConfig(pipeline::Params& p) {
   c.window_size = p.GetInt("window_size", c.window_size, 0, 20);
   c.compensate_depth_time = p.GetBool("compensate_depth_time", c.compensate_depth_time);
   c.detect_dynamic = p.GetBool("detect_dynamic", c.detect_dynamic);
-  c.dynamic_margin_m = p.GetDouble("dynamic_margin_m", c.dynamic_margin_m, 0.005, 2);
+  c.dynamic_references = p.GetInt("dynamic_references", c.dynamic_references, 1, 64);
+  c.recent_references = p.GetInt("recent_references", c.recent_references, 0, 64);
+  c.recent_reference_every = p.GetInt("recent_reference_every", c.recent_reference_every, 1, 1000);
+  c.motion_level = p.GetInt("motion_level", c.motion_level, 0, 5);
+  c.min_visible_fraction = p.GetDouble("min_visible_fraction", c.min_visible_fraction, 0, 0.99);
+  c.max_uncertain_frames = p.GetInt("max_uncertain_frames", c.max_uncertain_frames, 0, 10000);
+  c.motion = ReadMotionSegmentationConfig(p, c.motion);
+  for (const std::string& problem : c.Validate()) p.AddProblem("", problem);
+  return c;
+}
+
+SceneTracker::Options ReadSceneTrackerOptions(pipeline::Params& p) {
+  SceneTracker::Options o;
+  o.odometry = ReadOdometryConfig(p);
+  o.lookahead_frames = p.GetInt("lookahead_frames", o.lookahead_frames, 0, 1000);
+  o.past_frames = p.GetInt("past_frames", o.past_frames, 0, 100000);
+  o.reference_every = p.GetInt("reference_every", o.reference_every, 1, 1000);
+  o.motion_stride = p.GetInt("motion_stride", o.motion_stride, 1, 16);
+  o.mask_margin_px = p.GetInt("mask_margin_px", o.mask_margin_px, 0, 256);
+  for (const std::string& problem : o.Validate()) p.AddProblem("", problem);
+  return o;
+}
+
+MotionSegmentationConfig ReadMotionSegmentationConfig(pipeline::Params& p,
+                                                      const MotionSegmentationConfig& defaults) {
+  MotionSegmentationConfig c = defaults;
+  c.noise.sigma0_m = p.GetDouble("noise_sigma0_m", c.noise.sigma0_m, 1e-5, 1);
+  c.noise.quadratic_per_m = p.GetDouble("noise_quadratic_per_m", c.noise.quadratic_per_m, 0, 1);
+  c.noise.offset_m = p.GetDouble("noise_offset_m", c.noise.offset_m, 0, 10);
+  c.noise.peripheral_per_m = p.GetDouble("noise_peripheral_per_m", c.noise.peripheral_per_m, 0, 1);
+  c.min_depth_m = p.GetDouble("min_depth_m", c.min_depth_m, 0.01, 100);
+  c.max_depth_m = p.GetDouble("max_depth_m", c.max_depth_m, 0.02, 100);
+  c.n_sigma = p.GetDouble("n_sigma", c.n_sigma, 0.1, 100);
+  c.pose_sigma_m = p.GetDouble("pose_sigma_m", c.pose_sigma_m, 0, 10);
+  c.pose_sigma_deg = p.GetDouble("pose_sigma_deg", c.pose_sigma_deg, 0, 90);
+  c.time_uncertainty_s = p.GetDouble("time_uncertainty_s", c.time_uncertainty_s, 0, 10);
+  c.edge_rel = p.GetDouble("edge_rel", c.edge_rel, 0, 10);
+  c.min_evidence_area_m2 = p.GetDouble("min_evidence_area_m2", c.min_evidence_area_m2, 0, 100);
+  c.min_evidence_fraction = p.GetDouble("min_evidence_fraction", c.min_evidence_fraction, 0, 1);
+  c.min_region_area_m2 = p.GetDouble("min_region_area_m2", c.min_region_area_m2, 0, 100);
+  c.merge_gap_m = p.GetDouble("merge_gap_m", c.merge_gap_m, 0, 100);
+  c.refine_poses = p.GetBool("refine_poses", c.refine_poses);
+  c.max_object_speed_mps = p.GetDouble("max_object_speed_mps", c.max_object_speed_mps, 0.01, 100);
+  c.persist_frames = p.GetInt("persist_frames", c.persist_frames, 0, 100000);
+  c.min_evidence_frames = p.GetInt("min_evidence_frames", c.min_evidence_frames, 1, 100000);
+  c.backward_test = p.GetBool("backward_test", c.backward_test);
+  c.support_min_dt_s = p.GetDouble("support_min_dt_s", c.support_min_dt_s, 0, 100);
   for (const std::string& problem : c.Validate()) p.AddProblem("", problem);
   return c;
 }
@@ -292,12 +378,12 @@ void RegisterStages(pipeline::StageRegistry& r) {
   RegisterProposalStages(r);
   RegisterDetectStages(r);
   r.Register("geometry",
-             "camera tracking, static TSDF map, moving objects in world coordinates "
-             "(inputs frames, tracks, requests; outputs poses, clouds, objects, object_clouds, "
-             "map, replies)",
+             "camera tracking among moving objects, static TSDF map, moving objects segmented and "
+             "in world coordinates (inputs frames, tracks, requests; outputs poses, moving, "
+             "clouds, objects, object_clouds, map, replies)",
              [](pipeline::Params& p, const pipeline::StageContext& ctx) {
                GeometryStage::Options o;
-               o.odometry = ReadOdometryConfig(p);
+               o.tracker = ReadSceneTrackerOptions(p);
                auto& m = o.map;
                m.voxel_m = p.GetDouble("voxel_m", m.voxel_m, 0.002, 1);
                m.sdf_trunc_m = p.GetDouble("sdf_trunc_m", m.sdf_trunc_m, 0.005, 2);

@@ -32,48 +32,6 @@ void PrintErrors(const MethodRun& m, const perception::TrajectoryErrors& e, size
   std::printf("%-22s %9.1f %12.4f %14.4f %14.3f %8d\n", m.name.c_str(), frames / m.seconds,
               e.ate_rmse_m, e.rpe_trans_rmse_m, e.rpe_rot_rmse_deg, m.failures);
 }
-// Ground-truth steps that both trackers contradict while agreeing with each
-// other are more likely errors of the ground truth than of the trackers
-// (7-Scenes' poses come from KinectFusion, which has such glitches). They are
-// listed, with the ATE a tracker that followed the true motion exactly
-// would still score (the glitch steps replaced by the trackers' mean step),
-// so the ATE figures above can be read against that floor.
-void ReportSuspectGroundTruth(const std::vector<StampedPose>& gt, const MethodRun& a,
-                              const MethodRun& b) {
-  std::vector<Eigen::Isometry3d> repaired(gt.size());
-  if (!gt.empty()) repaired[0] = gt[0].T_world_cam;
-  int suspects = 0;
-  for (size_t i = 1; i < gt.size(); ++i) {
-    Eigen::Isometry3d step = gt[i - 1].T_world_cam.inverse() * gt[i].T_world_cam;
-    const Eigen::Isometry3d sa = a.poses[i - 1].inverse() * a.poses[i];
-    const Eigen::Isometry3d sb = b.poses[i - 1].inverse() * b.poses[i];
-    const Eigen::Isometry3d ea = step.inverse() * sa, eb = step.inverse() * sb,
-                            ab = sa.inverse() * sb;
-    const bool contradicted =
-        (ea.translation().norm() > 0.02 || perception::RotationDeg(ea) > 1.0) &&
-        (eb.translation().norm() > 0.02 || perception::RotationDeg(eb) > 1.0);
-    const bool trackers_agree = ab.translation().norm() < 0.01 && perception::RotationDeg(ab) < 0.5;
-    if (contradicted && trackers_agree) {
-      ++suspects;
-      std::printf(
-          "ground truth suspect at frame %zu: step %.1f cm / %.2f deg, but %s %.1f cm / %.2f deg "
-          "and %s %.1f cm / %.2f deg\n",
-          i, 100 * step.translation().norm(), perception::RotationDeg(step), a.name.c_str(),
-          100 * sa.translation().norm(), perception::RotationDeg(sa), b.name.c_str(),
-          100 * sb.translation().norm(), perception::RotationDeg(sb));
-      step = sa;
-      step.translation() = 0.5 * (sa.translation() + sb.translation());
-    }
-    repaired[i] = repaired[i - 1] * step;
-  }
-  if (!suspects) return;
-  std::vector<std::pair<StampedPose, StampedPose>> pairs;
-  for (size_t i = 0; i < gt.size(); ++i) pairs.push_back({{gt[i].t_s, repaired[i]}, gt[i]});
-  std::printf(
-      "ATE floor from these ground-truth steps (a tracker following the true motion exactly): "
-      "%.4f m\n",
-      perception::EvaluateTrajectory(pairs).ate_rmse_m);
-}
 }  // namespace
 
 int RunGeometryBench(const GeometryBenchOptions& o) {
@@ -84,7 +42,7 @@ int RunGeometryBench(const GeometryBenchOptions& o) {
     return 4;
   }
   // --param KEY=VALUE: the geometry node's parameter names, checked as in a graph file.
-  perception::RgbdOdometry::Config odometry_config;
+  perception::SceneTracker::Options tracker_options;
   std::optional<io::ColorCameraModel> color_camera;
   try {
     // Named so that a problem reads "command line: --param.KEY: ...".
@@ -94,7 +52,7 @@ int RunGeometryBench(const GeometryBenchOptions& o) {
       return params;
     };
     pipeline::Params params = read("--param", o.params);
-    odometry_config = perception::ReadOdometryConfig(params);
+    tracker_options = perception::ReadSceneTrackerOptions(params);
     params.Finish();
     pipeline::Params source_params = read("--source-param", o.source_params);
     color_camera = io::ReadColorCameraParams(source_params);
@@ -141,15 +99,18 @@ int RunGeometryBench(const GeometryBenchOptions& o) {
   ours.name = "dyn4d (frame-to-kf)";
   o3d.name = "open3d (frame-to-frame)";
   {
-    perception::RgbdOdometry odometry(odometry_config);
+    perception::SceneTracker tracker(tracker_options);
     ProgressBar bar("dyn4d", static_cast<int64_t>(frames.size()));
     const auto t0 = std::chrono::steady_clock::now();
-    for (size_t i = 0; i < frames.size(); ++i) {
-      auto r = odometry.Track(frames[i]);
-      ours.failures += r.status == perception::RgbdOdometry::Result::Status::kLost;
-      ours.poses.push_back(r.T_world_cam);
-      if (i % 10 == 0) bar.Update(static_cast<int64_t>(i + 1));
-    }
+    auto take = [&](const std::vector<perception::SceneTracker::Output>& outs) {
+      for (const auto& o : outs) {
+        ours.failures += o.odometry.status == perception::RgbdOdometry::Result::Status::kLost;
+        ours.poses.push_back(o.odometry.T_world_cam);
+      }
+      bar.Update(static_cast<int64_t>(ours.poses.size()));
+    };
+    for (const pipeline::RgbdFrame& f : frames) take(tracker.Push(f));
+    take(tracker.Flush());
     ours.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     bar.Finish();
   }
@@ -197,7 +158,6 @@ int RunGeometryBench(const GeometryBenchOptions& o) {
   if (o.skip_open3d) return 0;
   const auto e_o3d = evaluate(o3d);
   PrintErrors(o3d, e_o3d, frames.size());
-  ReportSuspectGroundTruth(gt, ours, o3d);
   const double ate_ratio = e_ours.ate_rmse_m / e_o3d.ate_rmse_m;
   const double rot_ratio = e_ours.rpe_rot_rmse_deg / e_o3d.rpe_rot_rmse_deg;
   // The headline figure last: ATE where the camera travels, rotational RPE

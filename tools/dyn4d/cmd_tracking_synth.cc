@@ -94,7 +94,7 @@ std::vector<SynthTrackingPath::Frame> SynthTrackingPath::Finish(
     Frame f;
     f.frame = out.frame;
     f.pose = out.pose;
-    f.proposals = out.result.proposals;
+    f.proposals = out.result.regions;
     std::vector<pipeline::Box2D> boxes;
     for (const auto& p : f.proposals) boxes.push_back(p.box);
     auto t0 = Clock::now();
@@ -102,7 +102,7 @@ std::vector<SynthTrackingPath::Frame> SynthTrackingPath::Finish(
     timing_.recognition_s += Seconds(t0);
     std::vector<tracking::Observation> obs;
     for (size_t k = 0; k < f.proposals.size(); ++k) {
-      const perception::MotionProposal& p = f.proposals[k];
+      const perception::MotionRegion& p = f.proposals[k];
       tracking::Observation ob;
       ob.box = {-1, p.box.x, p.box.y, p.box.w, p.box.h, p.score};
       ob.has_position = true;

@@ -24,7 +24,7 @@ class SynthTrackingPath {
   struct Frame {
     pipeline::RgbdFrame frame;
     pipeline::CameraPose pose;  ///< the pose the path used (estimated or ground truth)
-    std::vector<perception::MotionProposal> proposals;
+    std::vector<perception::MotionRegion> proposals;
     std::vector<std::optional<perception::Classification>> classes;  ///< per proposal
     std::vector<tracking::TrackEstimate> tracks;  ///< all live tracks after this frame
   };

@@ -16,8 +16,8 @@ namespace dyn4d::perception {
 struct Classification {
   int class_id = -1;
   std::string class_name;
-  float score = 0;      ///< softmax confidence of the exit that decided
-  int exit_index = -1;  ///< 0-based early exit that decided
+  float score = 0;               ///< softmax confidence of the exit that decided
+  int exit_index = -1;           ///< 0-based early exit that decided
   std::vector<float> embedding;  ///< appearance (the network's mean latent)
 };
 

@@ -12,10 +12,10 @@
 namespace dyn4d::perception {
 
 struct YoloxConfig {
-  std::string model;            ///< .onnx file (YOLOX export: 1 x N x (5 + classes))
-  int input_size = 416;         ///< square network input (416 for nano/tiny, 640 for s+)
-  double score_threshold = 0.3; ///< objectness x class probability
-  double nms_iou = 0.45;        ///< per-class non-maximum suppression
+  std::string model;             ///< .onnx file (YOLOX export: 1 x N x (5 + classes))
+  int input_size = 416;          ///< square network input (416 for nano/tiny, 640 for s+)
+  double score_threshold = 0.3;  ///< objectness x class probability
+  double nms_iou = 0.45;         ///< per-class non-maximum suppression
   /// Class names (default: the 80 COCO classes YOLOX is trained on).
   std::vector<std::string> classes;
   /// Keep only these class names (empty: all).

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "dyn4d/perception/motion_segmentation.h"
 #include "dyn4d/pipeline/messages.h"
 
 namespace dyn4d::perception {
@@ -70,26 +71,37 @@ class RgbdOdometry {
     /// The first keyframe, built before any velocity is known, is rebuilt
     /// once the second frame gives one.
     bool compensate_depth_time = true;
-    /// Moving pixels without masks: a pixel seen in front of what one of the
-    /// last `dynamic_references` keyframes saw along the same ray (a static
-    /// scene cannot do that, whatever the parallax) by more than
-    /// dynamic_margin_m + dynamic_margin_rel * depth is left out of this
-    /// frame when it becomes a reference (keyframe or previous frame), and
-    /// keyframe pixels in front of what a later frame sees leave the
-    /// keyframe; so a moving object never becomes part of what later frames
-    /// align to. Measured (640x480): synthetic seed 2 with a person walking
-    /// across a metre from the camera, ATE 0.99 m -> 1.0 mm; seeds 1-5 with
-    /// five objects, tracking HOTA 65.2 -> 72.0; TUM fr1/rpy (static, fast
-    /// rotation) rotational RPE 0.360 -> 0.359, ATE 0.029 -> 0.031 m;
-    /// 7-Scenes unchanged. Not enough for objects that were still in the
-    /// first keyframe and start moving together later (seed 4: 0.20 -> 0.15 m).
+    /// Moving objects without masks (MotionSegmenter: free-space
+    /// violations against the last `dynamic_references` keyframes under a
+    /// depth noise model, grown into whole objects). The last frame's
+    /// objects, re-projected and grown by how far they can move in the
+    /// image (MotionSegmentationConfig::max_object_speed_mps), leave each
+    /// frame before it is aligned; objects found after alignment that the
+    /// prediction missed leave it too and the pose is refined without them.
+    /// Keyframes keep no moving object (objects a later frame sees through
+    /// leave the keyframe), so later frames never align to one.
     bool detect_dynamic = true;
-    double dynamic_margin_m = 0.06;
-    double dynamic_margin_rel = 0.03;
-    int dynamic_references = 4;      ///< the last keyframes the test looks through
+    MotionSegmentationConfig motion;
+    int dynamic_references = 4;      ///< the last keyframes the test looks through ...
+    int recent_references = 8;       ///< ... and this many recent frames,
+    int recent_reference_every = 4;  ///< one every this many frames (about a second)
+    /// Pyramid level (above the finest used) the segmentation works at: 1 =
+    /// half the tracking resolution (160x120 for 640x480 input).
+    int motion_level = 1;
+    /// Uncertain (reported lost: the prediction stands in, nothing reaches
+    /// the map, the keyframe stays) when less than this share of the
+    /// keyframe is visible in the frame (not out of view, not hidden by a
+    /// moving object or missing depth).
+    double min_visible_fraction = 0.15;
+    /// A frame that fails the checks below is reported lost with the
+    /// prediction as its pose, but tracking only restarts (a new keyframe
+    /// at the prediction) after this many such frames in a row: a person
+    /// passing right in front of the camera should not cut the chain.
+    int max_uncertain_frames = 0;
     double lost_min_inliers = 0.25;  ///< lost below this fraction of keyframe pixels agreeing
     /// Lost if a frame lands farther than this from the constant-velocity
-    /// prediction (0.1 m in one frame at 30 fps is a 3 m/s velocity change) ...
+    /// prediction (0.1 m in one frame at 30 fps is a 3 m/s velocity change;
+    /// n uncertain frames before allow n + 1 times as much) ...
     double lost_max_jump_m = 0.1;
     double lost_max_jump_deg = 20;  ///< ... or rotates more than this from the prediction
     std::vector<std::string> Validate() const;
@@ -106,9 +118,19 @@ class RgbdOdometry {
     std::string message;  ///< why, for kLost
     Eigen::Isometry3d T_world_cam = Eigen::Isometry3d::Identity();
     bool is_keyframe = false;
-    double inlier_fraction = 0;   ///< keyframe pixels agreeing at the finest level
+    /// Keyframe pixels agreeing at the finest level, of those not hidden by
+    /// a moving object in this frame.
+    double inlier_fraction = 0;
     double overlap = 0;           ///< keyframe pixels that project into this frame
-    double dynamic_fraction = 0;  ///< pixels found moving (detect_dynamic), finest level
+    double dynamic_fraction = 0;  ///< share of the depth left out as moving (detect_dynamic)
+    int moving_objects = 0;       ///< moving objects segmented in this frame
+    /// The segmentation (detect_dynamic): per-pixel evidence and the moving
+    /// objects, at the segmentation's level.
+    MotionSegmentation motion;
+    /// The pixels left out as moving (1), at the finest level used: the
+    /// frame's resolution divided by mask_stride.
+    std::vector<uint8_t> moving_mask;
+    int mask_width = 0, mask_height = 0, mask_stride = 1;
     int iterations = 0;
     double time_ms = 0;
     bool usable() const { return status != Status::kLost; }

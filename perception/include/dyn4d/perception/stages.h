@@ -1,5 +1,7 @@
 #pragma once
+#include "dyn4d/perception/motion_segmentation.h"
 #include "dyn4d/perception/rgbd_odometry.h"
+#include "dyn4d/perception/scene_tracker.h"
 #include "dyn4d/pipeline/config.h"
 #include "dyn4d/pipeline/stage.h"
 
@@ -21,6 +23,18 @@ void RegisterStages(pipeline::StageRegistry& registry);
 /// defaults; problems are recorded in `p`. `dyn4d bench geometry --param`
 /// reads the same names.
 RgbdOdometry::Config ReadOdometryConfig(pipeline::Params& p);
+/// The geometry node's tracker parameters: ReadOdometryConfig's, and
+/// lookahead_frames (0: live), past_frames, reference_every, motion_stride
+/// (SceneTracker::Options).
+SceneTracker::Options ReadSceneTrackerOptions(pipeline::Params& p);
+/// The motion segmentation parameters of the geometry and motion_proposals
+/// nodes (noise_sigma0_m, noise_quadratic_per_m, noise_offset_m, n_sigma,
+/// pose_sigma_m, pose_sigma_deg, time_uncertainty_s, edge_rel,
+/// min_evidence_area_m2, min_evidence_fraction, min_region_area_m2,
+/// merge_gap_m, min_depth_m, max_depth_m) over `defaults`; problems are
+/// recorded in `p`.
+MotionSegmentationConfig ReadMotionSegmentationConfig(pipeline::Params& p,
+                                                      const MotionSegmentationConfig& defaults);
 /// The recognition stages alone (called by RegisterStages).
 void RegisterRecognitionStages(pipeline::StageRegistry& registry);
 /// The proposal stages alone (called by RegisterStages).
