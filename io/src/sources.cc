@@ -281,7 +281,7 @@ Eigen::Isometry3d BonnMarkerToCamera() {
 // Dynamic sequences (`bonn`: marker-body ground truth, own calibration).
 class TumSource : public FrameSource {
  public:
-  TumSource(const SourceConfig& c, bool bonn) : root_(c.path), bonn_(bonn) {
+  TumSource(const SourceConfig& c, bool bonn) : bonn_(bonn), root_(c.path) {
     if (fs::exists(root_ / "associations.txt")) {
       // Lines "t_rgb rgb/x.png t_depth depth/y.png".
       for (StampedLine& l :
@@ -376,8 +376,11 @@ class TumSource : public FrameSource {
                   std::to_string(intrinsics_.width) + "x" + std::to_string(intrinsics_.height));
     SourceRead r;
     r.status = SourceRead::Status::kFrame;
+    // Frames rendered by `dyn4d synth` say so (a model trained on synthetic
+    // objects may label them; it must not label real frames).
     r.frame.meta = {static_cast<uint64_t>(index), e.stamp_ns,
-                    (bonn_ ? "bonn:" : "tum:") + root_.filename().string()};
+                    (synthetic_ ? "synthetic:" : bonn_ ? "bonn:" : "tum:") +
+                        root_.filename().string()};
     r.frame.color = ToImage(color, PixelEncoding::kBgr8);
     if (!depth.empty()) r.frame.depth = ToImage(depth, PixelEncoding::kMono16);
     r.frame.intrinsics = intrinsics_;
@@ -412,6 +415,7 @@ class TumSource : public FrameSource {
 
  private:
   bool bonn_ = false;
+  bool synthetic_ = false;  // a folder written by `dyn4d synth`
   struct Entry {
     double t;
     std::string rgb;
@@ -439,6 +443,7 @@ class TumSource : public FrameSource {
   void LoadSyntheticTracks() {
     const fs::path file = root_ / "gt" / "tracks3d.jsonl";
     if (!fs::exists(file)) return;
+    synthetic_ = fs::exists(root_ / "gt" / "objects.json");
     std::ifstream in(file);
     std::string line;
     gt_tracks_.resize(entries_.size());

@@ -367,10 +367,15 @@ class OverlayVideoStage : public pipeline::Stage {
 
   Outputs Process(const std::string& port, const Message& m) override {
     const uint64_t seq = pipeline::Meta(m).seq;
-    if (port == "frames")
-      join_.AddPrimary(seq, pipeline::Expect<pipeline::RgbdFrame>(m, port));
-    else
+    if (port == "frames") {
+      // Only the colour is drawn: a frame held while its tracks are on their
+      // way (offline graphs deliver them seconds later) keeps nothing else.
+      pipeline::RgbdFrame f = pipeline::Expect<pipeline::RgbdFrame>(m, port);
+      f.depth = {};
+      join_.AddPrimary(seq, f);
+    } else {
       join_.AddSecondary(seq, pipeline::Expect<pipeline::Tracks>(m, port));
+    }
     // Frames in order once their tracks are here (or can no longer come).
     join_.Release(
         [this](const pipeline::RgbdFrame& f, const pipeline::Tracks* t) { WriteFrame(f, t); });
@@ -383,13 +388,16 @@ class OverlayVideoStage : public pipeline::Stage {
     if (writer_.isOpened()) {
       writer_.release();
       std::filesystem::rename(Partial(), path_);
-      spdlog::info("overlay: {} frames to {}", written_, path_);
+      spdlog::info("overlay: {} frames ({} with tracks drawn) to {}", written_, with_tracks_, path_);
     }
     return {};
   }
 
  private:
-  static constexpr uint64_t kMaxWait = 64;
+  // Tracks of an offline graph come after the geometry's lookahead and the
+  // recognition and tracking behind it: frames wait for them as long as
+  // this (about 0.9 MB of colour each at 640x480).
+  static constexpr uint64_t kMaxWait = 512;
   std::string Partial() const {
     return path_.substr(0, path_.rfind('.')) + ".partial" + path_.substr(path_.rfind('.'));
   }
@@ -398,6 +406,7 @@ class OverlayVideoStage : public pipeline::Stage {
     cv::Mat img = internal::ToMat(f.color).clone();
     if (f.color.encoding == pipeline::PixelEncoding::kRgb8)
       cv::cvtColor(img, img, cv::COLOR_RGB2BGR);
+    if (tracks && !tracks->items.empty()) ++with_tracks_;
     if (tracks) {
       for (const pipeline::Track& t : tracks->items) {
         const cv::Scalar colour = TrackColour(t.track_id);
@@ -438,6 +447,7 @@ class OverlayVideoStage : public pipeline::Stage {
   double fps_;
   cv::VideoWriter writer_;
   cv::Size size_;
+  uint64_t with_tracks_ = 0;
   pipeline::OrderedJoin<pipeline::RgbdFrame, pipeline::Tracks> join_;
   uint64_t written_ = 0;
 };

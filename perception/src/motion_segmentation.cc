@@ -704,23 +704,33 @@ MotionSegmentation MotionSegmenter::Segment(const DepthView& cur,
   }
 
   // 4. One object from parts of it that a depth step split off (an arm in
-  // front of the body, a head): a part whose image box lies mostly within
-  // another region's box, at depths within merge_gap_m of it. Objects side
-  // by side overlap little and stay apart.
+  // front of the body, crossed arms between chest and legs, a head): regions
+  // that meet in the image along a border where their depths differ by less
+  // than merge_gap_m. A person behind another, a metre away, stays apart.
   std::vector<int> parent(cands.size());
   std::iota(parent.begin(), parent.end(), 0);
-  for (size_t a = 0; a < cands.size(); ++a)
-    for (size_t b = a + 1; b < cands.size(); ++b) {
-      const Candidate &A = cands[a], &B = cands[b];
-      const int iw = std::min(A.u1, B.u1) - std::max(A.u0, B.u0) + 1;
-      const int ih = std::min(A.v1, B.v1) - std::max(A.v0, B.v0) + 1;
-      if (iw <= 0 || ih <= 0) continue;
-      const int area_a = (A.u1 - A.u0 + 1) * (A.v1 - A.v0 + 1);
-      const int area_b = (B.u1 - B.u0 + 1) * (B.v1 - B.v0 + 1);
-      if (iw * ih < 0.5 * std::min(area_a, area_b)) continue;
-      if (A.z_hi + c.merge_gap_m < B.z_lo || B.z_hi + c.merge_gap_m < A.z_lo) continue;
-      parent[Find(parent, static_cast<int>(a))] = Find(parent, static_cast<int>(b));
-    }
+  {
+    std::map<std::pair<int, int>, int> contacts;  // (a, b), a < b -> border pixels
+    for (int v = 0; v < h; ++v)
+      for (int u = 0; u < w; ++u) {
+        const size_t i = static_cast<size_t>(v) * w + u;
+        const int a = region[i];
+        if (a < 0) continue;
+        // Neighbours within two pixels right and down: parts split by a
+        // depth step have a band of edge pixels between them.
+        for (int dv = 0; dv <= 2; ++dv)
+          for (int du = (dv == 0 ? 1 : -2); du <= 2; ++du) {
+            const int uu = u + du, vv = v + dv;
+            if (uu < 0 || uu >= w || vv >= h) continue;
+            const size_t j = static_cast<size_t>(vv) * w + uu;
+            const int b = region[j];
+            if (b < 0 || b == a || std::abs(z[i] - z[j]) > c.merge_gap_m) continue;
+            ++contacts[{std::min(a, b), std::max(a, b)}];
+          }
+      }
+    for (const auto& [pair, n] : contacts)
+      if (n >= 3) parent[Find(parent, pair.first)] = Find(parent, pair.second);
+  }
   std::map<int, std::vector<int>> groups;
   for (size_t a = 0; a < cands.size(); ++a) groups[Find(parent, static_cast<int>(a))].push_back(a);
 

@@ -61,6 +61,12 @@ class Reader {
 
 }  // namespace
 
+bool RecognitionModelSpec::Covers(const std::string& source_id) const {
+  for (const std::string& d : domains)
+    if (!d.empty() && source_id.compare(0, d.size(), d) == 0) return true;
+  return false;
+}
+
 RecognitionModelSpec LoadRecognitionModelSpec(const std::string& path) {
   YAML::Node root;
   try {
@@ -73,7 +79,7 @@ RecognitionModelSpec LoadRecognitionModelSpec(const std::string& path) {
   if (!root.IsMap()) throw std::runtime_error(path + ": expected a map at the top level");
   Reader r(path);
   r.CheckKeys(root, "", {"kind", "base", "net", "weights", "classes", "thresholds", "training",
-                          "dataset"});
+                          "dataset", "domains"});
   RecognitionModelSpec s;
   s.file = path;
   std::string kind = "dyn_perceiver", base = "mobilenetV3_0x75_perceiver_t128";
@@ -114,6 +120,10 @@ RecognitionModelSpec LoadRecognitionModelSpec(const std::string& path) {
   r.Get(root, "dataset", "dataset", s.dataset);
   if (s.dataset != "fashion_mnist" && s.dataset != "synthetic_objects")
     r.Problem("dataset", "'" + s.dataset + "' is not fashion_mnist or synthetic_objects");
+  // What the training data covers: crops of the synthetic scene's objects
+  // cover frames of that scene; Fashion-MNIST covers no video source.
+  if (s.dataset == "synthetic_objects") s.domains = {"synthetic"};
+  r.Get(root, "domains", "domains", s.domains);
   if (!s.classes.empty() && int(s.classes.size()) != s.net.num_classes)
     r.Problem("classes", std::to_string(s.classes.size()) + " names for net.num_classes " +
                              std::to_string(s.net.num_classes));

@@ -172,6 +172,7 @@ class RecognitionStage : public pipeline::FrameJoinStage<pipeline::Detections> {
     std::map<std::string, double> c;
     for (size_t k = 0; k < exits_.size(); ++k) c["exit_" + std::to_string(k + 1)] = exits_[k];
     c["classified"] = classified_;
+    c["out_of_domain"] = out_of_domain_;
     return c;
   }
 
@@ -213,6 +214,25 @@ class RecognitionStage : public pipeline::FrameJoinStage<pipeline::Detections> {
     std::vector<pipeline::Detection> items;
     if (objects) {
       items = objects->items;
+      if (!o_.classifier.spec.Covers(f.meta.source_id)) {
+        // The model was not trained on this kind of data: its labels would
+        // be guesses. The objects go on as what they are known to be.
+        if (out_of_domain_++ == 0)
+          spdlog::warn(
+              "recognition: the model {} was trained on {} (domains: {}); frames of '{}' are not "
+              "among them, so objects are labelled 'object'. Train a model on your own classes: "
+              "dyn4d train (docs/RECOGNITION.md)",
+              o_.classifier.spec.file, o_.classifier.spec.dataset,
+              o_.classifier.spec.domains.empty() ? std::string("none")
+                                                  : JoinNames(o_.classifier.spec.domains),
+              f.meta.source_id);
+        for (pipeline::Detection& d : items) {
+          d.class_id = -1;
+          d.class_name = "object";
+          out.items.push_back(std::move(d));
+        }
+        return out;
+      }
     } else {
       pipeline::Detection whole;
       whole.box = {0, 0, float(f.color.width), float(f.color.height)};
@@ -249,8 +269,13 @@ class RecognitionStage : public pipeline::FrameJoinStage<pipeline::Detections> {
   RecognitionOptions o_;
   ObjectClassifier classifier_;
   std::vector<double> exits_;
-  double classified_ = 0;
+  double classified_ = 0, out_of_domain_ = 0;
   uint64_t skipped_ = 0;
+  static std::string JoinNames(const std::vector<std::string>& v) {
+    std::string s;
+    for (const std::string& x : v) s += (s.empty() ? "" : ", ") + x;
+    return s;
+  }
 };
 
 

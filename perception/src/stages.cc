@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 
+#include "dyn4d/perception/appearance.h"
 #include "dyn4d/perception/backprojection.h"
 #include "dyn4d/perception/depth_conditioning.h"
 #include "dyn4d/perception/pose.h"
@@ -65,8 +66,9 @@ class BackprojectStage : public pipeline::Stage {
 //  - poses: T_world_cam (status lost when tracking failed; then nothing of
 //    that frame reaches the map);
 //  - moving: the moving objects the tracker segmented (box, mask, world
-//    centroid and extent, score = share of their surface seen moving), as
-//    proposals for recognition and tracking;
+//    centroid and extent, score = share of their surface seen moving, and a
+//    colour signature as embedding), as proposals for recognition and
+//    tracking;
 //  - clouds: the frame's static points in the world frame (voxel-downsampled,
 //    with colours and normals);
 //  - objects: the input tracks with world centroid, velocity and extent from
@@ -204,6 +206,7 @@ class GeometryStage : public pipeline::Stage {
         d.box = region.box;
         d.mask = region.mask;
         d.score = static_cast<float>(region.score);
+        d.embedding = ColourSignature(f.color, region.box, region.mask);
         d.has_position = true;
         for (int a = 0; a < 3; ++a)
           d.position_world[a] = static_cast<float>(region.centroid_world[a]),

@@ -41,22 +41,32 @@ std::vector<std::pair<StampedPose, StampedPose>> Associate(const std::vector<Sta
                                                            const std::vector<StampedPose>& gt,
                                                            double max_dt_s) {
   std::vector<std::pair<StampedPose, StampedPose>> out;
-  std::vector<bool> used(gt.size(), false);
+  if (gt.empty()) return out;
   for (const StampedPose& e : est) {
+    // The ground-truth samples either side of the estimate's time.
     auto it = std::lower_bound(gt.begin(), gt.end(), e.t_s,
                                [](const StampedPose& g, double t) { return g.t_s < t; });
-    int best = -1;
-    double best_dt = max_dt_s;
-    for (auto c : {it, it == gt.begin() ? it : it - 1}) {
-      if (c == gt.end()) continue;
-      const double dt = std::abs(c->t_s - e.t_s);
-      const size_t i = static_cast<size_t>(c - gt.begin());
-      if (dt <= best_dt && !used[i]) best_dt = dt, best = static_cast<int>(i);
+    if (it != gt.end() && std::abs(it->t_s - e.t_s) < 1e-9) {
+      out.emplace_back(e, *it);
+      continue;
     }
-    if (best >= 0) {
-      used[best] = true;
-      out.emplace_back(e, gt[best]);
+    if (it == gt.begin() || it == gt.end()) {
+      // Just outside the ground truth: its end sample, if near enough.
+      const StampedPose& end = it == gt.end() ? gt.back() : gt.front();
+      if (std::abs(end.t_s - e.t_s) <= max_dt_s) out.emplace_back(e, end);
+      continue;
     }
+    const StampedPose& a = *(it - 1);
+    const StampedPose& b = *it;
+    if (std::min(e.t_s - a.t_s, b.t_s - e.t_s) > max_dt_s) continue;  // no sample near
+    const double u = (e.t_s - a.t_s) / (b.t_s - a.t_s);
+    StampedPose g;
+    g.t_s = e.t_s;
+    const Eigen::Quaterniond qa(a.T_world_cam.linear()), qb(b.T_world_cam.linear());
+    g.T_world_cam.linear() = qa.slerp(u, qb).normalized().toRotationMatrix();
+    g.T_world_cam.translation() =
+        (1 - u) * a.T_world_cam.translation() + u * b.T_world_cam.translation();
+    out.emplace_back(e, g);
   }
   return out;
 }

@@ -260,7 +260,7 @@ TEST_CASE("objects found over several frames persist a while without new evidenc
   }
 }
 
-TEST_CASE("references are aligned to the frame; those that cannot be are not used",
+TEST_CASE("references are aligned to the frame, and those that cannot be are not used",
           "[perception]") {
   // A scene with depth structure in both axes (boxes at several depths).
   const std::vector<Box> scene = {

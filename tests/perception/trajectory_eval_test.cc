@@ -43,6 +43,18 @@ TEST_CASE("ATE and RPE of a hand-computed case", "[perception][eval]") {
   CHECK((r.alignment * A).matrix().isApprox(Eigen::Matrix4d::Identity(), 1e-9));
 }
 
+TEST_CASE("ground truth is interpolated at the estimate's time", "[perception][eval]") {
+  std::vector<StampedPose> gt = {P(0.0, 0, 0, 0), P(0.01, 0.01, 0, 0)};
+  gt[1].T_world_cam.linear() =
+      Eigen::AngleAxisd(2 * M_PI / 180, Eigen::Vector3d::UnitZ()).toRotationMatrix();
+  const auto pairs = Associate({P(0.0025, 0, 0, 0)}, gt, 0.02);
+  REQUIRE(pairs.size() == 1);
+  const Eigen::Isometry3d& g = pairs[0].second.T_world_cam;
+  CHECK(g.translation().x() == Approx(0.0025));  // a quarter of the way, not the nearest sample
+  CHECK(Eigen::AngleAxisd(g.linear()).angle() == Approx(0.5 * M_PI / 180));
+  CHECK(Associate({P(0.5, 0, 0, 0)}, gt, 0.02).empty());  // after the ground truth ends
+}
+
 TEST_CASE("Rotation errors show in RPE and association pairs within 0.02 s", "[perception][eval]") {
   std::vector<StampedPose> gt, est;
   for (int i = 0; i < 10; ++i) {

@@ -32,7 +32,8 @@ std::string WriteModel(const std::string& dir, const std::string& thresholds) {
   std::ofstream(file) << "kind: dyn_perceiver\nbase: mobilenetV3_0x5_perceiver_t32\n"
                          "net: {in_channels: 1, num_classes: 10, image_size: 32, "
                          "depth_factor: [1, 1, 1, 1]}\nweights: w.pt\n"
-                         "classes: [a, b, c, d, e, f, g, h, i, j]\nthresholds: "
+                         "classes: [a, b, c, d, e, f, g, h, i, j]\ndomains: [test, synthetic]\n"
+                         "thresholds: "
                       << thresholds << "\n";
   return file;
 }
@@ -40,6 +41,7 @@ std::string WriteModel(const std::string& dir, const std::string& thresholds) {
 pipeline::RgbdFrame Frame(uint64_t seq) {
   pipeline::RgbdFrame f;
   f.meta.seq = seq;
+  f.meta.source_id = "test:frames";  // in the test model's domain
   f.color = pipeline::Image::Allocate(64, 48, pipeline::PixelEncoding::kBgr8);
   for (size_t i = 0; i < f.color.data.size(); ++i)
     f.color.data.mutable_data()[i] = static_cast<uint8_t>((i * 7 + seq * 13) % 251);
@@ -100,6 +102,27 @@ TEST_CASE("recognition stage: whole frames and object boxes", "[recognition][sta
     CHECK(d.items[0].exit_index == 3);  // thresholds 2: nobody leaves early
     CHECK(stage->Counters().at("exit_4") == 2);
     CHECK(stage->SkippedCount() == 1);
+  }
+  SECTION("frames outside the model's domain: objects are labelled 'object', never guessed") {
+    auto stage = MakeStage("{model: " + WriteModel(dir, "[0, 0, 0]") + "}", true);
+    pipeline::Tracks tracks;
+    tracks.meta.seq = 3;
+    pipeline::Track a;
+    a.track_id = 4, a.box = {0, 0, 30, 30};
+    tracks.items = {a};
+    pipeline::RgbdFrame real = Frame(3);
+    real.meta.source_id = "tum:rgbd_dataset_freiburg1_desk";
+    CHECK(stage->Process("frames", real).empty());
+    const auto out = stage->Process("objects", tracks);
+    REQUIRE(out.size() == 1);
+    const auto& d = std::get<pipeline::Detections>(out[0].message);
+    REQUIRE(d.items.size() == 1);
+    CHECK(d.items[0].class_name == "object");
+    CHECK(d.items[0].class_id == -1);
+    CHECK(d.items[0].embedding.empty());
+    CHECK(d.items[0].track_id == 4);
+    CHECK(stage->Counters().at("out_of_domain") == 1);
+    CHECK(stage->Counters().at("classified") == 0);
   }
   SECTION("bad parameters are named") {
     CHECK_THROWS_WITH(MakeStage("{model: " + dir + "/none.yaml}", false),

@@ -87,7 +87,7 @@ nodes:
   geometry: {type: geometry, inputs: {frames: frames}, outputs: {poses: poses},
              params: {voxel_m: 0.04, sdf_trunc_m: 0.12, cloud_voxel_m: 0}}
   proposals: {type: motion_proposals, inputs: {frames: frames, poses: poses},
-              outputs: {proposals: proposals}, params: {lookahead_frames: 30, min_pixels: 50}}
+              outputs: {proposals: proposals}, params: {lookahead_frames: 30}}
   track: {type: track, inputs: {detections: proposals}, outputs: {tracks: tracks},
           params: {high_score: 0.0, two_stage: false}}
   tracks: {type: tracks_writer, inputs: {tracks: tracks}}

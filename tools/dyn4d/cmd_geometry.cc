@@ -102,9 +102,13 @@ int RunGeometryBench(const GeometryBenchOptions& o) {
     perception::SceneTracker tracker(tracker_options);
     ProgressBar bar("dyn4d", static_cast<int64_t>(frames.size()));
     const auto t0 = std::chrono::steady_clock::now();
+    const bool o_verbose = o.verbose;
     auto take = [&](const std::vector<perception::SceneTracker::Output>& outs) {
       for (const auto& o : outs) {
-        ours.failures += o.odometry.status == perception::RgbdOdometry::Result::Status::kLost;
+        const bool lost = o.odometry.status == perception::RgbdOdometry::Result::Status::kLost;
+        if (lost && o_verbose)
+          std::printf("\rframe %zu lost: %s\n", ours.poses.size(), o.odometry.message.c_str());
+        ours.failures += lost;
         ours.poses.push_back(o.odometry.T_world_cam);
       }
       bar.Update(static_cast<int64_t>(ours.poses.size()));

@@ -61,6 +61,7 @@ struct GeometryBenchOptions {
   std::vector<std::string> params;         ///< KEY=VALUE, the geometry node's tracking parameters
   std::vector<std::string> source_params;  ///< KEY=VALUE, the input node's colour registration
   std::string save_dir;                    ///< write TUM trajectories here when set
+  bool verbose = false;                    ///< print each lost frame and why
 };
 /// `dyn4d bench geometry`: dyn4d tracking vs Open3D's odometry, same frames.
 int RunGeometryBench(const GeometryBenchOptions& options);

@@ -382,6 +382,7 @@ int main(int argc, char** argv) {
                              "7scenes_redkitchen or tum_fr1_rpy (under ../shared/data)");
   bench_geometry->add_option("--shared", gb.shared_dir, "the shared data folder");
   bench_geometry->add_option("--frames", gb.max_frames, "use only the first N frames");
+  bench_geometry->add_flag("--verbose", gb.verbose, "print each lost frame and why");
   bench_geometry->add_flag("--skip-open3d", gb.skip_open3d,
                            "only dyn4d (Open3D takes ~0.3 s a frame)");
   bench_geometry->add_option(

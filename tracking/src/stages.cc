@@ -108,6 +108,12 @@ void RegisterStages(pipeline::StageRegistry& r) {
         c.max_jump_m = p.GetDouble("max_jump_m", c.max_jump_m, 1e-3, 100);
         c.accel_sigma = p.GetDouble("accel_sigma", c.accel_sigma, 1e-3, 1000);
         c.position_sigma_m = p.GetDouble("position_sigma_m", c.position_sigma_m, 1e-4, 10);
+        c.position_sigma_extent =
+            p.GetDouble("position_sigma_extent", c.position_sigma_extent, 0, 10);
+        c.min_travel_m = p.GetDouble("min_travel_m", c.min_travel_m, 0, 100);
+        c.max_speed_mps = p.GetDouble("max_speed_mps", c.max_speed_mps, 0, 100);
+        c.velocity_decay_s = p.GetDouble("velocity_decay_s", c.velocity_decay_s, 0, 1000);
+        c.class_gate = p.GetBool("class_gate", c.class_gate);
         c.appearance_weight = p.GetDouble("appearance_weight", c.appearance_weight, 0, 1);
         c.use_appearance = p.GetBool("use_appearance", c.use_appearance);
         for (const std::string& s : p.GetList("states", {"confirmed"})) {

@@ -23,6 +23,10 @@ std::vector<std::string> TrackerConfig::Validate() const {
   if (!(gate_chi2 > 0)) p.push_back("gate_chi2: must be positive");
   if (!(accel_sigma > 0)) p.push_back("accel_sigma: must be positive");
   if (!(position_sigma_m > 0)) p.push_back("position_sigma_m: must be positive");
+  if (!(position_sigma_extent >= 0)) p.push_back("position_sigma_extent: must be >= 0");
+  if (!(min_travel_m >= 0)) p.push_back("min_travel_m: must be >= 0");
+  if (!(max_speed_mps >= 0)) p.push_back("max_speed_mps: must be >= 0");
+  if (!(velocity_decay_s >= 0)) p.push_back("velocity_decay_s: must be >= 0");
   if (appearance_weight < 0 || appearance_weight > 1)
     p.push_back("appearance_weight: must be in [0, 1]");
   if (embedding_momentum < 0 || embedding_momentum >= 1)
@@ -70,8 +74,16 @@ std::vector<float> Normalised(const std::vector<float>& v) {
   return out;
 }
 
+// Centroid measurement noise of an observation: partial views of a large
+// object shift its centroid more.
+double MeasurementSigma(const Observation& o, const TrackerConfig& c) {
+  const double width = std::max(o.extent[0], o.extent[2]);  // horizontal size (y is up or down)
+  return std::max(c.position_sigma_m, c.position_sigma_extent * (std::isfinite(width) ? width : 0));
+}
+
 struct Track {
   int64_t id;
+  Eigen::Vector3d start = Eigen::Vector3d::Zero();  // first world centroid
   Vec8 mean;  // image box
   Mat8 cov;
   bool has3d = false;
@@ -85,7 +97,9 @@ struct Track {
   bool confirmed = false;
   double score = 0;
 
-  void Predict(double dt, double accel_sigma) {
+  double last_update_t = 0;  // time of the last matched observation, s
+
+  void Predict(double dt, double accel_sigma, double velocity_decay_s = 0) {
     Mat8 F = Mat8::Identity();
     for (int i = 0; i < 4; ++i) F(i, i + 4) = 1;
     const double h = mean[3];
@@ -94,8 +108,13 @@ struct Track {
     mean = F * mean;
     cov = F * cov * F.transpose() + Mat8(q.array().square().matrix().asDiagonal());
     if (has3d && dt > 0) {
+      // Constant velocity, except that an unobserved object's velocity fades
+      // (people stop and turn): after a second out of sight it is no longer
+      // assumed to keep walking in the same direction.
+      const double keep = since_update > 0 && velocity_decay_s > 0 ? std::exp(-dt / velocity_decay_s) : 1.0;
       Mat6 F3 = Mat6::Identity();
       F3.topRightCorner<3, 3>() = dt * Eigen::Matrix3d::Identity();
+      F3.bottomRightCorner<3, 3>() *= keep;
       const double a2 = accel_sigma * accel_sigma;
       Mat6 Q = Mat6::Zero();
       Q.topLeftCorner<3, 3>() = a2 * std::pow(dt, 4) / 4 * Eigen::Matrix3d::Identity();
@@ -118,7 +137,7 @@ struct Track {
     return {r.dot(S.ldlt().solve(r)), r.norm()};
   }
 
-  void Correct(const Observation& o, int index, const TrackerConfig& c) {
+  void Correct(const Observation& o, int index, const TrackerConfig& c, double now) {
     const MotBox& d = o.box;
     const double h = mean[3];
     Eigen::Vector4d r(kPos * h, kPos * h, 1e-1, kPos * h);
@@ -134,10 +153,12 @@ struct Track {
       if (!has3d) {
         Init3d(z, c);
         extent = e;
+        start = z;
       } else {
+        const double sigma = MeasurementSigma(o, c);
         const Eigen::Matrix<double, 3, 6> H3 = Eigen::Matrix<double, 3, 6>::Identity();
         const Eigen::Matrix3d S3 = H3 * P3 * H3.transpose() +
-                                   c.position_sigma_m * c.position_sigma_m * Eigen::Matrix3d::Identity();
+                                   sigma * sigma * Eigen::Matrix3d::Identity();
         const Eigen::Matrix<double, 6, 3> K3 = P3 * H3.transpose() * S3.inverse();
         x3 += K3 * (z - H3 * x3);
         P3 = (Mat6::Identity() - K3 * H3) * P3;
@@ -160,6 +181,7 @@ struct Track {
     score = d.conf;
     ++hits;
     since_update = 0;
+    last_update_t = now;
     last_observation = index;
   }
 
@@ -231,8 +253,11 @@ struct MultiObjectTracker::Impl {
       return kForbidden;
     double geo;
     if (t.has3d && o.has_position) {
-      const auto [m2, d] = t.Distance3d(o.position, c.position_sigma_m);
-      if (d > c.max_jump_m || m2 > c.gate_chi2) return kForbidden;
+      const auto [m2, d] = t.Distance3d(o.position, MeasurementSigma(o, c));
+      // Out of sight for a while, an object may be farther from where it
+      // was predicted, by as much as it can walk in that time.
+      const double unseen_s = std::max(0.0, last_t - t.last_update_t);
+      if (d > c.max_jump_m + c.max_speed_mps * unseen_s || m2 > c.gate_chi2) return kForbidden;
       geo = m2 / c.gate_chi2;
     } else {
       const double iou = Iou(ToBox(t.mean), o.box);
@@ -357,7 +382,7 @@ std::vector<TrackEstimate> MultiObjectTracker::Step(const std::vector<Observatio
       ++s.skipped;
   }
   const std::vector<Observation>& obs = observations;
-  for (Track& t : s.tracks) t.Predict(dt, s.c.accel_sigma);
+  for (Track& t : s.tracks) t.Predict(dt, s.c.accel_sigma, s.c.velocity_decay_s);
   std::vector<size_t> high, low;
   for (size_t i : valid) {
     if (obs[i].box.conf >= s.c.high_score)
@@ -371,8 +396,11 @@ std::vector<TrackEstimate> MultiObjectTracker::Step(const std::vector<Observatio
     (s.tracks[i].confirmed ? confirmed : tentative).push_back(i);
   auto apply = [&](const std::vector<std::pair<size_t, size_t>>& pairs) {
     for (const auto& [t, d] : pairs) {
-      s.tracks[t].Correct(obs[d], static_cast<int>(d), s.c);
-      if (s.tracks[t].hits >= s.c.min_hits) s.tracks[t].confirmed = true;
+      Track& track = s.tracks[t];
+      track.Correct(obs[d], static_cast<int>(d), s.c, s.last_t);
+      const bool travelled = s.c.min_travel_m <= 0 || !track.has3d ||
+                             (track.x3.head<3>() - track.start).norm() >= s.c.min_travel_m;
+      if (track.hits >= s.c.min_hits && travelled) track.confirmed = true;
     }
   };
   apply(s.Match(confirmed, obs, high, s.c.match_iou));
@@ -410,11 +438,13 @@ std::vector<TrackEstimate> MultiObjectTracker::Step(const std::vector<Observatio
     if (o.has_position) {
       t.Init3d({o.position[0], o.position[1], o.position[2]}, s.c);
       t.extent = {o.extent[0], o.extent[1], o.extent[2]};
+      t.start = t.x3.head<3>();
     }
     t.embedding = Normalised(o.embedding);
     t.Vote(o);
     t.score = o.box.conf;
-    t.confirmed = s.c.min_hits <= 1;
+    t.confirmed = s.c.min_hits <= 1 && s.c.min_travel_m <= 0;
+    t.last_update_t = t_s;
     t.last_observation = static_cast<int>(d);
     s.tracks.push_back(std::move(t));
   }

@@ -27,7 +27,7 @@
 /// depth-continuous pixels without static support, so a walking person is
 /// one region (the parts that overlap where they were before included) and
 /// the floor under their feet, which the references saw where it is, stays
-/// out. Regions close to each other in 3D (an arm, a head) join; a region is
+/// out. Regions that meet at a small depth step (an arm, a head) join; a region is
 /// kept when its violations cover enough area in square metres and enough
 /// of the region (physical sizes, so the thresholds mean the same at 1 m and
 /// at 4 m).
@@ -104,9 +104,9 @@ struct MotionSegmentationConfig {
   double min_evidence_fraction = 0.15;
   /// ... and the region this area.
   double min_region_area_m2 = 0.02;
-  /// A region whose image box lies mostly within another's, at depths this
-  /// close (m), is part of the same object (limbs and heads split from a
-  /// body by a depth step).
+  /// Regions that meet in the image where their depths differ by less than
+  /// this (m) are parts of one object (limbs, heads, crossed arms split from
+  /// a body by a depth step).
   double merge_gap_m = 0.3;
   /// An object found moving stays an object while it remains a surface of
   /// its own that no reference saw as static, even without new violations

@@ -23,6 +23,14 @@ struct RecognitionModelSpec {
   /// (Debian's dataset-fashion-mnist) or synthetic_objects (object crops
   /// rendered from `dyn4d synth` scenes, classes = the scene categories).
   std::string dataset = "fashion_mnist";
+  /// The frames the model may label: those whose source id
+  /// (MessageMeta::source_id) starts with one of these ("synthetic" for
+  /// `synthetic_objects`: the synthetic scene and folders `dyn4d synth`
+  /// wrote). Empty: no video source is in its domain (Fashion-MNIST's
+  /// 28x28 clothing images). A model file may list its own (`domains:`).
+  std::vector<std::string> domains;
+  /// Whether frames from `source_id` are in the model's domain.
+  bool Covers(const std::string& source_id) const;
 };
 
 /// Loads and validates a model file; throws std::runtime_error listing

@@ -20,8 +20,12 @@ struct StampedPose {
 /// std::runtime_error naming the file and line.
 std::vector<StampedPose> ReadTumTrajectory(const std::string& path);
 
-/// Pairs each estimated pose with the ground-truth pose nearest in time,
-/// within `max_dt_s`; each ground-truth pose is used once.
+/// Pairs each estimated pose with the ground truth at its time: interpolated
+/// (linearly, rotations by slerp) between the samples either side, when one
+/// of them is within `max_dt_s` of it (not the nearest sample: motion
+/// capture at 100 Hz leaves up to 5 ms between a frame and its nearest
+/// sample, half a degree at 100 deg/s). Estimates outside the ground truth
+/// or far from any sample are left out.
 std::vector<std::pair<StampedPose, StampedPose>> Associate(const std::vector<StampedPose>& est,
                                                            const std::vector<StampedPose>& gt,
                                                            double max_dt_s = 0.02);

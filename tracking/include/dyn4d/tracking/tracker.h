@@ -39,7 +39,23 @@ struct TrackerConfig {
   double max_jump_m = 1.5;        ///< never match a centroid farther than this from the prediction
   double gate_chi2 = 16.27;       ///< Mahalanobis gate (3 degrees of freedom, 99.9 %)
   double accel_sigma = 3.0;       ///< process noise: m/s^2 of unmodelled acceleration
-  double position_sigma_m = 0.08; ///< centroid measurement noise (partial views shift it)
+  double position_sigma_m = 0.08; ///< centroid measurement noise (partial views shift it) ...
+  /// ... at least this fraction of the object's horizontal size: the
+  /// centroid of the visible part of a person shifts by a quarter of their
+  /// width as an arm or a leg is hidden or shown.
+  double position_sigma_extent = 0.25;
+  /// A track is confirmed only once its world position has moved this far
+  /// (m) from where it started, besides min_hits: proposals of moving
+  /// objects come from motion evidence, and an object that never goes
+  /// anywhere is more likely a sensor artefact. 0: off (2D, detectors).
+  double min_travel_m = 0;
+  /// A track unseen for t seconds may match an object up to max_jump_m +
+  /// max_speed_mps * t from its prediction (re-identification after an
+  /// object left the view or was hidden).
+  double max_speed_mps = 2.0;
+  /// An unseen track's velocity fades with this time constant (s); 0: keeps
+  /// it (pure constant velocity).
+  double velocity_decay_s = 1.0;
   // Appearance (observations with embeddings).
   double appearance_weight = 0.3;  ///< share of (1 - cosine) / 2 in the cost
   double embedding_momentum = 0.9; ///< track embedding = m * old + (1 - m) * new
