@@ -31,7 +31,14 @@ topics:  # a paced source counts as live (latest edges); here every frame must a
 YAML
 "$BIN" run --config "$work/live.yaml" --out "$work/live" > "$work/live.log" 2>&1 &
 pid=$!
-sleep 2
+# Signal once frames flow (start-up takes seconds on a loaded machine), and a
+# little later, so that more than a handful have been produced.
+for _ in $(seq 1 600); do
+  grep -q "source [0-9]*/s" "$work/live.log" && break
+  kill -0 "$pid" 2>/dev/null || break
+  sleep 0.1
+done
+sleep 1
 kill -INT "$pid"
 wait "$pid"
 rc=$?
