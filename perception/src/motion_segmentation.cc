@@ -147,9 +147,13 @@ PriorSeed Predict(const MovingObjectPrior& prior, const DepthView& view, double 
   constexpr float kInf = std::numeric_limits<float>::infinity();
   std::vector<float> near(n, kInf), far(n, kInf);  // far holds -depth, so both are minima
   const Eigen::Isometry3f T_cw = view.T_world_cam.inverse().cast<float>();
+  double dt = (view.stamp_ns - prior.stamp_ns) * 1e-9;
+  if (!(dt > 0 && dt < 0.5)) dt = 1.0 / 30;
+  // Constant velocity: where the object's points are now.
+  const Eigen::Vector3f shift = (prior.velocity_world * dt).cast<float>();
   bool any = false;
   for (const Eigen::Vector3f& X : prior.world_points) {
-    const Eigen::Vector3f q = T_cw * X;
+    const Eigen::Vector3f q = T_cw * (X + shift);
     if (q.z() <= 0) continue;
     const int u = static_cast<int>(std::lround(view.fx * q.x() / q.z() + view.cx));
     const int v = static_cast<int>(std::lround(view.fy * q.y() / q.z() + view.cy));
@@ -161,8 +165,6 @@ PriorSeed Predict(const MovingObjectPrior& prior, const DepthView& view, double 
     any = true;
   }
   if (!any) return p;
-  double dt = (view.stamp_ns - prior.stamp_ns) * 1e-9;
-  if (!(dt > 0 && dt < 0.5)) dt = 1.0 / 30;
   const double reach = speed * dt;  // metres the object may have moved
   const double median = std::max(0.1, prior.median_depth_m);
   const int r = std::clamp(static_cast<int>(std::ceil(view.fx * reach / median)) + 1, 1,
@@ -370,6 +372,7 @@ struct Candidate {
   double prior_area = 0;          // area of pixels seeded by a prior object
   int prior_frames = -1;          // fewest frames without evidence among those priors (-1 none)
   int prior_evidence_frames = 0;  // most frames with evidence among them
+  int identity = -1;              // the established prior most of it came from, -1 none
   double area = 0, evidence_area = 0;
   int u0 = 0, v0 = 0, u1 = -1, v1 = -1;
   float z_lo = 0, z_hi = 0;  // 5th / 95th percentile of depth
@@ -400,6 +403,9 @@ std::vector<MovingObjectPrior> MotionSegmenter::Carry(const MotionSegmentation& 
     out[k].frames_without_evidence = seg.regions[k].frames_without_evidence;
     out[k].evidence_frames = seg.regions[k].evidence_frames;
     out[k].stamp_ns = cur.stamp_ns;
+    const MotionRegion& r = seg.regions[k];
+    out[k].centroid_world = {r.centroid_world[0], r.centroid_world[1], r.centroid_world[2]};
+    out[k].velocity_world = {r.velocity_world[0], r.velocity_world[1], r.velocity_world[2]};
   }
   if (seg.label.size() != cur.depth_m.size()) return out;
   const Eigen::Isometry3f T_wc = cur.T_world_cam.cast<float>();
@@ -608,6 +614,7 @@ MotionSegmentation MotionSegmenter::Segment(const DepthView& cur,
   // have: seeds too (pixel -> the prior with the fewest frames without
   // evidence among those expected there).
   std::vector<int> prior_seed(n, -1);
+  std::vector<uint8_t> seed_in_core(n, 0);  // the seed's prior landed right there
   std::vector<uint8_t> carried_core(n, 0);  // seeds of carried objects, static support or not
   for (size_t k = 0, kp = 0; k < priors.size(); ++k) {
     const MovingObjectPrior& prior = priors[k];
@@ -622,9 +629,13 @@ MotionSegmentation MotionSegmenter::Segment(const DepthView& cur,
       // long before or after agrees too).
       if (e == MotionEvidence::kStatic && (!p.core[i] || firm_static[i])) continue;
       carried_core[i] = 1;
-      if (prior_seed[i] < 0 ||
-          prior.frames_without_evidence < priors[prior_seed[i]].frames_without_evidence)
-        prior_seed[i] = static_cast<int>(k);
+      // Where two objects may be, the one whose points landed there (not
+      // merely within reach), then the one seen more recently.
+      const bool better =
+          prior_seed[i] < 0 || p.core[i] > seed_in_core[i] ||
+          (p.core[i] == seed_in_core[i] &&
+           prior.frames_without_evidence < priors[prior_seed[i]].frames_without_evidence);
+      if (better) prior_seed[i] = static_cast<int>(k), seed_in_core[i] = p.core[i];
     }
   }
 
@@ -646,6 +657,14 @@ MotionSegmentation MotionSegmenter::Segment(const DepthView& cur,
     Candidate& cand = cands.back();
     region[seed] = id;
     stack.assign(1, static_cast<int>(seed));
+    // Growth stays on one established object: pixels where another one is
+    // expected (and at its depth) belong to that one, even where the two
+    // touch at the same depth.
+    auto established = [&](size_t i) {
+      const int p = prior_seed[i];
+      return p >= 0 && priors[p].evidence_frames >= c.min_evidence_frames ? p : -1;
+    };
+    int grown_on = established(seed);
     while (!stack.empty()) {
       const int i = stack.back();
       stack.pop_back();
@@ -664,6 +683,11 @@ MotionSegmentation MotionSegmenter::Segment(const DepthView& cur,
         if (e == MotionEvidence::kStatic && !carried_core[j]) continue;
         if (carried && !expected[j]) continue;
         if (std::abs(z[j] - z[i]) > step(std::min(z[i], z[j]))) continue;
+        const int other = established(j);
+        if (other >= 0) {
+          if (grown_on >= 0 && other != grown_on) continue;
+          grown_on = other;
+        }
         region[j] = id;
         stack.push_back(j);
       }
@@ -698,6 +722,15 @@ MotionSegmentation MotionSegmenter::Segment(const DepthView& cur,
       }
       depths.push_back(z[i]);
     }
+    // Which established object (a prior with evidence in enough frames) this
+    // part continues, by the most pixels seeded from it.
+    std::map<int, int> seeded_by;
+    for (int i : cand.pixels)
+      if (prior_seed[i] >= 0 && priors[prior_seed[i]].evidence_frames >= c.min_evidence_frames)
+        ++seeded_by[prior_seed[i]];
+    int most = 0;
+    for (const auto& [prior, count] : seeded_by)
+      if (count > most) most = count, cand.identity = prior;
     std::sort(depths.begin(), depths.end());
     cand.z_lo = depths[depths.size() / 20];
     cand.z_hi = depths[depths.size() - 1 - depths.size() / 20];
@@ -706,9 +739,13 @@ MotionSegmentation MotionSegmenter::Segment(const DepthView& cur,
   // 4. One object from parts of it that a depth step split off (an arm in
   // front of the body, crossed arms between chest and legs, a head): regions
   // that meet in the image along a border where their depths differ by less
-  // than merge_gap_m. A person behind another, a metre away, stays apart.
-  std::vector<int> parent(cands.size());
+  // than merge_gap_m. A person behind another, a metre away, stays apart;
+  // so do two objects that were seen apart for several frames and now touch
+  // (a box passing in front of another): parts are merged most-contact
+  // first, and never two that continue different established objects.
+  std::vector<int> parent(cands.size()), identity(cands.size());
   std::iota(parent.begin(), parent.end(), 0);
+  for (size_t a = 0; a < cands.size(); ++a) identity[a] = cands[a].identity;
   {
     std::map<std::pair<int, int>, int> contacts;  // (a, b), a < b -> border pixels
     for (int v = 0; v < h; ++v)
@@ -728,8 +765,17 @@ MotionSegmentation MotionSegmenter::Segment(const DepthView& cur,
             ++contacts[{std::min(a, b), std::max(a, b)}];
           }
       }
+    std::vector<std::pair<int, std::pair<int, int>>> by_contact;
     for (const auto& [pair, n] : contacts)
-      if (n >= 3) parent[Find(parent, pair.first)] = Find(parent, pair.second);
+      if (n >= 3) by_contact.push_back({n, pair});
+    std::sort(by_contact.begin(), by_contact.end(), std::greater<>());
+    for (const auto& [n, pair] : by_contact) {
+      const int ra = Find(parent, pair.first), rb = Find(parent, pair.second);
+      if (ra == rb) continue;
+      if (identity[ra] >= 0 && identity[rb] >= 0 && identity[ra] != identity[rb]) continue;
+      parent[ra] = rb;
+      identity[rb] = std::max(identity[ra], identity[rb]);
+    }
   }
   std::map<int, std::vector<int>> groups;
   for (size_t a = 0; a < cands.size(); ++a) groups[Find(parent, static_cast<int>(a))].push_back(a);
@@ -790,6 +836,21 @@ MotionSegmentation MotionSegmenter::Segment(const DepthView& cur,
           mk[static_cast<size_t>(y - y0) * r.mask.width + (x - x0)] = 255;
       }
     const Eigen::Vector3d centroid = sum / static_cast<double>(r.pixels);
+    if (const int k = identity[Find(parent, root)]; k >= 0) {
+      // Half the new displacement, half the old velocity: a centroid jumps
+      // when occlusion hides part of the object.
+      const MovingObjectPrior& prior = priors[k];
+      const double dt = (cur.stamp_ns - prior.stamp_ns) * 1e-9;
+      Eigen::Vector3d vel = prior.velocity_world;
+      // Only like for like: a region that grew or shrank a lot (merged
+      // with another, half hidden) moved its centroid, not the object.
+      const double size_ratio =
+          static_cast<double>(r.pixels) / std::max<size_t>(1, prior.world_points.size());
+      if (dt > 0 && dt < 0.5 && size_ratio > 0.67 && size_ratio < 1.5)
+        vel = 0.5 * vel + 0.5 * (centroid - prior.centroid_world) / dt;
+      if (vel.norm() > c.max_object_speed_mps) vel *= c.max_object_speed_mps / vel.norm();
+      r.velocity_world = {vel[0], vel[1], vel[2]};
+    }
     for (int a = 0; a < 3; ++a) {
       std::vector<double>& v = coords[a];
       const size_t lo = v.size() / 20, hi = v.size() - 1 - v.size() / 20;

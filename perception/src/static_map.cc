@@ -87,6 +87,16 @@ size_t StaticMap::WriteMesh(const std::string& path) const {
   return mesh->triangles_.size();
 }
 
+std::vector<Eigen::Vector3f> ReadMeshVertices(const std::string& path) {
+  open3d::geometry::TriangleMesh mesh;
+  if (!std::filesystem::exists(path) || !open3d::io::ReadTriangleMesh(path, mesh))
+    throw std::runtime_error("cannot read mesh '" + path + "'");
+  std::vector<Eigen::Vector3f> out;
+  out.reserve(mesh.vertices_.size());
+  for (const Eigen::Vector3d& v : mesh.vertices_) out.push_back(v.cast<float>());
+  return out;
+}
+
 size_t StaticMap::WritePointCloud(const std::string& path) const {
   auto cloud = impl_->volume.ExtractPointCloud();
   const std::string partial = path + ".partial.ply";

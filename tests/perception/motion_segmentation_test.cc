@@ -369,9 +369,10 @@ TEST_CASE("the proposal stream finds the synthetic scene's moving objects, nothi
   const auto [found, visible, spurious] = run(3);
   INFO(found << " of " << visible << " visible objects found, " << spurious << " spurious");
   CHECK(visible > 100);
-  // Geometry alone cannot separate objects that touch at the same depth (one
-  // right behind another): those frames count as misses (measured 131 / 169).
-  CHECK(found >= 0.75 * visible);
+  // Objects seen apart stay apart when they touch; one that first appears
+  // already touching another at the same depth cannot be told from it by
+  // geometry alone: those frames count as misses (measured 144 / 169).
+  CHECK(found >= 0.8 * visible);
   CHECK(spurious <= 3);
   const auto [found0, visible0, spurious0] = run(0);
   CHECK(visible0 == 0);

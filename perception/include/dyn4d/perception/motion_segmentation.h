@@ -212,11 +212,18 @@ struct MotionRegion {
   /// Frames in which this object (as carried from frame to frame) had
   /// violations of its own, this one included.
   int evidence_frames = 0;
+  /// World velocity (m/s) of the object it continues, from the centroids of
+  /// consecutive frames (smoothed, at most max_object_speed_mps); zero for
+  /// an object seen for the first time.
+  std::array<double, 3> velocity_world{0, 0, 0};
 };
 
 /// An object of one frame, carried into the next (MotionSegmenter::Carry).
 struct MovingObjectPrior {
   std::vector<Eigen::Vector3f> world_points;  ///< a subsample of its surface
+  Eigen::Vector3d centroid_world = Eigen::Vector3d::Zero();
+  /// Where it is predicted next: points moved at this velocity (m/s).
+  Eigen::Vector3d velocity_world = Eigen::Vector3d::Zero();
   double median_depth_m = 0;
   int frames_without_evidence = 0;
   int evidence_frames = 0;

@@ -50,4 +50,8 @@ class StaticMap {
   std::unique_ptr<Impl> impl_;
 };
 
+/// The vertices of a triangle mesh file (PLY, as WriteMesh writes it).
+/// Throws std::runtime_error naming the file when it cannot be read.
+std::vector<Eigen::Vector3f> ReadMeshVertices(const std::string& path);
+
 }  // namespace dyn4d::perception
