@@ -66,6 +66,18 @@ struct GeometryBenchOptions {
 /// `dyn4d bench geometry`: dyn4d tracking vs Open3D's odometry, same frames.
 int RunGeometryBench(const GeometryBenchOptions& options);
 
+struct DynamicBenchOptions {
+  std::string shared_dir;
+  std::vector<std::string> sequences;  ///< empty: tum_fr1_rpy, 7scenes_redkitchen, bonn_crowd
+  std::string save_dir;                ///< each sequence's graph outputs go to SAVE/<sequence>
+  std::string yolox;                   ///< person boxes (pseudo ground truth); default ../shared's
+  bool skip_open3d = false;
+};
+/// `dyn4d bench dynamic`: the default graph on real RGB-D sequences: phantom
+/// moving tracks on static scenes; camera ATE vs Open3D, moving tracks,
+/// person coverage and people in the map on Bonn crowd.
+int RunDynamicBench(const DynamicBenchOptions& options);
+
 struct TrajectoryEvalOptions {
   std::string gt, est;
   double max_dt_s = 0.02;

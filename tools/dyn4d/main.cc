@@ -1,24 +1,30 @@
 // dyn4d: one binary, every job. See `dyn4d --help` and README.md.
-#include <chrono>
-#include <optional>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 
 #include "commands.h"
 #include "dyn4d/io/sources.h"
 #include "dyn4d/io/stages.h"
 #include "dyn4d/perception/stages.h"
+#include "dyn4d/pipeline/graph.h"
 #include "dyn4d/pipeline/service.h"
 #include "dyn4d/reasoning/stages.h"
 #include "dyn4d/tracking/stages.h"
-#include "dyn4d/pipeline/graph.h"
+#include "graph_run.h"
 
 namespace {
+
+using dyn4d::cli::ApplyInput;
+using dyn4d::cli::DefaultOfflineConfig;
+using dyn4d::cli::InputOverride;
+using dyn4d::cli::MakeRegistry;
 
 using namespace dyn4d;
 
@@ -42,15 +48,6 @@ void InstallSignalHandlers(pipeline::RunControl* control) {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
-}
-
-pipeline::StageRegistry MakeRegistry() {
-  pipeline::StageRegistry r;
-  io::RegisterStages(r);
-  perception::RegisterStages(r);
-  tracking::RegisterStages(r);
-  reasoning::RegisterStages(r);
-  return r;
 }
 
 void PrintSummary(const pipeline::RunResult& r) {
@@ -80,39 +77,15 @@ void PrintSummary(const pipeline::RunResult& r) {
               r.elapsed_s, r.message.c_str());
 }
 
-// What `--input` changes in a graph: the params of its one `input` node.
-struct InputOverride {
-  std::string path, kind, calibration;
-  std::vector<std::string> params;  ///< KEY=VALUE for the input node (--input-param)
-};
-
-void ApplyInput(pipeline::GraphConfig& config, const InputOverride& in) {
-  if (in.path.empty()) return;
-  std::vector<pipeline::NodeConfig*> inputs;
-  for (auto& n : config.nodes)
-    if (n.type == "input") inputs.push_back(&n);
-  if (inputs.size() != 1)
-    throw pipeline::ConfigError({config.file +
-                                 ": --input needs exactly one node of type 'input', found " +
-                                 std::to_string(inputs.size())});
-  pipeline::Params& p = *inputs[0]->params;
-  p.Override("path", in.path);
-  p.Override("kind", in.kind.empty() ? "auto" : in.kind);
-  if (!in.calibration.empty()) p.Override("calibration", in.calibration);
-  cli::OverrideParams(p, "--input-param", in.params);
-}
-
-// The graph `--input` runs when no --config is given.
-std::string DefaultOfflineConfig() {
-  for (const std::string& c :
-       {std::string("configs/offline.yaml"), std::string(DYN4D_CONFIG_DIR "/offline.yaml")})
-    if (std::filesystem::exists(c)) return c;
-  return "configs/offline.yaml";
-}
-
 int RunGraph(const std::string& config_path, pipeline::RunOptions options, bool quiet,
              const InputOverride& input = {}) {
   pipeline::RunControl control;
+  // Before anything slow: a Ctrl-C during start-up must stop the run, not be
+  // lost (a background job of a script starts with SIGINT ignored).
+  InstallSignalHandlers(&control);
+  struct Uninstall {
+    ~Uninstall() { InstallSignalHandlers(nullptr); }
+  } uninstall;
   try {
     pipeline::GraphConfig config =
         pipeline::LoadGraphConfig(config_path, /*throw_on_problems=*/false);
@@ -120,9 +93,7 @@ int RunGraph(const std::string& config_path, pipeline::RunOptions options, bool 
     pipeline::StageRegistry registry = MakeRegistry();
     pipeline::Graph graph(std::move(config), registry, options);
     if (!quiet) std::printf("%s", graph.config().Describe().c_str());
-    InstallSignalHandlers(&control);
     pipeline::RunResult result = graph.Run(control);
-    InstallSignalHandlers(nullptr);
     if (!quiet || result.status != pipeline::RunResult::Status::kOk) PrintSummary(result);
     if (result.status == pipeline::RunResult::Status::kFailed)
       std::fprintf(stderr, "dyn4d: run failed:\n%s\n", result.message.c_str());
@@ -149,12 +120,15 @@ int RunVideoBatch(const std::string& config_path, const std::string& folder, con
   };
   std::vector<Row> rows;
   int failed = 0;
+  // One control for the whole batch: Ctrl-C at any moment (between videos
+  // too) stops the current run and the batch, and the table still prints.
+  pipeline::RunControl control;
+  InstallSignalHandlers(&control);
   for (size_t i = 0; i < videos.size(); ++i) {
     const std::filesystem::path video(videos[i]);
     Row row{video.filename().string(), "ok"};
     std::printf("[%zu/%zu] %s\n", i + 1, videos.size(), row.name.c_str());
     std::fflush(stdout);
-    pipeline::RunControl control;
     try {
       pipeline::GraphConfig config = pipeline::LoadGraphConfig(config_path, false);
       InputOverride one = in;
@@ -166,9 +140,7 @@ int RunVideoBatch(const std::string& config_path, const std::string& folder, con
       o.output_dir = (std::filesystem::path(out) / video.stem()).string();
       o.status_line = true;
       pipeline::Graph graph(std::move(config), registry, o);
-      InstallSignalHandlers(&control);
       pipeline::RunResult r = graph.Run(control);
-      InstallSignalHandlers(nullptr);
       row.seconds = r.elapsed_s;
       for (const auto& [node, st] : r.final_stats)
         if (graph.config().FindNode(node)->type == "input") row.frames = st.processed;
@@ -190,6 +162,7 @@ int RunVideoBatch(const std::string& config_path, const std::string& folder, con
     rows.push_back(row);
     if (control.stop_sources.load()) break;  // Ctrl-C stops the batch too
   }
+  InstallSignalHandlers(nullptr);
   std::printf("\n%-32s %8s %8s  %s\n", "video", "frames", "seconds", "status");
   for (const Row& r : rows)
     std::printf("%-32s %8llu %8.1f  %s\n", r.name.c_str(),
@@ -335,7 +308,8 @@ int main(int argc, char** argv) {
       ->required()
       ->check(CLI::ExistingFile);
   eval_mot->add_option("--iou", me.iou, "match threshold")->check(CLI::Range(0.01, 1.0));
-  eval_mot->footer("\nAlso HOTA (DetA, AssA, LocA; TrackEval's definition, mean over alpha\n"
+  eval_mot->footer(
+      "\nAlso HOTA (DetA, AssA, LocA; TrackEval's definition, mean over alpha\n"
       "0.05..0.95). Last lines: idf1 <value>, mota <value>, hota <value>.");
 
   // calibrate
@@ -385,10 +359,9 @@ int main(int argc, char** argv) {
   bench_geometry->add_flag("--verbose", gb.verbose, "print each lost frame and why");
   bench_geometry->add_flag("--skip-open3d", gb.skip_open3d,
                            "only dyn4d (Open3D takes ~0.3 s a frame)");
-  bench_geometry->add_option(
-      "--param", gb.params,
-      "KEY=VALUE for dyn4d's tracking, names as the geometry node's params\n"
-      "(e.g. --param sigma_intensity=1000 for depth only; repeatable)");
+  bench_geometry->add_option("--param", gb.params,
+                             "KEY=VALUE for dyn4d's tracking, names as the geometry node's params\n"
+                             "(e.g. --param sigma_intensity=1000 for depth only; repeatable)");
   bench_geometry->add_option(
       "--source-param", gb.source_params,
       "KEY=VALUE for the input, names as the input node's colour registration params\n"
@@ -400,6 +373,30 @@ int main(int argc, char** argv) {
   bench_transport->add_option("--repetitions", tb.repetitions, "median over this many runs")
       ->check(CLI::PositiveNumber);
 
+  cli::DynamicBenchOptions dbo;
+  auto* bench_dynamic = bench->add_subcommand(
+      "dynamic",
+      "The default graph (configs/offline.yaml, as `dyn4d run --input` runs it) on the real\n"
+      "RGB-D sequences in ../shared/data: on the static TUM fr1/rpy and 7-Scenes excerpts every\n"
+      "moving track is a false positive; on Bonn crowd (three people walking past a moving\n"
+      "camera) the camera's ATE/RPE against the ground truth and Open3D's odometry on the same\n"
+      "frames, the moving tracks, the share of YOLOX person boxes (score >= 0.5, pseudo ground\n"
+      "truth for this bench only) covered by a moving track (IoU >= 0.5), and the share of\n"
+      "map vertices on people (a vertex most of whose sightings fall inside a person's box\n"
+      "at the person's depth). Camera tracking and whole-graph frames/s per sequence.\n"
+      "Last lines: phantom_tracks_static, bonn_ate_m, bonn_ate_ratio_vs_open3d,\n"
+      "bonn_moving_tracks, bonn_person_coverage.");
+  bench_dynamic->add_option("--shared", dbo.shared_dir, "the shared data folder");
+  bench_dynamic->add_option("--sequence", dbo.sequences,
+                            "only these (tum_fr1_rpy, 7scenes_redkitchen, bonn_crowd; repeatable)");
+  bench_dynamic->add_option(
+      "--save", dbo.save_dir,
+      "keep each sequence's outputs in DIR/<sequence> (default: a temp folder)");
+  bench_dynamic->add_option("--yolox", dbo.yolox, "YOLOX ONNX model for person boxes")
+      ->check(CLI::ExistingFile);
+  bench_dynamic->add_flag("--skip-open3d", dbo.skip_open3d,
+                          "no Open3D baseline (it takes minutes)");
+
   cli::TrackingBenchOptions tbo;
   auto* bench_tracking = bench->add_subcommand(
       "tracking",
@@ -409,26 +406,30 @@ int main(int argc, char** argv) {
       "detections. Last line: hota_gain_vs_sort <points>.");
   cli::SynthTrackingBenchOptions sto;
   bool bench_tracking_synth = false;
-  auto* mot15_opt = bench_tracking->add_option("--mot15", tbo.mot15_dir, "e.g. ../shared/data/mot15")
-      ->check(CLI::ExistingDirectory);
+  auto* mot15_opt =
+      bench_tracking->add_option("--mot15", tbo.mot15_dir, "e.g. ../shared/data/mot15")
+          ->check(CLI::ExistingDirectory);
   auto* synth_flag = bench_tracking->add_flag(
       "--synth", bench_tracking_synth,
       "instead: the full RGB-D path (odometry, geometric proposals, recognition, 3D tracker)\n"
       "on synthetic scenes with exact ground truth: HOTA, IDSW, recognition accuracy of the\n"
       "tracked objects, exit histogram. Last line: hota_synth <points>.");
   mot15_opt->excludes(synth_flag);
-  bench_tracking->add_option("--seeds", sto.seeds, "--synth: scenes (seed 1 is the embedded default)")
+  bench_tracking
+      ->add_option("--seeds", sto.seeds, "--synth: scenes (seed 1 is the embedded default)")
       ->delimiter(',');
   bench_tracking->add_option("--frames", sto.frames, "--synth: frames per scene")
       ->check(CLI::Range(2, 100000));
   bench_tracking->add_option("--objects", sto.objects, "--synth: moving objects per scene (0-6)")
       ->check(CLI::Range(0, 6));
-  bench_tracking->add_option("--lookahead", sto.lookahead,
-                             "--synth: frames the proposals may look ahead (0: causal, live)")
+  bench_tracking
+      ->add_option("--lookahead", sto.lookahead,
+                   "--synth: frames the proposals may look ahead (0: causal, live)")
       ->check(CLI::Range(0, 1000));
-  bench_tracking->add_option("--model", sto.model,
-                             "--synth: recognition model file (default: "
-                             "configs/models/synthetic_objects_dyn_perceiver.yaml)")
+  bench_tracking
+      ->add_option("--model", sto.model,
+                   "--synth: recognition model file (default: "
+                   "configs/models/synthetic_objects_dyn_perceiver.yaml)")
       ->check(CLI::ExistingFile);
   bench_tracking->add_option("--threads", sto.threads, "--synth: torch threads (0: all cores)");
   bench_tracking->add_flag("--gt-poses", sto.gt_poses,
@@ -443,10 +444,12 @@ int main(int argc, char** argv) {
       "(a) ground-truth tracks and (b) the pipeline's own tracks. Accuracy per family.\n"
       "Last line: qa_accuracy_pipeline <fraction>.");
   bench_reasoning->add_option("--seeds", rbo.seeds, "synthetic scenes")->delimiter(',');
-  bench_reasoning->add_option("--frames", rbo.frames, "frames per scene")->check(CLI::Range(10, 100000));
+  bench_reasoning->add_option("--frames", rbo.frames, "frames per scene")
+      ->check(CLI::Range(10, 100000));
   bench_reasoning->add_option("--objects", rbo.objects, "moving objects per scene (1-6)")
       ->check(CLI::Range(1, 6));
-  bench_reasoning->add_option("--model", rbo.model, "recognition model file")->check(CLI::ExistingFile);
+  bench_reasoning->add_option("--model", rbo.model, "recognition model file")
+      ->check(CLI::ExistingFile);
   bench_reasoning->add_option("--threads", rbo.threads, "torch threads (0: all cores)");
   bench_reasoning->add_flag("--verbose", rbo.verbose, "print every wrong answer and why");
   cli::RecognitionLatencyOptions rl;
@@ -509,8 +512,8 @@ int main(int argc, char** argv) {
       "  dyn4d recognize calibrate configs/models/fashion_mnist_dyn_perceiver.yaml --gflops 0.01");
   recognize_calibrate->add_option("model", cal.model_file, "model file (configs/models/*.yaml)")
       ->required();
-  auto* budget_gflops = recognize_calibrate->add_option(
-      "--gflops", cal.budget_gflops, "budget: expected GFLOPs per image");
+  auto* budget_gflops = recognize_calibrate->add_option("--gflops", cal.budget_gflops,
+                                                        "budget: expected GFLOPs per image");
   auto* budget_ms = recognize_calibrate->add_option(
       "--ms", cal.budget_ms, "budget: expected batch-1 latency per image (measured here)");
   budget_gflops->excludes(budget_ms);
@@ -537,7 +540,8 @@ int main(int argc, char** argv) {
   ask->add_option("--endpoint", ask_endpoint, "the node's service endpoint");
   ask->add_option("--from", ask_from, "time window start, s");
   ask->add_option("--to", ask_to, "time window end, s");
-  ask->add_option("--timeout", ask_timeout, "seconds to wait for the answer")->check(CLI::PositiveNumber);
+  ask->add_option("--timeout", ask_timeout, "seconds to wait for the answer")
+      ->check(CLI::PositiveNumber);
 
   // train
   cli::TrainOptions tr;
@@ -587,6 +591,7 @@ int main(int argc, char** argv) {
   if (*eval_stereo) return cli::RunStereoEval(se);
   if (*bench_io) return cli::RunIoBench(ib);
   if (*bench_geometry) return cli::RunGeometryBench(gb);
+  if (*bench_dynamic) return cli::RunDynamicBench(dbo);
   if (*eval_traj) return cli::RunTrajectoryEval(te);
   if (*calibrate_color) return cli::RunColorCalibration(cco);
   if (*eval_mot) return cli::RunMotEval(me);
@@ -651,7 +656,8 @@ int main(int argc, char** argv) {
       q.options = ask_options;
       q.t_begin_s = ask_from;
       q.t_end_s = ask_to;
-      q.request_id = static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
+      q.request_id =
+          static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
       const pipeline::Answer a = pipeline::AskService(ask_endpoint, q, ask_timeout);
       std::printf("because: %s\n", a.justification.c_str());
       if (a.track_id >= 0) std::printf("track: %lld\n", static_cast<long long>(a.track_id));

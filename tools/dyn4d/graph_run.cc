@@ -1,0 +1,45 @@
+#include "graph_run.h"
+
+#include <filesystem>
+
+#include "commands.h"
+#include "dyn4d/io/stages.h"
+#include "dyn4d/perception/stages.h"
+#include "dyn4d/reasoning/stages.h"
+#include "dyn4d/tracking/stages.h"
+
+namespace dyn4d::cli {
+
+pipeline::StageRegistry MakeRegistry() {
+  pipeline::StageRegistry r;
+  io::RegisterStages(r);
+  perception::RegisterStages(r);
+  tracking::RegisterStages(r);
+  reasoning::RegisterStages(r);
+  return r;
+}
+
+void ApplyInput(pipeline::GraphConfig& config, const InputOverride& in) {
+  if (in.path.empty()) return;
+  std::vector<pipeline::NodeConfig*> inputs;
+  for (auto& n : config.nodes)
+    if (n.type == "input") inputs.push_back(&n);
+  if (inputs.size() != 1)
+    throw pipeline::ConfigError({config.file +
+                                 ": --input needs exactly one node of type 'input', found " +
+                                 std::to_string(inputs.size())});
+  pipeline::Params& p = *inputs[0]->params;
+  p.Override("path", in.path);
+  p.Override("kind", in.kind.empty() ? "auto" : in.kind);
+  if (!in.calibration.empty()) p.Override("calibration", in.calibration);
+  OverrideParams(p, "--input-param", in.params);
+}
+
+std::string DefaultOfflineConfig() {
+  for (const std::string& c :
+       {std::string("configs/offline.yaml"), std::string(DYN4D_CONFIG_DIR "/offline.yaml")})
+    if (std::filesystem::exists(c)) return c;
+  return "configs/offline.yaml";
+}
+
+}  // namespace dyn4d::cli

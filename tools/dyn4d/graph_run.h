@@ -1,0 +1,28 @@
+#pragma once
+// What `dyn4d run` and the benchmarks that run whole graphs share: the stage
+// registry, the `--input` override of a graph's input node, and the default
+// offline graph.
+#include <string>
+#include <vector>
+
+#include "dyn4d/pipeline/config.h"
+#include "dyn4d/pipeline/stage.h"
+
+namespace dyn4d::cli {
+
+/// Every stage type of every module.
+pipeline::StageRegistry MakeRegistry();
+
+/// What `--input` changes in a graph: the params of its one `input` node.
+struct InputOverride {
+  std::string path, kind, calibration;
+  std::vector<std::string> params;  ///< KEY=VALUE for the input node (--input-param)
+};
+/// Applies `in` to the graph's one `input` node; throws pipeline::ConfigError
+/// when the graph has not exactly one.
+void ApplyInput(pipeline::GraphConfig& config, const InputOverride& in);
+
+/// The graph `--input` runs when no --config is given (configs/offline.yaml).
+std::string DefaultOfflineConfig();
+
+}  // namespace dyn4d::cli
