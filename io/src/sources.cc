@@ -76,9 +76,12 @@ int64_t StampToNs(const std::string& text) {
 // file, `dataset_file` (a file the dataset ships), `dataset_default` (the
 // published values of a recognised dataset). None: an error saying how to
 // provide them.
+// Colour-only sources (`colour_only`) fall back to kDefaultHorizontalFovDeg
+// and say so once.
 CameraIntrinsics ResolveIntrinsics(const SourceConfig& c, const std::string& dataset_file,
                                    std::optional<CameraIntrinsics> dataset_default,
-                                   const std::string& dataset_name, int width, int height) {
+                                   const std::string& dataset_name, int width, int height,
+                                   bool colour_only = false) {
   CameraIntrinsics k;
   std::string from;
   if (c.fx > 0 && c.fy > 0 && c.cx > 0 && c.cy > 0) {
@@ -94,6 +97,15 @@ CameraIntrinsics ResolveIntrinsics(const SourceConfig& c, const std::string& dat
     k = *dataset_default;
     from = "the published " + dataset_name + " calibration";
     spdlog::info("intrinsics: using {} (fx {} fy {} cx {} cy {})", from, k.fx, k.fy, k.cx, k.cy);
+  } else if (colour_only) {
+    k = IntrinsicsFromFov(width, height, kDefaultHorizontalFovDeg);
+    from = "an assumed " + std::to_string(static_cast<int>(kDefaultHorizontalFovDeg)) +
+           " deg horizontal field of view";
+    spdlog::warn(
+        "intrinsics: none given for {}; assuming a {:.0f} deg horizontal field of view (fx {:.1f}, "
+        "principal point at the centre). Fine for 2D tracking; for metric 3D give the real ones "
+        "(--calib FILE, or --input-param fx=.. fy=.. cx=.. cy=..)",
+        dataset_name, kDefaultHorizontalFovDeg, k.fx);
   } else {
     throw SourceError("no camera intrinsics for " + dataset_name +
                       ": give a calibration YAML (params.calibration or --calib, OpenCV format "
@@ -104,6 +116,19 @@ CameraIntrinsics ResolveIntrinsics(const SourceConfig& c, const std::string& dat
   ValidateIntrinsics(k, width, height, from);
   return k;
 }
+
+}  // namespace
+
+CameraIntrinsics IntrinsicsFromFov(int width, int height, double horizontal_fov_deg) {
+  if (width <= 0 || height <= 0 || !(horizontal_fov_deg > 0 && horizontal_fov_deg < 180))
+    throw SourceError("field of view " + std::to_string(horizontal_fov_deg) + " deg for " +
+                      std::to_string(width) + "x" + std::to_string(height) +
+                      ": need an image size and 0 < fov < 180");
+  const double f = 0.5 * width / std::tan(0.5 * horizontal_fov_deg * M_PI / 180.0);
+  return {f, f, 0.5 * width, 0.5 * height, width, height};
+}
+
+namespace {
 
 // First image of a source, to learn the image size before any frame is read.
 cv::Mat ReadFirstImage(const std::string& path) {
@@ -379,7 +404,9 @@ class TumSource : public FrameSource {
     // Frames rendered by `dyn4d synth` say so (a model trained on synthetic
     // objects may label them; it must not label real frames).
     r.frame.meta = {static_cast<uint64_t>(index), e.stamp_ns,
-                    (synthetic_ ? "synthetic:" : bonn_ ? "bonn:" : "tum:") +
+                    (synthetic_ ? "synthetic:"
+                     : bonn_    ? "bonn:"
+                                : "tum:") +
                         root_.filename().string()};
     r.frame.color = ToImage(color, PixelEncoding::kBgr8);
     if (!depth.empty()) r.frame.depth = ToImage(depth, PixelEncoding::kMono16);
@@ -590,9 +617,9 @@ class ImageFolderSource : public FrameSource {
     }
     if (c.max_frames > 0 && images_.size() > size_t(c.max_frames)) images_.resize(c.max_frames);
     cv::Mat first = ReadFirstImage(images_[0].string());
-    intrinsics_ =
-        ResolveIntrinsics(c, (root_ / "calibration.yaml").string(), std::nullopt,
-                          "image folder '" + root_.string() + "'", first.cols, first.rows);
+    intrinsics_ = ResolveIntrinsics(c, (root_ / "calibration.yaml").string(), std::nullopt,
+                                    "image folder '" + root_.string() + "'", first.cols, first.rows,
+                                    /*colour_only=*/depth_.empty());
     if (!depth_.empty() && !(c.depth_scale > 0))
       throw SourceError("image folder '" + root_.string() +
                         "' with depth: set depth_scale (depth units per metre, e.g. 1000 for mm)");
@@ -671,7 +698,8 @@ class CaptureSource : public FrameSource {
         kind == Kind::kFile ? static_cast<int64_t>(cap_.get(cv::CAP_PROP_FRAME_COUNT)) : -1;
     fps_ = cap_.get(cv::CAP_PROP_FPS);
     if (!(fps_ > 0 && fps_ < 1000)) fps_ = c.fps;
-    intrinsics_ = ResolveIntrinsics(c, "", std::nullopt, "'" + path_ + "'", first.cols, first.rows);
+    intrinsics_ = ResolveIntrinsics(c, "", std::nullopt, "'" + path_ + "'", first.cols, first.rows,
+                                    /*colour_only=*/true);
     start_ = std::chrono::system_clock::now();
   }
 

@@ -1,5 +1,7 @@
 #include "dyn4d/perception/background_proposals.h"
 
+#include <algorithm>
+#include <cmath>
 #include <opencv2/calib3d.hpp>
 #include <opencv2/imgproc.hpp>
 #include <opencv2/video.hpp>
@@ -26,7 +28,8 @@ struct BackgroundProposer::Impl {
 BackgroundProposer::BackgroundProposer(BackgroundProposalConfig config)
     : impl_(std::make_unique<Impl>()) {
   const auto problems = config.Validate();
-  if (!problems.empty()) throw std::invalid_argument("BackgroundProposalConfig: " + problems.front());
+  if (!problems.empty())
+    throw std::invalid_argument("BackgroundProposalConfig: " + problems.front());
   impl_->c = std::move(config);
 }
 BackgroundProposer::~BackgroundProposer() = default;
@@ -37,8 +40,12 @@ BackgroundProposer::Result BackgroundProposer::Process(const pipeline::Image& co
   int type;
   switch (color.encoding) {
     case pipeline::PixelEncoding::kBgr8:
-    case pipeline::PixelEncoding::kRgb8: type = CV_8UC3; break;
-    case pipeline::PixelEncoding::kMono8: type = CV_8UC1; break;
+    case pipeline::PixelEncoding::kRgb8:
+      type = CV_8UC3;
+      break;
+    case pipeline::PixelEncoding::kMono8:
+      type = CV_8UC1;
+      break;
     default:
       r.message = std::string("color is ") + pipeline::ToString(color.encoding) +
                   " (needs bgr8, rgb8 or mono8)";
@@ -91,11 +98,46 @@ BackgroundProposer::Result BackgroundProposer::Process(const pipeline::Image& co
   // Residual motion: dense flow from the motion-compensated previous frame.
   cv::Mat warped, flow;
   cv::warpPerspective(s.prev, warped, H, small.size(), cv::INTER_LINEAR, cv::BORDER_REPLICATE);
+  // Auto exposure changes brightness between frames; the flow assumes it
+  // constant. One gain and offset (the means and deviations of the two
+  // views) take most of it out.
+  {
+    cv::Scalar m0, s0, m1, s1;
+    cv::meanStdDev(warped, m0, s0);
+    cv::meanStdDev(small, m1, s1);
+    if (s0[0] > 1 && s1[0] > 1)
+      warped.convertTo(warped, -1, s1[0] / s0[0], m1[0] - m0[0] * s1[0] / s0[0]);
+  }
   cv::calcOpticalFlowFarneback(warped, small, flow, 0.5, 3, 9, 3, 5, 1.1, 0);
   cv::Mat fxy[2], magnitude;
   cv::split(flow, fxy);
   cv::magnitude(fxy[0], fxy[1], magnitude);
-  cv::Mat moving = magnitude > s.c.min_residual_flow_px;
+  // Not the epipolar distance: a camera panning after people who walk
+  // across moves them along its epipolar lines, where that test is blind.
+  // Parallax stays residual flow (the noise scale below absorbs some).
+  const cv::Mat& residual = magnitude;
+  // What the flow's own noise allows, measured on this frame: most of the
+  // image is static, so the median residual is noise (its robust sigma,
+  // 1.4826 x median, for a half-normal scaled by 1/0.6745 ~ 1.48). Blur,
+  // low texture and compression raise it; the configured floor stays.
+  std::vector<float> all(residual.begin<float>(), residual.end<float>());
+  std::nth_element(all.begin(), all.begin() + all.size() / 2, all.end());
+  const double noise_sigma = 1.4826 * all[all.size() / 2];
+  const double threshold = std::max(s.c.min_residual_flow_px, 4.0 * noise_sigma);
+  cv::Mat moving = residual > threshold;
+  // Where the previous frame did not see (the view moved in from outside
+  // its borders) the warp invents content: no evidence there, nor within
+  // the reach of the flow's window at its coarsest level (9 px at 1/4
+  // resolution: 18 px either side).
+  cv::Mat seen_before;
+  cv::warpPerspective(cv::Mat(s.prev.size(), CV_8U, cv::Scalar(255)), seen_before, H, small.size(),
+                      cv::INTER_NEAREST, cv::BORDER_CONSTANT, cv::Scalar(0));
+  cv::erode(seen_before, seen_before, cv::getStructuringElement(cv::MORPH_RECT, cv::Size(37, 37)),
+            cv::Point(-1, -1), 1, cv::BORDER_CONSTANT, cv::Scalar(0));
+  moving &= seen_before;
+  // Saturated or black pixels carry no motion: the flow there is whatever
+  // the smoothing brings in from around.
+  moving &= (small < 250) & (small > 5);
   // While the camera stands still, the background model adds what stopped
   // flowing for a moment but is not background.
   if (s.c.use_background_model) {
@@ -134,7 +176,7 @@ BackgroundProposer::Result BackgroundProposer::Process(const pipeline::Image& co
     for (int row = 0; row < full.rows; ++row)
       std::memcpy(d.mask.data.mutable_data() + static_cast<size_t>(row) * full.cols,
                   full.ptr<uint8_t>(row), full.cols);
-    d.score = static_cast<float>(cv::mean(magnitude(cv::Rect(x, y, w, h)), comp)[0]);
+    d.score = static_cast<float>(cv::mean(residual(cv::Rect(x, y, w, h)), comp)[0]);
     r.proposals.push_back(std::move(d));
   }
   return r;

@@ -128,6 +128,13 @@ class GeometryStage : public pipeline::Stage {
     }
     if (!o_.cloud_file.empty() && map_.frames_integrated() > 0) map_.WritePointCloud(o_.cloud_file);
     if (lost_) spdlog::warn("geometry: tracking lost on {} frame(s)", lost_);
+    // Poses and clouds of the frames before went out (lost); a run that
+    // tracked nothing must not end as if it had worked.
+    if (handled_ > 0 && lost_ == handled_)
+      throw std::runtime_error(
+          "tracking lost on every one of the " + std::to_string(handled_) +
+          " frames: wrong intrinsics or depth scale, no depth, or nothing static in view (see "
+          "the first frames' reasons above)");
     return out;
   }
 
@@ -191,6 +198,7 @@ class GeometryStage : public pipeline::Stage {
     const pipeline::RgbdFrame& f = o.frame;
     const RgbdOdometry::Result& r = o.odometry;
     const bool lost = !r.usable();
+    ++handled_;
     if (lost) {
       if (lost_++ < 20) spdlog::warn("geometry: frame {} lost: {}", f.meta.seq, r.message);
     }
@@ -291,7 +299,7 @@ class GeometryStage : public pipeline::Stage {
   pipeline::OrderedJoin<pipeline::RgbdFrame, pipeline::Tracks> join_{o_.has_tracks, kMaxWait};
   std::map<uint64_t, pipeline::Tracks> tracks_;  // of frames still in the tracker
   std::map<int64_t, std::pair<double, Eigen::Vector3d>> last_centroid_;
-  uint64_t lost_ = 0, keyframes_ = 0;
+  uint64_t lost_ = 0, keyframes_ = 0, handled_ = 0;
   double moving_ = 0;
 };
 

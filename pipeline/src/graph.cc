@@ -1,5 +1,4 @@
 #include "dyn4d/pipeline/graph.h"
-#include "dyn4d/pipeline/service.h"
 
 #include <spdlog/spdlog.h>
 #include <sys/ioctl.h>
@@ -16,6 +15,7 @@
 #include <sstream>
 #include <thread>
 
+#include "dyn4d/pipeline/service.h"
 #include "dyn4d/pipeline/transport.h"
 
 namespace dyn4d::pipeline {
@@ -242,7 +242,13 @@ class NodeRunner {
       if (!Emit(*outs)) return;
       MaybePublishStats(false);
     }
-    if (control_.stop_sources.load()) eos_reason_ = "stopped";
+    if (control_.stop_sources.load()) {
+      eos_reason_ = "stopped";
+    } else if (processed_ == 0 && !Aborted()) {
+      // Readable but empty (every frame corrupt, a zero-length video): the
+      // run processed nothing and must say so, not end "done".
+      Fail("the source produced no frame (every frame unreadable, or none there)");
+    }
   }
 
   void RunFilter() {

@@ -48,6 +48,22 @@ for v in a c; do test -s "$work/batch/$v/overlay.mp4" || fail "no output for $v.
 grep -q "d_garbage.avi" "$work/batch.log" || fail "the bad video is not named"
 grep -Eq "[23] of 4 video\(s\) processed" "$work/batch.log" || fail "no batch summary"
 
+echo "== colour-only video without a calibration: the 2D graph, an assumed field of view"
+"$BIN" run --input "$work/videos/a.mp4" --out "$work/video" > "$work/video.log" 2>&1 ||
+  { tail -20 "$work/video.log"; fail "run --input VIDEO without intrinsics"; }
+grep -q "the 2D graph" "$work/video.log" || fail "colour-only input did not get the 2D graph"
+grep -q "assuming a 60 deg horizontal field of view" "$work/video.log" || fail "no word on the assumed intrinsics"
+test -s "$work/video/tracks_mot.txt" || fail "no 2D tracks from the video"
+test -s "$work/video/overlay.mp4" || fail "no overlay from the video"
+
+echo "== a run that tracks no frame fails, naming the node and the likely causes"
+"$BIN" run --input "$work/synth" --input-param depth_scale=50 --input-param max_frames=8 \
+  --out "$work/lost" > "$work/lost.log" 2>&1
+rc=$?
+[ "$rc" -eq 1 ] || { tail -5 "$work/lost.log"; fail "all frames lost exited $rc, expected 1"; }
+grep -q "node 'geometry'.*tracking lost on every one of the 8 frames" "$work/lost.log" ||
+  { tail -5 "$work/lost.log"; fail "all-lost failure not explained"; }
+
 echo "== bad inputs: exit 2 with the path"
 "$BIN" run --input "$work/nope" > "$work/e1.log" 2>&1; rc=$?
 [ "$rc" -eq 2 ] && grep -q "$work/nope' does not exist" "$work/e1.log" || { cat "$work/e1.log"; fail "missing input"; }

@@ -187,6 +187,17 @@ TEST_CASE("Video files are read with any FFmpeg codec and corrupt ones are refus
   CHECK(frames[11].frame.meta.stamp_ns == std::llround(11 / 25.0 * 1e9));
   // Colour survives compression roughly: frame 11 is blue-ish (B = 220).
   CHECK(frames[11].frame.color.data.data()[0] > 150);
+  // Without intrinsics a colour-only source assumes the documented field of
+  // view (principal point at the centre), where an RGB-D one refuses.
+  c.fx = c.fy = c.cx = c.cy = 0;
+  auto assumed = ReadAll(*io::OpenSource(c));
+  REQUIRE(assumed.size() == 12);
+  const auto& k = assumed[0].frame.intrinsics;
+  CHECK(k.cx == Approx(48));
+  CHECK(k.cy == Approx(32));
+  CHECK(2 * std::atan(48 / k.fx) * 180 / M_PI == Approx(io::kDefaultHorizontalFovDeg));
+  CHECK(k.fy == Approx(k.fx));
+  CHECK_THROWS_WITH(io::IntrinsicsFromFov(96, 64, 180), Catch::Contains("fov"));
 
   {
     cv::VideoWriter empty(dir + "/empty.mp4", cv::VideoWriter::fourcc('m', 'p', '4', 'v'), 25,

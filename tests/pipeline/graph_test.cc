@@ -121,6 +121,17 @@ TEST_CASE("A node that throws is named and fails the run while the rest still fl
   CHECK(ReadSeqs(out + "/seqs.txt") == Iota(10));
 }
 
+TEST_CASE("A source that produces no frame fails the run, naming the node", "[graph][lifecycle]") {
+  const std::string out = TempDir("graph");
+  RunControl control;
+  RunResult r = RunIt(ThreeNodes("{count: 0}", "{}", "{}", ""), out, control);
+  CHECK(r.status == RunResult::Status::kFailed);
+  CHECK(r.ExitCode() == 1);
+  CHECK_THAT(r.message, Catch::Contains("node 'source'") && Catch::Contains("no frame"));
+  // The rest still ended and flushed (an empty result).
+  CHECK(ReadSeqs(out + "/seqs.txt").empty());
+}
+
 TEST_CASE("A stop request ends sources and everything produced is flushed", "[graph][lifecycle]") {
   const std::string out = TempDir("graph");
   RunControl control;

@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "commands.h"
+#include "dyn4d/io/sources.h"
 #include "dyn4d/io/stages.h"
 #include "dyn4d/perception/stages.h"
 #include "dyn4d/reasoning/stages.h"
@@ -35,11 +36,29 @@ void ApplyInput(pipeline::GraphConfig& config, const InputOverride& in) {
   OverrideParams(p, "--input-param", in.params);
 }
 
-std::string DefaultOfflineConfig() {
-  for (const std::string& c :
-       {std::string("configs/offline.yaml"), std::string(DYN4D_CONFIG_DIR "/offline.yaml")})
+namespace {
+std::string ShippedConfig(const std::string& name) {
+  for (const std::string& c : {"configs/" + name, std::string(DYN4D_CONFIG_DIR "/") + name})
     if (std::filesystem::exists(c)) return c;
-  return "configs/offline.yaml";
+  return "configs/" + name;
+}
+}  // namespace
+
+std::string DefaultOfflineConfig() { return ShippedConfig("offline.yaml"); }
+
+bool IsColourOnly(const InputOverride& in) {
+  const std::string kind =
+      in.kind.empty() || in.kind == "auto" ? io::DetectSourceKind(in.path) : in.kind;
+  if (kind == "video" || kind == "video_folder" || kind == "v4l2" || kind == "gstreamer")
+    return true;
+  if (kind != "images") return false;
+  for (const std::string& kv : in.params)
+    if (kv.rfind("depth_path=", 0) == 0) return false;
+  return true;
+}
+
+std::string DefaultConfigFor(const InputOverride& in) {
+  return IsColourOnly(in) ? ShippedConfig("video.yaml") : DefaultOfflineConfig();
 }
 
 }  // namespace dyn4d::cli

@@ -25,4 +25,13 @@ void ApplyInput(pipeline::GraphConfig& config, const InputOverride& in);
 /// The graph `--input` runs when no --config is given (configs/offline.yaml).
 std::string DefaultOfflineConfig();
 
+/// True for input without depth: a video (file, folder of videos, webcam,
+/// GStreamer) or a folder of images with no depth_path. Throws
+/// io::SourceError when the path cannot be read.
+bool IsColourOnly(const InputOverride& in);
+
+/// The graph that fits `in` when no --config is given: configs/video.yaml
+/// (2D) for colour-only input, configs/offline.yaml (RGB-D) otherwise.
+std::string DefaultConfigFor(const InputOverride& in);
+
 }  // namespace dyn4d::cli

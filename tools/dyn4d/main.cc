@@ -211,7 +211,8 @@ int main(int argc, char** argv) {
   bool run_quiet = false;
   InputOverride input;
   run->add_option("-c,--config", run_config,
-                  "graph YAML, e.g. configs/demo.yaml (default with --input: configs/offline.yaml)")
+                  "graph YAML, e.g. configs/demo.yaml (default with --input: configs/offline.yaml "
+                  "for RGB-D, configs/video.yaml for colour-only video and images)")
       ->check(CLI::ExistingFile);
   run->add_option(
       "-i,--input", input.path,
@@ -571,9 +572,14 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "dyn4d run: give --config C, --input PATH, or both\n");
       return kExitConfig;
     }
-    if (run_config.empty()) run_config = DefaultOfflineConfig();
     if (!input.path.empty()) {
       try {
+        if (run_config.empty()) {
+          run_config = cli::DefaultConfigFor(input);
+          if (cli::IsColourOnly(input))
+            std::printf("colour-only input: the 2D graph %s (give --config for another)\n",
+                        run_config.c_str());
+        }
         if (io::DetectSourceKind(input.path) == "video_folder")
           return RunVideoBatch(run_config, input.path, run_out.empty() ? "out/batch" : run_out,
                                input);

@@ -27,6 +27,16 @@ class SourceError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// Horizontal field of view assumed for colour-only input (video, images
+/// without depth, webcams) that comes with no calibration: a typical webcam
+/// or phone lens. Enough for 2D tracking; metric 3D needs the real
+/// intrinsics (calibration YAML or fx, fy, cx, cy).
+inline constexpr double kDefaultHorizontalFovDeg = 60.0;
+
+/// Intrinsics of a pinhole camera with `horizontal_fov_deg` and the
+/// principal point at the image centre (square pixels).
+pipeline::CameraIntrinsics IntrinsicsFromFov(int width, int height, double horizontal_fov_deg);
+
 struct SourceConfig {
   /// Folder, file, device or pipeline string. For `kind: v4l2` a device
   /// (/dev/video0), for `gstreamer` a pipeline ending in appsink, for
