@@ -32,10 +32,10 @@ demo:
 	@$(MAKE) --no-print-directory build
 	rm -rf out/synth out/demo
 	$(DYN4D) synth --out out/synth --frames 90
-	$(DYN4D) run --input out/synth --out out/demo
+	$(DYN4D) run --input out/synth --out out/demo --questions configs/demo_questions.txt
 	$(DYN4D) eval traj --gt out/synth/groundtruth.txt --est out/demo/trajectory.tum
 	$(DYN4D) eval mot --gt out/demo/gt_tracks_mot.txt --res out/demo/tracks_mot.txt
-	@echo "== the cognitive map of out/demo and the answers to configs/offline.yaml's questions"
+	@echo "== the cognitive map of out/demo and the answers to configs/demo_questions.txt"
 	@cat out/demo/reasoning.txt
 
 bench: build

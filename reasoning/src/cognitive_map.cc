@@ -26,8 +26,8 @@ Eigen::Matrix3d Rotation(const CameraSample& c) {
 // the longer neighbour; returns [begin, end) index ranges with their label.
 template <typename Label>
 std::vector<std::pair<std::pair<size_t, size_t>, Label>> Runs(const std::vector<double>& t,
-                                                               std::vector<Label> labels,
-                                                               double min_s) {
+                                                              std::vector<Label> labels,
+                                                              double min_s) {
   std::vector<std::pair<std::pair<size_t, size_t>, Label>> runs;
   auto rebuild = [&] {
     runs.clear();
@@ -60,7 +60,8 @@ std::vector<std::pair<std::pair<size_t, size_t>, Label>> Runs(const std::vector<
                                        runs[k + 1].first.second - runs[k + 1].first.first
                                    ? k - 1
                                    : k + 1);
-    for (size_t i = runs[k].first.first; i < runs[k].first.second; ++i) labels[i] = runs[into].second;
+    for (size_t i = runs[k].first.first; i < runs[k].first.second; ++i)
+      labels[i] = runs[into].second;
     rebuild();
   }
   return runs;
@@ -77,8 +78,9 @@ std::string Fixed(double v, int digits) {
 double Round(double v, double step) { return std::round(v / step) * step; }
 
 std::string HeadingWord(const Vector3d& d) {
-  const int axis = std::abs(d.x()) >= std::abs(d.y()) ? (std::abs(d.x()) >= std::abs(d.z()) ? 0 : 2)
-                                                      : (std::abs(d.y()) >= std::abs(d.z()) ? 1 : 2);
+  const int axis = std::abs(d.x()) >= std::abs(d.y())
+                       ? (std::abs(d.x()) >= std::abs(d.z()) ? 0 : 2)
+                       : (std::abs(d.y()) >= std::abs(d.z()) ? 1 : 2);
   const char* pos[] = {"+x", "+y", "+z"};
   const char* neg[] = {"-x", "-y", "-z"};
   return d[axis] >= 0 ? pos[axis] : neg[axis];
@@ -86,8 +88,7 @@ std::string HeadingWord(const Vector3d& d) {
 
 // Camera-relative direction of a displacement seen in a camera frame.
 std::string CameraWord(const Vector3d& d_cam) {
-  if (std::abs(d_cam.x()) >= std::abs(d_cam.z()))
-    return d_cam.x() >= 0 ? "right" : "left";
+  if (std::abs(d_cam.x()) >= std::abs(d_cam.z())) return d_cam.x() >= 0 ? "right" : "left";
   return d_cam.z() >= 0 ? "away from the camera" : "toward the camera";
 }
 
@@ -119,6 +120,12 @@ std::vector<std::string> MapConfig::Validate() const {
   return p;
 }
 
+const ImagePlaneObject* ImagePlaneMap::Find(int64_t id) const {
+  for (const auto& o : objects)
+    if (o.id == id) return &o;
+  return nullptr;
+}
+
 const ObjectSummary* CognitiveMap::Find(int64_t id) const {
   for (const auto& o : objects)
     if (o.id == id) return &o;
@@ -145,8 +152,9 @@ void CognitiveMapBuilder::AddFrame(double t_s, const CameraSample* camera,
   Frame f{t_s, camera != nullptr, camera ? *camera : CameraSample{}, {}};
   for (const auto& o : objects) {
     bool finite = true;
-    for (int a = 0; a < 3; ++a) finite = finite && std::isfinite(o.position[a]);
-    if (finite && o.id >= 0) f.objects.push_back(o);
+    for (int a = 0; a < 3 && o.has_position; ++a) finite = finite && std::isfinite(o.position[a]);
+    for (int a = 0; a < 4 && !o.has_position; ++a) finite = finite && std::isfinite(o.box[a]);
+    if (finite && o.id >= 0 && (o.has_position || o.box[3] > 0)) f.objects.push_back(o);
   }
   frames_.push_back(std::move(f));
 }
@@ -163,8 +171,127 @@ CognitiveMap CognitiveMapBuilder::Build(double t_begin_s, double t_end_s) const 
   return window.empty() ? CognitiveMap{} : BuildFrom(window, frames_.front().t);
 }
 
-CognitiveMap CognitiveMapBuilder::BuildFrom(const std::vector<Frame>& frames_, double t_origin) const {
+ImagePlaneMap CognitiveMapBuilder::BuildImagePlane(const std::vector<Frame>& frames,
+                                                   double t_origin, double t_end) const {
   const MapConfig& c = config_;
+  // A box centre moving faster than this many of its own heights per second
+  // moves (a walking person: about 0.8); slower is a still object's jitter.
+  constexpr double kMovingHeightsPerSecond = 0.25;
+  ImagePlaneMap out;
+  std::map<int64_t, ImagePlaneObject> by_id;
+  const double t_begin = frames.front().t - t_origin;
+  for (const Frame& f : frames)
+    for (const ObjectObservation& o : f.objects) {
+      if (o.has_position) continue;
+      ImagePlaneObject& p = by_id[o.id];
+      p.id = o.id;
+      if (p.category.empty() || p.category == "object") p.category = o.category;
+      p.samples.push_back({f.t - t_origin, o.box});
+    }
+  for (auto& [id, p] : by_id) {
+    const auto& smp = p.samples;
+    // Visibility: gaps longer than gone_after_s split it.
+    for (size_t k = 0; k < smp.size(); ++k) {
+      if (k == 0 || smp[k].t - smp[k - 1].t > c.gone_after_s)
+        p.visible.push_back({smp[k].t, smp[k].t});
+      else
+        p.visible.back().second = smp[k].t;
+    }
+    p.enters_view = smp.front().t > t_begin + c.gone_after_s;
+    p.leaves_view = smp.back().t < t_end - c.gone_after_s;
+    // Velocity of the box centre over +-0.25 s, in box heights per second.
+    std::vector<double> heights;
+    for (const auto& q : smp) heights.push_back(q.box[3]);
+    std::vector<double> sorted = heights;
+    std::nth_element(sorted.begin(), sorted.begin() + sorted.size() / 2, sorted.end());
+    const double h_med = std::max(1.0, sorted[sorted.size() / 2]);
+    std::vector<double> ts;
+    std::vector<std::array<double, 2>> vel(smp.size(), {0, 0});
+    std::vector<bool> moving(smp.size(), false);
+    for (size_t k = 0; k < smp.size(); ++k) {
+      ts.push_back(smp[k].t);
+      size_t lo = k, hi = k;
+      while (lo > 0 && smp[k].t - smp[lo - 1].t <= 0.25) --lo;
+      while (hi + 1 < smp.size() && smp[hi + 1].t - smp[k].t <= 0.25) ++hi;
+      const double dt = smp[hi].t - smp[lo].t;
+      if (dt <= 0) continue;
+      auto centre = [](const std::array<float, 4>& b, int a) { return b[a] + 0.5 * b[a + 2]; };
+      for (int a = 0; a < 2; ++a)
+        vel[k][a] = (centre(smp[hi].box, a) - centre(smp[lo].box, a)) / dt / h_med;
+      moving[k] = std::hypot(vel[k][0], vel[k][1]) > kMovingHeightsPerSecond;
+    }
+    for (const auto& [range, is_moving] : Runs(ts, moving, c.min_segment_s)) {
+      ImagePlaneObject::Segment seg;
+      seg.t0 = smp[range.first].t, seg.t1 = smp[range.second - 1].t;
+      seg.moving = is_moving;
+      double vx = 0, vy = 0;
+      for (size_t k = range.first; k < range.second; ++k) vx += vel[k][0], vy += vel[k][1];
+      const double n = static_cast<double>(range.second - range.first);
+      vx /= n, vy /= n;
+      seg.speed_hps = std::hypot(vx, vy);
+      if (is_moving)
+        seg.direction =
+            std::abs(vx) >= std::abs(vy) ? (vx > 0 ? "right" : "left") : (vy > 0 ? "down" : "up");
+      p.segments.push_back(seg);
+    }
+    // Size: median box height over the first and the last 0.5 s seen.
+    auto median_height = [&](bool first) {
+      std::vector<double> v;
+      for (const auto& q : smp)
+        if (first ? q.t <= smp.front().t + 0.5 : q.t >= smp.back().t - 0.5) v.push_back(q.box[3]);
+      std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+      return v[v.size() / 2];
+    };
+    p.size_ratio = median_height(false) / std::max(1.0, median_height(true));
+    p.size_trend = p.size_ratio > 1.25 ? "grows" : p.size_ratio < 0.8 ? "shrinks" : "steady";
+    out.objects.push_back(std::move(p));
+  }
+  // Relations about once a second, for every pair seen in the same frame.
+  double next = t_begin;
+  for (const Frame& f : frames) {
+    const double t = f.t - t_origin;
+    if (t + 1e-9 < next) continue;
+    std::vector<const ObjectObservation*> seen;
+    for (const ObjectObservation& o : f.objects)
+      if (!o.has_position) seen.push_back(&o);
+    std::sort(seen.begin(), seen.end(),
+              [](const ObjectObservation* a, const ObjectObservation* b) { return a->id < b->id; });
+    if (seen.size() < 2) continue;
+    next = t + 1.0;
+    for (size_t i = 0; i < seen.size(); ++i)
+      for (size_t j = i + 1; j < seen.size(); ++j) {
+        const auto& a = seen[i]->box;
+        const auto& b = seen[j]->box;
+        // "Level" within a quarter of the boxes' mean size.
+        const double mx = 0.25 * (a[2] + b[2]) / 2, my = 0.25 * (a[3] + b[3]) / 2;
+        const double dx = (a[0] + a[2] / 2) - (b[0] + b[2] / 2);
+        const double dy = (a[1] + a[3] / 2) - (b[1] + b[3] / 2);
+        ImagePlaneRelation r;
+        r.t = t, r.a = seen[i]->id, r.b = seen[j]->id;
+        r.horizontal = dx < -mx ? "left of" : dx > mx ? "right of" : "level with";
+        r.vertical = dy < -my ? "above" : dy > my ? "below" : "level with";
+        r.overlap =
+            a[0] < b[0] + b[2] && b[0] < a[0] + a[2] && a[1] < b[1] + b[3] && b[1] < a[1] + a[3];
+        out.relations.push_back(r);
+      }
+  }
+  return out;
+}
+
+CognitiveMap CognitiveMapBuilder::BuildFrom(const std::vector<Frame>& all_frames,
+                                            double t_origin) const {
+  const MapConfig& c = config_;
+  // 3D objects below; 2D ones (colour-only video) in the image-plane part.
+  std::vector<Frame> frames_3d = all_frames;
+  bool any_2d = false;
+  for (Frame& f : frames_3d) {
+    const size_t before = f.objects.size();
+    f.objects.erase(std::remove_if(f.objects.begin(), f.objects.end(),
+                                   [](const ObjectObservation& o) { return !o.has_position; }),
+                    f.objects.end());
+    any_2d |= f.objects.size() != before;
+  }
+  const std::vector<Frame>& frames_ = frames_3d;
   CognitiveMap map;
   map.t_begin = frames_.front().t - t_origin;
   map.t_end = frames_.back().t - t_origin;
@@ -179,7 +306,8 @@ CognitiveMap CognitiveMapBuilder::BuildFrom(const std::vector<Frame>& frames_, d
   const Vector3d z = V(c.up).normalized();
   Vector3d fwd = Rotation(first) * Vector3d(0, 0, 1);
   fwd -= fwd.dot(z) * z;
-  if (fwd.norm() < 1e-6) fwd = (Rotation(first) * Vector3d(0, -1, 0)) - z;  // looking straight down/up
+  if (fwd.norm() < 1e-6)
+    fwd = (Rotation(first) * Vector3d(0, -1, 0)) - z;  // looking straight down/up
   const Vector3d y = fwd.normalized(), x = y.cross(z);
   Eigen::Matrix3d M;
   M.row(0) = x, M.row(1) = y, M.row(2) = z;
@@ -262,7 +390,8 @@ CognitiveMap CognitiveMapBuilder::BuildFrom(const std::vector<Frame>& frames_, d
     s.leaves_view = t.back() < map.t_end - c.gone_after_s;
     // Motion segments.
     std::vector<int> moving(t.size());
-    for (size_t k = 0; k < t.size(); ++k) moving[k] = V(s.samples[k].velocity).norm() > c.moving_speed_mps;
+    for (size_t k = 0; k < t.size(); ++k)
+      moving[k] = V(s.samples[k].velocity).norm() > c.moving_speed_mps;
     for (const auto& [range, label] : Runs(t, moving, c.min_segment_s)) {
       MotionSegment m;
       const auto& a = s.samples[range.first];
@@ -374,7 +503,8 @@ CognitiveMap CognitiveMapBuilder::BuildFrom(const std::vector<Frame>& frames_, d
           const double dz = sa.in_camera[2] - sb.in_camera[2];
           r.depth = dz < -0.1 ? "nearer" : dz > 0.1 ? "farther" : "same depth";
           const double dx = sa.position[0] - sb.position[0], dy = sa.position[1] - sb.position[1];
-          r.world = std::abs(dx) >= std::abs(dy) ? (dx > 0 ? "right" : "left") : (dy > 0 ? "ahead" : "behind");
+          r.world = std::abs(dx) >= std::abs(dy) ? (dx > 0 ? "right" : "left")
+                                                 : (dy > 0 ? "ahead" : "behind");
           p.relations.push_back(r);
           next = sa.t + 1.0;
         }
@@ -386,12 +516,15 @@ CognitiveMap CognitiveMapBuilder::BuildFrom(const std::vector<Frame>& frames_, d
           while (lo > 0 && t[q] - t[lo - 1] <= window) --lo;
           while (hi + 1 < t.size() && t[hi + 1] - t[q] <= window) ++hi;
           if (hi == lo || t[hi] <= t[lo]) continue;
-          const double rate = (p.distance[hi].distance_m - p.distance[lo].distance_m) / (t[hi] - t[lo]);
+          const double rate =
+              (p.distance[hi].distance_m - p.distance[lo].distance_m) / (t[hi] - t[lo]);
           trend[q] = rate < -c.trend_rate_mps ? -1 : rate > c.trend_rate_mps ? 1 : 0;
         }
         for (const auto& [range, label] : Runs(t, trend, c.min_segment_s)) {
           p.trends.push_back({t[range.first], t[range.second - 1],
-                              label < 0 ? "approaching" : label > 0 ? "receding" : "steady",
+                              label < 0   ? "approaching"
+                              : label > 0 ? "receding"
+                                          : "steady",
                               p.distance[range.first].distance_m,
                               p.distance[range.second - 1].distance_m});
         }
@@ -409,7 +542,8 @@ CognitiveMap CognitiveMapBuilder::BuildFrom(const std::vector<Frame>& frames_, d
           }
           touching = now;
           const Vector3d mean_v = 0.5 * (va[q] + vb[q]);
-          const bool same_way = va[q].norm() > c.moving_speed_mps && vb[q].norm() > c.moving_speed_mps &&
+          const bool same_way = va[q].norm() > c.moving_speed_mps &&
+                                vb[q].norm() > c.moving_speed_mps &&
                                 va[q].normalized().dot(vb[q].normalized()) > 0.7;
           if (!same_way) {
             behind = 0;
@@ -451,7 +585,8 @@ CognitiveMap CognitiveMapBuilder::BuildFrom(const std::vector<Frame>& frames_, d
       for (int b = 0; b < 3; ++b) r[a * 3 + b] = Rm(a, b);
     map.camera.rotation.push_back(r);
     if (i > 0)
-      map.camera.path_length_m += (V(map.camera.path[i].second) - V(map.camera.path[i - 1].second)).norm();
+      map.camera.path_length_m +=
+          (V(map.camera.path[i].second) - V(map.camera.path[i - 1].second)).norm();
   }
   for (size_t i = 0; i < frames_.size(); ++i) {
     size_t lo = i, hi = i;
@@ -477,8 +612,8 @@ CognitiveMap CognitiveMapBuilder::BuildFrom(const std::vector<Frame>& frames_, d
       else
         parts.push_back(d.y() > 0 ? "moves down" : "moves up");
     }
-    const double yaw = w.dot(up_cam);          // + = turning left (counter-clockwise seen from above)
-    const double pitch = w.x();                // + = tilting down (y down, z forward)
+    const double yaw = w.dot(up_cam);  // + = turning left (counter-clockwise seen from above)
+    const double pitch = w.x();        // + = tilting down (y down, z forward)
     if (std::abs(yaw) > c.camera_turning_dps && std::abs(yaw) >= std::abs(pitch))
       parts.push_back(yaw > 0 ? "pans left" : "pans right");
     else if (std::abs(pitch) > c.camera_turning_dps)
@@ -488,10 +623,57 @@ CognitiveMap CognitiveMapBuilder::BuildFrom(const std::vector<Frame>& frames_, d
       for (size_t k = 1; k < parts.size(); ++k) labels[i] += " and " + parts[k];
     }
   }
-  for (const auto& [range, label] : Runs(ft, labels, c.min_segment_s))
-    map.camera.segments.push_back({ft[range.first], ft[range.second - 1], label});
+  bool any_camera = false;
+  for (const Frame& f : frames_) any_camera |= f.has_camera;
+  if (any_camera)  // without a single pose the camera's motion is unknown, not "static"
+    for (const auto& [range, label] : Runs(ft, labels, c.min_segment_s))
+      map.camera.segments.push_back({ft[range.first], ft[range.second - 1], label});
 
+  if (any_2d) map.image_plane = BuildImagePlane(all_frames, t_origin, map.t_end);
   // --- Events ------------------------------------------------------------------
+  for (const auto& p : map.image_plane.objects) {
+    for (size_t v = 0; v < p.visible.size(); ++v) {
+      map.events.push_back({p.visible[v].first, v == 0 ? "appears" : "reappears", p.id, -1, ""});
+      if (v + 1 < p.visible.size() || p.leaves_view)
+        map.events.push_back({p.visible[v].second, "disappears", p.id, -1, ""});
+    }
+    for (size_t k = 1; k < p.segments.size(); ++k) {
+      if (p.segments[k].moving && !p.segments[k - 1].moving)
+        map.events.push_back({p.segments[k].t0, "starts_moving", p.id, -1, ""});
+      if (!p.segments[k].moving && p.segments[k - 1].moving)
+        map.events.push_back({p.segments[k].t0, "stops", p.id, -1, ""});
+    }
+  }
+  // Hidden in the image: an object that vanishes (before the end) where
+  // another one's box covers at least half of its last box is behind it.
+  for (const auto& p : map.image_plane.objects)
+    for (size_t v = 0; v < p.visible.size(); ++v) {
+      if (v + 1 == p.visible.size() && !p.leaves_view) continue;
+      const double t_gone = p.visible[v].second;
+      const ImagePlaneObject::Sample* last = nullptr;
+      for (const auto& smp : p.samples)
+        if (smp.t <= t_gone + 1e-9) last = &smp;
+      if (!last) continue;
+      for (const auto& q : map.image_plane.objects) {
+        if (q.id == p.id) continue;
+        for (const auto& qs : q.samples) {
+          if (std::abs(qs.t - last->t) > 1e-6) continue;
+          const auto& a = last->box;
+          const auto& b = qs.box;
+          const double iw =
+              std::max(0.f, std::min(a[0] + a[2], b[0] + b[2]) - std::max(a[0], b[0]));
+          const double ih =
+              std::max(0.f, std::min(a[1] + a[3], b[1] + b[3]) - std::max(a[1], b[1]));
+          if (iw * ih >= 0.5 * a[2] * a[3])
+            map.events.push_back({t_gone, "occluded", p.id, q.id, ""});
+        }
+      }
+    }
+  auto category_of = [&](int64_t id) -> std::string {
+    if (const ObjectSummary* o = map.Find(id)) return o->category;
+    if (const ImagePlaneObject* o = map.image_plane.Find(id)) return o->category;
+    return "object";
+  };
   for (const auto& s : map.objects) {
     for (size_t v = 0; v < s.visible.size(); ++v) {
       if (v == 0)
@@ -517,8 +699,10 @@ CognitiveMap CognitiveMapBuilder::BuildFrom(const std::vector<Frame>& frames_, d
           Vector3d v0 = Vector3d::Zero(), v1 = Vector3d::Zero();
           for (size_t q = 0; q < vel.size() / 3; ++q) v0 += vel[q], v1 += vel[vel.size() - 1 - q];
           if (v0.norm() > 0 && v1.norm() > 0) {
-            const double ang = std::acos(std::clamp(v0.normalized().dot(v1.normalized()), -1.0, 1.0)) * 180 / M_PI;
-            if (ang > c.turn_deg) map.events.push_back({0.5 * (m.t0 + m.t1), "turns", s.id, -1, ""});
+            const double ang =
+                std::acos(std::clamp(v0.normalized().dot(v1.normalized()), -1.0, 1.0)) * 180 / M_PI;
+            if (ang > c.turn_deg)
+              map.events.push_back({0.5 * (m.t0 + m.t1), "turns", s.id, -1, ""});
           }
         }
       }
@@ -529,20 +713,26 @@ CognitiveMap CognitiveMapBuilder::BuildFrom(const std::vector<Frame>& frames_, d
     if (a.type != b.type) return a.type < b.type;
     return a.a != b.a ? a.a < b.a : a.b < b.b;
   });
-  auto name = [&](int64_t id) {
-    const ObjectSummary* o = map.Find(id);
-    return (o ? o->category : std::string("object")) + " #" + std::to_string(id);
-  };
+  auto name = [&](int64_t id) { return category_of(id) + " #" + std::to_string(id); };
   for (Event& e : map.events) {
-    if (e.type == "appears") e.text = name(e.a) + " appears";
-    else if (e.type == "reappears") e.text = name(e.a) + " reappears";
-    else if (e.type == "disappears") e.text = name(e.a) + " disappears";
-    else if (e.type == "starts_moving") e.text = name(e.a) + " starts moving";
-    else if (e.type == "stops") e.text = name(e.a) + " stops";
-    else if (e.type == "turns") e.text = name(e.a) + " turns";
-    else if (e.type == "occluded") e.text = name(e.a) + " is hidden by " + name(e.b);
-    else if (e.type == "contact") e.text = name(e.a) + " touches " + name(e.b);
-    else if (e.type == "overtakes") e.text = name(e.a) + " overtakes " + name(e.b);
+    if (e.type == "appears")
+      e.text = name(e.a) + " appears";
+    else if (e.type == "reappears")
+      e.text = name(e.a) + " reappears";
+    else if (e.type == "disappears")
+      e.text = name(e.a) + " disappears";
+    else if (e.type == "starts_moving")
+      e.text = name(e.a) + " starts moving";
+    else if (e.type == "stops")
+      e.text = name(e.a) + " stops";
+    else if (e.type == "turns")
+      e.text = name(e.a) + " turns";
+    else if (e.type == "occluded")
+      e.text = name(e.a) + " is hidden by " + name(e.b);
+    else if (e.type == "contact")
+      e.text = name(e.a) + " touches " + name(e.b);
+    else if (e.type == "overtakes")
+      e.text = name(e.a) + " overtakes " + name(e.b);
   }
   return map;
 }
@@ -552,7 +742,9 @@ CognitiveMap CognitiveMapBuilder::BuildFrom(const std::vector<Frame>& frames_, d
 
 std::string ToJson(const CognitiveMap& map) {
   using nlohmann::json;
-  auto r3 = [](const Vec3& v) { return json::array({Round(v[0], 1e-3), Round(v[1], 1e-3), Round(v[2], 1e-3)}); };
+  auto r3 = [](const Vec3& v) {
+    return json::array({Round(v[0], 1e-3), Round(v[1], 1e-3), Round(v[2], 1e-3)});
+  };
   auto r = [](double v) { return Round(v, 1e-3); };
   json j;
   j["schema"] = "dyn4d.st_tcm/1";
@@ -568,11 +760,12 @@ std::string ToJson(const CognitiveMap& map) {
     jo["size_m"] = r3(o.size);
     json samples = json::array();
     for (const auto& s : o.samples)
-      samples.push_back({{"t", r(s.t)}, {"p", r3(s.position)}, {"v", r3(s.velocity)}, {"cam", r3(s.in_camera)}});
+      samples.push_back(
+          {{"t", r(s.t)}, {"p", r3(s.position)}, {"v", r3(s.velocity)}, {"cam", r3(s.in_camera)}});
     jo["track"] = std::move(samples);
     json segs = json::array();
     for (const auto& m : o.segments) {
-      json js = {{"t0", r(m.t0)}, {"t1", r(m.t1)}, {"state", m.moving ? "moving" : "static"},
+      json js = {{"t0", r(m.t0)},      {"t1", r(m.t1)},  {"state", m.moving ? "moving" : "static"},
                  {"from", r3(m.from)}, {"to", r3(m.to)}, {"speed_mps", r(m.speed_mps)}};
       if (m.moving) js["heading"] = m.heading, js["camera_relative"] = m.camera_relative;
       segs.push_back(std::move(js));
@@ -593,7 +786,11 @@ std::string ToJson(const CognitiveMap& map) {
     json jp = {{"a", p.a}, {"b", p.b}};
     json trends = json::array();
     for (const auto& t : p.trends)
-      trends.push_back({{"t0", r(t.t0)}, {"t1", r(t.t1)}, {"trend", t.trend}, {"from_m", r(t.from_m)}, {"to_m", r(t.to_m)}});
+      trends.push_back({{"t0", r(t.t0)},
+                        {"t1", r(t.t1)},
+                        {"trend", t.trend},
+                        {"from_m", r(t.from_m)},
+                        {"to_m", r(t.to_m)}});
     jp["distance"] = std::move(trends);
     json ov = json::array(), ct = json::array(), ahb = json::array(), bha = json::array();
     for (double t : p.overtakes) ov.push_back(r(t));
@@ -612,7 +809,8 @@ std::string ToJson(const CognitiveMap& map) {
   }
   j["pairs"] = std::move(pairs);
   json cam = json::array();
-  for (const auto& s : map.camera.segments) cam.push_back({{"t0", r(s.t0)}, {"t1", r(s.t1)}, {"motion", s.motion}});
+  for (const auto& s : map.camera.segments)
+    cam.push_back({{"t0", r(s.t0)}, {"t1", r(s.t1)}, {"motion", s.motion}});
   j["camera"] = {{"motion", std::move(cam)}, {"path_length_m", r(map.camera.path_length_m)}};
   json ev = json::array();
   for (const auto& e : map.events) {
@@ -621,6 +819,38 @@ std::string ToJson(const CognitiveMap& map) {
     ev.push_back(std::move(je));
   }
   j["events"] = std::move(ev);
+  if (!map.image_plane.objects.empty()) {
+    json ip = json::array();
+    for (const auto& o : map.image_plane.objects) {
+      json vis = json::array(), seg = json::array();
+      for (const auto& [a, b] : o.visible) vis.push_back({r(a), r(b)});
+      for (const auto& m : o.segments) {
+        json js = {{"t0", r(m.t0)}, {"t1", r(m.t1)}, {"moving", m.moving}};
+        if (m.moving) js["direction"] = m.direction, js["speed_heights_per_s"] = r(m.speed_hps);
+        seg.push_back(std::move(js));
+      }
+      ip.push_back({{"id", o.id},
+                    {"category", o.category},
+                    {"visible", std::move(vis)},
+                    {"segments", std::move(seg)},
+                    {"size_trend", o.size_trend},
+                    {"size_ratio", r(o.size_ratio)},
+                    {"enters_view", o.enters_view},
+                    {"leaves_view", o.leaves_view}});
+    }
+    json rel = json::array();
+    for (const auto& q : map.image_plane.relations)
+      rel.push_back({{"t", r(q.t)},
+                     {"a", q.a},
+                     {"b", q.b},
+                     {"a_horizontal", q.horizontal},
+                     {"a_vertical", q.vertical},
+                     {"overlap", q.overlap}});
+    j["image_plane"] = {
+        {"frame", "image: x right, y down; no depth; speeds in box heights per second"},
+        {"objects", std::move(ip)},
+        {"relations", std::move(rel)}};
+  }
   return j.dump();
 }
 
@@ -638,18 +868,28 @@ std::string ToText(const CognitiveMap& map, const MapConfig& c) {
   };
   auto ts = [](double t) { return Fixed(t, 1); };
   auto name = [&](int64_t id) {
-    const ObjectSummary* o = map.Find(id);
-    return (o ? o->category : std::string("object")) + " #" + std::to_string(id);
+    if (const ObjectSummary* o = map.Find(id)) return o->category + " #" + std::to_string(id);
+    if (const ImagePlaneObject* o = map.image_plane.Find(id))
+      return o->category + " #" + std::to_string(id);
+    return "object #" + std::to_string(id);
   };
+  const bool image_only = map.objects.empty() && !map.image_plane.objects.empty();
   std::string head =
-      "Cognitive map (map frame: x = right of the first view, y = ahead, z = up; metres; t in s; "
-      "video " + ts(map.t_begin) + "-" + ts(map.t_end) + " s)\n";
+      image_only
+          ? "Cognitive map (colour-only video, no depth: objects as seen in the image; left/right/"
+            "above/below as seen; speeds in box heights per second; a box that grows is nearing "
+            "the camera; t in s; video " +
+                ts(map.t_begin) + "-" + ts(map.t_end) + " s)\n"
+          : "Cognitive map (map frame: x = right of the first view, y = ahead, z = up; metres; t "
+            "in s; video " +
+                ts(map.t_begin) + "-" + ts(map.t_end) + " s)\n";
   std::string camera = "Camera: ";
   for (size_t k = 0; k < map.camera.segments.size(); ++k) {
     const auto& s = map.camera.segments[k];
     camera += (k ? "; " : "") + ts(s.t0) + "-" + ts(s.t1) + " " + s.motion;
   }
   camera += "; path " + Fixed(map.camera.path_length_m, 1) + " m.\n";
+  if (map.camera.segments.empty()) camera = "Camera: motion unknown (no poses).\n";
 
   // Objects, most eventful first (ties: id).
   std::map<int64_t, int> n_events;
@@ -662,6 +902,13 @@ std::string ToText(const CognitiveMap& map, const MapConfig& c) {
   std::stable_sort(order.begin(), order.end(), [&](const ObjectSummary* a, const ObjectSummary* b) {
     return n_events[a->id] != n_events[b->id] ? n_events[a->id] > n_events[b->id] : a->id < b->id;
   });
+  std::vector<const ImagePlaneObject*> image_order;
+  for (const auto& o : map.image_plane.objects) image_order.push_back(&o);
+  std::stable_sort(image_order.begin(), image_order.end(),
+                   [&](const ImagePlaneObject* a, const ImagePlaneObject* b) {
+                     return n_events[a->id] != n_events[b->id] ? n_events[a->id] > n_events[b->id]
+                                                               : a->id < b->id;
+                   });
   // One line per object; with `max_segments`, long motion histories keep
   // their first and last segments and say how many were left out.
   auto object_lines_with = [&](size_t max_segments) {
@@ -680,12 +927,38 @@ std::string ToText(const CognitiveMap& map, const MapConfig& c) {
           [&](size_t k) {
             const auto& m = o->segments[k];
             return " " + ts(m.t0) + "-" + ts(m.t1) + " " +
-                   (m.moving ? "moves " + m.heading + " (camera view: " + m.camera_relative +
-                                   ") " + pos(m.from) + "->" + pos(m.to) + " at " +
-                                   Fixed(m.speed_mps, 1) + " m/s;"
+                   (m.moving ? "moves " + m.heading + " (camera view: " + m.camera_relative + ") " +
+                                   pos(m.from) + "->" + pos(m.to) + " at " + Fixed(m.speed_mps, 1) +
+                                   " m/s;"
                              : "static at " + pos(m.from) + ";");
           },
           [](size_t left_out) { return " (" + std::to_string(left_out) + " more segments);"; });
+      if (o->enters_view) line += " enters the view;";
+      if (o->leaves_view) line += " leaves the view at " + ts(o->samples.back().t) + ";";
+      line.back() = '.';
+      lines.push_back(line + "\n");
+    }
+    for (const ImagePlaneObject* o : image_order) {
+      std::string line = name(o->id) + " (image plane): seen";
+      AppendElided(
+          line, o->visible.size(), max_segments,
+          [&](size_t k) { return " " + ts(o->visible[k].first) + "-" + ts(o->visible[k].second); },
+          [](size_t left_out) { return " (" + std::to_string(left_out) + " more)"; });
+      line += ";";
+      AppendElided(
+          line, o->segments.size(), max_segments,
+          [&](size_t k) {
+            const auto& m = o->segments[k];
+            return " " + ts(m.t0) + "-" + ts(m.t1) +
+                   (m.moving
+                        ? " moves " + m.direction + " at " + Fixed(m.speed_hps, 1) + " heights/s;"
+                        : " still;");
+          },
+          [](size_t left_out) { return " (" + std::to_string(left_out) + " more segments);"; });
+      if (o->size_trend == "grows")
+        line += " grows in the image x" + Fixed(o->size_ratio, 1) + " (nearing);";
+      if (o->size_trend == "shrinks")
+        line += " shrinks in the image x" + Fixed(o->size_ratio, 1) + " (moving away);";
       if (o->enters_view) line += " enters the view;";
       if (o->leaves_view) line += " leaves the view at " + ts(o->samples.back().t) + ";";
       line.back() = '.';
@@ -702,9 +975,14 @@ std::string ToText(const CognitiveMap& map, const MapConfig& c) {
     for (const auto& t : p.trends)
       line += " " + ts(t.t0) + "-" + ts(t.t1) + " " + t.trend + " " + Fixed(t.from_m, 1) + "->" +
               Fixed(t.to_m, 1) + " m;";
-    for (const auto& [a, b] : p.a_hides_b) line += " #" + std::to_string(p.a) + " hides #" + std::to_string(p.b) + " " + ts(a) + "-" + ts(b) + ";";
-    for (const auto& [a, b] : p.b_hides_a) line += " #" + std::to_string(p.b) + " hides #" + std::to_string(p.a) + " " + ts(a) + "-" + ts(b) + ";";
-    for (double t : p.overtakes) line += " #" + std::to_string(p.a) + " overtakes at " + ts(t) + ";";
+    for (const auto& [a, b] : p.a_hides_b)
+      line += " #" + std::to_string(p.a) + " hides #" + std::to_string(p.b) + " " + ts(a) + "-" +
+              ts(b) + ";";
+    for (const auto& [a, b] : p.b_hides_a)
+      line += " #" + std::to_string(p.b) + " hides #" + std::to_string(p.a) + " " + ts(a) + "-" +
+              ts(b) + ";";
+    for (double t : p.overtakes)
+      line += " #" + std::to_string(p.a) + " overtakes at " + ts(t) + ";";
     line.back() = '.';
     pair_lines.push_back(line + "\n");
   }
@@ -715,7 +993,8 @@ std::string ToText(const CognitiveMap& map, const MapConfig& c) {
     for (const auto& o : map.objects) {
       const ObjectSummary::Sample* best = nullptr;
       for (const auto& s : o.samples)
-        if (std::abs(s.t - t) <= 0.05 && (!best || std::abs(s.t - t) < std::abs(best->t - t))) best = &s;
+        if (std::abs(s.t - t) <= 0.05 && (!best || std::abs(s.t - t) < std::abs(best->t - t)))
+          best = &s;
       if (!best) continue;
       lr.push_back({best->in_camera[0] / std::max(0.1, best->in_camera[2]), o.id});
       nf.push_back({best->in_camera[2], o.id});
@@ -729,6 +1008,19 @@ std::string ToText(const CognitiveMap& map, const MapConfig& c) {
     for (const auto& [z, id] : nf) line += " #" + std::to_string(id) + " " + Fixed(z, 1) + " m";
     view_lines.push_back(line + ".\n");
   }
+  // Image-plane views: left to right and top to bottom, overlapping boxes.
+  {
+    std::map<double, std::vector<const ImagePlaneRelation*>> at;
+    for (const auto& r : map.image_plane.relations) at[r.t].push_back(&r);
+    for (const auto& [t, rels] : at) {
+      std::string line = "Image at " + ts(t) + " s:";
+      for (const ImagePlaneRelation* r : rels)
+        line += " #" + std::to_string(r->a) + " " + r->horizontal + ", " + r->vertical + " #" +
+                std::to_string(r->b) + (r->overlap ? " (boxes overlap)" : "") + ";";
+      line.back() = '.';
+      view_lines.push_back(line + "\n");
+    }
+  }
   std::vector<std::string> event_lines;
   for (const auto& e : map.events) event_lines.push_back(ts(e.t) + " " + e.text + "\n");
 
@@ -738,7 +1030,8 @@ std::string ToText(const CognitiveMap& map, const MapConfig& c) {
     std::string s = head + camera + "Objects:\n";
     for (size_t k = 0; k < std::min(objects, object_lines.size()); ++k) s += object_lines[k];
     if (objects < object_lines.size())
-      s += "(" + std::to_string(object_lines.size() - objects) + " less eventful objects omitted)\n";
+      s +=
+          "(" + std::to_string(object_lines.size() - objects) + " less eventful objects omitted)\n";
     if (!pair_lines.empty()) s += "Pairs:\n";
     for (size_t k = 0; k < std::min(pairs, pair_lines.size()); ++k) s += pair_lines[k];
     if (pairs < pair_lines.size())
@@ -750,10 +1043,14 @@ std::string ToText(const CognitiveMap& map, const MapConfig& c) {
       s += "(" + std::to_string(event_lines.size() - events) + " later events omitted)\n";
     return s;
   };
-  size_t every = 1, events = event_lines.size(), pairs = pair_lines.size(), objects = object_lines.size();
+  size_t every = 1, events = event_lines.size(), pairs = pair_lines.size(),
+         objects = object_lines.size();
   std::string text = assemble(every, events, pairs, objects);
   size_t longest = 0;
-  for (const auto& o : map.objects) longest = std::max({longest, o.segments.size(), o.visible.size()});
+  for (const auto& o : map.objects)
+    longest = std::max({longest, o.segments.size(), o.visible.size()});
+  for (const auto& o : map.image_plane.objects)
+    longest = std::max({longest, o.segments.size(), o.visible.size()});
   while (EstimateTokens(text) > c.token_budget) {
     if (every < view_lines.size() + 1 && view_lines.size() > 1) {
       every *= 2;

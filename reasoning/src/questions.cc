@@ -124,17 +124,21 @@ std::vector<Question> GenerateQuestions(const SceneTruth& scene) {
       int asked = 0;
       for (double t0 = 0.0; t0 + 1.0 <= t_end + 1e-9 && asked < 1; t0 += 0.5) {
         const size_t f0 = T.FrameAt(t0), f1 = T.FrameAt(t0 + 1.0);
-        if (!T.InView(f0, ids[i], 0.5) || !T.InView(f1, ids[i], 0.5) || !T.InView(f0, ids[j], 0.5) ||
-            !T.InView(f1, ids[j], 0.5))
+        if (!T.InView(f0, ids[i], 0.5) || !T.InView(f1, ids[i], 0.5) ||
+            !T.InView(f0, ids[j], 0.5) || !T.InView(f1, ids[j], 0.5))
           continue;
         const double d0 = (V(T.Get(f0, ids[i])->center) - V(T.Get(f0, ids[j])->center)).norm();
         const double d1 = (V(T.Get(f1, ids[i])->center) - V(T.Get(f1, ids[j])->center)).norm();
         const double delta = d1 - d0;
         size_t correct;
-        if (delta < -0.4) correct = 0;
-        else if (delta > 0.4) correct = 1;
-        else if (std::abs(delta) < 0.1) correct = 2;
-        else continue;
+        if (delta < -0.4)
+          correct = 0;
+        else if (delta > 0.4)
+          correct = 1;
+        else if (std::abs(delta) < 0.1)
+          correct = 2;
+        else
+          continue;
         add("approaching", "inter_object",
             "Between " + T1(scene.frames[f0].t) + " s and " + T1(scene.frames[f1].t) + " s, is " +
                 name(ids[i]) + " approaching " + name(ids[j]) +
@@ -195,8 +199,8 @@ std::vector<Question> GenerateQuestions(const SceneTruth& scene) {
         const double ua = a.x() / a.z(), ub = b.x() / b.z();
         if (std::abs(ua - ub) < 0.15) continue;
         add("relative_direction", "camera_object",
-            "At " + T1(scene.frames[f].t) + " s, is " + name(ids[i]) + " to the left or to the right of " +
-                name(ids[j]) + " in the camera's view?",
+            "At " + T1(scene.frames[f].t) + " s, is " + name(ids[i]) +
+                " to the left or to the right of " + name(ids[j]) + " in the camera's view?",
             {"to the left", "to the right"}, ua < ub ? 0 : 1);
       }
     }
@@ -211,7 +215,8 @@ std::vector<Question> GenerateQuestions(const SceneTruth& scene) {
             texts.push_back(T.category.at(id));
           }
         add("depth_order", "camera_object",
-            "At " + T1(scene.frames[f].t) + " s, which object is closest to the camera?", texts, correct);
+            "At " + T1(scene.frames[f].t) + " s, which object is closest to the camera?", texts,
+            correct);
       }
     }
   }
@@ -316,7 +321,8 @@ std::vector<Question> GenerateQuestions(const SceneTruth& scene) {
   std::sort(pairs.begin(), pairs.end());
   for (size_t k = 0; k < std::min<size_t>(3, pairs.size()); ++k) {
     const auto [gap, i, j] = pairs[k];
-    const std::string a = name(evs[i].id) + " " + evs[i].what, b = name(evs[j].id) + " " + evs[j].what;
+    const std::string a = name(evs[i].id) + " " + evs[i].what,
+                      b = name(evs[j].id) + " " + evs[j].what;
     add("event_order", "camera_object", "Which happens first: " + a + ", or " + b + "?", {a, b},
         evs[i].t < evs[j].t ? 0 : 1);
   }
@@ -336,8 +342,10 @@ std::vector<Question> GenerateQuestions(const SceneTruth& scene) {
       double vmax = 0;
       for (size_t f = 0; f < scene.frames.size(); ++f)
         if (T.InView(f, id)) vmax = std::max(vmax, T.Speed(f, id));
-      if (vmax > 0.3) ++moving;
-      else if (vmax > 0.05) clear = false;
+      if (vmax > 0.3)
+        ++moving;
+      else if (vmax > 0.05)
+        clear = false;
     }
     if (clear && seen >= 1) {
       std::vector<std::string> texts;
@@ -352,7 +360,8 @@ std::vector<Question> GenerateQuestions(const SceneTruth& scene) {
   {
     std::vector<std::pair<double, int64_t>> starts;
     for (const auto& [id, tm] : times)
-      if (!tm.moving_at_start && tm.first_seen <= 0.05 && tm.starts) starts.push_back({*tm.starts, id});
+      if (!tm.moving_at_start && tm.first_seen <= 0.05 && tm.starts)
+        starts.push_back({*tm.starts, id});
     std::sort(starts.begin(), starts.end());
     if (starts.size() >= 2 && starts[1].first - starts[0].first >= 0.3) {
       std::vector<std::string> texts;
@@ -361,7 +370,8 @@ std::vector<Question> GenerateQuestions(const SceneTruth& scene) {
       const size_t correct =
           std::find(texts.begin(), texts.end(), T.category.at(starts[0].second)) - texts.begin();
       add("first_to_move", "object_scene",
-          "Of the objects standing still at the start, which one starts moving first?", texts, correct);
+          "Of the objects standing still at the start, which one starts moving first?", texts,
+          correct);
     }
   }
   return qs;
@@ -376,8 +386,7 @@ namespace {
 const ObjectSummary* ByCategory(const CognitiveMap& map, const std::string& category) {
   const ObjectSummary* best = nullptr;
   for (const auto& o : map.objects)
-    if (Lower(o.category) == Lower(category) &&
-        (!best || o.samples.size() > best->samples.size()))
+    if (Lower(o.category) == Lower(category) && (!best || o.samples.size() > best->samples.size()))
       best = &o;
   return best;
 }
@@ -391,7 +400,8 @@ std::vector<const ObjectSummary*> Tracks(const CognitiveMap& map, const ObjectSu
   for (const auto& x : map.objects)
     if (x.category == o->category) v.push_back(&x);
   std::sort(v.begin(), v.end(), [&](const ObjectSummary* a, const ObjectSummary* b) {
-    return a->samples.size() != b->samples.size() ? a->samples.size() > b->samples.size() : a->id < b->id;
+    return a->samples.size() != b->samples.size() ? a->samples.size() > b->samples.size()
+                                                  : a->id < b->id;
   });
   return v;
 }
@@ -456,7 +466,6 @@ std::string Pick(const std::vector<std::string>& options, const std::string& tex
   return "";
 }
 
-
 }  // namespace
 
 ReasonerAnswer AnswerFromMap(const CognitiveMap& map, const std::string& question,
@@ -480,12 +489,11 @@ ReasonerAnswer AnswerFromMap(const CognitiveMap& map, const std::string& questio
   std::vector<const ObjectSummary*> named;
   for (const auto& [pos, o] : mentions) named.push_back(o);
   std::vector<double> times;
-  const std::regex num("([0-9]+\\.[0-9]+) s");
+  // Times as people write them: "1.5 s", "5 s", "5s", "at 5 seconds", "2 sec".
+  const std::regex num("([0-9]+(\\.[0-9]+)?) ?(s|sec|secs|second|seconds)\\b");
   for (std::sregex_iterator it(q.begin(), q.end(), num), e; it != e; ++it)
     times.push_back(std::stod((*it)[1]));
-  auto cite = [&](const ObjectSummary* o) {
-    return o->category + " #" + std::to_string(o->id);
-  };
+  auto cite = [&](const ObjectSummary* o) { return o->category + " #" + std::to_string(o->id); };
   auto answer = [&](const std::string& text, const std::string& why) {
     r.letter = options.empty() ? text : Pick(options, text);
     r.justification = why;
@@ -534,8 +542,8 @@ ReasonerAnswer AnswerFromMap(const CognitiveMap& map, const std::string& questio
     const double ua = a->in_camera[0] / std::max(0.1, a->in_camera[2]);
     const double ub = b->in_camera[0] / std::max(0.1, b->in_camera[2]);
     return answer(ua < ub ? "to the left" : "to the right",
-                  "camera-frame bearing at " + T1(times[0]) + " s: " + cite(A) + " " + T1(ua) + ", " +
-                      cite(B) + " " + T1(ub));
+                  "camera-frame bearing at " + T1(times[0]) + " s: " + cite(A) + " " + T1(ua) +
+                      ", " + cite(B) + " " + T1(ub));
   }
   if (q.find("closest to the camera") != std::string::npos && !times.empty()) {
     const ObjectSummary* best = nullptr;
@@ -547,7 +555,8 @@ ReasonerAnswer AnswerFromMap(const CognitiveMap& map, const std::string& questio
     }
     if (!best) return answer("", "nothing seen then");
     r.track_id = best->id;
-    return answer(best->category, cite(best) + " at " + T1(z) + " m depth at " + T1(times[0]) + " s");
+    return answer(best->category,
+                  cite(best) + " at " + T1(z) + " m depth at " + T1(times[0]) + " s");
   }
   if (q.find("ignoring the camera's own motion") != std::string::npos && A && times.size() >= 2) {
     const auto a0 = MeanPosition(map, A, times[0]);
@@ -584,20 +593,23 @@ ReasonerAnswer AnswerFromMap(const CognitiveMap& map, const std::string& questio
     for (size_t k = 1; k + 1 < seg.size(); ++k)
       if (!seg[k].moving && seg[k - 1].moving && seg[k + 1].moving && seg[k].t1 - seg[k].t0 >= 0.2)
         yes = true;
-    return answer(yes ? "yes" : "no", cite(A) + ": " + std::to_string(seg.size()) + " motion segments");
+    return answer(yes ? "yes" : "no",
+                  cite(A) + ": " + std::to_string(seg.size()) + " motion segments");
   }
   if (q.find("moving at the end") != std::string::npos && A) {
     const auto seg = Segments(map, A);
     const bool moving = !seg.empty() && seg.back().moving;
-    return answer(moving ? "yes" : "no", cite(A) + " last segment " + (moving ? "moving" : "static"));
+    return answer(moving ? "yes" : "no",
+                  cite(A) + " last segment " + (moving ? "moving" : "static"));
   }
   if (q.find("which happens first") != std::string::npos && named.size() >= 2) {
     // The two clauses: "<object> <event>" split at ", or ".
     const size_t orpos = q.find(", or ");
-    auto event_time = [&](const ObjectSummary* o, const std::string& clause) -> std::optional<double> {
+    auto event_time = [&](const ObjectSummary* o,
+                          const std::string& clause) -> std::optional<double> {
       std::string type = clause.find("starts moving") != std::string::npos ? "starts_moving"
-                         : clause.find("stops") != std::string::npos        ? "stops"
-                                                                            : "leaves";
+                         : clause.find("stops") != std::string::npos       ? "stops"
+                                                                           : "leaves";
       if (type == "leaves") {
         const double last = LastSeen(map, o);
         if (last >= map.t_end - 0.3) return std::nullopt;
@@ -665,8 +677,41 @@ ReasonerAnswer AnswerFromMap(const CognitiveMap& map, const std::string& questio
     }
     int n = 0;
     for (const auto& [cat, v] : counted) n += static_cast<int>(v.size());
-    return answer(std::to_string(n), std::to_string(n) + " moving objects (track pieces of one "
-                                                          "object counted once)");
+    // Colour-only video: objects tracked in the image, counted alike (a
+    // piece counts when seen beside every counted one for 0.3 s with their
+    // boxes apart meanwhile).
+    std::vector<const ImagePlaneObject*> counted_2d;
+    std::vector<const ImagePlaneObject*> by_length;
+    for (const auto& x : map.image_plane.objects) by_length.push_back(&x);
+    std::stable_sort(by_length.begin(), by_length.end(),
+                     [](const ImagePlaneObject* a, const ImagePlaneObject* b) {
+                       return a->samples.size() > b->samples.size();
+                     });
+    for (const ImagePlaneObject* o : by_length) {
+      if (o->samples.size() < 15 || o->samples.back().t - o->samples.front().t < 0.5) continue;
+      bool moves = false;
+      for (const auto& m : o->segments) moves |= m.moving;
+      if (!moves) continue;
+      bool distinct = true;
+      for (const ImagePlaneObject* c : counted_2d) {
+        double together = 0, last_t = -1;
+        bool ever_overlap = false;
+        for (const auto& a : o->samples)
+          for (const auto& b : c->samples) {
+            if (std::abs(a.t - b.t) > 0.02) continue;
+            if (last_t >= 0) together += a.t - last_t;
+            last_t = a.t;
+            ever_overlap |= a.box[0] < b.box[0] + b.box[2] && b.box[0] < a.box[0] + a.box[2] &&
+                            a.box[1] < b.box[1] + b.box[3] && b.box[1] < a.box[1] + a.box[3];
+          }
+        if (together < 0.3 || ever_overlap) distinct = false;
+      }
+      if (distinct) counted_2d.push_back(o);
+    }
+    n += static_cast<int>(counted_2d.size());
+    return answer(std::to_string(n), std::to_string(n) +
+                                         " moving objects (track pieces of one "
+                                         "object counted once)");
   }
   if (q.find("starts moving first") != std::string::npos) {
     const ObjectSummary* best = nullptr;
@@ -686,7 +731,15 @@ ReasonerAnswer AnswerFromMap(const CognitiveMap& map, const std::string& questio
     r.track_id = best->id;
     return answer(best->category, cite(best) + " starts moving at " + T1(t) + " s");
   }
-  r.justification = "question not recognised";
+  r.justification =
+      "question not recognised. The built-in reasoner answers these forms (objects named by "
+      "their class, e.g. \"the person\"; times like \"5 s\"): how many objects move; which object "
+      "starts moving first; does the X leave the camera's view; is the X moving at the end; does "
+      "the X stop for a while and then move again; which happens first, the X starts moving / "
+      "stops / leaves, or the Y ...; at T s, is the X to the left or to the right of the Y; at T "
+      "s, which object is closest to the camera; between T1 s and T2 s, are the X and the Y "
+      "approaching; which object hides the X. Other questions: the openai backend (any "
+      "OpenAI-compatible endpoint) takes free questions";
   return r;
 }
 

@@ -24,9 +24,10 @@ struct ReasonOptions {
   std::string backend = "builtin";  ///< builtin or openai
   OpenAiConfig openai;
   int publish_every = 0;  ///< frames between map messages; 0: only at end of stream
-  std::vector<std::string> questions;  ///< asked at end of stream (open questions or "Q | A. x | B. y")
+  std::vector<std::string>
+      questions;  ///< asked at end of stream (open questions or "Q | A. x | B. y")
   bool has_poses = false;
-  int key_frames = 0;             ///< openai: key frames sent with each question (0: none)
+  int key_frames = 0;              ///< openai: key frames sent with each question (0: none)
   double key_frame_every_s = 1.0;  ///< spacing of the key frames kept
 };
 
@@ -70,7 +71,8 @@ class ReasonStage : public pipeline::Stage {
       join_.AddPrimary(seq, pipeline::Expect<pipeline::Tracks>(m, port));
     else
       join_.AddSecondary(seq, pipeline::Expect<pipeline::CameraPose>(m, port));
-    join_.Release([&](const pipeline::Tracks& t, const pipeline::CameraPose* p) { Add(t, p, out); });
+    join_.Release(
+        [&](const pipeline::Tracks& t, const pipeline::CameraPose* p) { Add(t, p, out); });
     return out;
   }
 
@@ -109,15 +111,19 @@ class ReasonStage : public pipeline::Stage {
     }
     std::vector<ObjectObservation> obs;
     for (const pipeline::Track& t : tracks.items) {
-      if (!t.has_position || (!t.state.empty() && t.state != "confirmed")) continue;
+      if (!t.state.empty() && t.state != "confirmed") continue;
       ObjectObservation o;
       o.id = t.track_id;
       o.category = t.class_name.empty() ? "object" : t.class_name;
       o.confidence = t.score;
-      for (int a = 0; a < 3; ++a) o.position[a] = t.position_world[a], o.extent[a] = t.extent[a];
+      // 2D tracks (colour-only video) go into the map's image-plane part.
+      o.has_position = t.has_position;
+      if (t.has_position)
+        for (int a = 0; a < 3; ++a) o.position[a] = t.position_world[a], o.extent[a] = t.extent[a];
       o.box = {t.box.x, t.box.y, t.box.w, t.box.h};
       obs.push_back(o);
-      auto [it, fresh] = frames_of_.emplace(t.track_id, std::make_pair(tracks.meta.seq, tracks.meta.seq));
+      auto [it, fresh] =
+          frames_of_.emplace(t.track_id, std::make_pair(tracks.meta.seq, tracks.meta.seq));
       if (!fresh) it->second.second = tracks.meta.seq;
     }
     const bool has_pose = pose && pose->status != pipeline::PoseStatus::kLost;
@@ -189,8 +195,9 @@ class ReasonStage : public pipeline::Stage {
       // Grounding: where the object's masks are (the tracker's Tracks, as
       // tracks.jsonl writes them: mask_rle per track and frame).
       if (auto it = frames_of_.find(a.track_id); it != frames_of_.end())
-        a.justification += "; grounding: track " + std::to_string(a.track_id) + ", masks in frames " +
-                           std::to_string(it->second.first) + "-" + std::to_string(it->second.second);
+        a.justification += "; grounding: track " + std::to_string(a.track_id) +
+                           ", masks in frames " + std::to_string(it->second.first) + "-" +
+                           std::to_string(it->second.second);
       ++answered_;
     } catch (const std::exception& e) {
       ++failed_;
@@ -222,7 +229,8 @@ void RegisterStages(pipeline::StageRegistry& r) {
       "reason",
       "spatio-temporal cognitive map (ST-TCM) from tracks and poses, and answers to questions "
       "(inputs tracks, poses, requests; outputs maps, replies)",
-      [](pipeline::Params& p, const pipeline::StageContext& ctx) -> std::unique_ptr<pipeline::Stage> {
+      [](pipeline::Params& p,
+         const pipeline::StageContext& ctx) -> std::unique_ptr<pipeline::Stage> {
         ReasonOptions o;
         o.backend = p.GetChoice("backend", "builtin", {"builtin", "openai"});
         o.openai.url = p.GetString("url", o.openai.url);

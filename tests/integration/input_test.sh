@@ -55,6 +55,15 @@ grep -q "the 2D graph" "$work/video.log" || fail "colour-only input did not get 
 grep -q "assuming a 60 deg horizontal field of view" "$work/video.log" || fail "no word on the assumed intrinsics"
 test -s "$work/video/tracks_mot.txt" || fail "no 2D tracks from the video"
 test -s "$work/video/overlay.mp4" || fail "no overlay from the video"
+grep -q "^Q1:" "$work/run/reasoning.txt" && fail "questions asked that nobody asked"
+grep -q "colour-only video" "$work/video/reasoning.txt" || fail "no image-plane cognitive map"
+
+echo "== --questions FILE: asked at the end of the stream, answered"
+printf '# a comment\nHow many objects move at some point?\nAt 2 seconds, what is the colour of the sky?\n' > "$work/q.txt"
+"$BIN" run --input "$work/videos/a.mp4" --out "$work/video_q" --questions "$work/q.txt" -q \
+  > "$work/video_q.log" 2>&1 || { tail -5 "$work/video_q.log"; fail "run --questions"; }
+grep -q "^A0: [0-9]" "$work/video_q/reasoning.txt" || fail "count question not answered"
+grep -q "forms" "$work/video_q/reasoning.txt" || fail "unknown question not answered with the forms"
 
 echo "== a run that tracks no frame fails, naming the node and the likely causes"
 "$BIN" run --input "$work/synth" --input-param depth_scale=50 --input-param max_frames=8 \

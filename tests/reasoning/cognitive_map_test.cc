@@ -114,10 +114,10 @@ TEST_CASE("pair trends, contact, visibility and occlusion", "[reasoning]") {
   CHECK(p->trends.front().trend == "approaching");
   CHECK(p->trends.back().trend == "receding");
   CHECK(p->contacts.size() == 1);
-  REQUIRE(p->relations.size() == 3);  // 0, 1, 2 s
-  CHECK(p->relations[0].view == "left");   // the dog starts left of the box
+  REQUIRE(p->relations.size() == 3);      // 0, 1, 2 s
+  CHECK(p->relations[0].view == "left");  // the dog starts left of the box
   CHECK(p->relations[0].world == "left");
-  CHECK(p->relations[0].depth == "same depth");  // both 3 m ahead
+  CHECK(p->relations[0].depth == "same depth");              // both 3 m ahead
   CHECK(m.FindPair(2, 4)->relations[0].depth == "farther");  // the box (3 m) behind the chair (2 m)
   const ObjectSummary* ball = m.Find(3);
   REQUIRE(ball->visible.size() == 2);
@@ -137,11 +137,13 @@ TEST_CASE("overtaking: same direction, the faster passes the slower", "[reasonin
   const CameraSample cam = LookingAlongY();
   for (int i = 0; i < 90; ++i) {
     const double t = i / 30.0;
-    b.AddFrame(t, &cam, {Obj(1, "person", -2.0 + 1.4 * t, 3.0), Obj(2, "dog", -1.0 + 0.5 * t, 3.5)});
+    b.AddFrame(t, &cam,
+               {Obj(1, "person", -2.0 + 1.4 * t, 3.0), Obj(2, "dog", -1.0 + 0.5 * t, 3.5)});
   }
   const CognitiveMap m = b.Build();
   REQUIRE(m.FindPair(1, 2)->overtakes.size() == 1);
-  CHECK(m.FindPair(1, 2)->overtakes[0] == Approx(1.0 / 0.9).margin(0.1));  // gap 1 m closed at 0.9 m/s
+  CHECK(m.FindPair(1, 2)->overtakes[0] ==
+        Approx(1.0 / 0.9).margin(0.1));  // gap 1 m closed at 0.9 m/s
   CHECK(FindEvent(m, "overtakes", 1)->b == 2);
   CHECK(AnswerFromMap(m, "Does the person overtake the dog?", {"A. yes", "B. no"}).letter == "A");
   CHECK(AnswerFromMap(m, "Does the dog overtake the person?", {"A. yes", "B. no"}).letter == "B");
@@ -166,7 +168,8 @@ TEST_CASE("camera motion: still, then panning left, then moving forward", "[reas
   CHECK(m.camera.path_length_m == Approx(0.5 * 29 / 30.0).margin(0.02));
 }
 
-TEST_CASE("JSON has the schema fields and is deterministic, text stays within the token budget", "[reasoning]") {
+TEST_CASE("JSON has the schema fields and is deterministic, text stays within the token budget",
+          "[reasoning]") {
   MapConfig c = ZUp();
   CognitiveMapBuilder b(c);
   const CognitiveMap m = StopGoScene(b);
@@ -187,7 +190,8 @@ TEST_CASE("JSON has the schema fields and is deterministic, text stays within th
     const double t = i / 10.0;
     std::vector<ObjectObservation> obs;
     for (int k = 0; k < 12; ++k)
-      obs.push_back(Obj(k + 1, "obj" + std::to_string(k), std::sin(0.05 * t * (k + 1)) * 3, 4 + k % 3));
+      obs.push_back(
+          Obj(k + 1, "obj" + std::to_string(k), std::sin(0.05 * t * (k + 1)) * 3, 4 + k % 3));
     busy.AddFrame(t, &cam, obs);
   }
   const CognitiveMap big = busy.Build();
@@ -225,14 +229,83 @@ TEST_CASE("built-in reasoner answers from the map, with and without options", "[
   CHECK(ask("At 0.5 s, is the person to the left or to the right of the ball in the camera's view?",
             {"A. to the left", "B. to the right"})
             .letter == "A");
-  CHECK(ask("At 0.5 s, which object is closest to the camera?", {"A. ball", "B. person"}).letter == "B");
-  CHECK(ask("Does the person stop for a while and then move again?", {"A. yes", "B. no"}).letter == "B");
+  CHECK(ask("At 0.5 s, which object is closest to the camera?", {"A. ball", "B. person"}).letter ==
+        "B");
+  CHECK(ask("Does the person stop for a while and then move again?", {"A. yes", "B. no"}).letter ==
+        "B");
   CHECK(ask("Is the person moving at the end of the video?", {}).letter == "no");
-  const auto a = ask("Of the objects standing still at the start, which one starts moving first?", {});
+  const auto a =
+      ask("Of the objects standing still at the start, which one starts moving first?", {});
   CHECK(a.letter == "person");
   CHECK(a.track_id == 1);
   CHECK_THAT(a.justification, Catch::Contains("person #1"));
   CHECK(ask("What colour is the sky?", {"A. blue"}).letter == "");
+  // Times as people write them; anything else gets the forms it understands.
+  for (const char* when : {"At 2 s", "at 2 seconds", "At 2s", "At 2.0 s"})
+    CHECK(ask(std::string(when) + ", is the person to the left or to the right of the ball?",
+              {"A. to the left", "B. to the right"})
+              .letter == "B");
+  const auto unknown = ask("What colour is the sky?", {});
+  CHECK_THAT(unknown.justification, Catch::Contains("not recognised") &&
+                                        Catch::Contains("how many objects move") &&
+                                        Catch::Contains("openai"));
+}
+
+TEST_CASE("image plane: 2D tracks give left/right, above/below, motion, size and occlusion",
+          "[reasoning]") {
+  // 3 s at 30 fps, no camera pose, boxes only. #1 starts at the left, walks
+  // right for 2 s while its box grows 1.5x (nearing), and is gone behind #2
+  // (a larger box, standing at the right) at 2 s.
+  CognitiveMapBuilder b;
+  for (int i = 0; i < 90; ++i) {
+    const double t = i / 30.0;
+    std::vector<ObjectObservation> obs;
+    ObjectObservation still;
+    still.id = 2, still.category = "object", still.has_position = false;
+    still.box = {400, 100, 120, 300};
+    if (t <= 2.0) {
+      ObjectObservation walker;
+      walker.id = 1, walker.category = "object", walker.has_position = false;
+      const float h = 100 * (1 + 0.25f * static_cast<float>(t));
+      walker.box = {static_cast<float>(50 + 190 * t), 200, 0.4f * h, h};
+      obs.push_back(walker);
+    }
+    obs.push_back(still);
+    b.AddFrame(t, nullptr, obs);
+  }
+  const CognitiveMap m = b.Build();
+  CHECK(m.objects.empty());
+  REQUIRE(m.image_plane.objects.size() == 2);
+  const ImagePlaneObject* walker = m.image_plane.Find(1);
+  const ImagePlaneObject* still = m.image_plane.Find(2);
+  REQUIRE(walker);
+  REQUIRE(still);
+  REQUIRE(!walker->segments.empty());
+  CHECK(walker->segments.front().moving);
+  CHECK(walker->segments.front().direction == "right");
+  CHECK(walker->size_trend == "grows");
+  CHECK(walker->leaves_view);
+  REQUIRE(still->segments.size() == 1);
+  CHECK_FALSE(still->segments.front().moving);
+  CHECK_FALSE(still->leaves_view);
+  REQUIRE(!m.image_plane.relations.empty());
+  const ImagePlaneRelation& first = m.image_plane.relations.front();
+  CHECK(first.a == 1);
+  CHECK(first.horizontal == "left of");
+  CHECK(first.vertical == "level with");  // both box centres at y = 250
+  CHECK_FALSE(first.overlap);
+  bool hidden = false;
+  for (const Event& e : m.events) hidden |= e.type == "occluded" && e.a == 1 && e.b == 2;
+  CHECK(hidden);
+  const std::string text = ToText(m, MapConfig{});
+  CHECK_THAT(text, Catch::Contains("colour-only video") && Catch::Contains("(image plane)") &&
+                       Catch::Contains("moves right") && Catch::Contains("nearing") &&
+                       Catch::Contains("motion unknown"));
+  const auto j = nlohmann::json::parse(ToJson(m));
+  CHECK(j["image_plane"]["objects"].size() == 2);
+  CHECK(j["image_plane"]["relations"][0]["a_horizontal"] == "left of");
+  // Counting works on image-plane objects too: one of the two moves.
+  CHECK(AnswerFromMap(m, "How many objects move at some point?", {}).letter == "1");
 }
 
 TEST_CASE("generated questions have clear answers the reasoner finds from exact tracks",
@@ -251,7 +324,8 @@ TEST_CASE("generated questions have clear answers the reasoner finds from exact 
     const double vx = (t < 1 || t >= 1.6) ? 1.0 : 0.0;
     f.objects.push_back({1, "person", {x, 3.0, 0.9}, {vx, 0, 0}, 5000, 5000, -1});
     const bool ball_in = t < 2.0;
-    f.objects.push_back({2, "ball", {0.8, 4.5 - t, 0.2}, {0, -1, 0}, ball_in ? 800 : 0, ball_in ? 800 : 0, -1});
+    f.objects.push_back(
+        {2, "ball", {0.8, 4.5 - t, 0.2}, {0, -1, 0}, ball_in ? 800 : 0, ball_in ? 800 : 0, -1});
     truth.frames.push_back(f);
     std::vector<ObjectObservation> obs;
     for (const auto& o : f.objects) {

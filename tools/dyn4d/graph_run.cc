@@ -1,6 +1,8 @@
 #include "graph_run.h"
 
 #include <filesystem>
+#include <fstream>
+#include <stdexcept>
 
 #include "commands.h"
 #include "dyn4d/io/sources.h"
@@ -20,7 +22,30 @@ pipeline::StageRegistry MakeRegistry() {
   return r;
 }
 
+std::string ReadQuestionsFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("questions file '" + path + "' cannot be read");
+  std::string line, all;
+  while (std::getline(in, line)) {
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+    if (line.empty() || line[0] == '#') continue;
+    if (line.find(';') != std::string::npos)
+      throw std::runtime_error("questions file '" + path + "': a question may not contain ';' (" +
+                               line + ")");
+    all += (all.empty() ? "" : "; ") + line;
+  }
+  return all;
+}
+
 void ApplyInput(pipeline::GraphConfig& config, const InputOverride& in) {
+  if (!in.questions.empty()) {
+    bool any = false;
+    for (auto& n : config.nodes)
+      if (n.type == "reason") n.params->Override("questions", in.questions), any = true;
+    if (!any)
+      throw pipeline::ConfigError(
+          {config.file + ": --questions needs a node of type 'reason', found none"});
+  }
   if (in.path.empty()) return;
   std::vector<pipeline::NodeConfig*> inputs;
   for (auto& n : config.nodes)

@@ -17,7 +17,15 @@ pipeline::StageRegistry MakeRegistry();
 struct InputOverride {
   std::string path, kind, calibration;
   std::vector<std::string> params;  ///< KEY=VALUE for the input node (--input-param)
+  /// Questions for every `reason` node (--questions FILE), ";"-separated as
+  /// that node's `questions` param; empty leaves the config's.
+  std::string questions;
 };
+
+/// Reads a questions file: one question per line (options after " | "),
+/// blank lines and lines starting with # skipped; joined with "; ".
+/// Throws std::runtime_error naming the file when it cannot be read.
+std::string ReadQuestionsFile(const std::string& path);
 /// Applies `in` to the graph's one `input` node; throws pipeline::ConfigError
 /// when the graph has not exactly one.
 void ApplyInput(pipeline::GraphConfig& config, const InputOverride& in);

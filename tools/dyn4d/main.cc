@@ -227,6 +227,11 @@ int main(int argc, char** argv) {
   run->add_option("--input-param", input.params,
                   "KEY=VALUE for the input node, e.g. max_frames=100 or the colour camera\n"
                   "from `dyn4d calibrate color` (color_fx=527.6 ...); repeatable");
+  std::string questions_file;
+  run->add_option("--questions", questions_file,
+                  "questions for the reason node, answered at the end of the stream: one per\n"
+                  "line, options after \" | \" (e.g. configs/demo_questions.txt); none by default")
+      ->check(CLI::ExistingFile);
   run->add_option("-o,--out", run_out, "output directory (overrides output_dir in the config)");
   run->add_flag("-q,--quiet", run_quiet, "no graph description, status line or summary");
   run->footer(
@@ -571,6 +576,14 @@ int main(int argc, char** argv) {
     if (run_config.empty() && input.path.empty()) {
       std::fprintf(stderr, "dyn4d run: give --config C, --input PATH, or both\n");
       return kExitConfig;
+    }
+    if (!questions_file.empty()) {
+      try {
+        input.questions = cli::ReadQuestionsFile(questions_file);
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "dyn4d run: %s\n", e.what());
+        return kExitConfig;
+      }
     }
     if (!input.path.empty()) {
       try {

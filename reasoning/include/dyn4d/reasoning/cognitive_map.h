@@ -26,10 +26,53 @@ struct ObjectObservation {
   int64_t id = -1;
   std::string category;
   double confidence = 1;
-  Vec3 position{0, 0, 0};  ///< world, metres (input world frame)
-  Vec3 extent{0, 0, 0};    ///< world axis-aligned size, metres
+  Vec3 position{0, 0, 0};                ///< world, metres (input world frame)
+  Vec3 extent{0, 0, 0};                  ///< world axis-aligned size, metres
   std::array<float, 4> box{0, 0, 0, 0};  ///< image x, y, w, h (pixels), 0s if unknown
   int64_t occluded_by = -1;              ///< when known (ground truth): the object hiding it
+  /// False for a 2D track (colour-only video): `position`/`extent` are
+  /// unknown and the object goes into the map's image-plane part (box only).
+  bool has_position = true;
+};
+
+/// What colour-only video supports: relations as seen in the image (no
+/// depth, no metres). Speeds are in box heights per second, which does not
+/// depend on the image size or on how far the object is.
+struct ImagePlaneObject {
+  int64_t id = -1;
+  std::string category;
+  std::vector<std::pair<double, double>> visible;  ///< intervals seen
+  bool enters_view = false, leaves_view = false;
+  struct Segment {
+    double t0 = 0, t1 = 0;
+    bool moving = false;
+    std::string direction;  ///< moving: "left", "right", "up", "down" (in the image)
+    double speed_hps = 0;   ///< box heights per second
+  };
+  std::vector<Segment> segments;
+  /// Box height at the end of its visibility over that at the start:
+  /// "grows" (> 1.25, approaching), "shrinks" (< 0.8, receding) or "steady".
+  std::string size_trend;
+  double size_ratio = 1;
+  struct Sample {
+    double t;
+    std::array<float, 4> box;  ///< x, y, w, h, pixels
+  };
+  std::vector<Sample> samples;
+};
+
+struct ImagePlaneRelation {
+  double t = 0;
+  int64_t a = -1, b = -1;  ///< a < b
+  std::string horizontal;  ///< a is "left of" / "right of" / "level with" b
+  std::string vertical;    ///< a is "above" / "below" / "level with" b
+  bool overlap = false;    ///< their boxes overlap
+};
+
+struct ImagePlaneMap {
+  std::vector<ImagePlaneObject> objects;      ///< by id
+  std::vector<ImagePlaneRelation> relations;  ///< about once a second, per pair seen together
+  const ImagePlaneObject* Find(int64_t id) const;
 };
 
 /// The camera at one frame: T_world_cam (OpenCV camera: x right, y down, z forward).
@@ -42,13 +85,13 @@ struct CameraSample {
 };
 
 struct MapConfig {
-  Vec3 up{0, -1, 0};              ///< gravity "up" in the input world frame
-  double moving_speed_mps = 0.3;  ///< speeds above this count as moving
-  double min_segment_s = 0.25;    ///< shorter motion segments join their neighbours
-  double turn_deg = 50;           ///< heading change within a moving segment: a turn
-  double trend_rate_mps = 0.15;   ///< |d distance / dt| above this: approaching / receding
-  double contact_m = 0.1;         ///< box gap below this: contact
-  double gone_after_s = 0.3;      ///< unseen this long: out of view (or occluded)
+  Vec3 up{0, -1, 0};                ///< gravity "up" in the input world frame
+  double moving_speed_mps = 0.3;    ///< speeds above this count as moving
+  double min_segment_s = 0.25;      ///< shorter motion segments join their neighbours
+  double turn_deg = 50;             ///< heading change within a moving segment: a turn
+  double trend_rate_mps = 0.15;     ///< |d distance / dt| above this: approaching / receding
+  double contact_m = 0.1;           ///< box gap below this: contact
+  double gone_after_s = 0.3;        ///< unseen this long: out of view (or occluded)
   double camera_moving_mps = 0.08;  ///< camera translation speed for "moves"
   double camera_turning_dps = 6;    ///< camera rotation speed for "pans"/"tilts"
   double position_step_m = 0.1;     ///< text: positions rounded to this
@@ -78,8 +121,9 @@ struct ObjectSummary {
   };
   std::vector<Sample> samples;  ///< one per frame seen
   std::vector<MotionSegment> segments;
-  std::vector<std::pair<double, double>> visible;   ///< intervals seen
-  std::vector<std::pair<double, double>> occluded;  ///< intervals hidden by another object (when known)
+  std::vector<std::pair<double, double>> visible;  ///< intervals seen
+  std::vector<std::pair<double, double>>
+      occluded;              ///< intervals hidden by another object (when known)
   bool leaves_view = false;  ///< last seen before the end of the stream
   bool enters_view = false;  ///< first seen after the start
 };
@@ -98,7 +142,7 @@ struct PairSummary {
   std::vector<Trend> trends;
   std::vector<double> overtakes;  ///< times a overtakes b (same direction, a passes b)
   std::vector<std::pair<double, double>> a_hides_b, b_hides_a;
-  std::vector<double> contacts;   ///< times their boxes come within contact_m
+  std::vector<double> contacts;  ///< times their boxes come within contact_m
   /// Where a is relative to b, about once a second while both are seen: in
   /// the camera's view ("left"/"right" by bearing, "nearer"/"farther"/"same
   /// depth" by depth, 0.1 m margin) and in the map frame ("right"/"left"/"ahead"/"behind" of b as
@@ -111,7 +155,7 @@ struct PairSummary {
 };
 
 struct CameraSummary {
-  std::vector<std::pair<double, Vec3>> path;  ///< map frame
+  std::vector<std::pair<double, Vec3>> path;    ///< map frame
   std::vector<std::array<double, 9>> rotation;  ///< per path entry: R_map_cam, row-major
   struct Segment {
     double t0, t1;
@@ -123,7 +167,8 @@ struct CameraSummary {
 
 struct Event {
   double t = 0;
-  std::string type;  ///< appears, disappears, starts_moving, stops, turns, occluded, reappears, contact, overtakes
+  std::string type;  ///< appears, disappears, starts_moving, stops, turns, occluded, reappears,
+                     ///< contact, overtakes
   int64_t a = -1, b = -1;
   std::string text;
 };
@@ -133,7 +178,9 @@ struct CognitiveMap {
   std::vector<ObjectSummary> objects;  ///< by id
   std::vector<PairSummary> pairs;      ///< a < b
   CameraSummary camera;
-  std::vector<Event> events;  ///< in time order
+  std::vector<Event> events;  ///< in time order (image-plane objects' included)
+  /// Objects tracked in 2D only (colour-only video).
+  ImagePlaneMap image_plane;
   const ObjectSummary* Find(int64_t id) const;
   const PairSummary* FindPair(int64_t a, int64_t b) const;
 };
@@ -146,7 +193,8 @@ class CognitiveMapBuilder {
   /// One frame at time t_s (seconds, any origin; frames in time order).
   /// `camera` may be null (unknown: camera-relative terms then use the
   /// first known pose, or identity).
-  void AddFrame(double t_s, const CameraSample* camera, const std::vector<ObjectObservation>& objects);
+  void AddFrame(double t_s, const CameraSample* camera,
+                const std::vector<ObjectObservation>& objects);
   CognitiveMap Build() const;
   /// The map of the frames in [t_begin_s, t_end_s] only (stream time, the
   /// AddFrame clock); times in it still count from the first frame.
@@ -163,6 +211,8 @@ class CognitiveMapBuilder {
     std::vector<ObjectObservation> objects;
   };
   CognitiveMap BuildFrom(const std::vector<Frame>& frames, double t_origin) const;
+  ImagePlaneMap BuildImagePlane(const std::vector<Frame>& frames, double t_origin,
+                                double t_end) const;
   MapConfig config_;
   std::vector<Frame> frames_;
 };
