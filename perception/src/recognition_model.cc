@@ -78,8 +78,9 @@ RecognitionModelSpec LoadRecognitionModelSpec(const std::string& path) {
   }
   if (!root.IsMap()) throw std::runtime_error(path + ": expected a map at the top level");
   Reader r(path);
-  r.CheckKeys(root, "", {"kind", "base", "net", "weights", "classes", "thresholds", "training",
-                          "dataset", "domains"});
+  r.CheckKeys(root, "",
+              {"kind", "base", "net", "weights", "classes", "thresholds", "training", "dataset",
+               "domains"});
   RecognitionModelSpec s;
   s.file = path;
   std::string kind = "dyn_perceiver", base = "mobilenetV3_0x75_perceiver_t128";
@@ -118,8 +119,10 @@ RecognitionModelSpec LoadRecognitionModelSpec(const std::string& path) {
   }
   r.Get(root, "classes", "classes", s.classes);
   r.Get(root, "dataset", "dataset", s.dataset);
-  if (s.dataset != "fashion_mnist" && s.dataset != "synthetic_objects")
-    r.Problem("dataset", "'" + s.dataset + "' is not fashion_mnist or synthetic_objects");
+  if (s.dataset != "fashion_mnist" && s.dataset != "synthetic_objects" &&
+      s.dataset != "image_folder")
+    r.Problem("dataset",
+              "'" + s.dataset + "' is not fashion_mnist, synthetic_objects or image_folder");
   // What the training data covers: crops of the synthetic scene's objects
   // cover frames of that scene; Fashion-MNIST covers no video source.
   if (s.dataset == "synthetic_objects") s.domains = {"synthetic"};

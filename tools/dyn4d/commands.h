@@ -157,6 +157,18 @@ struct CalibrateOptions {
 /// into the model file.
 int RunRecognizeCalibrate(const CalibrateOptions& options);
 
+struct LabelOptions {
+  std::string teacher;               ///< YOLOX .onnx
+  std::vector<std::string> inputs;   ///< videos, frame folders, datasets (any --input)
+  std::string out_dir;               ///< OUT/<class>/<input>_<frame>_<k>.png
+  double score = 0.5;                ///< teacher score threshold
+  std::vector<std::string> classes;  ///< keep only these teacher classes (empty: all)
+  int every = 1;                     ///< label every N-th frame
+  int max_frames = 0;                ///< per input, 0 = all
+  int min_size_px = 16;              ///< smaller boxes are no usable crop
+};
+int RunLabel(const LabelOptions& options);
+
 struct MotEvalOptions {
   std::vector<std::string> gt, res;  ///< one pair per sequence
   double iou = 0.5;

@@ -554,8 +554,9 @@ int main(int argc, char** argv) {
   auto* train = app.add_subcommand(
       "train",
       "Train a recognition model file's network on its `dataset:` - fashion_mnist (Debian's\n"
-      "dataset-fashion-mnist) or synthetic_objects (object crops rendered from synthetic\n"
-      "scenes) - with the official Dyn-Perceiver recipe: CE on every exit +\n"
+      "dataset-fashion-mnist), synthetic_objects (object crops rendered from synthetic\n"
+      "scenes) or image_folder (--data DIR: one sub-folder of crops per class, e.g. what\n"
+      "`dyn4d label` wrote) - with the official Dyn-Perceiver recipe: CE on every exit +\n"
       "self-distillation from the last, AdamW, cosine schedule with warm-up. Checkpoints go\n"
       "to --out; running the same command again resumes from the latest one. At the end\n"
       "the weights replace the model file's `weights:` (unless --no-install).\n"
@@ -563,7 +564,29 @@ int main(int argc, char** argv) {
       "  dyn4d train configs/models/synthetic_objects_dyn_perceiver.yaml");
   train->add_option("model", tr.model_file, "model file (configs/models/*.yaml)")->required();
   train->add_option("--out", tr.out_dir, "checkpoint folder (default out/train/<model>)");
-  train->add_option("--data", tr.data_dir, "Fashion-MNIST folder (fashion_mnist models)");
+  train->add_option("--data", tr.data_dir,
+                    "Fashion-MNIST folder (fashion_mnist models) or the class folders "
+                    "(image_folder models)");
+  cli::LabelOptions lo;
+  auto* label = app.add_subcommand(
+      "label",
+      "A teacher detector labels the crops a recognizer learns: YOLOX (ONNX) runs over your own\n"
+      "videos, frame folders or datasets and writes each box it finds (score >= --score, in\n"
+      "--classes) to OUT/<class>/ as an image, the layout `dyn4d train` reads for models with\n"
+      "`dataset: image_folder`. The teacher is needed only here, never at run time.\n"
+      "  dyn4d label --teacher ../shared/models/yolox_nano.onnx --out crops VIDEO_OR_FOLDER...\n"
+      "  dyn4d train my_model.yaml --data crops");
+  label->add_option("inputs", lo.inputs, "videos, frame folders or datasets (as --input)")
+      ->required();
+  label->add_option("--teacher", lo.teacher, "YOLOX .onnx model")
+      ->required()
+      ->check(CLI::ExistingFile);
+  label->add_option("--out", lo.out_dir, "crops folder (one sub-folder per class)")->required();
+  label->add_option("--score", lo.score, "teacher score threshold (default 0.5)");
+  label->add_option("--classes", lo.classes, "keep only these teacher classes (repeatable)");
+  label->add_option("--every", lo.every, "label every N-th frame (default 1)");
+  label->add_option("--max-frames", lo.max_frames, "per input (default all)");
+  label->add_option("--min-size", lo.min_size_px, "smallest box side in pixels (default 16)");
   train->add_option("--epochs", tr.epochs, "override training.epochs");
   train->add_option("--max-steps", tr.max_steps, "stop after this many steps in total");
   train->add_option("--threads", tr.threads, "torch threads (0 = all cores)");
@@ -688,5 +711,6 @@ int main(int argc, char** argv) {
     }
   }
   if (*train) return cli::RunTrain(tr);
+  if (*label) return cli::RunLabel(lo);
   return kExitOk;
 }

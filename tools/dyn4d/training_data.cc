@@ -1,8 +1,11 @@
 // Training, calibration and test data of the recognition model files.
+#include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <random>
 #include <stdexcept>
 
+#include "dyn4d/io/sources.h"
 #include "dyn4d/io/synthetic_scene.h"
 #include "dyn4d/perception/object_classifier.h"
 #include "progress.h"
@@ -63,6 +66,85 @@ rec::ImageDataset SyntheticObjectCrops(uint32_t first_seed, int scenes, int size
   return d;
 }
 
+// A folder of labelled crops, one sub-folder per class (the usual
+// image-folder layout), split deterministically per class: every 10th image
+// to the test set, every 10th from the 5th on to calibration, the rest to
+// training. Class names are the sub-folder names, sorted.
+struct FolderSplit {
+  rec::ImageDataset train, calibration, test;
+  std::vector<std::string> classes;
+};
+
+FolderSplit ImageFolderCrops(const std::string& root, int size, int channels) {
+  namespace fs = std::filesystem;
+  if (root.empty() || !fs::is_directory(root))
+    throw std::invalid_argument(
+        "image_folder: --data must be a folder with one sub-folder of "
+        "images per class (got '" +
+        root + "')");
+  FolderSplit out;
+  for (const auto& e : fs::directory_iterator(root))
+    if (e.is_directory()) out.classes.push_back(e.path().filename().string());
+  std::sort(out.classes.begin(), out.classes.end());
+  if (out.classes.size() < 2)
+    throw std::invalid_argument("image_folder '" + root +
+                                "': needs at least 2 class sub-folders, found " +
+                                std::to_string(out.classes.size()));
+  std::vector<torch::Tensor> images[3];
+  std::vector<int64_t> labels[3];
+  size_t bad = 0;
+  for (size_t c = 0; c < out.classes.size(); ++c) {
+    std::vector<std::string> files;
+    for (const auto& e : fs::directory_iterator(fs::path(root) / out.classes[c])) {
+      std::string ext = e.path().extension().string();
+      std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
+      if (e.is_regular_file() &&
+          (ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp" || ext == ".ppm"))
+        files.push_back(e.path().string());
+    }
+    std::sort(files.begin(), files.end());
+    if (files.empty())
+      throw std::invalid_argument("image_folder: class folder '" +
+                                  (fs::path(root) / out.classes[c]).string() + "' has no images");
+    for (size_t i = 0; i < files.size(); ++i) {
+      pipeline::Image img;
+      try {
+        img = io::ReadColorImage(files[i]);
+      } catch (const std::exception& e) {
+        if (bad++ < 10)
+          std::fprintf(stderr, "image_folder: skipped %s: %s\n", files[i].c_str(), e.what());
+        continue;
+      }
+      const std::vector<float> crop = perception::CropForRecognition(
+          img, {0, 0, float(img.width), float(img.height)}, size, channels);
+      if (crop.empty()) continue;
+      const int part = i % 10 == 9 ? 2 : i % 10 == 4 ? 1 : 0;
+      images[part].push_back(
+          torch::from_blob(const_cast<float*>(crop.data()), {channels, size, size})
+              .mul(255)
+              .round()
+              .to(torch::kUInt8));
+      labels[part].push_back(static_cast<int64_t>(c));
+    }
+  }
+  rec::ImageDataset* sets[3] = {&out.train, &out.calibration, &out.test};
+  for (int k = 0; k < 3; ++k) {
+    if (images[k].empty())
+      throw std::invalid_argument("image_folder '" + root + "': too few images for a " +
+                                  (k == 0   ? "training"
+                                   : k == 1 ? "calibration"
+                                            : "test") +
+                                  " split (at least 10 per class)");
+    sets[k]->images = torch::stack(images[k]);
+    sets[k]->labels = torch::tensor(labels[k], torch::kInt64);
+  }
+  const torch::Tensor perm =
+      torch::randperm(out.train.size(), torch::TensorOptions().dtype(torch::kInt64));
+  out.train.images = out.train.images.index_select(0, perm);
+  out.train.labels = out.train.labels.index_select(0, perm);
+  return out;
+}
+
 bool Wants(const std::string& which, const char* part) {
   return ("," + which + ",").find("," + std::string(part) + ",") != std::string::npos;
 }
@@ -82,14 +164,33 @@ TrainingData LoadTrainingData(const perception::RecognitionModelSpec& spec,
     d.description = "Fashion-MNIST";
     return d;
   }
+  if (spec.dataset == "image_folder") {
+    const int size = spec.net.image_size == 32 ? 28 : spec.net.image_size;
+    torch::manual_seed(1);
+    FolderSplit split = ImageFolderCrops(data_dir, size, spec.net.in_channels);
+    if (static_cast<int>(split.classes.size()) != spec.net.num_classes)
+      throw std::invalid_argument(
+          spec.file + ": '" + data_dir + "' has " + std::to_string(split.classes.size()) +
+          " class folders, net.num_classes is " + std::to_string(spec.net.num_classes));
+    if (!spec.classes.empty() && spec.classes != split.classes) {
+      std::string got;
+      for (const auto& c : split.classes) got += (got.empty() ? "" : ", ") + c;
+      throw std::invalid_argument(spec.file + ": classes must be the class folders of '" +
+                                  data_dir + "' in sorted order: " + got);
+    }
+    d.train = std::move(split.train);
+    d.calibration = std::move(split.calibration);
+    d.test = std::move(split.test);
+    d.description = "image-folder (" + data_dir + ")";
+    return d;
+  }
   if (spec.dataset != "synthetic_objects")
     throw std::invalid_argument(spec.file + ": unknown dataset '" + spec.dataset + "'");
   const auto categories = io::SyntheticScene::Categories();
   if (spec.net.num_classes != static_cast<int>(categories.size()))
-    throw std::invalid_argument(spec.file + ": synthetic_objects has " +
-                                std::to_string(categories.size()) +
-                                " classes, net.num_classes is " +
-                                std::to_string(spec.net.num_classes));
+    throw std::invalid_argument(
+        spec.file + ": synthetic_objects has " + std::to_string(categories.size()) +
+        " classes, net.num_classes is " + std::to_string(spec.net.num_classes));
   // Crops at the size the recognize stage uses (content padded to the input).
   const int size = spec.net.image_size == 32 ? 28 : spec.net.image_size;
   torch::manual_seed(1);

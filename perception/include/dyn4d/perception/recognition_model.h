@@ -20,8 +20,11 @@ struct RecognitionModelSpec {
   std::vector<float> thresholds;
   recognition::TrainConfig training;  ///< `training` section (out_dir not set)
   /// What `dyn4d train` and `dyn4d recognize calibrate` use: fashion_mnist
-  /// (Debian's dataset-fashion-mnist) or synthetic_objects (object crops
-  /// rendered from `dyn4d synth` scenes, classes = the scene categories).
+  /// (Debian's dataset-fashion-mnist), synthetic_objects (object crops
+  /// rendered from `dyn4d synth` scenes, classes = the scene categories) or
+  /// image_folder (`--data DIR`: one sub-folder of crops per class, classes
+  /// = the sub-folder names sorted; its `domains:` say which sources the
+  /// crops came from).
   std::string dataset = "fashion_mnist";
   /// The frames the model may label: those whose source id
   /// (MessageMeta::source_id) starts with one of these ("synthetic" for
