@@ -17,7 +17,11 @@ sed -e "s|^    type: reason$|    type: reason\n    service: tcp://127.0.0.1:$por
   "$SRC/configs/offline.yaml" > "$work/offline.yaml"
 grep -q "service: tcp://127.0.0.1:$port" "$work/offline.yaml" || fail "could not add the service"
 sed -i "s|models/synthetic_objects_dyn_perceiver.yaml|$SRC/configs/models/synthetic_objects_dyn_perceiver.yaml|" "$work/offline.yaml"
-"$BIN" run --config "$work/offline.yaml" --input "$work/synth" --out "$work/run" -q > "$work/run.txt" 2>&1 &
+# One question asked at the end of the stream (written to reasoning.jsonl);
+# the others over the service while the node lingers.
+echo "Is the ball moving at the end of the video?" > "$work/questions.txt"
+"$BIN" run --config "$work/offline.yaml" --input "$work/synth" --out "$work/run" -q \
+  --questions "$work/questions.txt" > "$work/run.txt" 2>&1 &
 pid=$!
 # Wait until the video is processed (the map is written at end of stream).
 for _ in $(seq 1 120); do

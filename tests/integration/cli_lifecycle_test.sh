@@ -4,8 +4,12 @@
 source "$(dirname "$0")/common.sh" "$@"
 
 echo "== --help"
-"$BIN" --help | grep -q "dyn4d run --config" || fail "--help does not teach run"
-"$BIN" run --help | grep -q "Ctrl-C" || fail "run --help does not explain stopping"
+# Into files first: grep -q stops reading early, and with pipefail the
+# writer's SIGPIPE would fail the check.
+"$BIN" --help > "$work/help.txt" || fail "--help exited $?"
+grep -q "dyn4d run --config" "$work/help.txt" || fail "--help does not teach run"
+"$BIN" run --help > "$work/run_help.txt" || fail "run --help exited $?"
+grep -q "Ctrl-C" "$work/run_help.txt" || fail "run --help does not explain stopping"
 
 echo "== SIGINT stops the sources and flushes everything"
 cat > "$work/live.yaml" <<'YAML'
@@ -77,5 +81,6 @@ sed 's/rate_hz: 30/rate_hz: 30, speed: 2/' "$work/live.yaml" > "$work/bad.yaml"
 rc=$?
 [ "$rc" -eq 2 ] || { cat "$work/bad.log"; fail "bad config exited $rc, expected 2"; }
 grep -q "bad.yaml:6: nodes.source.params.speed: unknown key" "$work/bad.log" || { cat "$work/bad.log"; fail "bad key not located"; }
-"$BIN" config check "$SRC/configs/demo.yaml" | grep -q "config OK" || fail "config check on demo.yaml"
+"$BIN" config check "$SRC/configs/demo.yaml" > "$work/check.txt" || fail "config check exited $?"
+grep -q "config OK" "$work/check.txt" || fail "config check on demo.yaml"
 echo "all CLI lifecycle checks passed"
