@@ -142,6 +142,7 @@ Figures RunSequence(const Sequence& seq, const std::string& shared, const std::s
     c.path = path;
     auto source = io::OpenSource(c);
     std::printf("%s\n", source->Describe().c_str());
+    std::fflush(stdout);
     for (;;) {
       io::SourceRead r = source->Next();
       if (r.status == io::SourceRead::Status::kEnd) break;
@@ -165,6 +166,7 @@ Figures RunSequence(const Sequence& seq, const std::string& shared, const std::s
     }
     done += tracker.Flush().size();
     fig.tracking_fps = frames.size() / Seconds(t0);
+    bar.Update(static_cast<int64_t>(done));  // the lookahead's last frames
     bar.Finish();
   }
   // 2. The whole default graph, as `dyn4d run --input` runs it.
@@ -318,6 +320,7 @@ int RunDynamicBench(const DynamicBenchOptions& o) {
   std::printf(
       "dyn4d bench dynamic: the default graph (%s) on real RGB-D sequences; outputs in %s/\n\n",
       DefaultOfflineConfig().c_str(), save.c_str());
+  std::fflush(stdout);  // before the progress bars on stderr
   std::vector<Figures> figs;
   try {
     for (const Sequence& s : all) {
