@@ -59,6 +59,7 @@ TEST_CASE("state_dict keys and shapes equal the official key list", "[recognitio
   const fs::path parity = dyn4d::test::SharedDirOrSkip("parity");
   const std::pair<std::string, std::string> cases[] = {
       {"reg800m_perceiver_t128", "reg800m_perceiver_t128_keys.txt"},
+      {"resnet50_0375_perceiver_t128", "resnet50_0375_perceiver_t128_keys.txt"},
       {"mobilenetV3_0x75_perceiver_t128", "dynperceiver_mobilenetV3_0x75_t128/keys.txt"}};
   for (const auto& [name, file] : cases) {
     INFO(name);
@@ -188,6 +189,24 @@ TEST_CASE("early exits skip the feature stages they do not need", "[recognition]
       CHECK(torch::allclose(out.logits[i], full[e][i], 1e-4, 1e-5));
     }
   }
+}
+
+TEST_CASE("ResNet-50 x0.375: the official size, exits in order, dynamic inference skips stages",
+          "[recognition]") {
+  DynPerceiver model(ConfigForName("resnet50_0375_perceiver_t128"));
+  int64_t params = 0;
+  for (const auto& p : model->parameters()) params += p.numel();
+  CHECK(params / 1e6 == Approx(20.28).margin(0.01));  // reference notes: 20.28 M
+  const auto gflops = model->CumulativeGflops();
+  for (int k = 1; k < 4; ++k) CHECK(gflops[k] > gflops[k - 1]);
+  model->eval();
+  torch::NoGradGuard g;
+  const torch::Tensor x = torch::randn({2, 3, 64, 64});
+  const auto all = model->ForwardUntil(x, 4);
+  REQUIRE(all.size() == 4);
+  for (const auto& y : all) CHECK(y.sizes() == torch::IntArrayRef({2, 1000}));
+  const auto two = model->ForwardUntil(x, 2);
+  CHECK(torch::allclose(two[1], all[1], 1e-4, 1e-5));
 }
 
 TEST_CASE("configuration names and validation", "[recognition]") {

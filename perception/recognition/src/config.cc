@@ -25,12 +25,13 @@ std::vector<std::string> DynPerceiverConfig::Validate() const {
 
 DynPerceiverConfig ConfigForName(const std::string& name) {
   static const std::regex re(
-      R"(^(mobilenetV3(?:_(0x5|0x75|1x25|1x5|2x0))?|reg400m|reg800m)_perceiver_t(\d+)$)");
+      R"(^(mobilenetV3(?:_(0x5|0x75|1x25|1x5|2x0))?|reg400m|reg800m|resnet50_0375)_perceiver_t(\d+)$)");
   std::smatch m;
   if (!std::regex_match(name, m, re))
     throw std::invalid_argument("unknown Dyn-Perceiver configuration '" + name +
                                 "' (known: mobilenetV3[_0x5|_0x75|_1x25|_1x5|_2x0]_perceiver_tN, "
-                                "reg400m_perceiver_tN, reg800m_perceiver_tN)");
+                                "reg400m_perceiver_tN, reg800m_perceiver_tN, "
+                                "resnet50_0375_perceiver_tN)");
   DynPerceiverConfig c;
   c.num_latents = std::stoi(m[3]);
   const std::string family = m[1];
@@ -44,6 +45,11 @@ DynPerceiverConfig ConfigForName(const std::string& name) {
                    : w == "1x5"  ? 1.5
                                  : 2.0;
     c.depth_factor = {1, 1, 1, 3};  // README: --depth_factor 1 1 1 3
+  } else if (family == "resnet50_0375") {
+    // ResNet-50 at 0.375 width (official constructor defaults otherwise).
+    c.backbone = Backbone::kResNet50;
+    c.width_mult = 0.375;
+    c.depth_factor = {1, 1, 1, 1};
   } else if (family == "reg800m") {
     c.backbone = Backbone::kRegNetY800MF;
     c.depth_factor = {1, 1, 1, 2};  // README: --depth_factor 1 1 1 2

@@ -179,6 +179,38 @@ struct ResBottleneckBlockImpl : nn::Module {
 };
 TORCH_MODULE(ResBottleneckBlock);
 
+// torchvision ResNet's Bottleneck (v1.5: the stride on the 3x3): conv1/bn1,
+// conv2/bn2, conv3/bn3, downsample (conv, bn) when the shape changes.
+struct ResNetBottleneckImpl : nn::Module {
+  ResNetBottleneckImpl(int64_t in, int64_t width, int64_t stride) {
+    const int64_t out = 4 * width;
+    conv1 = register_module("conv1", nn::Conv2d(nn::Conv2dOptions(in, width, 1).bias(false)));
+    bn1 = register_module("bn1", nn::BatchNorm2d(width));
+    conv2 = register_module(
+        "conv2",
+        nn::Conv2d(nn::Conv2dOptions(width, width, 3).stride(stride).padding(1).bias(false)));
+    bn2 = register_module("bn2", nn::BatchNorm2d(width));
+    conv3 = register_module("conv3", nn::Conv2d(nn::Conv2dOptions(width, out, 1).bias(false)));
+    bn3 = register_module("bn3", nn::BatchNorm2d(out));
+    if (stride != 1 || in != out) {
+      downsample = Seq();
+      downsample->push_back(nn::Conv2d(nn::Conv2dOptions(in, out, 1).stride(stride).bias(false)));
+      downsample->push_back(nn::BatchNorm2d(out));
+      register_module("downsample", downsample);
+    }
+  }
+  Tensor forward(Tensor x) {
+    Tensor y = torch::relu(bn1(conv1(x)));
+    y = torch::relu(bn2(conv2(y)));
+    y = bn3(conv3(y));
+    return torch::relu(y + (downsample ? downsample->forward(x) : x));
+  }
+  nn::Conv2d conv1{nullptr}, conv2{nullptr}, conv3{nullptr};
+  nn::BatchNorm2d bn1{nullptr}, bn2{nullptr}, bn3{nullptr};
+  Seq downsample{nullptr};
+};
+TORCH_MODULE(ResNetBottleneck);
+
 // perceiver_core/modules.py MultiHeadAttention: q/k/v without bias, o with
 // bias; an optional learned per-key-position bias added to K (X2Z only).
 struct MultiHeadAttentionImpl : nn::Module {
@@ -514,6 +546,23 @@ double ModuleFlops(const nn::Module& m, int64_t& h, int64_t& w) {
     if (se->scale == ActKind::kSigmoid) return 0;  // RegNet's SE is not counted
     return 2.0 * o1.in_channels() * o1.out_channels() + double(o1.in_channels()) * h * w;
   }
+  if (const auto* pool = m.as<nn::MaxPool2d>()) {
+    const auto& o = pool->options;
+    const int64_t k = o.kernel_size()->at(0), st = o.stride()->at(0), pad = o.padding()->at(0);
+    h = (h + 2 * pad - k) / st + 1;
+    w = (w + 2 * pad - k) / st + 1;
+    return 0;
+  }
+  if (const auto* block = m.as<ResNetBottleneck>()) {
+    double f = 0;
+    if (block->downsample) {
+      int64_t hd = h, wd = w;
+      f += ModuleFlops(*block->downsample, hd, wd);
+    }
+    f += ModuleFlops(*block->conv1, h, w) + ModuleFlops(*block->conv2, h, w) +
+         ModuleFlops(*block->conv3, h, w);
+    return f;
+  }
   if (const auto* block = m.as<ResBottleneckBlock>()) {
     double f = 0;
     int64_t h0 = h, w0 = w;
@@ -581,6 +630,34 @@ BackboneParts BuildBackbone(const DynPerceiverConfig& c) {
     b.last_channel = MakeDivisible(1280 * c.width_mult);
     b.channels = {adjust(24), adjust(40), adjust(80), adjust(160)};
     b.feature_stride = {4, 8, 16, 32};
+  } else if (c.backbone == Backbone::kResNet50) {
+    // torchvision resnet50 with every width scaled: conv1/bn1/relu/maxpool
+    // as the stem, layer1-4 (3, 4, 6, 3 bottlenecks) as the four stages.
+    const int64_t base = static_cast<int64_t>(std::lround(64 * c.width_mult));
+    b.stem = Seq();
+    b.stem->push_back(
+        nn::Conv2d(nn::Conv2dOptions(c.in_channels, base, 7).stride(2).padding(3).bias(false)));
+    b.stem->push_back(nn::BatchNorm2d(base));
+    b.stem->push_back(Act(ActKind::kReLU));
+    b.stem->push_back(nn::MaxPool2d(nn::MaxPool2dOptions(3).stride(2).padding(1)));
+    const int depths[4] = {3, 4, 6, 3};
+    int64_t in = base;
+    for (int s = 0; s < 4; ++s) {
+      const int64_t width = base << s;
+      stages[s] = Seq();
+      for (int j = 0; j < depths[s]; ++j) {
+        stages[s]->push_back(ResNetBottleneck(in, width, j == 0 && s > 0 ? 2 : 1));
+        in = 4 * width;
+      }
+    }
+    b.out_channels = in;
+    b.channels = {base, 4 * base, 8 * base, 16 * base};
+    b.feature_stride = {4, 4, 8, 16};
+    // timm's zero_init_last: each residual branch starts as the identity.
+    torch::NoGradGuard g;
+    for (auto& st : stages)
+      for (auto& m : st->modules())
+        if (auto* block = m->as<ResNetBottleneck>()) block->bn3->weight.zero_();
   } else {
     const bool big = c.backbone == Backbone::kRegNetY800MF;
     const std::array<int64_t, 4> widths =
@@ -698,9 +775,16 @@ DynPerceiverImpl::DynPerceiverImpl(DynPerceiverConfig config) : config_(std::mov
     latent_.normal_(0, 0.02).clamp_(-2, 2);
   }
   register_module("cnn_stem", stem_);
-  if (mobilenet_) {
+  const bool resnet = c.backbone == Backbone::kResNet50;
+  if (mobilenet_ || resnet) {
     for (int s = 0; s < 4; ++s)
       stages_[s] = register_module("cnn_body_stage" + std::to_string(s + 1), stages[s]);
+    if (resnet) {  // the ResNet's own fc comes right after its body
+      classifier_cnn_linear_ = register_module("classifier_cnn", nn::Linear(out_channels_, K));
+      torch::NoGradGuard g;
+      classifier_cnn_linear_->weight.normal_(0, 0.01);
+      classifier_cnn_linear_->bias.zero_();
+    }
   } else {
     auto body = std::make_shared<nn::Module>("cnn_body");
     for (int s = 0; s < 4; ++s)
@@ -733,7 +817,7 @@ DynPerceiverImpl::DynPerceiverImpl(DynPerceiverConfig config) : config_(std::mov
     s->push_back(Act(ActKind::kReLU));
     return s;
   };
-  if (!mobilenet_) {
+  if (!mobilenet_ && !resnet) {
     classifier_cnn_linear_ = register_module("classifier_cnn", nn::Linear(Co, K));
     torch::NoGradGuard g;  // the backbone's fc: N(0, 0.01) as torchvision
     classifier_cnn_linear_->weight.normal_(0, 0.01);
@@ -826,7 +910,10 @@ void DynPerceiverImpl::RunToExit3(State& s) {
   ++counts_.feature_stage_calls[3];
   counts_.feature_stage_samples[3] += s.x.size(0);
   s.x = stages_[3]->forward(s.x);
-  const Tensor pooled = torch::adaptive_avg_pool2d(s.x, {1, 1}).flatten(1);
+  Tensor pooled = torch::adaptive_avg_pool2d(s.x, {1, 1}).flatten(1);
+  // timm's ResNet drops 20 % of the pooled features before its fc in training.
+  if (config_.backbone == Backbone::kResNet50 && is_training())
+    pooled = torch::dropout(pooled, 0.2, true);
   s.y3 = mobilenet_ ? classifier_cnn_->forward(pooled) : classifier_cnn_linear_(pooled);
 }
 

@@ -11,7 +11,7 @@
 
 namespace dyn4d::recognition {
 
-enum class Backbone { kMobileNetV3Large, kRegNetY400MF, kRegNetY800MF };
+enum class Backbone { kMobileNetV3Large, kRegNetY400MF, kRegNetY800MF, kResNet50 };
 
 struct DynPerceiverConfig {
   Backbone backbone = Backbone::kMobileNetV3Large;
