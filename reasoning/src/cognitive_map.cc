@@ -909,6 +909,23 @@ std::string ToText(const CognitiveMap& map, const MapConfig& c) {
                      return n_events[a->id] != n_events[b->id] ? n_events[a->id] > n_events[b->id]
                                                                : a->id < b->id;
                    });
+  // The visible intervals (elided past `max_segments`), and the end of an
+  // object's line; shared by 3D and image-plane objects.
+  auto append_seen = [&](std::string& line, const std::vector<std::pair<double, double>>& visible,
+                         size_t max_segments) {
+    AppendElided(
+        line, visible.size(), max_segments,
+        [&](size_t k) { return " " + ts(visible[k].first) + "-" + ts(visible[k].second); },
+        [](size_t left_out) { return " (" + std::to_string(left_out) + " more)"; });
+    line += ";";
+  };
+  auto end_line = [&](std::string& line, bool enters, bool leaves, double last_seen,
+                      std::vector<std::string>& lines) {
+    if (enters) line += " enters the view;";
+    if (leaves) line += " leaves the view at " + ts(last_seen) + ";";
+    line.back() = '.';
+    lines.push_back(line + "\n");
+  };
   // One line per object; with `max_segments`, long motion histories keep
   // their first and last segments and say how many were left out.
   auto object_lines_with = [&](size_t max_segments) {
@@ -917,11 +934,7 @@ std::string ToText(const CognitiveMap& map, const MapConfig& c) {
       std::string line = name(o->id) + " (conf " + Fixed(o->confidence, 2) + ", size " +
                          Fixed(o->size[0], 1) + "x" + Fixed(o->size[1], 1) + "x" +
                          Fixed(o->size[2], 1) + " m): seen";
-      AppendElided(
-          line, o->visible.size(), max_segments,
-          [&](size_t k) { return " " + ts(o->visible[k].first) + "-" + ts(o->visible[k].second); },
-          [](size_t left_out) { return " (" + std::to_string(left_out) + " more)"; });
-      line += ";";
+      append_seen(line, o->visible, max_segments);
       AppendElided(
           line, o->segments.size(), max_segments,
           [&](size_t k) {
@@ -933,18 +946,11 @@ std::string ToText(const CognitiveMap& map, const MapConfig& c) {
                              : "static at " + pos(m.from) + ";");
           },
           [](size_t left_out) { return " (" + std::to_string(left_out) + " more segments);"; });
-      if (o->enters_view) line += " enters the view;";
-      if (o->leaves_view) line += " leaves the view at " + ts(o->samples.back().t) + ";";
-      line.back() = '.';
-      lines.push_back(line + "\n");
+      end_line(line, o->enters_view, o->leaves_view, o->samples.back().t, lines);
     }
     for (const ImagePlaneObject* o : image_order) {
       std::string line = name(o->id) + " (image plane): seen";
-      AppendElided(
-          line, o->visible.size(), max_segments,
-          [&](size_t k) { return " " + ts(o->visible[k].first) + "-" + ts(o->visible[k].second); },
-          [](size_t left_out) { return " (" + std::to_string(left_out) + " more)"; });
-      line += ";";
+      append_seen(line, o->visible, max_segments);
       AppendElided(
           line, o->segments.size(), max_segments,
           [&](size_t k) {
@@ -959,10 +965,7 @@ std::string ToText(const CognitiveMap& map, const MapConfig& c) {
         line += " grows in the image x" + Fixed(o->size_ratio, 1) + " (nearing);";
       if (o->size_trend == "shrinks")
         line += " shrinks in the image x" + Fixed(o->size_ratio, 1) + " (moving away);";
-      if (o->enters_view) line += " enters the view;";
-      if (o->leaves_view) line += " leaves the view at " + ts(o->samples.back().t) + ";";
-      line.back() = '.';
-      lines.push_back(line + "\n");
+      end_line(line, o->enters_view, o->leaves_view, o->samples.back().t, lines);
     }
     return lines;
   };
