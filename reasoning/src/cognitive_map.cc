@@ -270,8 +270,7 @@ ImagePlaneMap CognitiveMapBuilder::BuildImagePlane(const std::vector<Frame>& fra
         r.t = t, r.a = seen[i]->id, r.b = seen[j]->id;
         r.horizontal = dx < -mx ? "left of" : dx > mx ? "right of" : "level with";
         r.vertical = dy < -my ? "above" : dy > my ? "below" : "level with";
-        r.overlap =
-            a[0] < b[0] + b[2] && b[0] < a[0] + a[2] && a[1] < b[1] + b[3] && b[1] < a[1] + a[3];
+        r.overlap = BoxesOverlap(a, b);
         out.relations.push_back(r);
       }
   }
@@ -631,19 +630,21 @@ CognitiveMap CognitiveMapBuilder::BuildFrom(const std::vector<Frame>& all_frames
 
   if (any_2d) map.image_plane = BuildImagePlane(all_frames, t_origin, map.t_end);
   // --- Events ------------------------------------------------------------------
-  for (const auto& p : map.image_plane.objects) {
-    for (size_t v = 0; v < p.visible.size(); ++v) {
-      map.events.push_back({p.visible[v].first, v == 0 ? "appears" : "reappears", p.id, -1, ""});
-      if (v + 1 < p.visible.size() || p.leaves_view)
-        map.events.push_back({p.visible[v].second, "disappears", p.id, -1, ""});
+  // Visibility and start/stop, alike for 3D and image-plane objects.
+  auto visibility_and_motion_events = [&](const auto& o) {
+    for (size_t v = 0; v < o.visible.size(); ++v) {
+      map.events.push_back({o.visible[v].first, v == 0 ? "appears" : "reappears", o.id, -1, ""});
+      if (v + 1 < o.visible.size() || o.leaves_view)
+        map.events.push_back({o.visible[v].second, "disappears", o.id, -1, ""});
     }
-    for (size_t k = 1; k < p.segments.size(); ++k) {
-      if (p.segments[k].moving && !p.segments[k - 1].moving)
-        map.events.push_back({p.segments[k].t0, "starts_moving", p.id, -1, ""});
-      if (!p.segments[k].moving && p.segments[k - 1].moving)
-        map.events.push_back({p.segments[k].t0, "stops", p.id, -1, ""});
+    for (size_t k = 1; k < o.segments.size(); ++k) {
+      if (o.segments[k].moving && !o.segments[k - 1].moving)
+        map.events.push_back({o.segments[k].t0, "starts_moving", o.id, -1, ""});
+      if (!o.segments[k].moving && o.segments[k - 1].moving)
+        map.events.push_back({o.segments[k].t0, "stops", o.id, -1, ""});
     }
-  }
+  };
+  for (const auto& p : map.image_plane.objects) visibility_and_motion_events(p);
   // Hidden in the image: an object that vanishes (before the end) where
   // another one's box covers at least half of its last box is behind it.
   for (const auto& p : map.image_plane.objects)
@@ -675,20 +676,9 @@ CognitiveMap CognitiveMapBuilder::BuildFrom(const std::vector<Frame>& all_frames
     return "object";
   };
   for (const auto& s : map.objects) {
-    for (size_t v = 0; v < s.visible.size(); ++v) {
-      if (v == 0)
-        map.events.push_back({s.visible[v].first, "appears", s.id, -1, ""});
-      else
-        map.events.push_back({s.visible[v].first, "reappears", s.id, -1, ""});
-      if (v + 1 < s.visible.size() || s.leaves_view)
-        map.events.push_back({s.visible[v].second, "disappears", s.id, -1, ""});
-    }
+    visibility_and_motion_events(s);
     for (size_t k = 0; k < s.segments.size(); ++k) {
       const MotionSegment& m = s.segments[k];
-      if (k > 0 && m.moving && !s.segments[k - 1].moving)
-        map.events.push_back({m.t0, "starts_moving", s.id, -1, ""});
-      if (k > 0 && !m.moving && s.segments[k - 1].moving)
-        map.events.push_back({m.t0, "stops", s.id, -1, ""});
       if (m.moving) {
         // Turns: the horizontal heading of the first and last thirds differ.
         const auto& smp = s.samples;

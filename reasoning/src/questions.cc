@@ -701,8 +701,7 @@ ReasonerAnswer AnswerFromMap(const CognitiveMap& map, const std::string& questio
             if (std::abs(a.t - b.t) > 0.02) continue;
             if (last_t >= 0) together += a.t - last_t;
             last_t = a.t;
-            ever_overlap |= a.box[0] < b.box[0] + b.box[2] && b.box[0] < a.box[0] + a.box[2] &&
-                            a.box[1] < b.box[1] + b.box[3] && b.box[1] < a.box[1] + a.box[3];
+            ever_overlap |= BoxesOverlap(a.box, b.box);
           }
         if (together < 0.3 || ever_overlap) distinct = false;
       }

@@ -69,6 +69,11 @@ struct ImagePlaneRelation {
   bool overlap = false;    ///< their boxes overlap
 };
 
+/// Whether two image boxes (x, y, w, h) overlap.
+inline bool BoxesOverlap(const std::array<float, 4>& a, const std::array<float, 4>& b) {
+  return a[0] < b[0] + b[2] && b[0] < a[0] + a[2] && a[1] < b[1] + b[3] && b[1] < a[1] + a[3];
+}
+
 struct ImagePlaneMap {
   std::vector<ImagePlaneObject> objects;      ///< by id
   std::vector<ImagePlaneRelation> relations;  ///< about once a second, per pair seen together
