@@ -643,6 +643,12 @@ MotionSegmentation MotionSegmenter::Segment(const DepthView& cur,
   // depth-continuous pixels that no reference saw as static.
   std::vector<Candidate> cands;
   std::vector<int> region(n, -1), stack;
+  // The established object (a prior with evidence in enough frames) whose
+  // seed a pixel is, or -1.
+  auto established = [&](size_t i) {
+    const int p = prior_seed[i];
+    return p >= 0 && priors[p].evidence_frames >= c.min_evidence_frames ? p : -1;
+  };
   auto pixel_area = [&](float d) { return (d / cur.fx) * (d / cur.fy); };
   // Violations seed first and grow freely; carried objects (seeds without
   // violations) then grow only where they may be now.
@@ -660,10 +666,6 @@ MotionSegmentation MotionSegmenter::Segment(const DepthView& cur,
     // Growth stays on one established object: pixels where another one is
     // expected (and at its depth) belong to that one, even where the two
     // touch at the same depth.
-    auto established = [&](size_t i) {
-      const int p = prior_seed[i];
-      return p >= 0 && priors[p].evidence_frames >= c.min_evidence_frames ? p : -1;
-    };
     int grown_on = established(seed);
     while (!stack.empty()) {
       const int i = stack.back();
@@ -722,12 +724,11 @@ MotionSegmentation MotionSegmenter::Segment(const DepthView& cur,
       }
       depths.push_back(z[i]);
     }
-    // Which established object (a prior with evidence in enough frames) this
-    // part continues, by the most pixels seeded from it.
+    // Which established object this part continues, by the most pixels
+    // seeded from it.
     std::map<int, int> seeded_by;
     for (int i : cand.pixels)
-      if (prior_seed[i] >= 0 && priors[prior_seed[i]].evidence_frames >= c.min_evidence_frames)
-        ++seeded_by[prior_seed[i]];
+      if (const int p = established(i); p >= 0) ++seeded_by[p];
     int most = 0;
     for (const auto& [prior, count] : seeded_by)
       if (count > most) most = count, cand.identity = prior;

@@ -16,6 +16,18 @@ namespace rec = dyn4d::recognition;
 
 namespace {
 
+// A recognition crop of `box` (the recognize stage's own cropping) as a
+// (C, size, size) uint8 tensor; undefined when the box leaves no crop.
+torch::Tensor CropAsUint8(const pipeline::Image& image, const pipeline::Box2D& box, int size,
+                          int channels) {
+  const std::vector<float> crop = perception::CropForRecognition(image, box, size, channels);
+  if (crop.empty()) return {};
+  return torch::from_blob(const_cast<float*>(crop.data()), {channels, size, size})
+      .mul(255)
+      .round()
+      .to(torch::kUInt8);
+}
+
 // Object crops (N, C, size, size) uint8 from synthetic scenes with all six
 // categories, every `frame_step`-th frame. Boxes are jittered (each side
 // moves by up to 10 % of the box) the way proposal boxes differ from the
@@ -42,13 +54,9 @@ rec::ImageDataset SyntheticObjectCrops(uint32_t first_seed, int scenes, int size
         const float dx0 = jitter(rng) * b.w, dx1 = jitter(rng) * b.w;
         const float dy0 = jitter(rng) * b.h, dy1 = jitter(rng) * b.h;
         b = {b.x + dx0, b.y + dy0, b.w - dx0 + dx1, b.h - dy0 + dy1};
-        const std::vector<float> crop =
-            perception::CropForRecognition(r.frame.color, b, size, channels);
-        if (crop.empty()) continue;
-        images.push_back(torch::from_blob(const_cast<float*>(crop.data()), {channels, size, size})
-                             .mul(255)
-                             .round()
-                             .to(torch::kUInt8));
+        torch::Tensor crop = CropAsUint8(r.frame.color, b, size, channels);
+        if (!crop.defined()) continue;
+        images.push_back(std::move(crop));
         labels.push_back(t.class_id);
       }
     }
@@ -115,15 +123,11 @@ FolderSplit ImageFolderCrops(const std::string& root, int size, int channels) {
           std::fprintf(stderr, "image_folder: skipped %s: %s\n", files[i].c_str(), e.what());
         continue;
       }
-      const std::vector<float> crop = perception::CropForRecognition(
-          img, {0, 0, float(img.width), float(img.height)}, size, channels);
-      if (crop.empty()) continue;
+      torch::Tensor crop =
+          CropAsUint8(img, {0, 0, float(img.width), float(img.height)}, size, channels);
+      if (!crop.defined()) continue;
       const int part = i % 10 == 9 ? 2 : i % 10 == 4 ? 1 : 0;
-      images[part].push_back(
-          torch::from_blob(const_cast<float*>(crop.data()), {channels, size, size})
-              .mul(255)
-              .round()
-              .to(torch::kUInt8));
+      images[part].push_back(std::move(crop));
       labels[part].push_back(static_cast<int64_t>(c));
     }
   }
