@@ -71,9 +71,8 @@ std::string ShippedConfig(const std::string& name) {
 
 std::string DefaultOfflineConfig() { return ShippedConfig("offline.yaml"); }
 
-bool IsColourOnly(const InputOverride& in) {
-  const std::string kind =
-      in.kind.empty() || in.kind == "auto" ? io::DetectSourceKind(in.path) : in.kind;
+bool IsColourOnly(const InputOverride& in, const std::string& detected_kind) {
+  const std::string& kind = in.kind.empty() || in.kind == "auto" ? detected_kind : in.kind;
   if (kind == "video" || kind == "video_folder" || kind == "v4l2" || kind == "gstreamer")
     return true;
   if (kind != "images") return false;
@@ -82,8 +81,8 @@ bool IsColourOnly(const InputOverride& in) {
   return true;
 }
 
-std::string DefaultConfigFor(const InputOverride& in) {
-  return IsColourOnly(in) ? ShippedConfig("video.yaml") : DefaultOfflineConfig();
+std::string DefaultConfigFor(bool colour_only) {
+  return colour_only ? ShippedConfig("video.yaml") : DefaultOfflineConfig();
 }
 
 }  // namespace dyn4d::cli

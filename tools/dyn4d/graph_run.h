@@ -34,12 +34,12 @@ void ApplyInput(pipeline::GraphConfig& config, const InputOverride& in);
 std::string DefaultOfflineConfig();
 
 /// True for input without depth: a video (file, folder of videos, webcam,
-/// GStreamer) or a folder of images with no depth_path. Throws
-/// io::SourceError when the path cannot be read.
-bool IsColourOnly(const InputOverride& in);
+/// GStreamer) or a folder of images with no depth_path. `detected_kind` is
+/// io::DetectSourceKind(in.path), used unless in.kind names one.
+bool IsColourOnly(const InputOverride& in, const std::string& detected_kind);
 
-/// The graph that fits `in` when no --config is given: configs/video.yaml
+/// The graph that fits input when no --config is given: configs/video.yaml
 /// (2D) for colour-only input, configs/offline.yaml (RGB-D) otherwise.
-std::string DefaultConfigFor(const InputOverride& in);
+std::string DefaultConfigFor(bool colour_only);
 
 }  // namespace dyn4d::cli

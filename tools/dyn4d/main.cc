@@ -610,13 +610,15 @@ int main(int argc, char** argv) {
     }
     if (!input.path.empty()) {
       try {
+        const std::string detected = io::DetectSourceKind(input.path);  // reads the folder once
         if (run_config.empty()) {
-          run_config = cli::DefaultConfigFor(input);
-          if (cli::IsColourOnly(input))
+          const bool colour_only = cli::IsColourOnly(input, detected);
+          run_config = cli::DefaultConfigFor(colour_only);
+          if (colour_only)
             std::printf("colour-only input: the 2D graph %s (give --config for another)\n",
                         run_config.c_str());
         }
-        if (io::DetectSourceKind(input.path) == "video_folder")
+        if (detected == "video_folder")
           return RunVideoBatch(run_config, input.path, run_out.empty() ? "out/batch" : run_out,
                                input);
       } catch (const io::SourceError& e) {
