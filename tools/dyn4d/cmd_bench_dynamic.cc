@@ -22,6 +22,7 @@
 #include "dyn4d/perception/static_map.h"
 #include "dyn4d/perception/trajectory_eval.h"
 #include "dyn4d/pipeline/graph.h"
+#include "dyn4d/tracking/mot_eval.h"
 #include "graph_run.h"
 #include "progress.h"
 
@@ -65,12 +66,9 @@ std::map<uint64_t, std::vector<TrackBox>> ReadTracks(const std::string& file) {
   return out;
 }
 
+// IoU as the MOT devkit computes it (tracking::Iou).
 double Iou(const pipeline::Box2D& a, const pipeline::Box2D& b) {
-  const double x0 = std::max(a.x, b.x), y0 = std::max(a.y, b.y);
-  const double x1 = std::min(a.x + a.w, b.x + b.w), y1 = std::min(a.y + a.h, b.y + b.h);
-  const double inter = std::max(0.0, x1 - x0) * std::max(0.0, y1 - y0);
-  const double uni = double(a.w) * a.h + double(b.w) * b.h - inter;
-  return uni > 0 ? inter / uni : 0;
+  return tracking::Iou({-1, a.x, a.y, a.w, a.h}, {-1, b.x, b.y, b.w, b.h});
 }
 
 // The geometry node's tracker as the default graph configures it.
