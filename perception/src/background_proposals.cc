@@ -115,16 +115,15 @@ BackgroundProposer::Result BackgroundProposer::Process(const pipeline::Image& co
   // Not the epipolar distance: a camera panning after people who walk
   // across moves them along its epipolar lines, where that test is blind.
   // Parallax stays residual flow (the noise scale below absorbs some).
-  const cv::Mat& residual = magnitude;
   // What the flow's own noise allows, measured on this frame: most of the
   // image is static, so the median residual is noise (its robust sigma,
   // 1.4826 x median, for a half-normal scaled by 1/0.6745 ~ 1.48). Blur,
   // low texture and compression raise it; the configured floor stays.
-  std::vector<float> all(residual.begin<float>(), residual.end<float>());
+  std::vector<float> all(magnitude.begin<float>(), magnitude.end<float>());
   std::nth_element(all.begin(), all.begin() + all.size() / 2, all.end());
   const double noise_sigma = 1.4826 * all[all.size() / 2];
   const double threshold = std::max(s.c.min_residual_flow_px, 4.0 * noise_sigma);
-  cv::Mat moving = residual > threshold;
+  cv::Mat moving = magnitude > threshold;
   // Where the previous frame did not see (the view moved in from outside
   // its borders) the warp invents content: no evidence there, nor within
   // the reach of the flow's window at its coarsest level (9 px at 1/4
@@ -176,7 +175,7 @@ BackgroundProposer::Result BackgroundProposer::Process(const pipeline::Image& co
     for (int row = 0; row < full.rows; ++row)
       std::memcpy(d.mask.data.mutable_data() + static_cast<size_t>(row) * full.cols,
                   full.ptr<uint8_t>(row), full.cols);
-    d.score = static_cast<float>(cv::mean(residual(cv::Rect(x, y, w, h)), comp)[0]);
+    d.score = static_cast<float>(cv::mean(magnitude(cv::Rect(x, y, w, h)), comp)[0]);
     r.proposals.push_back(std::move(d));
   }
   return r;

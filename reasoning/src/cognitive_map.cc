@@ -202,9 +202,8 @@ ImagePlaneMap CognitiveMapBuilder::BuildImagePlane(const std::vector<Frame>& fra
     // Velocity of the box centre over +-0.25 s, in box heights per second.
     std::vector<double> heights;
     for (const auto& q : smp) heights.push_back(q.box[3]);
-    std::vector<double> sorted = heights;
-    std::nth_element(sorted.begin(), sorted.begin() + sorted.size() / 2, sorted.end());
-    const double h_med = std::max(1.0, sorted[sorted.size() / 2]);
+    std::nth_element(heights.begin(), heights.begin() + heights.size() / 2, heights.end());
+    const double h_med = std::max(1.0, heights[heights.size() / 2]);
     std::vector<double> ts;
     std::vector<std::array<double, 2>> vel(smp.size(), {0, 0});
     std::vector<bool> moving(smp.size(), false);
