@@ -12,6 +12,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <opencv2/core/persistence.hpp>
+#include <opencv2/core/utils/logger.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/videoio.hpp>
 #include <sstream>
@@ -681,7 +682,16 @@ class CaptureSource : public FrameSource {
     if (kind == Kind::kV4l2 && !fs::exists(path_))
       throw SourceError("V4L2 device '" + path_ +
                         "' does not exist (is the camera plugged in? ls /dev/video*)");
-    if (!cap_.open(path_, api))
+    bool opened;
+    {
+      // OpenCV tries every backend on a file it cannot read and logs each
+      // refusal to stderr; the one message that matters is ours below.
+      const auto level = cv::utils::logging::getLogLevel();
+      if (kind == Kind::kFile) cv::utils::logging::setLogLevel(cv::utils::logging::LOG_LEVEL_SILENT);
+      opened = cap_.open(path_, api);
+      cv::utils::logging::setLogLevel(level);
+    }
+    if (!opened)
       throw SourceError(std::string(kind == Kind::kFile   ? "video file '"
                                     : kind == Kind::kV4l2 ? "V4L2 device '"
                                                           : "GStreamer pipeline '") +
@@ -697,7 +707,14 @@ class CaptureSource : public FrameSource {
     frame_count_ =
         kind == Kind::kFile ? static_cast<int64_t>(cap_.get(cv::CAP_PROP_FRAME_COUNT)) : -1;
     fps_ = cap_.get(cv::CAP_PROP_FPS);
-    if (!(fps_ > 0 && fps_ < 1000)) fps_ = c.fps;
+    if (!(fps_ > 0 && fps_ < 1000)) {
+      if (kind == Kind::kFile)
+        spdlog::warn(
+            "input: '{}' gives no usable frame rate ({}); time stamps assume {} fps "
+            "(--input-param fps=N sets it)",
+            path_, fps_, c.fps);
+      fps_ = c.fps;
+    }
     intrinsics_ = ResolveIntrinsics(c, "", std::nullopt, "'" + path_ + "'", first.cols, first.rows,
                                     /*colour_only=*/true);
     start_ = std::chrono::system_clock::now();

@@ -80,7 +80,7 @@ RecognitionModelSpec LoadRecognitionModelSpec(const std::string& path) {
   Reader r(path);
   r.CheckKeys(root, "",
               {"kind", "base", "net", "weights", "classes", "thresholds", "training", "dataset",
-               "domains"});
+               "domains", "crop"});
   RecognitionModelSpec s;
   s.file = path;
   std::string kind = "dyn_perceiver", base = "mobilenetV3_0x75_perceiver_t128";
@@ -120,13 +120,18 @@ RecognitionModelSpec LoadRecognitionModelSpec(const std::string& path) {
   r.Get(root, "classes", "classes", s.classes);
   r.Get(root, "dataset", "dataset", s.dataset);
   if (s.dataset != "fashion_mnist" && s.dataset != "synthetic_objects" &&
-      s.dataset != "image_folder")
-    r.Problem("dataset",
-              "'" + s.dataset + "' is not fashion_mnist, synthetic_objects or image_folder");
+      s.dataset != "image_folder" && s.dataset != "teacher")
+    r.Problem("dataset", "'" + s.dataset +
+                             "' is not fashion_mnist, synthetic_objects, image_folder or teacher");
   // What the training data covers: crops of the synthetic scene's objects
   // cover frames of that scene; Fashion-MNIST covers no video source.
   if (s.dataset == "synthetic_objects") s.domains = {"synthetic"};
   r.Get(root, "domains", "domains", s.domains);
+  std::string crop = "stretch";
+  r.Get(root, "crop", "crop", crop);
+  if (crop != "stretch" && crop != "letterbox")
+    r.Problem("crop", "'" + crop + "' is not stretch or letterbox");
+  s.crop_keep_aspect = crop == "letterbox";
   if (!s.classes.empty() && int(s.classes.size()) != s.net.num_classes)
     r.Problem("classes", std::to_string(s.classes.size()) + " names for net.num_classes " +
                              std::to_string(s.net.num_classes));

@@ -32,7 +32,7 @@ namespace rec = dyn4d::recognition;
 namespace {
 
 torch::Tensor CropTensor(const pipeline::Image& img, const pipeline::Box2D& box, int size,
-                         int channels) {
+                         int channels, bool keep_aspect) {
   const int ch = pipeline::Channels(img.encoding);
   const int x0 = std::clamp(int(box.x), 0, img.width), y0 = std::clamp(int(box.y), 0, img.height);
   const int x1 = std::clamp(int(box.x + box.w), 0, img.width);
@@ -51,10 +51,19 @@ torch::Tensor CropTensor(const pipeline::Image& img, const pipeline::Box2D& box,
   else if (channels == 3 && ch == 1)
     t = t.expand({3, -1, -1});
   t = t.unsqueeze(0);
+  // Letterbox: the longer side becomes `size`, the shorter keeps the box's
+  // aspect ratio (a person stays tall, a screen wide) and is zero-padded.
+  const int64_t h = t.size(2), w = t.size(3);
+  const int64_t out_h = keep_aspect ? std::max<int64_t>(1, std::lround(double(size) * h / std::max(h, w))) : size;
+  const int64_t out_w = keep_aspect ? std::max<int64_t>(1, std::lround(double(size) * w / std::max(h, w))) : size;
   // Area averaging when shrinking (no aliasing), bilinear when growing.
-  t = (t.size(2) >= size && t.size(3) >= size)
-          ? torch::adaptive_avg_pool2d(t, {size, size})
-          : torch::upsample_bilinear2d(t, {size, size}, /*align_corners=*/false);
+  t = (h >= out_h && w >= out_w)
+          ? torch::adaptive_avg_pool2d(t, {out_h, out_w})
+          : torch::upsample_bilinear2d(t, {out_h, out_w}, /*align_corners=*/false);
+  if (out_h != size || out_w != size) {
+    const int64_t top = (size - out_h) / 2, left = (size - out_w) / 2;
+    t = torch::constant_pad_nd(t, {left, size - out_w - left, top, size - out_h - top}, 0);
+  }
   return t.squeeze(0);
 }
 
@@ -69,10 +78,10 @@ void CheckEncoding(const pipeline::Image& img) {
 }  // namespace
 
 std::vector<float> CropForRecognition(const pipeline::Image& color, const pipeline::Box2D& box,
-                                      int size, int channels) {
+                                      int size, int channels, bool keep_aspect) {
   CheckEncoding(color);
   torch::NoGradGuard no_grad;
-  const torch::Tensor t = CropTensor(color, box, size, channels);
+  const torch::Tensor t = CropTensor(color, box, size, channels, keep_aspect);
   if (!t.defined()) return {};
   const torch::Tensor c = t.contiguous();
   return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
@@ -115,7 +124,8 @@ std::vector<std::optional<Classification>> ObjectClassifier::Classify(
   std::vector<size_t> index;
   torch::InferenceMode inference;
   for (size_t i = 0; i < boxes.size(); ++i) {
-    torch::Tensor c = CropTensor(img, boxes[i], s.o.content_size, s.o.spec.net.in_channels);
+    torch::Tensor c = CropTensor(img, boxes[i], s.o.content_size, s.o.spec.net.in_channels,
+                                  s.o.spec.crop_keep_aspect);
     if (!c.defined()) continue;
     crops.push_back(c);
     index.push_back(i);
@@ -144,7 +154,10 @@ std::vector<std::optional<Classification>> ObjectClassifier::Classify(
 namespace {
 
 struct RecognitionOptions {
-  ObjectClassifier::Options classifier;
+  /// One per model file, in the order given: a frame is classified by the
+  /// first whose domains cover its source (synthetic scenes by the model
+  /// trained on them, camera frames by one trained on real crops).
+  std::vector<ObjectClassifier::Options> classifiers;
   bool has_objects = false;
   /// With an objects input, a frame waits for its objects while fewer than
   /// this many newer frames are held (proposals that look ahead come late);
@@ -159,9 +172,13 @@ class RecognitionStage : public pipeline::FrameJoinStage<pipeline::Detections> {
  public:
   explicit RecognitionStage(RecognitionOptions o)
       : FrameJoinStage(o.has_objects, static_cast<uint64_t>(o.max_wait_frames)),
-        o_(std::move(o)),
-        classifier_(o_.classifier) {
-    exits_.assign(classifier_.num_exits(), 0);
+        o_(std::move(o)) {
+    int exits = 0;
+    for (const ObjectClassifier::Options& c : o_.classifiers) {
+      classifiers_.push_back(std::make_unique<ObjectClassifier>(c));
+      exits = std::max(exits, classifiers_.back()->num_exits());
+    }
+    exits_.assign(exits, 0);
   }
   std::vector<std::string> InputPorts() const override { return {"frames", "objects"}; }
   std::vector<std::string> OptionalInputPorts() const override { return {"objects"}; }
@@ -212,20 +229,31 @@ class RecognitionStage : public pipeline::FrameJoinStage<pipeline::Detections> {
       return out;
     }
     std::vector<pipeline::Detection> items;
+    ObjectClassifier* classifier = nullptr;
+    for (const auto& c : classifiers_)
+      if (c->spec().Covers(f.meta.source_id)) {
+        classifier = c.get();
+        break;
+      }
     if (objects) {
       items = objects->items;
-      if (!o_.classifier.spec.Covers(f.meta.source_id)) {
-        // The model was not trained on this kind of data: its labels would
-        // be guesses. The objects go on as what they are known to be.
-        if (out_of_domain_++ == 0)
+      if (!classifier) {
+        // No model was trained on this kind of data: its labels would be
+        // guesses. The objects go on as what they are known to be.
+        if (out_of_domain_++ == 0) {
+          std::string models;
+          for (const auto& c : classifiers_)
+            models += (models.empty() ? "" : "; ") + c->spec().file + " (" + c->spec().dataset +
+                      ", domains: " +
+                      (c->spec().domains.empty() ? std::string("none")
+                                                 : JoinNames(c->spec().domains)) +
+                      ")";
           spdlog::warn(
-              "recognition: the model {} was trained on {} (domains: {}); frames of '{}' are not "
-              "among them, so objects are labelled 'object'. Train a model on your own classes: "
-              "dyn4d train (docs/RECOGNITION.md)",
-              o_.classifier.spec.file, o_.classifier.spec.dataset,
-              o_.classifier.spec.domains.empty() ? std::string("none")
-                                                  : JoinNames(o_.classifier.spec.domains),
-              f.meta.source_id);
+              "recognition: no model was trained on frames like '{}' ({}), so objects are "
+              "labelled 'object'. Train a model on your own classes: dyn4d train "
+              "(docs/RECOGNITION.md)",
+              f.meta.source_id, models);
+        }
         for (pipeline::Detection& d : items) {
           d.class_id = -1;
           d.class_name = "object";
@@ -234,6 +262,7 @@ class RecognitionStage : public pipeline::FrameJoinStage<pipeline::Detections> {
         return out;
       }
     } else {
+      if (!classifier) classifier = classifiers_.front().get();  // whole frames: as asked
       pipeline::Detection whole;
       whole.box = {0, 0, float(f.color.width), float(f.color.height)};
       items.push_back(whole);
@@ -242,7 +271,7 @@ class RecognitionStage : public pipeline::FrameJoinStage<pipeline::Detections> {
     for (const auto& d : items) boxes.push_back(d.box);
     std::vector<std::optional<Classification>> cls;
     try {
-      cls = classifier_.Classify(f.color, boxes);
+      cls = classifier->Classify(f.color, boxes);
     } catch (const std::invalid_argument& e) {
       skipped_ += items.size();
       spdlog::warn("recognition: frame {}: {}; skipped", f.meta.seq, e.what());
@@ -267,7 +296,7 @@ class RecognitionStage : public pipeline::FrameJoinStage<pipeline::Detections> {
   }
 
   RecognitionOptions o_;
-  ObjectClassifier classifier_;
+  std::vector<std::unique_ptr<ObjectClassifier>> classifiers_;
   std::vector<double> exits_;
   double classified_ = 0, out_of_domain_ = 0;
   uint64_t skipped_ = 0;
@@ -289,28 +318,43 @@ void RegisterRecognitionStages(pipeline::StageRegistry& r) {
       [](pipeline::Params& p,
          const pipeline::StageContext& ctx) -> std::unique_ptr<pipeline::Stage> {
         RecognitionOptions o;
-        ObjectClassifier::Options& c = o.classifier;
-        const std::string model = p.GetPath(
-            "model", std::string(DYN4D_CONFIG_DIR) + "/models/fashion_mnist_dyn_perceiver.yaml");
+        // `model`: one model file or a list (the first whose domains cover
+        // a frame's source classifies it). Relative paths as GetPath.
+        std::vector<std::string> models = p.GetList(
+            "model", {std::string(DYN4D_CONFIG_DIR) + "/models/fashion_mnist_dyn_perceiver.yaml"});
         const std::vector<double> thresholds = p.GetNumbers("thresholds", {});
-        c.content_size = p.GetInt("content_size", 0, 0, 4096);
-        c.threads = p.GetInt("threads", 0, 0, 256);
+        const int content_size = p.GetInt("content_size", 0, 0, 4096);
+        const int threads = p.GetInt("threads", 0, 0, 256);
         o.has_objects = ctx.inputs.count("objects") > 0;
         o.max_wait_frames = p.GetInt("max_wait_frames", o.max_wait_frames, 1, 100000);
-        try {
-          c.spec = LoadRecognitionModelSpec(model);
-        } catch (const std::exception& e) {
-          p.AddProblem("model", e.what());
+        if (models.empty()) p.AddProblem("model", "no model file given");
+        if (!thresholds.empty() && models.size() > 1)
+          p.AddProblem("thresholds", "with several models, each model file's own are used");
+        for (std::string& model : models) {
+          namespace fs = std::filesystem;
+          const fs::path beside = fs::path(p.file()).parent_path() / model;
+          if (fs::path(model).is_relative() && !p.file().empty() && fs::exists(beside))
+            model = beside.lexically_normal().string();
+          ObjectClassifier::Options c;
+          c.content_size = content_size;
+          c.threads = threads;
+          try {
+            c.spec = LoadRecognitionModelSpec(model);
+          } catch (const std::exception& e) {
+            p.AddProblem("model", e.what());
+            continue;
+          }
+          c.thresholds = c.spec.thresholds;
+          if (!thresholds.empty()) c.thresholds.assign(thresholds.begin(), thresholds.end());
+          const int exits = c.spec.kind == rec::ModelKind::kLinearExits ? 3 : rec::kNumExits;
+          if (!c.thresholds.empty() && int(c.thresholds.size()) != exits - 1)
+            p.AddProblem("thresholds", "needs " + std::to_string(exits - 1) + " values, got " +
+                                           std::to_string(c.thresholds.size()));
+          if (c.content_size > c.spec.net.image_size)
+            p.AddProblem("content_size",
+                         "must be <= the network input " + std::to_string(c.spec.net.image_size));
+          o.classifiers.push_back(std::move(c));
         }
-        c.thresholds = c.spec.thresholds;
-        if (!thresholds.empty()) c.thresholds.assign(thresholds.begin(), thresholds.end());
-        const int exits = c.spec.kind == rec::ModelKind::kLinearExits ? 3 : rec::kNumExits;
-        if (!c.thresholds.empty() && int(c.thresholds.size()) != exits - 1)
-          p.AddProblem("thresholds", "needs " + std::to_string(exits - 1) + " values, got " +
-                                         std::to_string(c.thresholds.size()));
-        if (c.content_size > c.spec.net.image_size)
-          p.AddProblem("content_size",
-                       "must be <= the network input " + std::to_string(c.spec.net.image_size));
         p.Finish();
         return std::make_unique<RecognitionStage>(std::move(o));
       });

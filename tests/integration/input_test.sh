@@ -48,6 +48,30 @@ for v in a c; do test -s "$work/batch/$v/overlay.mp4" || fail "no output for $v.
 grep -q "d_garbage.avi" "$work/batch.log" || fail "the bad video is not named"
 grep -Eq "[23] of 4 video\(s\) processed" "$work/batch.log" || fail "no batch summary"
 
+echo "== videos of mixed sizes in one batch, and an image folder with an odd-sized image"
+"$BIN" synth --out "$work/synth_small" --frames 12 --width 160 --height 120 > /dev/null 2>&1 ||
+  fail "synth 160x120"
+"$BIN" run --input "$work/synth_small/rgb" --out "$work/small" -q > "$work/small.log" 2>&1 ||
+  { tail -5 "$work/small.log"; fail "run on a colour-only image folder"; }
+mkdir -p "$work/mixed_videos"
+cp "$work/run/overlay.mp4" "$work/mixed_videos/a_320x240.mp4"
+cp "$work/small/overlay.mp4" "$work/mixed_videos/b_160x120.mp4"
+"$BIN" run --input "$work/mixed_videos" --out "$work/mixed" > "$work/mixed.log" 2>&1 ||
+  { tail -12 "$work/mixed.log"; fail "a batch of videos of two sizes"; }
+grep -q "2 of 2 video(s) processed" "$work/mixed.log" || fail "mixed sizes: not both processed"
+grep -q "(160x120" "$work/mixed.log" && grep -q "(320x240" "$work/mixed.log" ||
+  fail "mixed sizes: each video not read at its own size"
+mkdir -p "$work/mixed_images"
+cp "$work/synth_small/rgb/"*.png "$work/mixed_images/"
+/usr/bin/python3 -c "import sys; open(sys.argv[1], 'wb').write(b'P6 8 8 255\n' + bytes(192))" \
+  "$work/mixed_images/zz_odd.ppm"
+"$BIN" run --input "$work/mixed_images" --out "$work/mixed_images_out" > "$work/mixed_images.log" 2>&1 ||
+  { tail -8 "$work/mixed_images.log"; fail "an image folder with an odd-sized image"; }
+grep -q "skipped a frame: '$work/mixed_images/zz_odd.ppm' is 8x8, the folder's first image is 160x120" \
+  "$work/mixed_images.log" || { grep -i skip "$work/mixed_images.log"; fail "the odd image not named"; }
+[ "$(cut -d, -f1 "$work/mixed_images_out/tracks_mot.txt" | sort -un | wc -l)" -ge 1 ] ||
+  fail "the rest of the folder not processed"
+
 echo "== colour-only video without a calibration: the 2D graph, an assumed field of view"
 "$BIN" run --input "$work/videos/a.mp4" --out "$work/video" > "$work/video.log" 2>&1 ||
   { tail -20 "$work/video.log"; fail "run --input VIDEO without intrinsics"; }

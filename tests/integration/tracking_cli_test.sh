@@ -50,4 +50,20 @@ if [ -e "$shared/models/yolox_nano.onnx" ] && [ -d "$shared/data/tum_fr1_rpy" ];
 else
   echo "(../shared absent: detector graph part skipped)"
 fi
+if [ -d "$shared/data/mot17_mini" ]; then
+  echo "== bench tracking --mot17: the RGB-only graph next to the public-detection tracker"
+  "$BIN" bench tracking --mot17 "$shared/data/mot17_mini" --out "$work/mot17" \
+    > "$work/mot17.txt" 2>&1 || fail "bench --mot17: $(tail -5 "$work/mot17.txt")"
+  grep -q "^combined .*rgb-only graph" "$work/mot17.txt" || fail "no combined RGB-only row"
+  for s in 02 04 05 09 10 11 13; do
+    test -s "$work/mot17/MOT17-$s-FRCNN/tracks_mot.txt" -o -e "$work/mot17/MOT17-$s-FRCNN/tracks_mot.txt" ||
+      fail "the graph wrote nothing for MOT17-$s"
+  done
+  # The public-detection tracker on FRCNN boxes finds people (HOTA well above 0).
+  awk '$1 == "hota_public_detections" && $2 > 30 {ok=1} END {exit !ok}' "$work/mot17.txt" ||
+    fail "public detections: $(grep hota_ "$work/mot17.txt")"
+  grep -q "^hota_rgb_only [0-9]" "$work/mot17.txt" || fail "no hota_rgb_only line"
+else
+  echo "(../shared/data/mot17_mini absent: MOT17 part skipped)"
+fi
 echo "PASS"

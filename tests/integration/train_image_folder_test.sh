@@ -53,6 +53,51 @@ if [ -e "$shared/models/yolox_nano.onnx" ] && [ -d "$shared/data/tum_fr1_rpy/rgb
   grep -q "^crops [1-9]" "$work/label.txt" || fail "no crops: $(tail -5 "$work/label.txt")"
   ls "$work/crops" | grep -qv "^\(tv\|keyboard\|mouse\)$" && fail "a class outside --classes"
   ls "$work/crops"/*/*.png > /dev/null || fail "no crop images"
+
+  echo "== dyn4d train, dataset teacher: YOLOX labels TUM frames in memory, 3 steps"
+  cat > "$work/teacher_model.yaml" <<'YAML'
+kind: dyn_perceiver
+base: mobilenetV3_0x5_perceiver_t32
+dataset: teacher
+domains: ["tum:"]
+crop: letterbox
+net: {in_channels: 3, num_classes: 3, image_size: 32, depth_factor: [1, 1, 1, 1]}
+weights: teacher_model.pt
+classes: [tv, keyboard, mouse]
+training: {epochs: 1, batch_size: 16, lr: 0.002, warmup_epochs: 0.1, weight_decay: 0.05}
+YAML
+  "$BIN" train "$work/teacher_model.yaml" --teacher "$shared/models/yolox_nano.onnx" \
+    --data "$shared/data/tum_fr1_rpy" --teacher-every 2 --out "$work/ckpt_teacher" --max-steps 3 \
+    --threads 2 > "$work/train_teacher.txt" 2>&1 ||
+    fail "train with a teacher: $(tail -5 "$work/train_teacher.txt")"
+  grep -q "teacher-labelled (120 frames)" "$work/train_teacher.txt" ||
+    fail "teacher data not described: $(grep training "$work/train_teacher.txt")"
+  grep -q "held-out exit 4 accuracy" "$work/train_teacher.txt" || fail "no held-out accuracy"
+  test -s "$work/teacher_model.pt" || fail "teacher-trained weights not installed"
+
+  echo "== a class the teacher never finds there is refused, naming it"
+  sed -i 's/classes: \[tv, keyboard, mouse\]/classes: [tv, keyboard, giraffe]/' "$work/teacher_model.yaml"
+  "$BIN" train "$work/teacher_model.yaml" --teacher "$shared/models/yolox_nano.onnx" \
+    --data "$shared/data/tum_fr1_rpy" --teacher-every 2 --out "$work/ckpt_teacher2" --max-steps 1 \
+    > "$work/bad_teacher.txt" 2>&1 && fail "a class with no crops accepted"
+  grep -q "the teacher found 0 'giraffe' crops" "$work/bad_teacher.txt" ||
+    fail "missing class not explained: $(tail -3 "$work/bad_teacher.txt")"
+
+  echo "== bench recognition --teacher: the shipped recognizer on held-out 7-Scenes frames"
+  if [ -d "$shared/data/7scenes_redkitchen" ]; then
+    "$BIN" bench recognition --teacher "$shared/models/yolox_nano.onnx" --threads 2 \
+      --sequence "$shared/data/7scenes_redkitchen" --max-frames 40 > "$work/bench_teacher.txt" 2>&1 ||
+      fail "bench recognition --teacher: $(tail -5 "$work/bench_teacher.txt")"
+    for key in "exit histogram:" "teacher per frame:" "confusion (dynamic)"; do
+      grep -q "$key" "$work/bench_teacher.txt" || fail "bench output lacks '$key'"
+    done
+    # Bounds any working recognizer clears (chance is 0.2 over 5 classes);
+    # the figures themselves are in the README.
+    tail -1 "$work/bench_teacher.txt" | awk '$1 == "teacher_agreement" && $2 > 0.5 {ok=1} END {exit !ok}' ||
+      fail "agreement: $(tail -1 "$work/bench_teacher.txt")"
+    grep "^cost_ratio_vs_teacher" "$work/bench_teacher.txt" | awk '$2 > 0 && $2 < 1 {ok=1} END {exit !ok}' ||
+      fail "cost ratio: $(grep cost_ratio "$work/bench_teacher.txt")"
+  fi
 else
   echo "(../shared absent: the teacher part is skipped)"
 fi

@@ -10,6 +10,7 @@
 
 #include "../common/test_stages.h"
 #include "dyn4d/io/stages.h"
+#include "dyn4d/perception/object_classifier.h"
 #include "dyn4d/perception/stages.h"
 #include "dyn4d/pipeline/graph.h"
 
@@ -19,7 +20,10 @@ namespace fs = std::filesystem;
 namespace {
 
 // A model file for a small untrained Dyn-Perceiver (weights saved here).
-std::string WriteModel(const std::string& dir, const std::string& thresholds) {
+std::string WriteModel(const std::string& dir, const std::string& thresholds,
+                       const std::string& name = "model",
+                       const std::string& domains = "[test, synthetic]",
+                       const std::string& classes = "[a, b, c, d, e, f, g, h, i, j]") {
   recognition::DynPerceiverConfig c = recognition::ConfigForName("mobilenetV3_0x5_perceiver_t32");
   c.in_channels = 1;
   c.num_classes = 10;
@@ -27,14 +31,13 @@ std::string WriteModel(const std::string& dir, const std::string& thresholds) {
   c.depth_factor = {1, 1, 1, 1};
   torch::manual_seed(1);
   recognition::DynPerceiver net(c);
-  recognition::SaveStateDict(*net, dir + "/w.pt");
-  const std::string file = dir + "/model.yaml";
+  recognition::SaveStateDict(*net, dir + "/" + name + ".pt");
+  const std::string file = dir + "/" + name + ".yaml";
   std::ofstream(file) << "kind: dyn_perceiver\nbase: mobilenetV3_0x5_perceiver_t32\n"
                          "net: {in_channels: 1, num_classes: 10, image_size: 32, "
-                         "depth_factor: [1, 1, 1, 1]}\nweights: w.pt\n"
-                         "classes: [a, b, c, d, e, f, g, h, i, j]\ndomains: [test, synthetic]\n"
-                         "thresholds: "
-                      << thresholds << "\n";
+                         "depth_factor: [1, 1, 1, 1]}\nweights: "
+                      << name << ".pt\nclasses: " << classes << "\ndomains: " << domains
+                      << "\nthresholds: " << thresholds << "\n";
   return file;
 }
 
@@ -124,6 +127,35 @@ TEST_CASE("recognition stage: whole frames and object boxes", "[recognition][sta
     CHECK(stage->Counters().at("out_of_domain") == 1);
     CHECK(stage->Counters().at("classified") == 0);
   }
+  SECTION("a list of models: each frame gets the first whose domains cover its source") {
+    const std::string synthetic = WriteModel(dir, "[0, 0, 0]", "synth", "[synthetic]");
+    const std::string real =
+        WriteModel(dir, "[0, 0, 0]", "real", "[\"tum:\", \"video:\"]",
+                   "[r0, r1, r2, r3, r4, r5, r6, r7, r8, r9]");
+    auto stage = MakeStage("{model: [" + synthetic + ", " + real + "]}", true);
+    auto classify = [&](uint64_t seq, const std::string& source) {
+      pipeline::Tracks tracks;
+      tracks.meta.seq = seq;
+      pipeline::Track a;
+      a.track_id = 1, a.box = {0, 0, 30, 30};
+      tracks.items = {a};
+      pipeline::RgbdFrame f = Frame(seq);
+      f.meta.source_id = source;
+      stage->Process("frames", f);
+      const auto out = stage->Process("objects", tracks);
+      REQUIRE(out.size() == 1);
+      const auto& d = std::get<pipeline::Detections>(out[0].message);
+      REQUIRE(d.items.size() == 1);
+      return d.items[0].class_name;
+    };
+    CHECK(classify(1, "synthetic:seed1").size() == 1);   // a..j: the synthetic model
+    CHECK(classify(2, "tum:fr1_desk").rfind("r", 0) == 0);  // r0..r9: the real-data model
+    CHECK(classify(3, "images:crops") == "object");        // neither covers it
+    CHECK(stage->Counters().at("out_of_domain") == 1);
+    CHECK_THROWS_WITH(MakeStage("{model: [" + synthetic + ", " + real + "], thresholds: '1,1,1'}",
+                                true),
+                      Catch::Contains("each model file's own"));
+  }
   SECTION("bad parameters are named") {
     CHECK_THROWS_WITH(MakeStage("{model: " + dir + "/none.yaml}", false),
                       Catch::Contains("none.yaml: cannot open"));
@@ -170,4 +202,22 @@ nodes:
   CHECK(total == lines);
   CHECK(stats.counters.at("classified") == lines);
   fs::remove_all(dir);
+}
+
+TEST_CASE("recognition crops: letterbox keeps the box's shape", "[recognition][crop]") {
+  pipeline::Image img = pipeline::Image::Allocate(80, 60, pipeline::PixelEncoding::kMono8);
+  std::fill(img.data.mutable_data(), img.data.mutable_data() + img.data.size(), 200);
+  // A box twice as wide as tall: 32 wide, 16 tall, centred, zeros above and below.
+  const std::vector<float> box = perception::CropForRecognition(img, {10, 10, 40, 20}, 32, 1, true);
+  REQUIRE(box.size() == 32 * 32);
+  auto at = [&](int y, int x) { return box[y * 32 + x]; };
+  CHECK(at(0, 16) == 0.f);
+  CHECK(at(7, 16) == 0.f);
+  CHECK(at(8, 16) == Approx(200 / 255.f));
+  CHECK(at(23, 0) == Approx(200 / 255.f));
+  CHECK(at(24, 16) == 0.f);
+  // Stretched (the default): the whole square is content.
+  const std::vector<float> square = perception::CropForRecognition(img, {10, 10, 40, 20}, 32, 1);
+  CHECK(square[0] == Approx(200 / 255.f));
+  CHECK(square[31 * 32 + 31] == Approx(200 / 255.f));
 }

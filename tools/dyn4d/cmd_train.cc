@@ -22,6 +22,16 @@ void PrintExitAccuracy(const torch::Tensor& logits, const torch::Tensor& labels,
     std::printf("%s exit %d accuracy %.2f %%\n", what, k + 1, 100 * rec::ExitAccuracy(scores, k));
 }
 
+template <typename Options>
+DataSource SourceOf(const Options& o) {
+  DataSource d;
+  d.paths = o.data;
+  d.teacher.model = o.teacher;
+  d.teacher.score = o.teacher_score;
+  d.teacher.every = o.teacher_every;
+  return d;
+}
+
 }  // namespace
 
 rec::ImageDataset CalibrationSplit(const rec::ImageDataset& train) {
@@ -57,7 +67,7 @@ int RunTrain(const TrainOptions& o) {
     if (o.epochs > 0) c.epochs = o.epochs;
     if (o.max_steps > 0) c.max_steps = o.max_steps;
     // Calibration images are held out: never trained on.
-    const TrainingData data = LoadTrainingData(spec, o.data_dir, "train,calibration");
+    const TrainingData data = LoadTrainingData(spec, SourceOf(o), "train,calibration");
     const rec::ImageDataset& train = data.train;
     std::printf(
         "training %s (%s) on %lld %s images, %d epochs, batch %d, %d threads; "
@@ -112,7 +122,7 @@ int RunRecognizeCalibrate(const CalibrateOptions& o) {
     if (spec.kind == rec::ModelKind::kStatic)
       throw std::runtime_error(o.model_file + ": a static model has no exits to calibrate");
     auto net = LoadTrainedNet(spec);
-    const TrainingData data = LoadTrainingData(spec, o.data_dir, "calibration");
+    const TrainingData data = LoadTrainingData(spec, SourceOf(o), "calibration");
     const auto& cal = data.calibration;
     const torch::Tensor logits = rec::ExitLogits(*net, cal, spec.net.image_size);
     const auto scores = ScoresFromLogits(logits, cal.labels);

@@ -117,6 +117,20 @@ struct RecognitionBenchOptions {
 /// speedup_at_equal_accuracy.
 int RunRecognitionBench(const RecognitionBenchOptions& options);
 
+struct TeacherBenchOptions {
+  std::string teacher;                 ///< YOLOX .onnx
+  std::string model_file;              ///< the recognizer trained with that teacher
+  std::string shared_dir;              ///< for the default held-out sequences
+  std::vector<std::string> sequences;  ///< held-out inputs (default: 7-Scenes, MOT17-10/11/13)
+  double score = 0.5;
+  int every = 1, max_frames = 0;
+  int threads = 0;
+};
+/// `dyn4d bench recognition --teacher`: agreement with the teacher on
+/// held-out sequences per exit and dynamic, exit histogram, latencies; last
+/// lines cost_ratio_vs_teacher and teacher_agreement.
+int RunTeacherBench(const TeacherBenchOptions& options);
+
 /// `dyn4d bench recognition --latency`: batch-1 latency of the full forward,
 /// of the paths stopping after exits 1-3, and of the plain backbone.
 int RunRecognitionLatencyBench(const RecognitionLatencyOptions& options);
@@ -136,7 +150,12 @@ int RunTransportBench(const TransportBenchOptions& options);
 struct TrainOptions {
   std::string model_file;  ///< configs/models/*.yaml
   std::string out_dir;     ///< checkpoints; default out/train/<model file stem>
-  std::string data_dir;    ///< Fashion-MNIST IDX files; default Debian's
+  /// Fashion-MNIST IDX folder (default Debian's), an image folder, or the
+  /// videos/frame folders a teacher labels (dataset: teacher).
+  std::vector<std::string> data;
+  std::string teacher;          ///< dataset: teacher: the YOLOX .onnx
+  double teacher_score = 0.5;   ///< its score threshold
+  int teacher_every = 1;        ///< label every N-th frame
   int epochs = 0;          ///< 0: the model file's training.epochs
   int64_t max_steps = 0;   ///< stop early (tests, smoke runs)
   int threads = 0;
@@ -147,7 +166,10 @@ int RunTrain(const TrainOptions& options);
 
 struct CalibrateOptions {
   std::string model_file;
-  std::string data_dir;
+  std::vector<std::string> data;  ///< as TrainOptions::data
+  std::string teacher;
+  double teacher_score = 0.5;
+  int teacher_every = 1;
   double budget_gflops = 0;  ///< expected GFLOPs per image
   double budget_ms = 0;      ///< or expected batch-1 latency per image
   int threads = 0;
@@ -178,10 +200,16 @@ int RunMotEval(const MotEvalOptions& options);
 
 struct TrackingBenchOptions {
   std::string mot15_dir;  ///< folders with det/det.txt and gt/gt.txt
+  std::string mot17_dir;  ///< MOT17 sequences (img1/, det/, gt/), or their train/
+  std::string out_dir = "out/bench_mot17";  ///< the RGB-only graph's outputs per sequence
 };
 /// `dyn4d bench tracking --mot15 DIR`: dyn4d's tracker vs SORT on public
 /// detections; last line hota_gain_vs_sort.
 int RunTrackingBench(const TrackingBenchOptions& options);
+/// `dyn4d bench tracking --mot17 DIR`: the RGB-only default graph (no
+/// detections) next to the tracker on public detections; last lines
+/// hota_rgb_only and hota_public_detections.
+int RunMot17Bench(const TrackingBenchOptions& options);
 
 struct SynthTrackingBenchOptions {
   std::vector<uint32_t> seeds{1};  ///< synthetic scenes (seed 1 = the embedded default)

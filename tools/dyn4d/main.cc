@@ -421,6 +421,16 @@ int main(int argc, char** argv) {
       "on synthetic scenes with exact ground truth: HOTA, IDSW, recognition accuracy of the\n"
       "tracked objects, exit histogram. Last line: hota_synth <points>.");
   mot15_opt->excludes(synth_flag);
+  auto* mot17_opt =
+      bench_tracking
+          ->add_option("--mot17", tbo.mot17_dir,
+                       "instead: the RGB-only default graph (2D motion proposals, no detections)\n"
+                       "on the MOT17 frames in DIR (e.g. ../shared/data/mot17_mini) next to the\n"
+                       "tracker on their public detections. Last lines: hota_rgb_only,\n"
+                       "hota_public_detections.")
+          ->check(CLI::ExistingDirectory);
+  mot17_opt->excludes(synth_flag)->excludes(mot15_opt);
+  bench_tracking->add_option("--out", tbo.out_dir, "--mot17: where the graph writes its outputs");
   bench_tracking
       ->add_option("--seeds", sto.seeds, "--synth: scenes (seed 1 is the embedded default)")
       ->delimiter(',');
@@ -469,7 +479,23 @@ int main(int argc, char** argv) {
       "batch 1 and throughput at batch 32, last line speedup_at_equal_accuracy.\n"
       "--latency: batch-1 latency (median) of mobilenetV3_0x75_t128 at 224x224: full forward,\n"
       "the paths that stop after exits 1, 2, 3, and the plain backbone; last lines\n"
-      "latency_exit1_b1_ms and latency_full_b1_ms.");
+      "latency_exit1_b1_ms and latency_full_b1_ms.\n"
+      "--teacher yolox.onnx: the recognizer a teacher trained (--model, default\n"
+      "configs/models/teacher_yolox_dyn_perceiver.yaml) on held-out real sequences of\n"
+      "../shared (7-Scenes redkitchen, MOT17-10/11/13; or --sequence): agreement with the\n"
+      "teacher per exit and dynamic, exit histogram, recognizer vs teacher time per frame;\n"
+      "last lines cost_ratio_vs_teacher and teacher_agreement.");
+  cli::TeacherBenchOptions tbo2;
+  tbo2.model_file = std::string(DYN4D_CONFIG_DIR) + "/models/teacher_yolox_dyn_perceiver.yaml";
+  bench_recognition->add_option("--teacher", tbo2.teacher, "YOLOX .onnx (teacher agreement)")
+      ->check(CLI::ExistingFile);
+  bench_recognition->add_option("--model", tbo2.model_file, "--teacher: the recognizer's model file")
+      ->check(CLI::ExistingFile);
+  bench_recognition->add_option("--sequence", tbo2.sequences,
+                                "--teacher: held-out inputs (repeatable)");
+  bench_recognition->add_option("--shared", tbo2.shared_dir, "the shared data folder");
+  bench_recognition->add_option("--teacher-score", tbo2.score, "teacher score threshold");
+  bench_recognition->add_option("--max-frames", tbo2.max_frames, "--teacher: per sequence");
   cli::RecognitionBenchOptions rb;
   rb.models_dir = std::string(DYN4D_CONFIG_DIR) + "/models";
   bench_recognition->add_option("--models", rb.models_dir, "folder with the model files");
@@ -523,7 +549,10 @@ int main(int argc, char** argv) {
   auto* budget_ms = recognize_calibrate->add_option(
       "--ms", cal.budget_ms, "budget: expected batch-1 latency per image (measured here)");
   budget_gflops->excludes(budget_ms);
-  recognize_calibrate->add_option("--data", cal.data_dir, "Fashion-MNIST folder");
+  recognize_calibrate->add_option("--data", cal.data,
+                                  "as dyn4d train --data (the calibration split is used)");
+  recognize_calibrate->add_option("--teacher", cal.teacher, "teacher models: the detector")
+      ->check(CLI::ExistingFile);
   recognize_calibrate->add_option("--threads", cal.threads, "torch threads (0 = all cores)");
   recognize_calibrate->add_flag("--dry-run", cal.dry_run, "print, do not write the model file");
 
@@ -555,18 +584,27 @@ int main(int argc, char** argv) {
       "train",
       "Train a recognition model file's network on its `dataset:` - fashion_mnist (Debian's\n"
       "dataset-fashion-mnist), synthetic_objects (object crops rendered from synthetic\n"
-      "scenes) or image_folder (--data DIR: one sub-folder of crops per class, e.g. what\n"
-      "`dyn4d label` wrote) - with the official Dyn-Perceiver recipe: CE on every exit +\n"
+      "scenes), image_folder (--data DIR: one sub-folder of crops per class, e.g. what\n"
+      "`dyn4d label` wrote) or teacher (--teacher yolox.onnx --data VIDEO_OR_FOLDER...: the\n"
+      "detector labels crops of the model's classes in your own frames, in memory) - with\n"
+      "the official Dyn-Perceiver recipe: CE on every exit +\n"
       "self-distillation from the last, AdamW, cosine schedule with warm-up. Checkpoints go\n"
       "to --out; running the same command again resumes from the latest one. At the end\n"
       "the weights replace the model file's `weights:` (unless --no-install).\n"
       "  dyn4d train configs/models/fashion_mnist_dyn_perceiver.yaml\n"
-      "  dyn4d train configs/models/synthetic_objects_dyn_perceiver.yaml");
+      "  dyn4d train configs/models/synthetic_objects_dyn_perceiver.yaml\n"
+      "  dyn4d train configs/models/teacher_yolox_dyn_perceiver.yaml --teacher yolox_nano.onnx \\\n"
+      "      --data ../shared/data/bonn_crowd --data ../shared/data/tum_fr1_rpy");
   train->add_option("model", tr.model_file, "model file (configs/models/*.yaml)")->required();
   train->add_option("--out", tr.out_dir, "checkpoint folder (default out/train/<model>)");
-  train->add_option("--data", tr.data_dir,
-                    "Fashion-MNIST folder (fashion_mnist models) or the class folders "
-                    "(image_folder models)");
+  train->add_option("--data", tr.data,
+                    "Fashion-MNIST folder (fashion_mnist models), the class folders "
+                    "(image_folder models) or the videos/frame folders the teacher labels "
+                    "(teacher models; repeatable)");
+  train->add_option("--teacher", tr.teacher, "teacher models: the detector (YOLOX .onnx)")
+      ->check(CLI::ExistingFile);
+  train->add_option("--teacher-score", tr.teacher_score, "teacher score threshold (default 0.5)");
+  train->add_option("--teacher-every", tr.teacher_every, "label every N-th frame (default 1)");
   cli::LabelOptions lo;
   auto* label = app.add_subcommand(
       "label",
@@ -642,8 +680,9 @@ int main(int argc, char** argv) {
   if (*bench_reasoning) return cli::RunReasoningBench(rbo);
   if (*bench_tracking) {
     if (bench_tracking_synth) return cli::RunSynthTrackingBench(sto);
+    if (!tbo.mot17_dir.empty()) return cli::RunMot17Bench(tbo);
     if (tbo.mot15_dir.empty()) {
-      std::fprintf(stderr, "dyn4d bench tracking: give --mot15 DIR or --synth\n");
+      std::fprintf(stderr, "dyn4d bench tracking: give --mot15 DIR, --mot17 DIR or --synth\n");
       return 2;
     }
     return cli::RunTrackingBench(tbo);
@@ -679,6 +718,10 @@ int main(int argc, char** argv) {
   if (*bench_transport) return cli::RunTransportBench(tb);
   if (*recognize_parity) return cli::RunRecognizeParity(rp);
   if (*bench_recognition) {
+    if (!tbo2.teacher.empty()) {
+      tbo2.threads = rl.threads;
+      return cli::RunTeacherBench(tbo2);
+    }
     if (!bench_recognition_latency) {
       rb.threads = rl.threads;
       return cli::RunRecognitionBench(rb);

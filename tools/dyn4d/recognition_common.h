@@ -3,6 +3,7 @@
 // cmd_*.cc files that run networks).
 #include <torch/torch.h>
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -11,6 +12,7 @@
 #include "dyn4d/recognition/calibration.h"
 #include "dyn4d/recognition/datasets.h"
 #include "dyn4d/recognition/dyn_perceiver.h"
+#include "teacher_labels.h"
 
 namespace dyn4d::cli {
 
@@ -25,13 +27,35 @@ struct TrainingData {
   recognition::ImageDataset train, calibration, test;
   std::string description;  ///< for the log
 };
+/// Where a model file's data comes from: --data (the Fashion-MNIST folder,
+/// an image folder, or for `dataset: teacher` the videos/frame folders the
+/// teacher labels) and the teacher.
+struct DataSource {
+  std::vector<std::string> paths;
+  TeacherOptions teacher;
+};
 /// `which`: any of "train", "calibration", "test" (comma-separated); the
 /// others stay empty. fashion_mnist reads `data_dir` (default: Debian's);
 /// synthetic_objects renders object crops from dyn4d synth scenes (train
 /// seeds 1001+, calibration 5001+, test 9001+; the benchmark scenes 1-99
-/// are never used).
+/// are never used); image_folder reads one folder of class sub-folders;
+/// teacher runs the teacher over the inputs and keeps the model's classes.
 TrainingData LoadTrainingData(const perception::RecognitionModelSpec& spec,
-                              const std::string& data_dir, const std::string& which);
+                              const DataSource& source, const std::string& which);
+
+/// Teacher-labelled crops of `classes` (in that order), (C, size, size)
+/// uint8 each, with what the teacher cost and found elsewhere.
+struct TeacherCrops {
+  std::vector<std::vector<torch::Tensor>> per_class;
+  std::map<std::string, int> other;  ///< teacher classes not in `classes`: crop counts
+  std::vector<double> teacher_ms;    ///< per labelled frame
+  std::vector<int> crops_per_frame;  ///< crops of `classes` per labelled frame
+  int frames = 0;
+};
+TeacherCrops CollectTeacherCrops(const TeacherOptions& teacher,
+                                 const std::vector<std::string>& inputs,
+                                 const std::vector<std::string>& classes, int size, int channels,
+                                 bool keep_aspect);
 
 using recognition::SetTorchThreads;
 

@@ -1,5 +1,6 @@
 // Training, calibration and test data of the recognition model files.
 #include <algorithm>
+#include <map>
 #include <cstdio>
 #include <filesystem>
 #include <random>
@@ -10,6 +11,7 @@
 #include "dyn4d/perception/object_classifier.h"
 #include "progress.h"
 #include "recognition_common.h"
+#include "teacher_labels.h"
 
 namespace dyn4d::cli {
 namespace rec = dyn4d::recognition;
@@ -19,8 +21,9 @@ namespace {
 // A recognition crop of `box` (the recognize stage's own cropping) as a
 // (C, size, size) uint8 tensor; undefined when the box leaves no crop.
 torch::Tensor CropAsUint8(const pipeline::Image& image, const pipeline::Box2D& box, int size,
-                          int channels) {
-  const std::vector<float> crop = perception::CropForRecognition(image, box, size, channels);
+                          int channels, bool keep_aspect = false) {
+  const std::vector<float> crop =
+      perception::CropForRecognition(image, box, size, channels, keep_aspect);
   if (crop.empty()) return {};
   return torch::from_blob(const_cast<float*>(crop.data()), {channels, size, size})
       .mul(255)
@@ -74,67 +77,48 @@ rec::ImageDataset SyntheticObjectCrops(uint32_t first_seed, int scenes, int size
   return d;
 }
 
-// A folder of labelled crops, one sub-folder per class (the usual
-// image-folder layout), split deterministically per class: every 10th image
-// to the test set, every 10th from the 5th on to calibration, the rest to
-// training. Class names are the sub-folder names, sorted.
-struct FolderSplit {
+// Labelled crops split deterministically per class: every 10th crop to
+// the test set, every 10th from the 5th on to calibration, the rest to
+// training (shuffled once).
+struct CropSplit {
   rec::ImageDataset train, calibration, test;
   std::vector<std::string> classes;
 };
 
-FolderSplit ImageFolderCrops(const std::string& root, int size, int channels) {
-  namespace fs = std::filesystem;
-  if (root.empty() || !fs::is_directory(root))
-    throw std::invalid_argument(
-        "image_folder: --data must be a folder with one sub-folder of "
-        "images per class (got '" +
-        root + "')");
-  FolderSplit out;
-  for (const auto& e : fs::directory_iterator(root))
-    if (e.is_directory()) out.classes.push_back(e.path().filename().string());
-  std::sort(out.classes.begin(), out.classes.end());
-  if (out.classes.size() < 2)
-    throw std::invalid_argument("image_folder '" + root +
-                                "': needs at least 2 class sub-folders, found " +
-                                std::to_string(out.classes.size()));
+CropSplit SplitPerClass(std::vector<std::string> classes,
+                        const std::vector<std::vector<torch::Tensor>>& crops,
+                        const std::string& what) {
+  CropSplit out;
+  out.classes = std::move(classes);
   std::vector<torch::Tensor> images[3];
   std::vector<int64_t> labels[3];
-  size_t bad = 0;
-  for (size_t c = 0; c < out.classes.size(); ++c) {
-    std::vector<std::string> files;
-    for (const auto& e : fs::directory_iterator(fs::path(root) / out.classes[c])) {
-      std::string ext = e.path().extension().string();
-      std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
-      if (e.is_regular_file() &&
-          (ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp" || ext == ".ppm"))
-        files.push_back(e.path().string());
-    }
-    std::sort(files.begin(), files.end());
-    if (files.empty())
-      throw std::invalid_argument("image_folder: class folder '" +
-                                  (fs::path(root) / out.classes[c]).string() + "' has no images");
-    for (size_t i = 0; i < files.size(); ++i) {
-      pipeline::Image img;
-      try {
-        img = io::ReadColorImage(files[i]);
-      } catch (const std::exception& e) {
-        if (bad++ < 10)
-          std::fprintf(stderr, "image_folder: skipped %s: %s\n", files[i].c_str(), e.what());
-        continue;
-      }
-      torch::Tensor crop =
-          CropAsUint8(img, {0, 0, float(img.width), float(img.height)}, size, channels);
-      if (!crop.defined()) continue;
+  for (size_t c = 0; c < crops.size(); ++c)
+    for (size_t i = 0; i < crops[c].size(); ++i) {
       const int part = i % 10 == 9 ? 2 : i % 10 == 4 ? 1 : 0;
-      images[part].push_back(std::move(crop));
+      images[part].push_back(crops[c][i]);
       labels[part].push_back(static_cast<int64_t>(c));
+    }
+  // Real labelled data is skewed (hundreds of people, a few dozen screens):
+  // the training split repeats each class's crops up to the largest class's
+  // count (augmentation makes the repeats differ), so no class is learned
+  // as rare. Calibration and test keep the true frequencies.
+  std::vector<size_t> per_class(crops.size(), 0);
+  for (int64_t l : labels[0]) ++per_class[l];
+  const size_t largest = *std::max_element(per_class.begin(), per_class.end());
+  const size_t first_count = labels[0].size();
+  for (size_t c = 0; c < crops.size(); ++c) {
+    std::vector<size_t> mine;
+    for (size_t i = 0; i < first_count; ++i)
+      if (labels[0][i] == int64_t(c)) mine.push_back(i);
+    for (size_t r = 0; !mine.empty() && per_class[c] + r < largest; ++r) {
+      images[0].push_back(images[0][mine[r % mine.size()]]);
+      labels[0].push_back(int64_t(c));
     }
   }
   rec::ImageDataset* sets[3] = {&out.train, &out.calibration, &out.test};
   for (int k = 0; k < 3; ++k) {
     if (images[k].empty())
-      throw std::invalid_argument("image_folder '" + root + "': too few images for a " +
+      throw std::invalid_argument(what + ": too few images for a " +
                                   (k == 0   ? "training"
                                    : k == 1 ? "calibration"
                                             : "test") +
@@ -149,6 +133,83 @@ FolderSplit ImageFolderCrops(const std::string& root, int size, int channels) {
   return out;
 }
 
+// A folder of labelled crops, one sub-folder per class (the usual
+// image-folder layout). Class names are the sub-folder names, sorted.
+CropSplit ImageFolderCrops(const std::string& root, int size, int channels, bool keep_aspect) {
+  namespace fs = std::filesystem;
+  if (root.empty() || !fs::is_directory(root))
+    throw std::invalid_argument(
+        "image_folder: --data must be a folder with one sub-folder of "
+        "images per class (got '" +
+        root + "')");
+  std::vector<std::string> classes;
+  for (const auto& e : fs::directory_iterator(root))
+    if (e.is_directory()) classes.push_back(e.path().filename().string());
+  std::sort(classes.begin(), classes.end());
+  if (classes.size() < 2)
+    throw std::invalid_argument("image_folder '" + root +
+                                "': needs at least 2 class sub-folders, found " +
+                                std::to_string(classes.size()));
+  std::vector<std::vector<torch::Tensor>> crops(classes.size());
+  size_t bad = 0;
+  for (size_t c = 0; c < classes.size(); ++c) {
+    std::vector<std::string> files;
+    for (const auto& e : fs::directory_iterator(fs::path(root) / classes[c])) {
+      std::string ext = e.path().extension().string();
+      std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
+      if (e.is_regular_file() &&
+          (ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp" || ext == ".ppm"))
+        files.push_back(e.path().string());
+    }
+    std::sort(files.begin(), files.end());
+    if (files.empty())
+      throw std::invalid_argument("image_folder: class folder '" +
+                                  (fs::path(root) / classes[c]).string() + "' has no images");
+    for (const std::string& file : files) {
+      pipeline::Image img;
+      try {
+        img = io::ReadColorImage(file);
+      } catch (const std::exception& e) {
+        if (bad++ < 10) std::fprintf(stderr, "image_folder: skipped %s: %s\n", file.c_str(), e.what());
+        continue;
+      }
+      torch::Tensor crop =
+          CropAsUint8(img, {0, 0, float(img.width), float(img.height)}, size, channels, keep_aspect);
+      if (crop.defined()) crops[c].push_back(std::move(crop));
+    }
+  }
+  return SplitPerClass(std::move(classes), crops, "image_folder '" + root + "'");
+}
+
+}  // namespace
+
+TeacherCrops CollectTeacherCrops(const TeacherOptions& teacher,
+                                 const std::vector<std::string>& inputs,
+                                 const std::vector<std::string>& classes, int size, int channels,
+                                 bool keep_aspect) {
+  TeacherCrops out;
+  out.per_class.resize(classes.size());
+  out.frames = RunTeacher(teacher, inputs, [&](const TeacherFrame& f) {
+    out.teacher_ms.push_back(f.teacher_ms);
+    int crops = 0;
+    for (const pipeline::Detection& d : f.detections) {
+      const auto it = std::find(classes.begin(), classes.end(), d.class_name);
+      if (it == classes.end()) {
+        ++out.other[d.class_name];
+        continue;
+      }
+      torch::Tensor crop = CropAsUint8(*f.color, d.box, size, channels, keep_aspect);
+      if (!crop.defined()) continue;
+      out.per_class[it - classes.begin()].push_back(std::move(crop));
+      ++crops;
+    }
+    out.crops_per_frame.push_back(crops);
+  });
+  return out;
+}
+
+namespace {
+
 bool Wants(const std::string& which, const char* part) {
   return ("," + which + ",").find("," + std::string(part) + ",") != std::string::npos;
 }
@@ -156,8 +217,37 @@ bool Wants(const std::string& which, const char* part) {
 }  // namespace
 
 TrainingData LoadTrainingData(const perception::RecognitionModelSpec& spec,
-                              const std::string& data_dir, const std::string& which) {
+                              const DataSource& source, const std::string& which) {
   TrainingData d;
+  if (spec.dataset == "teacher") {
+    if (source.teacher.model.empty() || source.paths.empty())
+      throw std::invalid_argument(spec.file +
+                                  ": dataset teacher needs --teacher MODEL.onnx and the frames "
+                                  "it labels (--data VIDEO_OR_FOLDER, repeatable)");
+    if (spec.classes.empty())
+      throw std::invalid_argument(spec.file + ": classes: the teacher classes to learn");
+    const int size = spec.net.image_size == 32 ? 28 : spec.net.image_size;
+    torch::manual_seed(1);
+    const TeacherCrops crops = CollectTeacherCrops(source.teacher, source.paths, spec.classes, size,
+                                                   spec.net.in_channels, spec.crop_keep_aspect);
+    for (size_t c = 0; c < spec.classes.size(); ++c)
+      if (crops.per_class[c].size() < 10)
+        throw std::invalid_argument(spec.file + ": the teacher found " +
+                                    std::to_string(crops.per_class[c].size()) + " '" +
+                                    spec.classes[c] +
+                                    "' crops in --data (at least 10 per class are needed)");
+    CropSplit split = SplitPerClass(spec.classes, crops.per_class, "teacher crops");
+    d.train = std::move(split.train);
+    d.calibration = std::move(split.calibration);
+    d.test = std::move(split.test);
+    d.description = "teacher-labelled (" + std::to_string(crops.frames) + " frames)";
+    return d;
+  }
+  if (source.paths.size() > 1)
+    throw std::invalid_argument(spec.file + ": dataset " + spec.dataset +
+                                " reads one --data folder, got " +
+                                std::to_string(source.paths.size()));
+  const std::string data_dir = source.paths.empty() ? "" : source.paths[0];
   if (spec.dataset == "fashion_mnist") {
     if (Wants(which, "train") || Wants(which, "calibration")) {
       const rec::ImageDataset all = rec::LoadFashionMnist("train", data_dir);
@@ -171,7 +261,8 @@ TrainingData LoadTrainingData(const perception::RecognitionModelSpec& spec,
   if (spec.dataset == "image_folder") {
     const int size = spec.net.image_size == 32 ? 28 : spec.net.image_size;
     torch::manual_seed(1);
-    FolderSplit split = ImageFolderCrops(data_dir, size, spec.net.in_channels);
+    CropSplit split =
+        ImageFolderCrops(data_dir, size, spec.net.in_channels, spec.crop_keep_aspect);
     if (static_cast<int>(split.classes.size()) != spec.net.num_classes)
       throw std::invalid_argument(
           spec.file + ": '" + data_dir + "' has " + std::to_string(split.classes.size()) +

@@ -49,8 +49,10 @@ class ObjectClassifier {
 /// The crop a classifier sees: channels x size x size floats in [0, 1]
 /// (RGB order; grey when channels is 1), area-averaged when shrinking and
 /// bilinear when growing. Empty when the box holds fewer than 2x2 pixels.
-/// Training data is made with it, so training and inference crop alike.
+/// keep_aspect: letterboxed (longer side = size, the rest zero) instead of
+/// stretched to a square. Training data is made with it, so training and
+/// inference crop alike.
 std::vector<float> CropForRecognition(const pipeline::Image& color, const pipeline::Box2D& box,
-                                      int size, int channels);
+                                      int size, int channels, bool keep_aspect = false);
 
 }  // namespace dyn4d::perception

@@ -24,7 +24,8 @@ struct RecognitionModelSpec {
   /// rendered from `dyn4d synth` scenes, classes = the scene categories) or
   /// image_folder (`--data DIR`: one sub-folder of crops per class, classes
   /// = the sub-folder names sorted; its `domains:` say which sources the
-  /// crops came from).
+  /// crops came from) or teacher (`--teacher MODEL.onnx --data INPUT...`: a
+  /// detector labels crops of `classes` in the user's own frames).
   std::string dataset = "fashion_mnist";
   /// The frames the model may label: those whose source id
   /// (MessageMeta::source_id) starts with one of these ("synthetic" for
@@ -32,6 +33,9 @@ struct RecognitionModelSpec {
   /// wrote). Empty: no video source is in its domain (Fashion-MNIST's
   /// 28x28 clothing images). A model file may list its own (`domains:`).
   std::vector<std::string> domains;
+  /// `crop:` stretch (default: the box is resized to a square) or letterbox
+  /// (its aspect ratio kept, the shorter side zero-padded).
+  bool crop_keep_aspect = false;
   /// Whether frames from `source_id` are in the model's domain.
   bool Covers(const std::string& source_id) const;
 };
