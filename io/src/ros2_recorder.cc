@@ -1,0 +1,179 @@
+// The recorder's ros2 profile: a rosbag2 MCAP (profile ros2, messages in CDR,
+// schemas as ros2msg, offered_qos_profiles per channel, chunks with message
+// and chunk indexes) and its metadata.yaml, so `ros2 bag play`, Foxglove
+// and Rerun open what dyn4d saw and found. Same bytes as the ROS 2 bridge:
+// the one serializer in pipeline/ros2.
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "dyn4d/io/mcap.h"
+#include "dyn4d/pipeline/stage.h"
+#include "dyn4d/ros2/convert.h"
+#include "dyn4d/ros2/definitions.h"
+#include "source_internal.h"
+
+namespace dyn4d::io::internal {
+namespace {
+namespace fs = std::filesystem;
+
+// rosbag2's QoS YAML (enum values as rmw numbers): reliable, and volatile
+// for streams or transient-local for latched state (maps, cognitive maps).
+std::string QosYaml(bool latched) {
+  const char* forever = "\n    sec: 2147483647\n    nsec: 4294967295";
+  std::string y = "- history: 1\n  depth: " + std::string(latched ? "1" : "10") +
+                  "\n  reliability: 1\n  durability: " + (latched ? "1" : "2") +
+                  "\n  deadline:" + forever + "\n  lifespan:" + forever +
+                  "\n  liveliness: 1\n  liveliness_lease_duration:" + forever +
+                  "\n  avoid_ros_namespace_conventions: false";
+  return y;
+}
+
+class Ros2RecorderStage : public pipeline::Stage {
+ public:
+  Ros2RecorderStage(const std::string& path, std::map<std::string, std::string> ports,
+                    std::string prefix, ros2::FrameIds frames)
+      : path_(path),
+        ports_(std::move(ports)),
+        prefix_(std::move(prefix)),
+        frames_(std::move(frames)),
+        writer_(path, "ros2", "dyn4d", /*chunk_bytes=*/4 << 20) {}
+
+  std::vector<std::string> InputPorts() const override {
+    std::vector<std::string> out;
+    for (const auto& kv : ports_) out.push_back(kv.first);
+    return out;
+  }
+  uint64_t SkippedCount() const override { return skipped_; }
+
+  pipeline::Outputs Process(const std::string& port, const pipeline::Message& m) override {
+    const std::string base = prefix_ + "/" + ports_.at(port);
+    const pipeline::MessageMeta& meta = pipeline::Meta(m);
+    if (const auto* f = std::get_if<pipeline::RgbdFrame>(&m)) {
+      const ros2::Header h = ros2::MakeHeader(meta, frames_.camera);
+      Write(base + "/color", ros2::ToImage(f->color, h), meta);
+      if (!f->depth.empty()) Write(base + "/depth", ros2::ToImage(f->depth, h, f->depth_scale), meta);
+      Write(base + "/camera_info", ros2::ToCameraInfo(f->intrinsics, h), meta);
+    } else if (const auto* p = std::get_if<pipeline::CameraPose>(&m)) {
+      if (p->status == pipeline::PoseStatus::kLost) return {};
+      Write(base, ros2::ToPoseStamped(*p, frames_), meta);
+      ros2::TFMessage tf;
+      tf.transforms = {ros2::ToTransform(*p, frames_)};
+      Write("/tf", tf, meta);
+    } else if (const auto* c = std::get_if<pipeline::PointCloud>(&m)) {
+      Write(base, ros2::ToPointCloud2(*c, frames_), meta);
+    } else if (const auto* t = std::get_if<pipeline::Tracks>(&m)) {
+      for (const pipeline::Track& k : t->items)
+        if (k.has_position)
+          trails_[k.track_id].push_back({k.position_world[0], k.position_world[1],
+                                         k.position_world[2]});
+      Write(base, ros2::ToDetections(*t, frames_), meta);
+      Write(base + "/markers", ros2::ToMarkers(*t, frames_, &trails_), meta);
+    } else if (const auto* map = std::get_if<pipeline::CognitiveMap>(&m)) {
+      Write(base, ros2::ToString(*map), meta, /*latched=*/true);
+    } else {
+      if (skipped_++ == 0)
+        spdlog::info("recorder (ros2): {} messages on '{}' have no ROS 2 form; not recorded",
+                     pipeline::TypeName(m), ports_.at(port));
+    }
+    return {};
+  }
+
+  pipeline::Outputs Finish() override {
+    writer_.Close();
+    WriteMetadata();
+    spdlog::info("recorder (ros2): {} messages on {} topics to {}", writer_.message_count(),
+                 channels_.size(), path_);
+    return {};
+  }
+
+ private:
+  struct Channel {
+    uint16_t id;
+    std::string type, qos;
+    uint64_t count = 0;
+    uint32_t sequence = 0;
+  };
+
+  template <class M>
+  void Write(const std::string& topic, const M& message, const pipeline::MessageMeta& meta,
+             bool latched = false) {
+    auto it = channels_.find(topic);
+    if (it == channels_.end()) {
+      auto schema = schemas_.find(M::kType);
+      if (schema == schemas_.end())
+        schema = schemas_
+                     .emplace(M::kType, writer_.AddSchema(M::kType, "ros2msg",
+                                                          ros2::Ros2MsgSchema(M::kType)))
+                     .first;
+      Channel c;
+      c.type = M::kType;
+      c.qos = QosYaml(latched);
+      c.id = writer_.AddChannel(topic, "cdr", schema->second, {{"offered_qos_profiles", c.qos}});
+      it = channels_.emplace(topic, c).first;
+    }
+    // Logged at the data's own time, so `ros2 bag play` paces it as captured.
+    const uint64_t t = static_cast<uint64_t>(std::max<int64_t>(1, meta.stamp_ns));
+    writer_.WriteMessage(it->second.id, it->second.sequence++, t, t, ros2::Encode(message));
+    ++it->second.count;
+    start_ = std::min(start_, t), end_ = std::max(end_, t);
+  }
+
+  // rosbag2's metadata.yaml (version 5, read by Humble and later).
+  void WriteMetadata() {
+    const fs::path dir = fs::path(path_).parent_path();
+    const std::string file = fs::path(path_).filename().string();
+    const uint64_t start = writer_.message_count() ? start_ : 0;
+    const uint64_t duration = writer_.message_count() ? end_ - start_ : 0;
+    std::string y = "rosbag2_bagfile_information:\n  version: 5\n  storage_identifier: mcap\n";
+    y += "  duration:\n    nanoseconds: " + std::to_string(duration) + "\n";
+    y += "  starting_time:\n    nanoseconds_since_epoch: " + std::to_string(start) + "\n";
+    y += "  message_count: " + std::to_string(writer_.message_count()) + "\n";
+    y += "  topics_with_message_count:\n";
+    for (const auto& [topic, c] : channels_) {
+      std::string qos;  // the QoS YAML as one double-quoted YAML string
+      for (char ch : c.qos) qos += ch == '\n' ? std::string("\\n") : std::string(1, ch);
+      y += "    - topic_metadata:\n        name: " + topic + "\n        type: " + c.type +
+           "\n        serialization_format: cdr\n        offered_qos_profiles: \"" + qos +
+           "\"\n      message_count: " + std::to_string(c.count) + "\n";
+    }
+    y += "  compression_format: \"\"\n  compression_mode: \"\"\n";
+    y += "  relative_file_paths:\n    - " + file + "\n";
+    y += "  files:\n    - path: " + file + "\n      starting_time:\n        " +
+         "nanoseconds_since_epoch: " + std::to_string(start) + "\n      duration:\n        " +
+         "nanoseconds: " + std::to_string(duration) + "\n      message_count: " +
+         std::to_string(writer_.message_count()) + "\n";
+    const fs::path meta = dir / "metadata.yaml", partial = dir / "metadata.yaml.partial";
+    std::ofstream out(partial);
+    out << y;
+    out.close();
+    if (!out) throw std::runtime_error("cannot write '" + partial.string() + "' (disk full?)");
+    fs::rename(partial, meta);
+  }
+
+  std::string path_;
+  std::map<std::string, std::string> ports_;
+  std::string prefix_;
+  ros2::FrameIds frames_;
+  McapWriter writer_;
+  std::map<std::string, uint16_t> schemas_;
+  std::map<std::string, Channel> channels_;
+  std::map<int64_t, std::vector<ros2::Point>> trails_;
+  uint64_t skipped_ = 0, start_ = UINT64_MAX, end_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<pipeline::Stage> MakeRos2Recorder(const std::string& path,
+                                                  std::map<std::string, std::string> ports,
+                                                  const std::string& topic_prefix,
+                                                  const std::string& map_frame,
+                                                  const std::string& camera_frame) {
+  fs::create_directories(fs::path(path).parent_path());
+  ros2::FrameIds frames{map_frame, camera_frame};
+  return std::make_unique<Ros2RecorderStage>(path, std::move(ports), topic_prefix, frames);
+}
+
+}  // namespace dyn4d::io::internal
