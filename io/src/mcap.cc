@@ -370,12 +370,19 @@ std::optional<McapMessage> McapReader::Next() {
     }
     Cursor c(content, where);
     switch (opcode) {
+      case kSchema: {
+        const uint16_t id = c.Get<uint16_t>();
+        schema_names_[id] = c.String();
+        break;
+      }
       case kChannel: {
         McapChannel ch;
         ch.id = c.Get<uint16_t>();
         ch.schema_id = c.Get<uint16_t>();
         ch.topic = c.String();
         ch.message_encoding = c.String();
+        if (auto it = schema_names_.find(ch.schema_id); it != schema_names_.end())
+          ch.schema_name = it->second;
         channels_[ch.id] = ch;
         break;
       }
@@ -521,6 +528,21 @@ class RecordingSource : public FrameSource {
 
 namespace internal {
 std::unique_ptr<FrameSource> OpenRecordingSource(const SourceConfig& config) {
+  // A rosbag2 MCAP (CDR messages, no dyn4d-v1 channel) is read as a ROS 2 bag.
+  bool dyn4d = false, cdr = false;
+  try {
+    McapReader probe(config.path);
+    for (int i = 0; i < 64; ++i) {  // channels come before (or with) the first messages
+      if (!probe.Next()) break;
+    }
+    for (const auto& [id, ch] : probe.channels()) {
+      dyn4d = dyn4d || ch.message_encoding == kDyn4dMessageEncoding;
+      cdr = cdr || ch.message_encoding == "cdr";
+    }
+  } catch (const std::runtime_error& e) {
+    throw SourceError(e.what());
+  }
+  if (cdr && !dyn4d) return OpenRos2BagSource(config);
   return std::make_unique<RecordingSource>(config);
 }
 }  // namespace internal

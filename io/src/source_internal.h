@@ -12,6 +12,8 @@
 namespace dyn4d::io::internal {
 std::unique_ptr<FrameSource> OpenOpenNiSource(const SourceConfig& config);
 std::unique_ptr<FrameSource> OpenRecordingSource(const SourceConfig& config);
+/// A rosbag2 MCAP (ROS 2 Image + CameraInfo topics) as a frame source.
+std::unique_ptr<FrameSource> OpenRos2BagSource(const SourceConfig& config);
 /// The recorder's ros2 profile (rosbag2 MCAP + metadata.yaml).
 std::unique_ptr<pipeline::Stage> MakeRos2Recorder(const std::string& path,
                                                   std::map<std::string, std::string> ports,

@@ -36,3 +36,11 @@ grep -q "type: vision_msgs/msg/Detection3DArray" "$bag/metadata.yaml" || { echo 
   assert d['message_count'] > 0 and d['relative_file_paths'] == ['ros2_bag_0.mcap'], d" "$bag/metadata.yaml" 2>/dev/null ||
   /usr/bin/python3 -c "print('(python3-yaml absent: metadata.yaml parsed by grep only)')"
 node "$JS/read_bag.mjs" "$bag/ros2_bag_0.mcap" 12
+echo "== the bag replays as an input: frames, intrinsics and depth come back"
+"$BIN" run --input "$bag/ros2_bag_0.mcap" --out "$work/replayed" > "$work/replayed.log" 2>&1 ||
+  { tail -8 "$work/replayed.log"; echo "FAIL run --input BAG"; exit 1; }
+grep -q "ROS 2 bag .*12 frames: colour /dyn4d/frames/color, depth /dyn4d/frames/depth" "$work/replayed.log" ||
+  { grep -i "input" "$work/replayed.log" | head -5; echo "FAIL bag not described"; exit 1; }
+lines=$(grep -vc '^#' "$work/replayed/trajectory.tum")
+[ "$lines" -eq 12 ] || { echo "FAIL $lines poses from the replayed bag, expected 12"; exit 1; }
+echo "PASS"

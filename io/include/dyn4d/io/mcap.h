@@ -77,6 +77,7 @@ struct McapChannel {
   std::string topic;
   std::string message_encoding;
   uint16_t schema_id = 0;
+  std::string schema_name;  ///< of schema_id (e.g. sensor_msgs/msg/Image), empty without one
 };
 
 struct McapMessage {
@@ -102,6 +103,7 @@ class McapReader {
   std::ifstream in_;
   uint64_t offset_ = 0;
   std::map<uint16_t, McapChannel> channels_;
+  std::map<uint16_t, std::string> schema_names_;
   bool done_ = false;
   std::string chunk_;  // records of the chunk being read
   size_t chunk_pos_ = 0;

@@ -177,3 +177,168 @@ std::unique_ptr<pipeline::Stage> MakeRos2Recorder(const std::string& path,
 }
 
 }  // namespace dyn4d::io::internal
+
+// ---------------------------------------------------------------------------
+// A rosbag2 MCAP as a frame source: sensor_msgs/Image colour and depth
+// (16UC1 millimetres or 32FC1 metres) paired by header stamp, intrinsics
+// from sensor_msgs/CameraInfo.
+
+#include "dyn4d/io/mcap.h"
+#include "dyn4d/ros2/msgs.h"
+
+namespace dyn4d::io::internal {
+namespace {
+
+class Ros2BagSource : public FrameSource {
+ public:
+  explicit Ros2BagSource(const SourceConfig& c) : path_(c.path), max_frames_(c.max_frames) {
+    try {
+      // One pass to learn the topics: colour and depth images by their
+      // encoding, the camera info, and how many colour frames there are.
+      McapReader scan(path_);
+      std::map<std::string, std::string> image_encoding;  // topic -> encoding
+      while (auto m = scan.Next()) {
+        const McapChannel& ch = *m->channel;
+        if (ch.message_encoding != "cdr") continue;
+        if (ch.schema_name == "sensor_msgs/msg/CameraInfo" && info_topic_.empty())
+          info_topic_ = ch.topic;
+        if (ch.schema_name != "sensor_msgs/msg/Image") continue;
+        auto it = image_encoding.find(ch.topic);
+        if (it == image_encoding.end()) {
+          const std::string enc = ros2::Decode<ros2::Image>(m->data).encoding;
+          it = image_encoding.emplace(ch.topic, enc).first;
+          const bool depth = enc == "16UC1" || enc == "32FC1" || enc == "mono16";
+          std::string& slot = depth ? depth_topic_ : color_topic_;
+          if (slot.empty()) slot = ch.topic;
+        }
+        if (ch.topic == color_topic_) ++frames_;
+      }
+    } catch (const std::runtime_error& e) {
+      throw SourceError("ROS 2 bag '" + path_ + "': " + e.what());
+    }
+    if (color_topic_.empty())
+      throw SourceError("ROS 2 bag '" + path_ +
+                        "': no sensor_msgs/Image topic with colour (rgb8, bgr8, mono8)");
+    if (info_topic_.empty() && !(c.fx > 0))
+      throw SourceError("ROS 2 bag '" + path_ +
+                        "': no sensor_msgs/CameraInfo topic; give the intrinsics "
+                        "(--input-param fx=.. fy=.. cx=.. cy=..)");
+    if (c.fx > 0) {
+      given_ = pipeline::CameraIntrinsics{c.fx, c.fy > 0 ? c.fy : c.fx, c.cx, c.cy, 0, 0};
+    }
+    reader_ = std::make_unique<McapReader>(path_);
+  }
+
+  SourceRead Next() override {
+    if (max_frames_ > 0 && emitted_ >= max_frames_) return {};
+    while (true) {
+      std::optional<McapMessage> m;
+      try {
+        m = reader_->Next();
+      } catch (const std::runtime_error& e) {
+        SourceRead r;  // a damaged tail ends the stream, with a reason
+        r.message = e.what();
+        return r;
+      }
+      if (!m) return {};
+      const std::string& topic = m->channel->topic;
+      try {
+        if (topic == info_topic_) {
+          info_ = ros2::Decode<ros2::CameraInfo>(m->data);
+        } else if (topic == color_topic_) {
+          ros2::Image img = ros2::Decode<ros2::Image>(m->data);
+          colors_[ros2::ToNs(img.header.stamp)] = std::move(img);
+        } else if (topic == depth_topic_) {
+          ros2::Image img = ros2::Decode<ros2::Image>(m->data);
+          depths_[ros2::ToNs(img.header.stamp)] = std::move(img);
+        } else {
+          continue;
+        }
+      } catch (const std::runtime_error& e) {
+        SourceRead r;
+        r.status = SourceRead::Status::kSkipped;
+        r.message = "ROS 2 bag '" + path_ + "' topic " + topic + ": " + e.what();
+        return r;
+      }
+      if (auto r = Pair()) return *r;
+    }
+  }
+
+  std::string Describe() const override {
+    return "ROS 2 bag " + path_ + " (" + std::to_string(frames_) + " frames: colour " +
+           color_topic_ + (depth_topic_.empty() ? "" : ", depth " + depth_topic_) +
+           (info_topic_.empty() ? "" : ", camera info " + info_topic_) + ")";
+  }
+  int64_t SizeHint() const override { return frames_; }
+
+ private:
+  // The oldest colour image with a depth image within 20 ms (or any colour
+  // image when the bag has no depth) becomes a frame once intrinsics are known.
+  std::optional<SourceRead> Pair() {
+    constexpr int64_t kTolerance = 20'000'000;
+    while (!colors_.empty()) {
+      auto c = colors_.begin();
+      const int64_t t = c->first;
+      const ros2::Image* depth = nullptr;
+      auto it = depths_.end();
+      if (!depth_topic_.empty()) {
+        it = depths_.lower_bound(t - kTolerance);
+        if (it == depths_.end() || it->first > t + kTolerance) {
+          // Wait while depth may still come; give up on it when a newer
+          // depth image has arrived or too many colour images wait.
+          if (colors_.size() < 30 && (depths_.empty() || depths_.rbegin()->first < t)) return {};
+          colors_.erase(c);
+          SourceRead r;
+          r.status = SourceRead::Status::kSkipped;
+          r.message = "ROS 2 bag '" + path_ + "': colour image at " + std::to_string(t) +
+                      " ns has no depth image within 20 ms";
+          return r;
+        }
+        depth = &it->second;
+      }
+      if (!info_ && !given_) return {};
+      SourceRead r;
+      std::string why;
+      auto color = ros2::FromImage(c->second, &why);
+      std::optional<pipeline::Image> d;
+      if (color && depth) d = ros2::FromImage(*depth, &why);
+      if (!color || (depth && !d)) {
+        r.status = SourceRead::Status::kSkipped;
+        r.message = "ROS 2 bag '" + path_ + "': " + why;
+        colors_.erase(c);
+        return r;
+      }
+      r.status = SourceRead::Status::kFrame;
+      r.frame.meta = {static_cast<uint64_t>(emitted_), t,
+                      "ros2:" + fs::path(path_).filename().string()};
+      r.frame.color = std::move(*color);
+      if (d) r.frame.depth = std::move(*d), r.frame.depth_scale = 1000;
+      r.frame.intrinsics = info_ ? ros2::FromCameraInfo(*info_) : *given_;
+      r.frame.intrinsics.width = r.frame.color.width;
+      r.frame.intrinsics.height = r.frame.color.height;
+      if (depth) depths_.erase(depths_.begin(), std::next(it));  // used, and older ones
+      colors_.erase(colors_.begin());
+      ++emitted_;
+      return r;
+    }
+    return std::nullopt;
+  }
+
+  std::string path_;
+  int max_frames_;
+  std::string color_topic_, depth_topic_, info_topic_;
+  int64_t frames_ = 0;
+  int emitted_ = 0;
+  std::unique_ptr<McapReader> reader_;
+  std::optional<ros2::CameraInfo> info_;
+  std::optional<pipeline::CameraIntrinsics> given_;
+  std::map<int64_t, ros2::Image> colors_, depths_;
+};
+
+}  // namespace
+
+std::unique_ptr<FrameSource> OpenRos2BagSource(const SourceConfig& config) {
+  return std::make_unique<Ros2BagSource>(config);
+}
+
+}  // namespace dyn4d::io::internal
