@@ -27,6 +27,9 @@ PACKAGES=(
   # reasoning: the OpenAI-compatible backend's HTTP client (and the loopback
   # test server)
   libcpp-httplib-dev
+  # ROS 2 over DDS without a ROS install: CycloneDDS (C API) for the bridge;
+  # idlc (cyclonedds-tools) generates the tests' independent C serializer
+  cyclonedds-dev cyclonedds-tools
   # tests and benchmarks
   catch2 libbenchmark-dev
   # fuzzing the message decoder (clang + libFuzzer runtime)

@@ -185,6 +185,7 @@ std::unique_ptr<pipeline::Stage> MakeRos2Recorder(const std::string& path,
 
 #include "dyn4d/io/mcap.h"
 #include "dyn4d/ros2/msgs.h"
+#include "ros2_frames.h"
 
 namespace dyn4d::io::internal {
 namespace {
@@ -223,15 +224,20 @@ class Ros2BagSource : public FrameSource {
       throw SourceError("ROS 2 bag '" + path_ +
                         "': no sensor_msgs/CameraInfo topic; give the intrinsics "
                         "(--input-param fx=.. fy=.. cx=.. cy=..)");
-    if (c.fx > 0) {
-      given_ = pipeline::CameraIntrinsics{c.fx, c.fy > 0 ? c.fy : c.fx, c.cx, c.cy, 0, 0};
-    }
+    std::optional<pipeline::CameraIntrinsics> given;
+    if (c.fx > 0) given = pipeline::CameraIntrinsics{c.fx, c.fy > 0 ? c.fy : c.fx, c.cx, c.cy, 0, 0};
+    pairer_.emplace("ROS 2 bag '" + path_ + "'", "ros2:" + fs::path(path_).filename().string(),
+                    !depth_topic_.empty(), given);
     reader_ = std::make_unique<McapReader>(path_);
   }
 
   SourceRead Next() override {
     if (max_frames_ > 0 && emitted_ >= max_frames_) return {};
     while (true) {
+      if (auto r = pairer_->Next()) {
+        if (r->status == SourceRead::Status::kFrame) ++emitted_;
+        return *r;
+      }
       std::optional<McapMessage> m;
       try {
         m = reader_->Next();
@@ -243,24 +249,18 @@ class Ros2BagSource : public FrameSource {
       if (!m) return {};
       const std::string& topic = m->channel->topic;
       try {
-        if (topic == info_topic_) {
-          info_ = ros2::Decode<ros2::CameraInfo>(m->data);
-        } else if (topic == color_topic_) {
-          ros2::Image img = ros2::Decode<ros2::Image>(m->data);
-          colors_[ros2::ToNs(img.header.stamp)] = std::move(img);
-        } else if (topic == depth_topic_) {
-          ros2::Image img = ros2::Decode<ros2::Image>(m->data);
-          depths_[ros2::ToNs(img.header.stamp)] = std::move(img);
-        } else {
-          continue;
-        }
+        if (topic == info_topic_)
+          pairer_->SetInfo(ros2::Decode<ros2::CameraInfo>(m->data));
+        else if (topic == color_topic_)
+          pairer_->AddColor(ros2::Decode<ros2::Image>(m->data));
+        else if (topic == depth_topic_)
+          pairer_->AddDepth(ros2::Decode<ros2::Image>(m->data));
       } catch (const std::runtime_error& e) {
         SourceRead r;
         r.status = SourceRead::Status::kSkipped;
         r.message = "ROS 2 bag '" + path_ + "' topic " + topic + ": " + e.what();
         return r;
       }
-      if (auto r = Pair()) return *r;
     }
   }
 
@@ -272,67 +272,13 @@ class Ros2BagSource : public FrameSource {
   int64_t SizeHint() const override { return frames_; }
 
  private:
-  // The oldest colour image with a depth image within 20 ms (or any colour
-  // image when the bag has no depth) becomes a frame once intrinsics are known.
-  std::optional<SourceRead> Pair() {
-    constexpr int64_t kTolerance = 20'000'000;
-    while (!colors_.empty()) {
-      auto c = colors_.begin();
-      const int64_t t = c->first;
-      const ros2::Image* depth = nullptr;
-      auto it = depths_.end();
-      if (!depth_topic_.empty()) {
-        it = depths_.lower_bound(t - kTolerance);
-        if (it == depths_.end() || it->first > t + kTolerance) {
-          // Wait while depth may still come; give up on it when a newer
-          // depth image has arrived or too many colour images wait.
-          if (colors_.size() < 30 && (depths_.empty() || depths_.rbegin()->first < t)) return {};
-          colors_.erase(c);
-          SourceRead r;
-          r.status = SourceRead::Status::kSkipped;
-          r.message = "ROS 2 bag '" + path_ + "': colour image at " + std::to_string(t) +
-                      " ns has no depth image within 20 ms";
-          return r;
-        }
-        depth = &it->second;
-      }
-      if (!info_ && !given_) return {};
-      SourceRead r;
-      std::string why;
-      auto color = ros2::FromImage(c->second, &why);
-      std::optional<pipeline::Image> d;
-      if (color && depth) d = ros2::FromImage(*depth, &why);
-      if (!color || (depth && !d)) {
-        r.status = SourceRead::Status::kSkipped;
-        r.message = "ROS 2 bag '" + path_ + "': " + why;
-        colors_.erase(c);
-        return r;
-      }
-      r.status = SourceRead::Status::kFrame;
-      r.frame.meta = {static_cast<uint64_t>(emitted_), t,
-                      "ros2:" + fs::path(path_).filename().string()};
-      r.frame.color = std::move(*color);
-      if (d) r.frame.depth = std::move(*d), r.frame.depth_scale = 1000;
-      r.frame.intrinsics = info_ ? ros2::FromCameraInfo(*info_) : *given_;
-      r.frame.intrinsics.width = r.frame.color.width;
-      r.frame.intrinsics.height = r.frame.color.height;
-      if (depth) depths_.erase(depths_.begin(), std::next(it));  // used, and older ones
-      colors_.erase(colors_.begin());
-      ++emitted_;
-      return r;
-    }
-    return std::nullopt;
-  }
-
   std::string path_;
   int max_frames_;
   std::string color_topic_, depth_topic_, info_topic_;
   int64_t frames_ = 0;
   int emitted_ = 0;
   std::unique_ptr<McapReader> reader_;
-  std::optional<ros2::CameraInfo> info_;
-  std::optional<pipeline::CameraIntrinsics> given_;
-  std::map<int64_t, ros2::Image> colors_, depths_;
+  std::optional<Ros2FramePairer> pairer_;
 };
 
 }  // namespace

@@ -8,10 +8,22 @@
 #include <string>
 
 #include "dyn4d/pipeline/stage.h"
+#include "dyn4d/ros2/convert.h"
 
 namespace dyn4d::io::internal {
 std::unique_ptr<FrameSource> OpenOpenNiSource(const SourceConfig& config);
 std::unique_ptr<FrameSource> OpenRecordingSource(const SourceConfig& config);
+/// The `ros2_bridge` stage: publishes its inputs as ROS 2 topics over DDS.
+struct Ros2BridgeOptions {
+  std::map<std::string, std::string> inputs;  ///< port -> dyn4d topic
+  std::string topic_prefix = "/dyn4d";
+  ros2::FrameIds frames;
+  int domain_id = -1;            ///< -1: $ROS_DOMAIN_ID, else 0
+  bool sensor_data_qos = false;  ///< best-effort images and clouds (ROS's sensor-data profile)
+};
+std::unique_ptr<pipeline::Stage> MakeRos2Bridge(const Ros2BridgeOptions& options);
+/// Live ROS 2 camera topics (over DDS) as a frame source (kind ros2).
+std::unique_ptr<FrameSource> OpenRos2TopicSource(const SourceConfig& config);
 /// A rosbag2 MCAP (ROS 2 Image + CameraInfo topics) as a frame source.
 std::unique_ptr<FrameSource> OpenRos2BagSource(const SourceConfig& config);
 /// The recorder's ros2 profile (rosbag2 MCAP + metadata.yaml).

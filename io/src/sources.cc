@@ -1064,6 +1064,7 @@ std::unique_ptr<FrameSource> OpenSourceKind(const SourceConfig& c, const std::st
   if (kind == "stereo") return std::make_unique<StereoSource>(c);
   if (kind == "openni") return internal::OpenOpenNiSource(c);
   if (kind == "recording") return internal::OpenRecordingSource(c);
+  if (kind == "ros2") return internal::OpenRos2TopicSource(c);
   if (kind == "synthetic") {
     SyntheticScene::Config s;
     if (c.max_frames > 0) s.num_frames = c.max_frames;

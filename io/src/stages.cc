@@ -251,7 +251,7 @@ std::unique_ptr<pipeline::Stage> MakeInput(Params& p, const StageContext&) {
   c.path = p.GetString("path", "");
   c.kind = p.GetChoice("kind", "auto",
                        {"auto", "tum", "bonn", "7scenes", "images", "video", "stereo", "recording",
-                        "openni", "v4l2", "gstreamer", "synthetic"});
+                        "openni", "v4l2", "gstreamer", "synthetic", "ros2"});
   c.calibration = p.GetString("calibration", "");
   c.fx = p.GetDouble("fx", 0, 0, 1e6);
   c.fy = p.GetDouble("fy", 0, 0, 1e6);
@@ -263,8 +263,15 @@ std::unique_ptr<pipeline::Stage> MakeInput(Params& p, const StageContext&) {
   c.speed = p.GetDouble("speed", 0, 0, 1000);
   c.max_frames = p.GetInt("max_frames", 0, 0, 100000000);
   c.color_camera = ReadColorCameraParams(p);
+  c.ros2_depth_topic = p.GetString("depth_topic", "");
+  c.ros2_info_topic = p.GetString("info_topic", "");
+  c.ros2_domain_id = p.GetInt("domain_id", -1, -1, 232);
+  if (c.kind == "ros2" && c.ros2_info_topic.empty() && !(c.fx > 0))
+    p.AddProblem("info_topic", "kind ros2 needs the CameraInfo topic (or fx fy cx cy)");
   if (c.path.empty() && c.kind != "openni" && c.kind != "synthetic")
-    p.AddProblem("path", "missing: the folder, file or device to read (or dyn4d run --input PATH)");
+    p.AddProblem("path",
+                 "missing: the folder, file or device to read (or dyn4d run --input PATH); "
+                 "for kind ros2 the colour image topic");
   p.Finish();  // parameter problems first, then the source itself
   try {
     return std::make_unique<InputStage>(OpenSource(c));
@@ -481,6 +488,27 @@ void RegisterStages(pipeline::StageRegistry& r) {
                }
                return std::make_unique<RecorderStage>(
                    OutPath(ctx, p.GetString("file", "recording.mcap")), ctx.inputs);
+             });
+  r.Register("ros2_bridge",
+             "publishes its inputs (frames, poses, clouds, map, tracks, cognitive_map) as ROS 2 "
+             "topics over DDS (CycloneDDS; docs/ros2.md)",
+             [](Params& p, const StageContext& ctx) -> std::unique_ptr<pipeline::Stage> {
+               internal::Ros2BridgeOptions o;
+               o.inputs = ctx.inputs;
+               if (o.inputs.empty()) p.AddProblem("", "the ROS 2 bridge needs at least one input");
+               for (const auto& [port, topic] : o.inputs)
+                 if (port != "frames" && port != "poses" && port != "clouds" && port != "map" &&
+                     port != "tracks" && port != "cognitive_map")
+                   p.AddProblem("inputs." + port,
+                                "unknown port (frames, poses, clouds, map, tracks, cognitive_map)");
+               o.topic_prefix = p.GetString("topic_prefix", o.topic_prefix);
+               o.frames.map = p.GetString("map_frame", "map");
+               o.frames.camera = p.GetString("camera_frame", "camera");
+               o.domain_id = p.GetInt("domain_id", -1, -1, 232);
+               o.sensor_data_qos = p.GetChoice("image_qos", "reliable",
+                                               {"reliable", "sensor_data"}) == "sensor_data";
+               p.Finish();
+               return internal::MakeRos2Bridge(o);
              });
   r.Register("replay", "replays a dyn4d MCAP recording (one output per recorded topic)",
              [](Params& p, const StageContext& ctx) {

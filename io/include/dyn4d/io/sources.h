@@ -43,7 +43,7 @@ struct SourceConfig {
   /// `openni` a device URI or "" for the first device.
   std::string path;
   /// auto, tum, 7scenes, images, video, stereo, synthetic, recording,
-  /// openni, v4l2, gstreamer. auto looks at `path` (DetectSourceKind).
+  /// openni, v4l2, gstreamer, ros2. auto looks at `path` (DetectSourceKind).
   /// `stereo` takes a folder with left/ and right/, or a side-by-side video
   /// file (each frame [left | right]); both need a calibration with
   /// `baseline` (metres), by default calibration.yaml next to the data.
@@ -69,6 +69,12 @@ struct SourceConfig {
   /// sources only (tum, 7scenes, images with depth_path, openni).
   /// `dyn4d calibrate color DIR` measures one from the images.
   std::optional<ColorCameraModel> color_camera;
+  /// kind ros2 (live ROS 2 camera topics over DDS): `path` is the colour
+  /// sensor_msgs/Image topic; the depth Image topic ("" = colour only,
+  /// 16UC1 mm or 32FC1 m, registered to colour), the CameraInfo topic, and
+  /// the ROS domain (-1: $ROS_DOMAIN_ID, else 0).
+  std::string ros2_depth_topic, ros2_info_topic;
+  int ros2_domain_id = -1;
 };
 
 /// One frame from a source, or why there is none.
