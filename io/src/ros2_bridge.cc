@@ -53,11 +53,11 @@ class Ros2BridgeStage : public pipeline::Stage {
     } else if (const auto* pose = std::get_if<pipeline::CameraPose>(&m)) {
       if (pose->status == pipeline::PoseStatus::kLost) return {};
       const ros2::PoseStamped ps = ros2::ToPoseStamped(*pose, f);
-      Publish(p + "/pose", ps, t, ros2::Qos::Default());
-      Publish(p + "/odom", ros2::ToOdometry(*pose, f), t, ros2::Qos::Default());
+      Publish(p + "/pose", ps, t, StreamQos());
+      Publish(p + "/odom", ros2::ToOdometry(*pose, f), t, StreamQos());
       ros2::TFMessage tf;
       tf.transforms = {ros2::ToTransform(*pose, f)};
-      Publish("/tf", tf, t, ros2::Qos{true, false, 100});
+      Publish("/tf", tf, t, o_.ros_profiles ? ros2::Qos{true, false, 100} : StreamQos());
       path_.header = ps.header;
       path_.poses.push_back(ps);
       Publish(p + "/path", path_, t, ros2::Qos::Latched());
@@ -70,8 +70,8 @@ class Ros2BridgeStage : public pipeline::Stage {
         if (k.has_position)
           trails_[k.track_id].push_back({k.position_world[0], k.position_world[1],
                                          k.position_world[2]});
-      Publish(p + "/objects", ros2::ToDetections(*tracks, f), t, ros2::Qos::Default());
-      Publish(p + "/markers", ros2::ToMarkers(*tracks, f, &trails_), t, ros2::Qos::Default());
+      Publish(p + "/objects", ros2::ToDetections(*tracks, f), t, StreamQos());
+      Publish(p + "/markers", ros2::ToMarkers(*tracks, f, &trails_), t, StreamQos());
     } else if (const auto* map = std::get_if<pipeline::CognitiveMap>(&m)) {
       Publish(p + "/cognitive_map", ros2::ToString(*map), t, ros2::Qos::Latched());
     } else if (skipped_++ == 0) {
@@ -82,11 +82,17 @@ class Ros2BridgeStage : public pipeline::Stage {
   }
 
  private:
+  // `qos: compatible` (default): every topic reliable + transient-local, which
+  // matches every subscriber: best-effort or reliable, volatile or
+  // transient-local (Foxglove's ROS 2 client subscribes transient-local and
+  // would not match a volatile writer). `qos: ros_profiles`: ROS's own
+  // profiles (sensor-data, best effort, for images and clouds; reliable +
+  // volatile otherwise), which reliable or transient-local readers reject.
   ros2::Qos ImageQos() const {
-    // Reliable + keep-last-5 matches both best-effort (sensor-data) and
-    // reliable subscribers; best effort (ROS's sensor-data profile) is
-    // rejected by reliable ones (RViz2's default, Foxglove's ros2 client).
-    return o_.sensor_data_qos ? ros2::Qos::SensorData() : ros2::Qos{true, false, 5};
+    return o_.ros_profiles ? ros2::Qos::SensorData() : ros2::Qos{true, true, 1};
+  }
+  ros2::Qos StreamQos() const {
+    return o_.ros_profiles ? ros2::Qos::Default() : ros2::Qos{true, true, 10};
   }
   template <class M>
   void Publish(const std::string& topic, const M& message, int64_t stamp_ns, const ros2::Qos& qos) {

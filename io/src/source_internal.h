@@ -19,7 +19,9 @@ struct Ros2BridgeOptions {
   std::string topic_prefix = "/dyn4d";
   ros2::FrameIds frames;
   int domain_id = -1;            ///< -1: $ROS_DOMAIN_ID, else 0
-  bool sensor_data_qos = false;  ///< best-effort images and clouds (ROS's sensor-data profile)
+  /// false: every topic reliable + transient-local (matches every reader);
+  /// true: ROS's own profiles (sensor-data images and clouds).
+  bool ros_profiles = false;
 };
 std::unique_ptr<pipeline::Stage> MakeRos2Bridge(const Ros2BridgeOptions& options);
 /// Live ROS 2 camera topics (over DDS) as a frame source (kind ros2).

@@ -505,8 +505,9 @@ void RegisterStages(pipeline::StageRegistry& r) {
                o.frames.map = p.GetString("map_frame", "map");
                o.frames.camera = p.GetString("camera_frame", "camera");
                o.domain_id = p.GetInt("domain_id", -1, -1, 232);
-               o.sensor_data_qos = p.GetChoice("image_qos", "reliable",
-                                               {"reliable", "sensor_data"}) == "sensor_data";
+               o.ros_profiles =
+                   p.GetChoice("qos", "compatible", {"compatible", "ros_profiles"}) ==
+                   "ros_profiles";
                p.Finish();
                return internal::MakeRos2Bridge(o);
              });

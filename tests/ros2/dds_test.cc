@@ -26,21 +26,9 @@ using namespace dyn4d::ros2;
 
 namespace {
 
-// Loopback only, no multicast: nothing leaves the machine. A domain per
-// process keeps parallel test runs apart.
-int LoopbackDomain() {
-  static const int domain = [] {
-    setenv("CYCLONEDDS_URI",
-           "<CycloneDDS><Domain><General><Interfaces><NetworkInterface name=\"lo\"/>"
-           "</Interfaces><AllowMulticast>false</AllowMulticast></General><Discovery>"
-           "<ParticipantIndex>auto</ParticipantIndex><MaxAutoParticipantIndex>60"
-           "</MaxAutoParticipantIndex><Peers><Peer address=\"127.0.0.1\"/></Peers>"
-           "</Discovery></Domain></CycloneDDS>",
-           1);
-    return static_cast<int>(getpid() % 200) + 20;
-  }();
-  return domain;
-}
+// Loopback only (CYCLONEDDS_URI, set by the test main for every test
+// binary); a domain per process keeps parallel test runs apart.
+int LoopbackDomain() { return static_cast<int>(getpid() % 200) + 20; }
 
 template <class Pred>
 bool WaitFor(Pred pred, int ms = 5000) {
