@@ -30,6 +30,8 @@ PACKAGES=(
   # ROS 2 over DDS without a ROS install: CycloneDDS (C API) for the bridge;
   # idlc (cyclonedds-tools) generates the tests' independent C serializer
   cyclonedds-dev cyclonedds-tools
+  # the live ROS 2 test runs in a network namespace of its own (unshare, ip)
+  util-linux iproute2
   # tests and benchmarks
   catch2 libbenchmark-dev
   # fuzzing the message decoder (clang + libFuzzer runtime)
