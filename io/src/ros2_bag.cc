@@ -13,6 +13,7 @@
 #include "dyn4d/pipeline/stage.h"
 #include "dyn4d/ros2/convert.h"
 #include "dyn4d/ros2/definitions.h"
+#include "dyn4d/ros2/topics.h"
 #include "source_internal.h"
 
 namespace dyn4d::io::internal {
@@ -37,8 +38,7 @@ class Ros2RecorderStage : public pipeline::Stage {
                     std::string prefix, ros2::FrameIds frames)
       : path_(path),
         ports_(std::move(ports)),
-        prefix_(std::move(prefix)),
-        frames_(std::move(frames)),
+        mapper_({std::move(prefix), std::move(frames)}),
         writer_(path, "ros2", "dyn4d", /*chunk_bytes=*/4 << 20) {}
 
   std::vector<std::string> InputPorts() const override {
@@ -49,35 +49,14 @@ class Ros2RecorderStage : public pipeline::Stage {
   uint64_t SkippedCount() const override { return skipped_; }
 
   pipeline::Outputs Process(const std::string& port, const pipeline::Message& m) override {
-    const std::string base = prefix_ + "/" + ports_.at(port);
-    const pipeline::MessageMeta& meta = pipeline::Meta(m);
-    if (const auto* f = std::get_if<pipeline::RgbdFrame>(&m)) {
-      const ros2::Header h = ros2::MakeHeader(meta, frames_.camera);
-      Write(base + "/color", ros2::ToImage(f->color, h), meta);
-      if (!f->depth.empty()) Write(base + "/depth", ros2::ToImage(f->depth, h, f->depth_scale), meta);
-      Write(base + "/camera_info", ros2::ToCameraInfo(f->intrinsics, h), meta);
-    } else if (const auto* p = std::get_if<pipeline::CameraPose>(&m)) {
-      if (p->status == pipeline::PoseStatus::kLost) return {};
-      Write(base, ros2::ToPoseStamped(*p, frames_), meta);
-      ros2::TFMessage tf;
-      tf.transforms = {ros2::ToTransform(*p, frames_)};
-      Write("/tf", tf, meta);
-    } else if (const auto* c = std::get_if<pipeline::PointCloud>(&m)) {
-      Write(base, ros2::ToPointCloud2(*c, frames_), meta);
-    } else if (const auto* t = std::get_if<pipeline::Tracks>(&m)) {
-      for (const pipeline::Track& k : t->items)
-        if (k.has_position)
-          trails_[k.track_id].push_back({k.position_world[0], k.position_world[1],
-                                         k.position_world[2]});
-      Write(base, ros2::ToDetections(*t, frames_), meta);
-      Write(base + "/markers", ros2::ToMarkers(*t, frames_, &trails_), meta);
-    } else if (const auto* map = std::get_if<pipeline::CognitiveMap>(&m)) {
-      Write(base, ros2::ToString(*map), meta, /*latched=*/true);
-    } else {
-      if (skipped_++ == 0)
-        spdlog::info("recorder (ros2): {} messages on '{}' have no ROS 2 form; not recorded",
-                     pipeline::TypeName(m), ports_.at(port));
-    }
+    // Under the prefix + the dyn4d topic, so two streams of one type (say
+    // estimated and ground-truth poses) stay apart.
+    const std::string& topic = ports_.at(port);
+    const auto messages = mapper_.Map(m, "/" + topic, port == "map");
+    if (messages.empty() && skipped_++ == 0)
+      spdlog::info("recorder (ros2): {} messages on '{}' have no ROS 2 form; not recorded",
+                   pipeline::TypeName(m), topic);
+    for (const ros2::TopicMessage& t : messages) Write(t);
     return {};
   }
 
@@ -97,26 +76,23 @@ class Ros2RecorderStage : public pipeline::Stage {
     uint32_t sequence = 0;
   };
 
-  template <class M>
-  void Write(const std::string& topic, const M& message, const pipeline::MessageMeta& meta,
-             bool latched = false) {
-    auto it = channels_.find(topic);
+  void Write(const ros2::TopicMessage& m) {
+    auto it = channels_.find(m.topic);
     if (it == channels_.end()) {
-      auto schema = schemas_.find(M::kType);
+      auto schema = schemas_.find(m.type);
       if (schema == schemas_.end())
         schema = schemas_
-                     .emplace(M::kType, writer_.AddSchema(M::kType, "ros2msg",
-                                                          ros2::Ros2MsgSchema(M::kType)))
+                     .emplace(m.type, writer_.AddSchema(m.type, "ros2msg", ros2::Ros2MsgSchema(m.type)))
                      .first;
       Channel c;
-      c.type = M::kType;
-      c.qos = QosYaml(latched);
-      c.id = writer_.AddChannel(topic, "cdr", schema->second, {{"offered_qos_profiles", c.qos}});
-      it = channels_.emplace(topic, c).first;
+      c.type = m.type;
+      c.qos = QosYaml(m.delivery == ros2::Delivery::kLatched);
+      c.id = writer_.AddChannel(m.topic, "cdr", schema->second, {{"offered_qos_profiles", c.qos}});
+      it = channels_.emplace(m.topic, c).first;
     }
     // Logged at the data's own time, so `ros2 bag play` paces it as captured.
-    const uint64_t t = static_cast<uint64_t>(std::max<int64_t>(1, meta.stamp_ns));
-    writer_.WriteMessage(it->second.id, it->second.sequence++, t, t, ros2::Encode(message));
+    const uint64_t t = static_cast<uint64_t>(std::max<int64_t>(1, m.stamp_ns));
+    writer_.WriteMessage(it->second.id, it->second.sequence++, t, t, m.cdr);
     ++it->second.count;
     start_ = std::min(start_, t), end_ = std::max(end_, t);
   }
@@ -155,12 +131,10 @@ class Ros2RecorderStage : public pipeline::Stage {
 
   std::string path_;
   std::map<std::string, std::string> ports_;
-  std::string prefix_;
-  ros2::FrameIds frames_;
+  ros2::TopicMapper mapper_;
   McapWriter writer_;
   std::map<std::string, uint16_t> schemas_;
   std::map<std::string, Channel> channels_;
-  std::map<int64_t, std::vector<ros2::Point>> trails_;
   uint64_t skipped_ = 0, start_ = UINT64_MAX, end_ = 0;
 };
 

@@ -12,6 +12,7 @@
 #include "dyn4d/pipeline/stage.h"
 #include "dyn4d/ros2/convert.h"
 #include "dyn4d/ros2/dds.h"
+#include "dyn4d/ros2/topics.h"
 #include "source_internal.h"
 
 namespace dyn4d::io::internal {
@@ -25,8 +26,9 @@ int DomainFromEnvironment() {
 class Ros2BridgeStage : public pipeline::Stage {
  public:
   explicit Ros2BridgeStage(const Ros2BridgeOptions& o)
-      : o_(o), participant_(o.domain_id >= 0 ? o.domain_id : DomainFromEnvironment()) {
-    ports_ = {};
+      : o_(o),
+        participant_(o.domain_id >= 0 ? o.domain_id : DomainFromEnvironment()),
+        mapper_({o.topic_prefix, o.frames}) {
     for (const auto& [port, topic] : o.inputs) ports_.push_back(port);
   }
   std::vector<std::string> InputPorts() const override { return ports_; }
@@ -40,43 +42,15 @@ class Ros2BridgeStage : public pipeline::Stage {
   }
 
   pipeline::Outputs Process(const std::string& port, const pipeline::Message& m) override {
-    const std::string p = o_.topic_prefix;
-    const ros2::FrameIds& f = o_.frames;
-    const int64_t t = pipeline::Meta(m).stamp_ns;
-    if (const auto* frame = std::get_if<pipeline::RgbdFrame>(&m)) {
-      const ros2::Header h = ros2::MakeHeader(frame->meta, f.camera);
-      Publish(p + "/color/image_raw", ros2::ToImage(frame->color, h), t, ImageQos());
-      Publish(p + "/color/camera_info", ros2::ToCameraInfo(frame->intrinsics, h), t, ImageQos());
-      if (!frame->depth.empty())
-        Publish(p + "/depth/image_raw", ros2::ToImage(frame->depth, h, frame->depth_scale), t,
-                ImageQos());
-    } else if (const auto* pose = std::get_if<pipeline::CameraPose>(&m)) {
-      if (pose->status == pipeline::PoseStatus::kLost) return {};
-      const ros2::PoseStamped ps = ros2::ToPoseStamped(*pose, f);
-      Publish(p + "/pose", ps, t, StreamQos());
-      Publish(p + "/odom", ros2::ToOdometry(*pose, f), t, StreamQos());
-      ros2::TFMessage tf;
-      tf.transforms = {ros2::ToTransform(*pose, f)};
-      Publish("/tf", tf, t, o_.ros_profiles ? ros2::Qos{true, false, 100} : StreamQos());
-      path_.header = ps.header;
-      path_.poses.push_back(ps);
-      Publish(p + "/path", path_, t, ros2::Qos::Latched());
-    } else if (const auto* cloud = std::get_if<pipeline::PointCloud>(&m)) {
-      const bool is_map = port == "map";
-      Publish(p + (is_map ? "/map" : "/cloud"), ros2::ToPointCloud2(*cloud, f), t,
-              is_map ? ros2::Qos::Latched() : ImageQos());
-    } else if (const auto* tracks = std::get_if<pipeline::Tracks>(&m)) {
-      for (const pipeline::Track& k : tracks->items)
-        if (k.has_position)
-          trails_[k.track_id].push_back({k.position_world[0], k.position_world[1],
-                                         k.position_world[2]});
-      Publish(p + "/objects", ros2::ToDetections(*tracks, f), t, StreamQos());
-      Publish(p + "/markers", ros2::ToMarkers(*tracks, f, &trails_), t, StreamQos());
-    } else if (const auto* map = std::get_if<pipeline::CognitiveMap>(&m)) {
-      Publish(p + "/cognitive_map", ros2::ToString(*map), t, ros2::Qos::Latched());
-    } else if (skipped_++ == 0) {
+    const auto messages = mapper_.Map(m, "", port == "map");
+    if (messages.empty() && skipped_++ == 0)
       spdlog::info("ros2_bridge: {} messages on '{}' have no ROS 2 form; not published",
                    pipeline::TypeName(m), port);
+    for (const ros2::TopicMessage& t : messages) {
+      auto it = writers_.find(t.topic);
+      if (it == writers_.end())
+        it = writers_.emplace(t.topic, participant_.CreateWriter(t.topic, t.type, QosFor(t))).first;
+      if (it->second->Write(t.cdr, t.stamp_ns)) ++published_;
     }
     return {};
   }
@@ -87,27 +61,26 @@ class Ros2BridgeStage : public pipeline::Stage {
   // transient-local (Foxglove's ROS 2 client subscribes transient-local and
   // would not match a volatile writer). `qos: ros_profiles`: ROS's own
   // profiles (sensor-data, best effort, for images and clouds; reliable +
-  // volatile otherwise), which reliable or transient-local readers reject.
-  ros2::Qos ImageQos() const {
-    return o_.ros_profiles ? ros2::Qos::SensorData() : ros2::Qos{true, true, 1};
-  }
-  ros2::Qos StreamQos() const {
-    return o_.ros_profiles ? ros2::Qos::Default() : ros2::Qos{true, true, 10};
-  }
-  template <class M>
-  void Publish(const std::string& topic, const M& message, int64_t stamp_ns, const ros2::Qos& qos) {
-    auto it = writers_.find(topic);
-    if (it == writers_.end())
-      it = writers_.emplace(topic, participant_.CreateWriter(topic, M::kType, qos)).first;
-    if (it->second->Write(ros2::Encode(message), stamp_ns)) ++published_;
+  // volatile for streams; latched state transient-local), which reliable or
+  // transient-local readers reject for the sensor topics.
+  ros2::Qos QosFor(const ros2::TopicMessage& t) const {
+    switch (t.delivery) {
+      case ros2::Delivery::kSensor:
+        return o_.ros_profiles ? ros2::Qos::SensorData() : ros2::Qos{true, true, 1};
+      case ros2::Delivery::kLatched:
+        return ros2::Qos::Latched();
+      case ros2::Delivery::kStream:
+      default:
+        if (!o_.ros_profiles) return ros2::Qos{true, true, 10};
+        return t.topic == "/tf" ? ros2::Qos{true, false, 100} : ros2::Qos::Default();
+    }
   }
 
   Ros2BridgeOptions o_;
   ros2::DdsParticipant participant_;
+  ros2::TopicMapper mapper_;
   std::vector<std::string> ports_;
   std::map<std::string, std::unique_ptr<ros2::DdsParticipant::Writer>> writers_;
-  ros2::Path path_;
-  std::map<int64_t, std::vector<ros2::Point>> trails_;
   uint64_t published_ = 0, skipped_ = 0;
 };
 

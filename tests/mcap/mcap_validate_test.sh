@@ -7,11 +7,8 @@ SRC=$2
 JS=$3  # where the validator's node_modules live (build tree)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-if [ ! -d "$JS/node_modules/@mcap/core" ]; then
-  mkdir -p "$JS"
-  cp "$SRC/tests/mcap/package.json" "$JS/"
-  (cd "$JS" && npm install --no-audit --no-fund --loglevel=error)
-fi
+source "$SRC/tests/common/npm_deps.sh"
+npm_deps "$JS" "$SRC/tests/mcap/package.json"
 cp "$SRC/tests/mcap/validate.mjs" "$JS/"
 cat > "$work/rec.yaml" <<'YAML'
 version: 1

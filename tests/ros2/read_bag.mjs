@@ -53,10 +53,13 @@ for await (const m of reader.readMessages()) {
 if (indexed !== streamed) fail(`indexed reader saw ${indexed} messages, stream ${streamed}`);
 const want = Number(expectedFrames);
 const n = (topic) => counts.get(topic) ?? 0;
-if (n("/dyn4d/frames/color") !== want || n("/dyn4d/frames/depth") !== want ||
-    n("/dyn4d/frames/camera_info") !== want)
+if (n("/dyn4d/frames/color/image_raw") !== want || n("/dyn4d/frames/depth/image_raw") !== want ||
+    n("/dyn4d/frames/color/camera_info") !== want)
   fail(`frame topics: ${JSON.stringify([...counts])}`);
-if (n("/tf") !== want || n("/dyn4d/poses") !== want) fail(`pose topics: ${JSON.stringify([...counts])}`);
+if (n("/tf") !== want || n("/dyn4d/poses/pose") !== want || n("/dyn4d/poses/path") !== want)
+  fail(`pose topics: ${JSON.stringify([...counts])}`);
+if (n("/dyn4d/tracks/objects") !== want || n("/dyn4d/tracks/markers") !== want)
+  fail(`track topics: ${JSON.stringify([...counts])}`);
 const image = seen["sensor_msgs/msg/Image"];
 if (!(image.width === 160 && image.height === 120 && image.data.length === image.step * 120))
   fail("image size");

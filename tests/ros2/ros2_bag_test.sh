@@ -8,11 +8,8 @@ SRC=$2
 JS=$3
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-if [ ! -d "$JS/node_modules/@mcap/core" ] || [ ! -d "$JS/node_modules/@foxglove/rosmsg2-serialization" ]; then
-  mkdir -p "$JS"
-  cp "$SRC/tests/ros2/package.json" "$JS/"
-  (cd "$JS" && npm install --no-audit --no-fund --loglevel=error)
-fi
+source "$SRC/tests/common/npm_deps.sh"
+npm_deps "$JS" "$SRC/tests/ros2/package.json"
 cp "$SRC/tests/ros2/read_bag.mjs" "$JS/"
 cat > "$work/rec.yaml" <<'YAML'
 version: 1
@@ -30,7 +27,7 @@ YAML
 bag="$work/out/ros2_bag"
 test -s "$bag/ros2_bag_0.mcap" || { ls -R "$work/out"; echo "FAIL no bag"; exit 1; }
 grep -q "storage_identifier: mcap" "$bag/metadata.yaml" || { echo "FAIL metadata.yaml"; exit 1; }
-grep -q "name: /dyn4d/frames/color" "$bag/metadata.yaml" || { echo "FAIL topics in metadata.yaml"; exit 1; }
+grep -q "name: /dyn4d/frames/color/image_raw" "$bag/metadata.yaml" || { echo "FAIL topics in metadata.yaml"; exit 1; }
 grep -q "type: vision_msgs/msg/Detection3DArray" "$bag/metadata.yaml" || { echo "FAIL types"; exit 1; }
 /usr/bin/python3 -c "import yaml,sys; d=yaml.safe_load(open(sys.argv[1]))['rosbag2_bagfile_information']; \
   assert d['message_count'] > 0 and d['relative_file_paths'] == ['ros2_bag_0.mcap'], d" "$bag/metadata.yaml" 2>/dev/null ||
@@ -39,7 +36,7 @@ node "$JS/read_bag.mjs" "$bag/ros2_bag_0.mcap" 12
 echo "== the bag replays as an input: frames, intrinsics and depth come back"
 "$BIN" run --input "$bag/ros2_bag_0.mcap" --out "$work/replayed" > "$work/replayed.log" 2>&1 ||
   { tail -8 "$work/replayed.log"; echo "FAIL run --input BAG"; exit 1; }
-grep -q "ROS 2 bag .*12 frames: colour /dyn4d/frames/color, depth /dyn4d/frames/depth" "$work/replayed.log" ||
+grep -q "ROS 2 bag .*12 frames: colour /dyn4d/frames/color/image_raw, depth /dyn4d/frames/depth/image_raw" "$work/replayed.log" ||
   { grep -i "input" "$work/replayed.log" | head -5; echo "FAIL bag not described"; exit 1; }
 lines=$(grep -vc '^#' "$work/replayed/trajectory.tum")
 [ "$lines" -eq 12 ] || { echo "FAIL $lines poses from the replayed bag, expected 12"; exit 1; }

@@ -9,11 +9,8 @@ SRC=$2
 JS=$3     # where the decoder's node_modules live (build tree)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-if [ ! -d "$JS/node_modules/@foxglove/rosmsg2-serialization" ]; then
-  mkdir -p "$JS"
-  cp "$SRC/tests/ros2/package.json" "$JS/"
-  (cd "$JS" && npm install --no-audit --no-fund --loglevel=error)
-fi
+source "$SRC/tests/common/npm_deps.sh"
+npm_deps "$JS" "$SRC/tests/ros2/package.json"
 cp "$SRC/tests/ros2/decode.mjs" "$JS/"
 DYN4D_ROS2_SAMPLES="$work" "$TESTS" "[.export]" > "$work/export.log" 2>&1 ||
   { cat "$work/export.log"; exit 1; }

@@ -12,11 +12,8 @@ if ! unshare -n true 2>/dev/null; then
   echo "SKIP: cannot create a network namespace here (unshare -n needs root)"
   exit 4
 fi
-if [ ! -d "$JS/node_modules/@foxglove/ros2" ]; then
-  mkdir -p "$JS"
-  cp "$SRC/tests/ros2/live/package.json" "$JS/"
-  (cd "$JS" && npm install --no-audit --no-fund --loglevel=error)
-fi
+source "$SRC/tests/common/npm_deps.sh"
+npm_deps "$JS" "$SRC/tests/ros2/live/package.json"
 cp "$SRC/tests/ros2/live/listen.mjs" "$JS/"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

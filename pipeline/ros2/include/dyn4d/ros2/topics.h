@@ -1,0 +1,55 @@
+#pragma once
+/// \file
+/// What dyn4d's messages become on ROS 2 topics: the one mapping the DDS
+/// bridge, the rosbag2 recorder and the live viewer (Foxglove WebSocket)
+/// share, so a ROS 2 user, a `ros2 bag` user and a Foxglove user see the
+/// same topics with the same bytes.
+#include <map>
+#include <string>
+#include <vector>
+
+#include "dyn4d/pipeline/messages.h"
+#include "dyn4d/ros2/convert.h"
+
+namespace dyn4d::ros2 {
+
+/// How a topic is offered (the transports turn it into QoS).
+enum class Delivery {
+  kSensor,   ///< images and per-frame clouds: the latest matters
+  kStream,   ///< poses, tf, objects, markers
+  kLatched,  ///< state a late subscriber needs: path, static map, cognitive map
+};
+
+struct TopicMessage {
+  std::string topic;  ///< ROS topic ("/dyn4d/color/image_raw")
+  std::string type;   ///< "pkg/msg/Type"
+  std::string cdr;    ///< Encode(message)
+  int64_t stamp_ns = 0;
+  Delivery delivery = Delivery::kStream;
+};
+
+class TopicMapper {
+ public:
+  struct Options {
+    std::string prefix = "/dyn4d";
+    FrameIds frames;
+  };
+  explicit TopicMapper(Options options) : o_(std::move(options)) {}
+
+  /// The ROS messages for one dyn4d message, under prefix + `ns`:
+  ///   RgbdFrame    -> NS/color/image_raw, NS/depth/image_raw (16UC1 mm), NS/color/camera_info
+  ///   CameraPose   -> NS/pose, NS/odom, NS/path (latched), /tf (map -> camera)
+  ///   PointCloud   -> NS/cloud, or NS/map (latched) when `is_map`
+  ///   Tracks       -> NS/objects (Detection3DArray), NS/markers (MarkerArray)
+  ///   CognitiveMap -> NS/cognitive_map (String, latched)
+  /// Other messages (stats, queries, ...) have no ROS form: empty.
+  std::vector<TopicMessage> Map(const pipeline::Message& m, const std::string& ns = "",
+                                bool is_map = false);
+
+ private:
+  Options o_;
+  std::map<std::string, Path> paths_;  // per namespace
+  std::map<std::string, std::map<int64_t, std::vector<Point>>> trails_;
+};
+
+}  // namespace dyn4d::ros2
