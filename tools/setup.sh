@@ -32,6 +32,8 @@ PACKAGES=(
   cyclonedds-dev cyclonedds-tools
   # the live ROS 2 test runs in a network namespace of its own (unshare, ip)
   util-linux iproute2
+  # the live viewer: the Foxglove WebSocket protocol server (header-only)
+  libwebsocketpp-dev libasio-dev
   # tests and benchmarks
   catch2 libbenchmark-dev
   # fuzzing the message decoder (clang + libFuzzer runtime)

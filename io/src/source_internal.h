@@ -24,6 +24,15 @@ struct Ros2BridgeOptions {
   bool ros_profiles = false;
 };
 std::unique_ptr<pipeline::Stage> MakeRos2Bridge(const Ros2BridgeOptions& options);
+/// The `viewer` stage: a Foxglove WebSocket server fed by its inputs.
+struct ViewerOptions {
+  std::map<std::string, std::string> inputs;  ///< port -> dyn4d topic
+  std::string address = "127.0.0.1";
+  uint16_t port = 8765;
+  std::string topic_prefix = "/dyn4d";
+  ros2::FrameIds frames;
+};
+std::unique_ptr<pipeline::Stage> MakeViewer(const ViewerOptions& options);
 /// Live ROS 2 camera topics (over DDS) as a frame source (kind ros2).
 std::unique_ptr<FrameSource> OpenRos2TopicSource(const SourceConfig& config);
 /// A rosbag2 MCAP (ROS 2 Image + CameraInfo topics) as a frame source.

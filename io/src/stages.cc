@@ -511,6 +511,30 @@ void RegisterStages(pipeline::StageRegistry& r) {
                p.Finish();
                return internal::MakeRos2Bridge(o);
              });
+  r.Register("viewer",
+             "serves its inputs (frames, poses, clouds, map, tracks, cognitive_map) live to "
+             "Foxglove/Lichtblick: Foxglove WebSocket protocol, ROS 2 channels (cdr + ros2msg)",
+             [](Params& p, const StageContext& ctx) -> std::unique_ptr<pipeline::Stage> {
+               internal::ViewerOptions o;
+               o.inputs = ctx.inputs;
+               if (o.inputs.empty()) p.AddProblem("", "the viewer needs at least one input");
+               for (const auto& [port, topic] : o.inputs)
+                 if (port != "frames" && port != "poses" && port != "clouds" && port != "map" &&
+                     port != "tracks" && port != "cognitive_map")
+                   p.AddProblem("inputs." + port,
+                                "unknown port (frames, poses, clouds, map, tracks, cognitive_map)");
+               o.address = p.GetString("address", o.address);
+               o.port = static_cast<uint16_t>(p.GetInt("port", o.port, 0, 65535));
+               o.topic_prefix = p.GetString("topic_prefix", o.topic_prefix);
+               o.frames.map = p.GetString("map_frame", "map");
+               o.frames.camera = p.GetString("camera_frame", "camera");
+               p.Finish();
+               try {
+                 return internal::MakeViewer(o);
+               } catch (const std::runtime_error& e) {
+                 throw pipeline::ConfigError({p.file() + ": " + p.path() + ": " + e.what()});
+               }
+             });
   r.Register("replay", "replays a dyn4d MCAP recording (one output per recorded topic)",
              [](Params& p, const StageContext& ctx) {
                const std::string file = p.GetString("file", "");

@@ -37,7 +37,47 @@ std::string ReadQuestionsFile(const std::string& path) {
   return all;
 }
 
+void AddViewer(pipeline::GraphConfig& config, const std::string& spec) {
+  // [ADDR:]PORT, or "" for 127.0.0.1:8765.
+  std::string address = "127.0.0.1", port = "8765";
+  if (!spec.empty()) {
+    const size_t colon = spec.rfind(':');
+    if (colon == std::string::npos) port = spec;
+    else address = spec.substr(0, colon), port = spec.substr(colon + 1);
+  }
+  if (port.empty() || port.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoul(port) > 65535)
+    throw pipeline::ConfigError({"--view '" + spec + "': give [ADDRESS:]PORT, e.g. 8765 or 0.0.0.0:8765"});
+  // The viewer reads what the graph makes: each of its ports from the topic
+  // a node publishes on the same-named port (a processing node before the
+  // input's ground truth: estimated poses and tracks are what one watches).
+  const std::map<std::string, std::string> ports = {{"frames", "frames"}, {"poses", "poses"},
+                                                    {"clouds", "clouds"}, {"tracks", "tracks"},
+                                                    {"maps", "cognitive_map"}};
+  pipeline::NodeConfig viewer;
+  viewer.name = "viewer";
+  viewer.type = "viewer";
+  viewer.location = "--view";
+  for (const auto& [producer_port, viewer_port] : ports) {
+    std::string topic, from_input;
+    for (const auto& n : config.nodes) {
+      const auto it = n.outputs.find(producer_port);
+      if (it == n.outputs.end()) continue;
+      (n.type == "input" || n.type == "synthetic_rgbd" ? from_input : topic) = it->second;
+    }
+    if (topic.empty()) topic = from_input;
+    if (!topic.empty()) viewer.inputs[viewer_port] = topic;
+  }
+  if (viewer.inputs.empty())
+    throw pipeline::ConfigError({config.file + ": --view: the graph publishes none of frames, "
+                                               "poses, clouds, tracks, maps"});
+  viewer.params = std::make_shared<pipeline::Params>(pipeline::Params::FromYaml(
+      "{address: \"" + address + "\", port: " + port + "}", "--view", "params"));
+  config.nodes.push_back(std::move(viewer));
+}
+
 void ApplyInput(pipeline::GraphConfig& config, const InputOverride& in) {
+  if (!in.view.empty() || in.view_default) AddViewer(config, in.view);
   if (!in.questions.empty()) {
     bool any = false;
     for (auto& n : config.nodes)

@@ -20,7 +20,15 @@ struct InputOverride {
   /// Questions for every `reason` node (--questions FILE), ";"-separated as
   /// that node's `questions` param; empty leaves the config's.
   std::string questions;
+  /// --view [ADDR:]PORT: add a `viewer` node (Foxglove WebSocket server)
+  /// reading the graph's frames, poses, clouds, tracks and cognitive maps.
+  std::string view;
+  bool view_default = false;  ///< --view without a value: 127.0.0.1:8765
 };
+
+/// Adds the viewer node --view asks for; throws pipeline::ConfigError for
+/// a bad [ADDR:]PORT or a graph with nothing to show.
+void AddViewer(pipeline::GraphConfig& config, const std::string& spec);
 
 /// Reads a questions file: one question per line (options after " | "),
 /// blank lines and lines starting with # skipped; joined with "; ".

@@ -233,6 +233,10 @@ int main(int argc, char** argv) {
                   "line, options after \" | \" (e.g. configs/demo_questions.txt); none by default")
       ->check(CLI::ExistingFile);
   run->add_option("-o,--out", run_out, "output directory (overrides output_dir in the config)");
+  run->add_option("--view", input.view,
+                  "serve the run live to Foxglove/Lichtblick: ws://ADDR:PORT (Foxglove WebSocket "
+                  "protocol, ROS 2 channels); [ADDR:]PORT, default 127.0.0.1:8765")
+      ->expected(0, 1);
   run->add_flag("-q,--quiet", run_quiet, "no graph description, status line or summary");
   run->footer(
       "\nPrints a live status line (fps, p50/p95 latency, queue depth, drops, errors per node),\n"
@@ -631,6 +635,7 @@ int main(int argc, char** argv) {
   train->add_flag("--no-install", tr.no_install, "keep the weights in --out only");
 
   CLI11_PARSE(app, argc, argv);
+  input.view_default = run->count("--view") > 0;
   spdlog::set_level(spdlog::level::from_str(log_level));
 
   if (*run) {
