@@ -31,6 +31,9 @@ struct ViewerOptions {
   uint16_t port = 8765;
   std::string topic_prefix = "/dyn4d";
   ros2::FrameIds frames;
+  /// The reasoning node's service (tcp:// or ipc://): questions a viewer
+  /// publishes on PREFIX/question go there; empty: no questions.
+  std::string ask_endpoint;
 };
 std::unique_ptr<pipeline::Stage> MakeViewer(const ViewerOptions& options);
 /// Live ROS 2 camera topics (over DDS) as a frame source (kind ros2).

@@ -528,6 +528,7 @@ void RegisterStages(pipeline::StageRegistry& r) {
                o.topic_prefix = p.GetString("topic_prefix", o.topic_prefix);
                o.frames.map = p.GetString("map_frame", "map");
                o.frames.camera = p.GetString("camera_frame", "camera");
+               o.ask_endpoint = p.GetString("ask_endpoint", "");
                p.Finish();
                try {
                  return internal::MakeViewer(o);

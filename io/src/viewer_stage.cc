@@ -3,6 +3,14 @@
 // same ROS 2 topics and bytes as the DDS bridge and the rosbag2 recorder.
 #include <spdlog/spdlog.h>
 
+#include <atomic>
+#include <future>
+#include <mutex>
+#include <nlohmann/json.hpp>
+
+#include "dyn4d/pipeline/clock.h"
+#include "dyn4d/pipeline/service.h"
+
 #include "dyn4d/ros2/foxglove_server.h"
 #include "dyn4d/ros2/topics.h"
 #include "source_internal.h"
@@ -13,7 +21,7 @@ namespace {
 class ViewerStage : public pipeline::Stage {
  public:
   explicit ViewerStage(const ViewerOptions& o)
-      : server_({o.address, o.port, "dyn4d"}), mapper_({o.topic_prefix, o.frames}) {
+      : o_(o), server_(ServerOptions(o, this)), mapper_({o.topic_prefix, o.frames}) {
     for (const auto& [port, topic] : o.inputs) ports_.push_back(port);
     spdlog::info("viewer: open ws://{}:{} in Foxglove or Lichtblick (Open connection -> Foxglove "
                  "WebSocket)",
@@ -28,8 +36,57 @@ class ViewerStage : public pipeline::Stage {
     for (ros2::TopicMessage& t : mapper_.Map(m, "", port == "map")) server_.Publish(std::move(t));
     return {};
   }
+  ~ViewerStage() override {
+    for (auto& q : questions_) q.wait();
+  }
 
  private:
+  static ros2::FoxgloveServer::Options ServerOptions(const ViewerOptions& o, ViewerStage* self) {
+    ros2::FoxgloveServer::Options s{o.address, o.port, "dyn4d"};
+    if (!o.ask_endpoint.empty())
+      s.on_client_message = [self](const std::string& topic, const std::string& payload) {
+        self->OnClientMessage(topic, payload);
+      };
+    return s;
+  }
+
+  // A question from the viewer (topic PREFIX/question, JSON {"question": ...,
+  // "options": [...]}) goes to the reasoning node's service; its answer is
+  // published on PREFIX/answers (std_msgs/String). Off the server's thread:
+  // the reasoner may take a while (an MLLM endpoint).
+  void OnClientMessage(const std::string& topic, const std::string& payload) {
+    if (topic != o_.topic_prefix + "/question") return;
+    nlohmann::json j = nlohmann::json::parse(payload, nullptr, false);
+    pipeline::Query q;
+    q.question = j.is_object() ? j.value("question", "") : payload;
+    if (j.is_object() && j.contains("options"))
+      for (const auto& o : j["options"]) q.options.push_back(o.get<std::string>());
+    if (q.question.empty()) return;
+    q.request_id = next_request_++;
+    spdlog::info("viewer: question from a viewer: {}", q.question);
+    std::lock_guard<std::mutex> lock(mutex_);
+    questions_.push_back(std::async(std::launch::async, [this, q] {
+      std::string text = "Q: " + q.question + "\n";
+      try {
+        const pipeline::Answer a = pipeline::AskService(o_.ask_endpoint, q, 60);
+        text += "A: " + a.answer + (a.justification.empty() ? "" : "\n" + a.justification);
+      } catch (const std::exception& e) {
+        text += std::string("no answer: ") + e.what();
+      }
+      ros2::TopicMessage m;
+      m.topic = o_.topic_prefix + "/answers";
+      m.type = ros2::String::kType;
+      m.cdr = ros2::Encode(ros2::String{text});
+      m.stamp_ns = pipeline::WallNowNs();
+      m.delivery = ros2::Delivery::kLatched;
+      server_.Publish(std::move(m));
+    }));
+  }
+
+  ViewerOptions o_;
+  std::mutex mutex_;
+  std::vector<std::future<void>> questions_;
+  std::atomic<uint64_t> next_request_{0};
   ros2::FoxgloveServer server_;
   ros2::TopicMapper mapper_;
   std::vector<std::string> ports_;

@@ -2,7 +2,8 @@
 # The live viewer over the Foxglove WebSocket protocol, on loopback: a run
 # with --view is read by Foxglove's own client library (@foxglove/ws-protocol),
 # which negotiates the subprotocol, subscribes and decodes a cloud, a pose and
-# an image with the independent ROS 2 decoder. A bad --view is refused.
+# an image with the independent ROS 2 decoder, and asks the reasoning node a
+# question through the viewer (clientPublish). A bad --view is refused.
 set -euo pipefail
 BIN=$1
 SRC=$2
@@ -25,10 +26,15 @@ nodes:
     inputs: {frames: frames, poses: poses}
     outputs: {clouds: clouds}
     params: {stride: 4}
+  reason:
+    type: reason
+    inputs: {tracks: tracks, poses: poses}
+    outputs: {maps: maps}
 YAML
 "$BIN" run --config "$work/view.yaml" --out "$work/out" --view "127.0.0.1:$port" > "$work/run.log" 2>&1 &
 run=$!
-node "$JS/ws_client.mjs" "ws://127.0.0.1:$port" 30 || { tail -5 "$work/run.log"; exit 1; }
+node "$JS/ws_client.mjs" "ws://127.0.0.1:$port" 30 "How many objects move?" ||
+  { tail -5 "$work/run.log"; exit 1; }
 wait $run || { tail -5 "$work/run.log"; echo "FAIL the run with --view"; exit 1; }
 grep -q "viewer: open ws://127.0.0.1:$port" "$work/run.log" || { echo "FAIL no viewer address"; exit 1; }
 

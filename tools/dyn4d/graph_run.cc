@@ -1,5 +1,7 @@
 #include "graph_run.h"
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
@@ -71,8 +73,22 @@ void AddViewer(pipeline::GraphConfig& config, const std::string& spec) {
   if (viewer.inputs.empty())
     throw pipeline::ConfigError({config.file + ": --view: the graph publishes none of frames, "
                                                "poses, clouds, tracks, maps"});
+  // Questions typed in a viewer go to the reasoning node's service (one is
+  // added on a private ipc:// endpoint when the node has none).
+  std::string ask;
+  for (auto& n : config.nodes)
+    if (n.type == "reason") {
+      if (n.service.empty())
+        n.service = "ipc://" + (std::filesystem::temp_directory_path() /
+                                ("dyn4d-view-" + std::to_string(::getpid()) + "-" + n.name))
+                                   .string();
+      ask = n.service;
+      break;
+    }
   viewer.params = std::make_shared<pipeline::Params>(pipeline::Params::FromYaml(
-      "{address: \"" + address + "\", port: " + port + "}", "--view", "params"));
+      "{address: \"" + address + "\", port: " + port +
+          (ask.empty() ? "" : ", ask_endpoint: \"" + ask + "\"") + "}",
+      "--view", "params"));
   config.nodes.push_back(std::move(viewer));
 }
 

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <stdexcept>
 #include <thread>
@@ -22,9 +23,11 @@ constexpr const char* kSubprotocol = "foxglove.websocket.v1";
 struct Channel {
   uint32_t id;
   std::string topic, type;
+  std::optional<TopicMessage> latched;  // the last message of a latched topic
 };
 struct Client {
   std::map<uint32_t, uint32_t> subscription_of_channel;  // channel -> subscription id
+  std::map<uint32_t, std::string> published_topics;      // client channel -> topic
 };
 }  // namespace
 
@@ -53,7 +56,8 @@ struct FoxgloveServer::Impl {
     ++client_count;
     SendText(h, {{"op", "serverInfo"},
                  {"name", o.name},
-                 {"capabilities", nlohmann::json::array()},
+                 {"capabilities", o.on_client_message ? nlohmann::json::array({"clientPublish"})
+                                                      : nlohmann::json::array()},
                  {"supportedEncodings", nlohmann::json::array({"cdr"})},
                  {"metadata", nlohmann::json::object()},
                  {"sessionId", std::to_string(reinterpret_cast<uintptr_t>(this))}});
@@ -66,47 +70,72 @@ struct FoxgloveServer::Impl {
   }
   void OnMessage(Handle h, Server::message_ptr msg) {
     auto it = clients.find(h);
-    if (it == clients.end() || msg->get_opcode() != websocketpp::frame::opcode::text) return;
+    if (it == clients.end()) return;
+    if (msg->get_opcode() == websocketpp::frame::opcode::binary) {
+      // Client message data: opcode 1, client channel id, payload.
+      const std::string& b = msg->get_payload();
+      uint32_t channel = 0;
+      if (b.size() < 5 || b[0] != 1 || !o.on_client_message) return;
+      std::memcpy(&channel, b.data() + 1, 4);
+      auto topic = it->second.published_topics.find(channel);
+      if (topic != it->second.published_topics.end()) o.on_client_message(topic->second, b.substr(5));
+      return;
+    }
     nlohmann::json j = nlohmann::json::parse(msg->get_payload(), nullptr, false);
     if (j.is_discarded() || !j.contains("op")) return;
     const std::string op = j["op"].get<std::string>();
     if (op == "subscribe") {
-      for (const auto& s : j.value("subscriptions", nlohmann::json::array()))
-        it->second.subscription_of_channel[s.value("channelId", 0u)] = s.value("id", 0u);
+      for (const auto& s : j.value("subscriptions", nlohmann::json::array())) {
+        const uint32_t channel = s.value("channelId", 0u), id = s.value("id", 0u);
+        it->second.subscription_of_channel[channel] = id;
+        // Latched state (path, map, cognitive map, answers) reaches a
+        // subscriber that comes later, as transient-local does in ROS 2.
+        for (const auto& [topic, c] : channels)
+          if (c.id == channel && c.latched) SendData(h, id, *c.latched);
+      }
     } else if (op == "unsubscribe") {
       for (const auto& id : j.value("subscriptionIds", nlohmann::json::array()))
         for (auto s = it->second.subscription_of_channel.begin();
              s != it->second.subscription_of_channel.end();)
           s = s->second == id.get<uint32_t>() ? it->second.subscription_of_channel.erase(s)
                                               : std::next(s);
+    } else if (op == "advertise" && o.on_client_message) {
+      for (const auto& c : j.value("channels", nlohmann::json::array()))
+        it->second.published_topics[c.value("id", 0u)] = c.value("topic", "");
+    } else if (op == "unadvertise") {
+      for (const auto& id : j.value("channelIds", nlohmann::json::array()))
+        it->second.published_topics.erase(id.get<uint32_t>());
     } else {
       SendText(h, {{"op", "status"}, {"level", 1}, {"message", "dyn4d: '" + op + "' is not supported"}});
     }
   }
+  bool SendData(Handle h, uint32_t subscription, const TopicMessage& m) {
+    websocketpp::lib::error_code ec;
+    Server::connection_ptr con = server.get_con_from_hdl(h, ec);
+    if (ec || con->get_buffered_amount() > o.max_buffered_bytes) return false;
+    // Message data: opcode 1, subscription id, receive time (ns), payload.
+    std::string frame(13 + m.cdr.size(), '\0');
+    frame[0] = 1;
+    const uint64_t t = static_cast<uint64_t>(std::max<int64_t>(0, m.stamp_ns));
+    std::memcpy(&frame[1], &subscription, 4);
+    std::memcpy(&frame[5], &t, 8);
+    std::memcpy(&frame[13], m.cdr.data(), m.cdr.size());
+    server.send(h, frame, websocketpp::frame::opcode::binary, ec);
+    if (!ec) ++sent;
+    return !ec;
+  }
   void Send(const TopicMessage& m) {
     auto it = channels.find(m.topic);
     if (it == channels.end()) {
-      Channel c{next_channel++, m.topic, m.type};
+      Channel c{next_channel++, m.topic, m.type, std::nullopt};
       it = channels.emplace(m.topic, c).first;
       const nlohmann::json ad = {{"op", "advertise"}, {"channels", {ChannelJson(c)}}};
       for (const auto& [h, client] : clients) SendText(h, ad);
     }
+    if (m.delivery == Delivery::kLatched) it->second.latched = m;
     for (const auto& [h, client] : clients) {
       auto s = client.subscription_of_channel.find(it->second.id);
-      if (s == client.subscription_of_channel.end()) continue;
-      websocketpp::lib::error_code ec;
-      Server::connection_ptr con = server.get_con_from_hdl(h, ec);
-      if (ec || con->get_buffered_amount() > o.max_buffered_bytes) continue;
-      // Message data: opcode 1, subscription id, receive time (ns), payload.
-      std::string frame(13 + m.cdr.size(), '\0');
-      frame[0] = 1;
-      const uint32_t sub = s->second;
-      const uint64_t t = static_cast<uint64_t>(std::max<int64_t>(0, m.stamp_ns));
-      std::memcpy(&frame[1], &sub, 4);
-      std::memcpy(&frame[5], &t, 8);
-      std::memcpy(&frame[13], m.cdr.data(), m.cdr.size());
-      server.send(h, frame, websocketpp::frame::opcode::binary, ec);
-      if (!ec) ++sent;
+      if (s != client.subscription_of_channel.end()) SendData(h, s->second, m);
     }
   }
 };

@@ -6,6 +6,7 @@
 /// those apps show the 3D scene, images and text with no extension.
 /// websocketpp + asio stay behind this header.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -22,6 +23,10 @@ class FoxgloveServer {
     /// A client whose unsent data exceeds this is skipped for a message
     /// (a slow viewer never slows the pipeline).
     size_t max_buffered_bytes = 32u << 20;
+    /// Messages clients publish (the protocol's clientPublish): topic and
+    /// payload, called on the server's thread (must not block). Unset: the
+    /// server does not offer clientPublish.
+    std::function<void(const std::string& topic, const std::string& payload)> on_client_message;
   };
   /// Binds and serves on a thread of its own; throws std::runtime_error
   /// naming the address when it cannot listen.
