@@ -81,9 +81,10 @@ class Ros2RecorderStage : public pipeline::Stage {
     if (it == channels_.end()) {
       auto schema = schemas_.find(m.type);
       if (schema == schemas_.end())
-        schema = schemas_
-                     .emplace(m.type, writer_.AddSchema(m.type, "ros2msg", ros2::Ros2MsgSchema(m.type)))
-                     .first;
+        schema =
+            schemas_
+                .emplace(m.type, writer_.AddSchema(m.type, "ros2msg", ros2::Ros2MsgSchema(m.type)))
+                .first;
       Channel c;
       c.type = m.type;
       c.qos = QosYaml(m.delivery == ros2::Delivery::kLatched);
@@ -119,8 +120,8 @@ class Ros2RecorderStage : public pipeline::Stage {
     y += "  relative_file_paths:\n    - " + file + "\n";
     y += "  files:\n    - path: " + file + "\n      starting_time:\n        " +
          "nanoseconds_since_epoch: " + std::to_string(start) + "\n      duration:\n        " +
-         "nanoseconds: " + std::to_string(duration) + "\n      message_count: " +
-         std::to_string(writer_.message_count()) + "\n";
+         "nanoseconds: " + std::to_string(duration) +
+         "\n      message_count: " + std::to_string(writer_.message_count()) + "\n";
     const fs::path meta = dir / "metadata.yaml", partial = dir / "metadata.yaml.partial";
     std::ofstream out(partial);
     out << y;
@@ -199,7 +200,8 @@ class Ros2BagSource : public FrameSource {
                         "': no sensor_msgs/CameraInfo topic; give the intrinsics "
                         "(--input-param fx=.. fy=.. cx=.. cy=..)");
     std::optional<pipeline::CameraIntrinsics> given;
-    if (c.fx > 0) given = pipeline::CameraIntrinsics{c.fx, c.fy > 0 ? c.fy : c.fx, c.cx, c.cy, 0, 0};
+    if (c.fx > 0)
+      given = pipeline::CameraIntrinsics{c.fx, c.fy > 0 ? c.fy : c.fx, c.cx, c.cy, 0, 0};
     pairer_.emplace("ROS 2 bag '" + path_ + "'", "ros2:" + fs::path(path_).filename().string(),
                     !depth_topic_.empty(), given);
     reader_ = std::make_unique<McapReader>(path_);

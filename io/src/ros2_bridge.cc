@@ -116,7 +116,8 @@ class Ros2TopicSource : public FrameSource {
       info_ = participant_.CreateReader(c.ros2_info_topic, ros2::CameraInfo::kType,
                                         ros2::Qos{false, false, 1});
     std::optional<pipeline::CameraIntrinsics> given;
-    if (c.fx > 0) given = pipeline::CameraIntrinsics{c.fx, c.fy > 0 ? c.fy : c.fx, c.cx, c.cy, 0, 0};
+    if (c.fx > 0)
+      given = pipeline::CameraIntrinsics{c.fx, c.fy > 0 ? c.fy : c.fx, c.cx, c.cy, 0, 0};
     pairer_.emplace("ROS 2 topic " + c.path, "ros2:" + c.path, depth_ != nullptr, given);
   }
   bool IsLive() const override { return true; }

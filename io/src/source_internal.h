@@ -1,12 +1,10 @@
 #pragma once
 // Factories implemented in their own files (they pull in OpenNI2, MCAP).
-#include <memory>
-
-#include "dyn4d/io/sources.h"
-
 #include <map>
+#include <memory>
 #include <string>
 
+#include "dyn4d/io/sources.h"
 #include "dyn4d/pipeline/stage.h"
 #include "dyn4d/ros2/convert.h"
 
@@ -18,7 +16,7 @@ struct Ros2BridgeOptions {
   std::map<std::string, std::string> inputs;  ///< port -> dyn4d topic
   std::string topic_prefix = "/dyn4d";
   ros2::FrameIds frames;
-  int domain_id = -1;            ///< -1: $ROS_DOMAIN_ID, else 0
+  int domain_id = -1;  ///< -1: $ROS_DOMAIN_ID, else 0
   /// false: every topic reliable + transient-local (matches every reader);
   /// true: ROS's own profiles (sensor-data images and clouds).
   bool ros_profiles = false;

@@ -687,7 +687,8 @@ class CaptureSource : public FrameSource {
       // OpenCV tries every backend on a file it cannot read and logs each
       // refusal to stderr; the one message that matters is ours below.
       const auto level = cv::utils::logging::getLogLevel();
-      if (kind == Kind::kFile) cv::utils::logging::setLogLevel(cv::utils::logging::LOG_LEVEL_SILENT);
+      if (kind == Kind::kFile)
+        cv::utils::logging::setLogLevel(cv::utils::logging::LOG_LEVEL_SILENT);
       opened = cap_.open(path_, api);
       cv::utils::logging::setLogLevel(level);
     }

@@ -396,7 +396,8 @@ class OverlayVideoStage : public pipeline::Stage {
     if (writer_.isOpened()) {
       writer_.release();
       std::filesystem::rename(Partial(), path_);
-      spdlog::info("overlay: {} frames ({} with tracks drawn) to {}", written_, with_tracks_, path_);
+      spdlog::info("overlay: {} frames ({} with tracks drawn) to {}", written_, with_tracks_,
+                   path_);
     }
     return {};
   }
@@ -505,9 +506,8 @@ void RegisterStages(pipeline::StageRegistry& r) {
                o.frames.map = p.GetString("map_frame", "map");
                o.frames.camera = p.GetString("camera_frame", "camera");
                o.domain_id = p.GetInt("domain_id", -1, -1, 232);
-               o.ros_profiles =
-                   p.GetChoice("qos", "compatible", {"compatible", "ros_profiles"}) ==
-                   "ros_profiles";
+               o.ros_profiles = p.GetChoice("qos", "compatible", {"compatible", "ros_profiles"}) ==
+                                "ros_profiles";
                p.Finish();
                return internal::MakeRos2Bridge(o);
              });
@@ -587,10 +587,9 @@ void RegisterStages(pipeline::StageRegistry& r) {
              "(input detections)",
              [](Params& p, const StageContext& ctx) {
                return std::make_unique<WriterStage<pipeline::Detections, DetectionsWriter>>(
-                   "detections",
-                   std::make_unique<DetectionsWriter>(
-                       OutPath(ctx, p.GetString("file", "detections.jsonl")),
-                       p.GetBool("embeddings", true)));
+                   "detections", std::make_unique<DetectionsWriter>(
+                                     OutPath(ctx, p.GetString("file", "detections.jsonl")),
+                                     p.GetBool("embeddings", true)));
              });
   r.Register("cloud_map_writer",
              "fuses world-frame clouds into a voxel map, writes PLY (input clouds)",

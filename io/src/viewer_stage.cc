@@ -10,7 +10,6 @@
 
 #include "dyn4d/pipeline/clock.h"
 #include "dyn4d/pipeline/service.h"
-
 #include "dyn4d/ros2/foxglove_server.h"
 #include "dyn4d/ros2/topics.h"
 #include "source_internal.h"
@@ -23,9 +22,10 @@ class ViewerStage : public pipeline::Stage {
   explicit ViewerStage(const ViewerOptions& o)
       : o_(o), server_(ServerOptions(o, this)), mapper_({o.topic_prefix, o.frames}) {
     for (const auto& [port, topic] : o.inputs) ports_.push_back(port);
-    spdlog::info("viewer: open ws://{}:{} in Foxglove or Lichtblick (Open connection -> Foxglove "
-                 "WebSocket)",
-                 o.address, server_.port());
+    spdlog::info(
+        "viewer: open ws://{}:{} in Foxglove or Lichtblick (Open connection -> Foxglove "
+        "WebSocket)",
+        o.address, server_.port());
   }
   std::vector<std::string> InputPorts() const override { return ports_; }
   std::vector<std::string> OptionalInputPorts() const override { return ports_; }

@@ -1,5 +1,6 @@
 #include "dyn4d/io/writers.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -239,26 +240,33 @@ void ReasoningWriter::Write(const pipeline::CognitiveMap& map) {
   auto parsed = nlohmann::json::parse(map.json, nullptr, false);
   j["map"] = parsed.is_discarded() ? nlohmann::json(map.json) : parsed;
   jsonl_.stream() << j.dump() << "\n";
-  text_.stream() << "== cognitive map at t=" << map.meta.stamp_ns / 1e9 << " s\n"
-                 << map.text << "\n";
+  char t[32];
+  std::snprintf(t, sizeof t, "%.3f", map.meta.stamp_ns / 1e9);  // not 1.30503e+09
+  text_.stream() << "== cognitive map at t=" << t << " s\n" << map.text << "\n";
   CheckGood(jsonl_.stream(), jsonl_.path());
 }
 
-void ReasoningWriter::Write(const pipeline::Answer& a) {
-  nlohmann::json j = {{"kind", "answer"},
-                      {"request_id", a.request_id},
-                      {"answer", a.answer},
-                      {"justification", a.justification},
-                      {"track_id", a.track_id}};
-  if (!a.question.empty()) j["question"] = a.question;
-  jsonl_.stream() << j.dump() << "\n";
-  if (!a.question.empty()) text_.stream() << "Q" << a.request_id << ": " << a.question << "\n";
-  text_.stream() << "A" << a.request_id << ": " << a.answer << "\n  because " << a.justification
-                 << "\n";
-  CheckGood(jsonl_.stream(), jsonl_.path());
-}
+void ReasoningWriter::Write(const pipeline::Answer& answer) { answers_.push_back(answer); }
 
 void ReasoningWriter::Close() {
+  std::stable_sort(answers_.begin(), answers_.end(),
+                   [](const pipeline::Answer& a, const pipeline::Answer& b) {
+                     return a.request_id < b.request_id;
+                   });
+  for (const pipeline::Answer& a : answers_) {
+    nlohmann::json j = {{"kind", "answer"},
+                        {"request_id", a.request_id},
+                        {"answer", a.answer},
+                        {"justification", a.justification},
+                        {"track_id", a.track_id}};
+    if (!a.question.empty()) j["question"] = a.question;
+    jsonl_.stream() << j.dump() << "\n";
+    if (!a.question.empty()) text_.stream() << "Q" << a.request_id << ": " << a.question << "\n";
+    text_.stream() << "A" << a.request_id << ": " << a.answer << "\n  because " << a.justification
+                   << "\n";
+    CheckGood(jsonl_.stream(), jsonl_.path());
+  }
+  answers_.clear();
   jsonl_.Commit();
   text_.Commit();
 }

@@ -54,8 +54,10 @@ torch::Tensor CropTensor(const pipeline::Image& img, const pipeline::Box2D& box,
   // Letterbox: the longer side becomes `size`, the shorter keeps the box's
   // aspect ratio (a person stays tall, a screen wide) and is zero-padded.
   const int64_t h = t.size(2), w = t.size(3);
-  const int64_t out_h = keep_aspect ? std::max<int64_t>(1, std::lround(double(size) * h / std::max(h, w))) : size;
-  const int64_t out_w = keep_aspect ? std::max<int64_t>(1, std::lround(double(size) * w / std::max(h, w))) : size;
+  const int64_t out_h =
+      keep_aspect ? std::max<int64_t>(1, std::lround(double(size) * h / std::max(h, w))) : size;
+  const int64_t out_w =
+      keep_aspect ? std::max<int64_t>(1, std::lround(double(size) * w / std::max(h, w))) : size;
   // Area averaging when shrinking (no aliasing), bilinear when growing.
   t = (h >= out_h && w >= out_w)
           ? torch::adaptive_avg_pool2d(t, {out_h, out_w})
@@ -104,8 +106,7 @@ ObjectClassifier::ObjectClassifier(Options options) : impl_(std::make_unique<Imp
   if (s.o.thresholds.empty()) s.o.thresholds.assign(s.net->num_exits() - 1, 2.f);  // no early exit
   if (int(s.o.thresholds.size()) != s.net->num_exits() - 1)
     throw std::invalid_argument("recognition: " + std::to_string(s.net->num_exits() - 1) +
-                                " thresholds needed, got " +
-                                std::to_string(s.o.thresholds.size()));
+                                " thresholds needed, got " + std::to_string(s.o.thresholds.size()));
   // Fashion-MNIST models see 28x28 content padded to 32: same here.
   if (s.o.content_size == 0)
     s.o.content_size = s.o.spec.net.image_size == 32 ? 28 : s.o.spec.net.image_size;
@@ -125,7 +126,7 @@ std::vector<std::optional<Classification>> ObjectClassifier::Classify(
   torch::InferenceMode inference;
   for (size_t i = 0; i < boxes.size(); ++i) {
     torch::Tensor c = CropTensor(img, boxes[i], s.o.content_size, s.o.spec.net.in_channels,
-                                  s.o.spec.crop_keep_aspect);
+                                 s.o.spec.crop_keep_aspect);
     if (!c.defined()) continue;
     crops.push_back(c);
     index.push_back(i);
@@ -171,8 +172,7 @@ struct RecognitionOptions {
 class RecognitionStage : public pipeline::FrameJoinStage<pipeline::Detections> {
  public:
   explicit RecognitionStage(RecognitionOptions o)
-      : FrameJoinStage(o.has_objects, static_cast<uint64_t>(o.max_wait_frames)),
-        o_(std::move(o)) {
+      : FrameJoinStage(o.has_objects, static_cast<uint64_t>(o.max_wait_frames)), o_(std::move(o)) {
     int exits = 0;
     for (const ObjectClassifier::Options& c : o_.classifiers) {
       classifiers_.push_back(std::make_unique<ObjectClassifier>(c));
@@ -243,11 +243,11 @@ class RecognitionStage : public pipeline::FrameJoinStage<pipeline::Detections> {
         if (out_of_domain_++ == 0) {
           std::string models;
           for (const auto& c : classifiers_)
-            models += (models.empty() ? "" : "; ") + c->spec().file + " (" + c->spec().dataset +
-                      ", domains: " +
-                      (c->spec().domains.empty() ? std::string("none")
-                                                 : JoinNames(c->spec().domains)) +
-                      ")";
+            models +=
+                (models.empty() ? "" : "; ") + c->spec().file + " (" + c->spec().dataset +
+                ", domains: " +
+                (c->spec().domains.empty() ? std::string("none") : JoinNames(c->spec().domains)) +
+                ")";
           spdlog::warn(
               "recognition: no model was trained on frames like '{}' ({}), so objects are "
               "labelled 'object'. Train a model on your own classes: dyn4d train "
@@ -306,7 +306,6 @@ class RecognitionStage : public pipeline::FrameJoinStage<pipeline::Detections> {
     return s;
   }
 };
-
 
 }  // namespace
 

@@ -1,11 +1,11 @@
 #include "dyn4d/pipeline/config.h"
 
-#include <filesystem>
-#include <cstdlib>
-#include <cmath>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <set>
@@ -13,6 +13,31 @@
 
 namespace dyn4d::pipeline {
 namespace {
+
+// Why a ZeroMQ endpoint cannot work, or "" when it can: tcp://HOST:PORT
+// (PORT 1-65535, or * for any), ipc://PATH, inproc://NAME.
+std::string EndpointProblem(const std::string& e, bool allow_inproc) {
+  const auto rest_after = [&](const char* scheme) { return e.substr(std::string(scheme).size()); };
+  if (e.rfind("tcp://", 0) == 0) {
+    const std::string rest = rest_after("tcp://");
+    const size_t colon = rest.rfind(':');
+    if (colon == std::string::npos || colon == 0)
+      return "'" + e + "' needs a host and a port (tcp://HOST:PORT, e.g. tcp://127.0.0.1:5555)";
+    const std::string port = rest.substr(colon + 1);
+    if (port == "*") return "";
+    if (port.empty() || port.size() > 5 ||
+        port.find_first_not_of("0123456789") != std::string::npos || std::stoi(port) < 1 ||
+        std::stoi(port) > 65535)
+      return "'" + e + "': port '" + port + "' is not 1-65535 (or *)";
+    return "";
+  }
+  if (e.rfind("ipc://", 0) == 0)
+    return rest_after("ipc://").empty() ? "'" + e + "' needs a path (ipc:///tmp/NAME)" : "";
+  if (allow_inproc && e.rfind("inproc://", 0) == 0)
+    return rest_after("inproc://").empty() ? "'" + e + "' needs a name" : "";
+  return "'" + e + "' is not " +
+         (allow_inproc ? "an inproc://, ipc:// or tcp://" : "a tcp:// or ipc://") + " endpoint";
+}
 
 std::string JoinLines(const std::vector<std::string>& lines) {
   std::string out;
@@ -189,8 +214,8 @@ std::vector<double> Params::GetNumbers(const std::string& key,
     out.push_back(x);
   }
   if (count > 0 && out.size() != count) {
-    impl_->Problem(key, "expected " + std::to_string(count) + " numbers, got " +
-                            std::to_string(out.size()));
+    impl_->Problem(
+        key, "expected " + std::to_string(count) + " numbers, got " + std::to_string(out.size()));
     return default_value;
   }
   return out;
@@ -342,10 +367,8 @@ class GraphConfigParser {
       if (n["endpoint"]) {
         t.endpoint = Scalar(n["endpoint"], prefix + ".endpoint");
         t.endpoint_given = true;
-        if (t.endpoint.rfind("inproc://", 0) != 0 && t.endpoint.rfind("ipc://", 0) != 0 &&
-            t.endpoint.rfind("tcp://", 0) != 0)
-          Problem(n["endpoint"], prefix + ".endpoint",
-                  "'" + t.endpoint + "' is not an inproc://, ipc:// or tcp:// endpoint");
+        if (const std::string why = EndpointProblem(t.endpoint, true); !why.empty())
+          Problem(n["endpoint"], prefix + ".endpoint", why);
       }
       if (n["flow"]) {
         const std::string f = Scalar(n["flow"], prefix + ".flow");
@@ -383,7 +406,8 @@ class GraphConfigParser {
       Problem(n, prefix, "expected a map (type, inputs, outputs, params)");
       return;
     }
-    CheckKeys(n, prefix + ".", {"type", "inputs", "outputs", "params", "service", "service_linger_s"});
+    CheckKeys(n, prefix + ".",
+              {"type", "inputs", "outputs", "params", "service", "service_linger_s"});
     NodeConfig node;
     node.name = name;
     node.location = Where(file_, n) + ": " + prefix;
@@ -395,9 +419,8 @@ class GraphConfigParser {
     if (n["outputs"]) ParsePorts(n["outputs"], prefix + ".outputs", node.outputs);
     if (n["service"]) {
       node.service = Scalar(n["service"], prefix + ".service");
-      if (node.service.rfind("tcp://", 0) != 0 && node.service.rfind("ipc://", 0) != 0)
-        Problem(n["service"], prefix + ".service",
-                "'" + node.service + "' is not a tcp:// or ipc:// endpoint");
+      if (const std::string why = EndpointProblem(node.service, false); !why.empty())
+        Problem(n["service"], prefix + ".service", why);
     }
     if (n["service_linger_s"]) {
       std::string why;

@@ -41,8 +41,7 @@ TEST_CASE("MCAP round trip: channels and messages in order", "[io][mcap]") {
   CHECK(io::McapReader::ListChannels(path).size() == 2);
 }
 
-TEST_CASE("MCAP chunks: messages in order across chunks, damaged chunks named",
-          "[io][mcap]") {
+TEST_CASE("MCAP chunks: messages in order across chunks, damaged chunks named", "[io][mcap]") {
   const std::string dir = test::TempDir("mcap-chunks");
   const std::string path = dir + "/c.mcap";
   {

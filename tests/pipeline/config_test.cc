@@ -8,9 +8,9 @@
 #include "../common/test_stages.h"
 #include "dyn4d/io/stages.h"
 #include "dyn4d/perception/stages.h"
+#include "dyn4d/pipeline/graph.h"
 #include "dyn4d/reasoning/stages.h"
 #include "dyn4d/tracking/stages.h"
-#include "dyn4d/pipeline/graph.h"
 
 using namespace dyn4d::pipeline;
 
@@ -111,6 +111,15 @@ TEST_CASE("Config errors name the file line key and reason", "[config][bad-input
   SECTION("bad endpoint scheme") {
     CHECK_THAT(ErrorOf(Replace(kGood, "flow: latest", "endpoint: 'udp://x', flow: latest")),
                Catch::Contains("topics.a.endpoint: 'udp://x' is not an inproc://"));
+  }
+  SECTION("a tcp endpoint without a port, or with a bad one, is named with its topic") {
+    CHECK_THAT(ErrorOf(Replace(kGood, "flow: latest", "endpoint: 'tcp://127.0.0.1', flow: latest")),
+               Catch::Contains("topics.a.endpoint: 'tcp://127.0.0.1' needs a host and a port"));
+    CHECK_THAT(
+        ErrorOf(Replace(kGood, "flow: latest", "endpoint: 'tcp://127.0.0.1:70000', flow: latest")),
+        Catch::Contains("topics.a.endpoint: 'tcp://127.0.0.1:70000': port '70000' is not 1-65535"));
+    CHECK_THAT(ErrorOf(Replace(kGood, "flow: latest", "endpoint: 'ipc://', flow: latest")),
+               Catch::Contains("topics.a.endpoint: 'ipc://' needs a path"));
   }
   SECTION("missing version") {
     CHECK_THAT(ErrorOf(Replace(kGood, "version: 1", "")), Catch::Contains("version: missing"));

@@ -129,9 +129,8 @@ TEST_CASE("recognition stage: whole frames and object boxes", "[recognition][sta
   }
   SECTION("a list of models: each frame gets the first whose domains cover its source") {
     const std::string synthetic = WriteModel(dir, "[0, 0, 0]", "synth", "[synthetic]");
-    const std::string real =
-        WriteModel(dir, "[0, 0, 0]", "real", "[\"tum:\", \"video:\"]",
-                   "[r0, r1, r2, r3, r4, r5, r6, r7, r8, r9]");
+    const std::string real = WriteModel(dir, "[0, 0, 0]", "real", "[\"tum:\", \"video:\"]",
+                                        "[r0, r1, r2, r3, r4, r5, r6, r7, r8, r9]");
     auto stage = MakeStage("{model: [" + synthetic + ", " + real + "]}", true);
     auto classify = [&](uint64_t seq, const std::string& source) {
       pipeline::Tracks tracks;
@@ -148,13 +147,13 @@ TEST_CASE("recognition stage: whole frames and object boxes", "[recognition][sta
       REQUIRE(d.items.size() == 1);
       return d.items[0].class_name;
     };
-    CHECK(classify(1, "synthetic:seed1").size() == 1);   // a..j: the synthetic model
+    CHECK(classify(1, "synthetic:seed1").size() == 1);      // a..j: the synthetic model
     CHECK(classify(2, "tum:fr1_desk").rfind("r", 0) == 0);  // r0..r9: the real-data model
-    CHECK(classify(3, "images:crops") == "object");        // neither covers it
+    CHECK(classify(3, "images:crops") == "object");         // neither covers it
     CHECK(stage->Counters().at("out_of_domain") == 1);
-    CHECK_THROWS_WITH(MakeStage("{model: [" + synthetic + ", " + real + "], thresholds: '1,1,1'}",
-                                true),
-                      Catch::Contains("each model file's own"));
+    CHECK_THROWS_WITH(
+        MakeStage("{model: [" + synthetic + ", " + real + "], thresholds: '1,1,1'}", true),
+        Catch::Contains("each model file's own"));
   }
   SECTION("bad parameters are named") {
     CHECK_THROWS_WITH(MakeStage("{model: " + dir + "/none.yaml}", false),

@@ -230,7 +230,8 @@ TEST_CASE("ros2 names and schemas", "[ros2][definitions]") {
   const std::string marker = Ros2MsgSchema("visualization_msgs/msg/Marker");
   const auto count = [&](const std::string& what) {
     size_t n = 0;
-    for (size_t at = marker.find(what); at != std::string::npos; at = marker.find(what, at + 1)) ++n;
+    for (size_t at = marker.find(what); at != std::string::npos; at = marker.find(what, at + 1))
+      ++n;
     return n;
   };
   CHECK(count("MSG: std_msgs/Header\n") == 1);

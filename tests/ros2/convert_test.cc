@@ -1,9 +1,9 @@
 // dyn4d messages as ROS 2 messages and back.
+#include "dyn4d/ros2/convert.h"
+
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstring>
-
-#include "dyn4d/ros2/convert.h"
 
 using namespace dyn4d;
 using namespace dyn4d::ros2;

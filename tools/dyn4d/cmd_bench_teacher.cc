@@ -39,9 +39,9 @@ double Mean(const std::vector<double>& v) {
 static std::vector<std::string> DefaultHeldOutSequences(const std::string& shared) {
   const fs::path d = fs::path(shared) / "data";
   std::vector<std::string> out;
-  for (const fs::path& p : {d / "7scenes_redkitchen", d / "mot17_mini/train/MOT17-10-FRCNN/img1",
-                           d / "mot17_mini/train/MOT17-11-FRCNN/img1",
-                           d / "mot17_mini/train/MOT17-13-FRCNN/img1"})
+  for (const fs::path& p :
+       {d / "7scenes_redkitchen", d / "mot17_mini/train/MOT17-10-FRCNN/img1",
+        d / "mot17_mini/train/MOT17-11-FRCNN/img1", d / "mot17_mini/train/MOT17-13-FRCNN/img1"})
     if (fs::exists(p)) out.push_back(p.string());
   return out;
 }
@@ -119,14 +119,13 @@ int RunTeacherBench(const TeacherBenchOptions& o) {
       recognizer_frame_ms.push_back(ms);
       for (size_t i = 0; i < boxes.size(); ++i) {
         if (!results[i]) continue;
-        const std::vector<float> c =
-            perception::CropForRecognition(*f.color, boxes[i], size, spec.net.in_channels,
-                                           spec.crop_keep_aspect);
-        crops.push_back(torch::from_blob(const_cast<float*>(c.data()),
-                                         {spec.net.in_channels, size, size})
-                            .mul(255)
-                            .round()
-                            .to(torch::kUInt8));
+        const std::vector<float> c = perception::CropForRecognition(
+            *f.color, boxes[i], size, spec.net.in_channels, spec.crop_keep_aspect);
+        crops.push_back(
+            torch::from_blob(const_cast<float*>(c.data()), {spec.net.in_channels, size, size})
+                .mul(255)
+                .round()
+                .to(torch::kUInt8));
         labels.push_back(box_labels[i]);
         dynamic_pred.push_back(results[i]->class_id);
         dynamic_exit.push_back(results[i]->exit_index);
@@ -138,8 +137,9 @@ int RunTeacherBench(const TeacherBenchOptions& o) {
       recognizer_ms_total += ms;
     });
     if (crops.empty())
-      throw std::runtime_error("the teacher found none of the model's classes in the held-out "
-                               "sequences");
+      throw std::runtime_error(
+          "the teacher found none of the model's classes in the held-out "
+          "sequences");
     rec::ImageDataset data;
     data.images = torch::stack(crops);
     data.labels = torch::tensor(labels, torch::kInt64);
@@ -159,19 +159,15 @@ int RunTeacherBench(const TeacherBenchOptions& o) {
     std::printf("\n%-12s %7s", "class", "crops");
     for (int k = 0; k < exits; ++k) std::printf("   exit %d", k + 1);
     std::printf("  dynamic\n");
-    const torch::Tensor dyn = torch::tensor(std::vector<int64_t>(dynamic_pred.begin(),
-                                                                 dynamic_pred.end()));
+    const torch::Tensor dyn =
+        torch::tensor(std::vector<int64_t>(dynamic_pred.begin(), dynamic_pred.end()));
     auto row = [&](const std::string& name, const torch::Tensor& mask) {
       const int64_t m = mask.sum().item<int64_t>();
       if (m == 0) return;
       std::printf("%-12s %7lld", name.c_str(), static_cast<long long>(m));
       for (int k = 0; k < exits; ++k)
-        std::printf(" %8.3f", pred.select(1, k)
-                                  .eq(data.labels)
-                                  .logical_and(mask)
-                                  .sum()
-                                  .item<double>() /
-                                  m);
+        std::printf(" %8.3f",
+                    pred.select(1, k).eq(data.labels).logical_and(mask).sum().item<double>() / m);
       std::printf(" %8.3f\n", dyn.eq(data.labels).logical_and(mask).sum().item<double>() / m);
     };
     for (int c = 0; c < K; ++c) row(spec.classes[c], data.labels.eq(c));
@@ -211,9 +207,10 @@ int RunTeacherBench(const TeacherBenchOptions& o) {
     std::printf(" ms\n");
     const double per_crop = recognizer_ms_total / crops_timed;
     const double teacher_frame = Mean(teacher_ms), recognizer_frame = Mean(recognizer_frame_ms);
-    std::printf("  recognizer as the recognize stage runs it: %.2f ms per crop, %.2f ms per frame "
-                "(%.2f crops per frame)\n",
-                per_crop, recognizer_frame, double(crops_timed) / teacher_ms.size());
+    std::printf(
+        "  recognizer as the recognize stage runs it: %.2f ms per crop, %.2f ms per frame "
+        "(%.2f crops per frame)\n",
+        per_crop, recognizer_frame, double(crops_timed) / teacher_ms.size());
     std::printf("  teacher per frame: %.1f ms mean, %.1f ms median\n", teacher_frame,
                 Median(teacher_ms));
     std::printf("  recognizer / teacher time per frame: %.3f\n", recognizer_frame / teacher_frame);

@@ -248,10 +248,9 @@ int RunMot17Bench(const TrackingBenchOptions& o) {
         const auto h = tracking::EvaluateHota(gt, result[k]);
         all_m[k] += m, all_h[k] += h;
         std::printf("%-16s %6d %-14s %7.2f %7.2f %7.2f %6lld %6lld %6lld %10s\n",
-                    seq.filename().string().substr(0, 16).c_str(), frames, names[k],
-                    100 * h.Hota(), 100 * m.Mota(), 100 * m.Idf1(),
-                    static_cast<long long>(m.idsw), static_cast<long long>(m.fp),
-                    static_cast<long long>(m.fn), "");
+                    seq.filename().string().substr(0, 16).c_str(), frames, names[k], 100 * h.Hota(),
+                    100 * m.Mota(), 100 * m.Idf1(), static_cast<long long>(m.idsw),
+                    static_cast<long long>(m.fp), static_cast<long long>(m.fn), "");
       }
     }
     for (int k = 0; k < 2; ++k)

@@ -73,7 +73,8 @@ int RunTrain(const TrainOptions& o) {
         "training %s (%s) on %lld %s images, %d epochs, batch %d, %d threads; "
         "checkpoints in %s\n",
         o.model_file.c_str(), rec::ModelKindName(c.kind), static_cast<long long>(train.size()),
-        data.description.c_str(), c.epochs, c.batch_size, torch::get_num_threads(), c.out_dir.c_str());
+        data.description.c_str(), c.epochs, c.batch_size, torch::get_num_threads(),
+        c.out_dir.c_str());
     std::fflush(stdout);
     const int64_t per_epoch = train.size() / c.batch_size;
     ProgressBar bar("train", c.max_steps > 0 ? std::min<int64_t>(c.max_steps, per_epoch * c.epochs)

@@ -153,11 +153,11 @@ struct TrainOptions {
   /// Fashion-MNIST IDX folder (default Debian's), an image folder, or the
   /// videos/frame folders a teacher labels (dataset: teacher).
   std::vector<std::string> data;
-  std::string teacher;          ///< dataset: teacher: the YOLOX .onnx
-  double teacher_score = 0.5;   ///< its score threshold
-  int teacher_every = 1;        ///< label every N-th frame
-  int epochs = 0;          ///< 0: the model file's training.epochs
-  int64_t max_steps = 0;   ///< stop early (tests, smoke runs)
+  std::string teacher;         ///< dataset: teacher: the YOLOX .onnx
+  double teacher_score = 0.5;  ///< its score threshold
+  int teacher_every = 1;       ///< label every N-th frame
+  int epochs = 0;              ///< 0: the model file's training.epochs
+  int64_t max_steps = 0;       ///< stop early (tests, smoke runs)
   int threads = 0;
   bool no_install = false;  ///< keep the weights in out_dir, do not overwrite the model's
 };
@@ -199,8 +199,8 @@ struct MotEvalOptions {
 int RunMotEval(const MotEvalOptions& options);
 
 struct TrackingBenchOptions {
-  std::string mot15_dir;  ///< folders with det/det.txt and gt/gt.txt
-  std::string mot17_dir;  ///< MOT17 sequences (img1/, det/, gt/), or their train/
+  std::string mot15_dir;                    ///< folders with det/det.txt and gt/gt.txt
+  std::string mot17_dir;                    ///< MOT17 sequences (img1/, det/, gt/), or their train/
   std::string out_dir = "out/bench_mot17";  ///< the RGB-only graph's outputs per sequence
 };
 /// `dyn4d bench tracking --mot15 DIR`: dyn4d's tracker vs SORT on public

@@ -44,17 +44,22 @@ void AddViewer(pipeline::GraphConfig& config, const std::string& spec) {
   std::string address = "127.0.0.1", port = "8765";
   if (!spec.empty()) {
     const size_t colon = spec.rfind(':');
-    if (colon == std::string::npos) port = spec;
-    else address = spec.substr(0, colon), port = spec.substr(colon + 1);
+    if (colon == std::string::npos)
+      port = spec;
+    else
+      address = spec.substr(0, colon), port = spec.substr(colon + 1);
   }
   if (port.empty() || port.find_first_not_of("0123456789") != std::string::npos ||
       std::stoul(port) > 65535)
-    throw pipeline::ConfigError({"--view '" + spec + "': give [ADDRESS:]PORT, e.g. 8765 or 0.0.0.0:8765"});
+    throw pipeline::ConfigError(
+        {"--view '" + spec + "': give [ADDRESS:]PORT, e.g. 8765 or 0.0.0.0:8765"});
   // The viewer reads what the graph makes: each of its ports from the topic
   // a node publishes on the same-named port (a processing node before the
   // input's ground truth: estimated poses and tracks are what one watches).
-  const std::map<std::string, std::string> ports = {{"frames", "frames"}, {"poses", "poses"},
-                                                    {"clouds", "clouds"}, {"tracks", "tracks"},
+  const std::map<std::string, std::string> ports = {{"frames", "frames"},
+                                                    {"poses", "poses"},
+                                                    {"clouds", "clouds"},
+                                                    {"tracks", "tracks"},
                                                     {"maps", "cognitive_map"}};
   pipeline::NodeConfig viewer;
   viewer.name = "viewer";
@@ -85,10 +90,10 @@ void AddViewer(pipeline::GraphConfig& config, const std::string& spec) {
       ask = n.service;
       break;
     }
-  viewer.params = std::make_shared<pipeline::Params>(pipeline::Params::FromYaml(
-      "{address: \"" + address + "\", port: " + port +
-          (ask.empty() ? "" : ", ask_endpoint: \"" + ask + "\"") + "}",
-      "--view", "params"));
+  viewer.params = std::make_shared<pipeline::Params>(
+      pipeline::Params::FromYaml("{address: \"" + address + "\", port: " + port +
+                                     (ask.empty() ? "" : ", ask_endpoint: \"" + ask + "\"") + "}",
+                                 "--view", "params"));
   config.nodes.push_back(std::move(viewer));
 }
 

@@ -493,7 +493,8 @@ int main(int argc, char** argv) {
   tbo2.model_file = std::string(DYN4D_CONFIG_DIR) + "/models/teacher_yolox_dyn_perceiver.yaml";
   bench_recognition->add_option("--teacher", tbo2.teacher, "YOLOX .onnx (teacher agreement)")
       ->check(CLI::ExistingFile);
-  bench_recognition->add_option("--model", tbo2.model_file, "--teacher: the recognizer's model file")
+  bench_recognition
+      ->add_option("--model", tbo2.model_file, "--teacher: the recognizer's model file")
       ->check(CLI::ExistingFile);
   bench_recognition->add_option("--sequence", tbo2.sequences,
                                 "--teacher: held-out inputs (repeatable)");

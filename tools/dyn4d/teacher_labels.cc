@@ -53,7 +53,8 @@ int RunTeacher(const TeacherOptions& o, const std::vector<std::string>& inputs,
       for (pipeline::Detection& d : found) {
         // Detect() clips to the image; a box that is too thin after
         // clipping is no usable crop.
-        const float x1 = std::min(width, d.box.x + d.box.w), y1 = std::min(height, d.box.y + d.box.h);
+        const float x1 = std::min(width, d.box.x + d.box.w),
+                    y1 = std::min(height, d.box.y + d.box.h);
         const float x0 = std::max(0.f, d.box.x), y0 = std::max(0.f, d.box.y);
         if (x1 - x0 < o.min_size_px || y1 - y0 < o.min_size_px) continue;
         d.box = {x0, y0, x1 - x0, y1 - y0};

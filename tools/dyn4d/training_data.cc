@@ -1,8 +1,8 @@
 // Training, calibration and test data of the recognition model files.
 #include <algorithm>
-#include <map>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <random>
 #include <stdexcept>
 
@@ -170,11 +170,12 @@ CropSplit ImageFolderCrops(const std::string& root, int size, int channels, bool
       try {
         img = io::ReadColorImage(file);
       } catch (const std::exception& e) {
-        if (bad++ < 10) std::fprintf(stderr, "image_folder: skipped %s: %s\n", file.c_str(), e.what());
+        if (bad++ < 10)
+          std::fprintf(stderr, "image_folder: skipped %s: %s\n", file.c_str(), e.what());
         continue;
       }
-      torch::Tensor crop =
-          CropAsUint8(img, {0, 0, float(img.width), float(img.height)}, size, channels, keep_aspect);
+      torch::Tensor crop = CropAsUint8(img, {0, 0, float(img.width), float(img.height)}, size,
+                                       channels, keep_aspect);
       if (crop.defined()) crops[c].push_back(std::move(crop));
     }
   }
@@ -232,10 +233,9 @@ TrainingData LoadTrainingData(const perception::RecognitionModelSpec& spec,
                                                    spec.net.in_channels, spec.crop_keep_aspect);
     for (size_t c = 0; c < spec.classes.size(); ++c)
       if (crops.per_class[c].size() < 10)
-        throw std::invalid_argument(spec.file + ": the teacher found " +
-                                    std::to_string(crops.per_class[c].size()) + " '" +
-                                    spec.classes[c] +
-                                    "' crops in --data (at least 10 per class are needed)");
+        throw std::invalid_argument(
+            spec.file + ": the teacher found " + std::to_string(crops.per_class[c].size()) + " '" +
+            spec.classes[c] + "' crops in --data (at least 10 per class are needed)");
     CropSplit split = SplitPerClass(spec.classes, crops.per_class, "teacher crops");
     d.train = std::move(split.train);
     d.calibration = std::move(split.calibration);
@@ -261,8 +261,7 @@ TrainingData LoadTrainingData(const perception::RecognitionModelSpec& spec,
   if (spec.dataset == "image_folder") {
     const int size = spec.net.image_size == 32 ? 28 : spec.net.image_size;
     torch::manual_seed(1);
-    CropSplit split =
-        ImageFolderCrops(data_dir, size, spec.net.in_channels, spec.crop_keep_aspect);
+    CropSplit split = ImageFolderCrops(data_dir, size, spec.net.in_channels, spec.crop_keep_aspect);
     if (static_cast<int>(split.classes.size()) != spec.net.num_classes)
       throw std::invalid_argument(
           spec.file + ": '" + data_dir + "' has " + std::to_string(split.classes.size()) +

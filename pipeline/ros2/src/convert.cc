@@ -20,12 +20,24 @@ ColorRGBA TrackColor(int64_t id) {
   const double x = 1 - std::abs(std::fmod(h, 2.0) - 1);
   double r = 0, g = 0, b = 0;
   switch (static_cast<int>(h)) {
-    case 0: r = 1, g = x; break;
-    case 1: r = x, g = 1; break;
-    case 2: g = 1, b = x; break;
-    case 3: g = x, b = 1; break;
-    case 4: r = x, b = 1; break;
-    default: r = 1, b = x; break;
+    case 0:
+      r = 1, g = x;
+      break;
+    case 1:
+      r = x, g = 1;
+      break;
+    case 2:
+      g = 1, b = x;
+      break;
+    case 3:
+      g = x, b = 1;
+      break;
+    case 4:
+      r = x, b = 1;
+      break;
+    default:
+      r = 1, b = x;
+      break;
   }
   return {float(0.2 + 0.8 * r), float(0.2 + 0.8 * g), float(0.2 + 0.8 * b), 0.8f};
 }
@@ -63,8 +75,8 @@ PointCloud2 ToPointCloud2(const pipeline::PointCloud& cloud, const FrameIds& fra
     dense = dense && std::isfinite(xyz[3 * i]) && std::isfinite(xyz[3 * i + 1]) &&
             std::isfinite(xyz[3 * i + 2]);
     if (colours) {
-      const uint32_t packed = (uint32_t(rgb[3 * i]) << 16) | (uint32_t(rgb[3 * i + 1]) << 8) |
-                              uint32_t(rgb[3 * i + 2]);
+      const uint32_t packed =
+          (uint32_t(rgb[3 * i]) << 16) | (uint32_t(rgb[3 * i + 1]) << 8) | uint32_t(rgb[3 * i + 2]);
       std::memcpy(p + 12, &packed, 4);
     }
   }
@@ -81,11 +93,21 @@ Image ToImage(const pipeline::Image& image, const Header& header, double depth_s
   out.step = out.width * channels * bytes;
   const uint8_t* src = image.data.data();
   switch (image.encoding) {
-    case pipeline::PixelEncoding::kBgr8: out.encoding = "bgr8"; break;
-    case pipeline::PixelEncoding::kRgb8: out.encoding = "rgb8"; break;
-    case pipeline::PixelEncoding::kMono8: out.encoding = "mono8"; break;
-    case pipeline::PixelEncoding::kMono16: out.encoding = "16UC1"; break;
-    case pipeline::PixelEncoding::kFloat32: out.encoding = "32FC1"; break;
+    case pipeline::PixelEncoding::kBgr8:
+      out.encoding = "bgr8";
+      break;
+    case pipeline::PixelEncoding::kRgb8:
+      out.encoding = "rgb8";
+      break;
+    case pipeline::PixelEncoding::kMono8:
+      out.encoding = "mono8";
+      break;
+    case pipeline::PixelEncoding::kMono16:
+      out.encoding = "16UC1";
+      break;
+    case pipeline::PixelEncoding::kFloat32:
+      out.encoding = "32FC1";
+      break;
   }
   if (image.encoding == pipeline::PixelEncoding::kMono16 && depth_scale != 1000 &&
       depth_scale > 0) {
@@ -218,13 +240,16 @@ std::optional<pipeline::Image> FromImage(const Image& image, std::string* why) {
   };
   pipeline::PixelEncoding e;
   int bytes_per_pixel = 0;
-  if (image.encoding == "rgb8") e = pipeline::PixelEncoding::kRgb8, bytes_per_pixel = 3;
-  else if (image.encoding == "bgr8") e = pipeline::PixelEncoding::kBgr8, bytes_per_pixel = 3;
+  if (image.encoding == "rgb8")
+    e = pipeline::PixelEncoding::kRgb8, bytes_per_pixel = 3;
+  else if (image.encoding == "bgr8")
+    e = pipeline::PixelEncoding::kBgr8, bytes_per_pixel = 3;
   else if (image.encoding == "mono8" || image.encoding == "8UC1")
     e = pipeline::PixelEncoding::kMono8, bytes_per_pixel = 1;
   else if (image.encoding == "16UC1" || image.encoding == "mono16")
     e = pipeline::PixelEncoding::kMono16, bytes_per_pixel = 2;
-  else if (image.encoding == "32FC1") e = pipeline::PixelEncoding::kMono16, bytes_per_pixel = 4;
+  else if (image.encoding == "32FC1")
+    e = pipeline::PixelEncoding::kMono16, bytes_per_pixel = 4;
   else
     return fail("encoding '" + image.encoding + "' is not rgb8, bgr8, mono8, 16UC1 or 32FC1");
   if (image.is_bigendian && bytes_per_pixel > 1) return fail("big-endian image data");

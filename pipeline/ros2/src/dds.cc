@@ -109,10 +109,10 @@ size_t Print(const ddsi_sertype*, const ddsi_serdata* d, char* buf, size_t size)
 void GetKeyhash(const ddsi_serdata*, ddsi_keyhash* buf, bool) { std::memset(buf, 0, sizeof(*buf)); }
 
 const ddsi_serdata_ops kSerdataOps = {
-    EqKey,   GetSize,     FromSer,    FromSerIov, FromKeyhash,     FromSample, ToSer, ToSerRef,
-    ToSerUnref, ToSample, ToUntyped,  UntypedToSample, FreeSample, Print,      GetKeyhash,
+    EqKey,      GetSize,  FromSer,   FromSerIov,      FromKeyhash, FromSample, ToSer,      ToSerRef,
+    ToSerUnref, ToSample, ToUntyped, UntypedToSample, FreeSample,  Print,      GetKeyhash,
 #ifdef DDS_HAS_SHM
-    nullptr, nullptr,
+    nullptr,    nullptr,
 #endif
 };
 
@@ -155,17 +155,16 @@ bool SerializeInto(const ddsi_sertype*, const void* sample, void* dst, size_t si
 }
 
 const ddsi_sertype_ops kSertypeOps = {
-    ddsi_sertype_v0, nullptr,     FreeType, ZeroSamples, ReallocSamples, FreeSamples,
-    EqualTypes,      HashType,    nullptr,  nullptr,     nullptr,        nullptr,
-    SerializedSize,  SerializeInto,
+    ddsi_sertype_v0, nullptr, FreeType, ZeroSamples, ReallocSamples, FreeSamples,    EqualTypes,
+    HashType,        nullptr, nullptr,  nullptr,     nullptr,        SerializedSize, SerializeInto,
 };
 
 dds_qos_t* MakeQos(const Qos& q, const std::string& ros_type) {
   dds_qos_t* qos = dds_create_qos();
   dds_qset_reliability(qos, q.reliable ? DDS_RELIABILITY_RELIABLE : DDS_RELIABILITY_BEST_EFFORT,
                        DDS_INFINITY);
-  dds_qset_durability(qos, q.transient_local ? DDS_DURABILITY_TRANSIENT_LOCAL
-                                             : DDS_DURABILITY_VOLATILE);
+  dds_qset_durability(qos,
+                      q.transient_local ? DDS_DURABILITY_TRANSIENT_LOCAL : DDS_DURABILITY_VOLATILE);
   dds_qset_history(qos, DDS_HISTORY_KEEP_LAST, q.depth);
   if (q.transient_local)
     dds_qset_durability_service(qos, 0, DDS_HISTORY_KEEP_LAST, q.depth, DDS_LENGTH_UNLIMITED,
@@ -196,8 +195,8 @@ struct DdsParticipant::Impl {
     type->allowed_data_representation = DDS_DATA_REPRESENTATION_FLAG_XCDR1;
     ddsi_sertype* st = type;
     const std::string name = DdsTopicName(ros_topic);
-    const dds_entity_t topic = dds_create_topic_sertype(participant, name.c_str(), &st, nullptr,
-                                                        nullptr, nullptr);
+    const dds_entity_t topic =
+        dds_create_topic_sertype(participant, name.c_str(), &st, nullptr, nullptr, nullptr);
     if (topic < 0) {
       ddsi_sertype_unref(type);
       throw std::runtime_error("DDS topic " + name + " (" + DdsTypeName(ros_type) +
@@ -294,8 +293,8 @@ class ReaderImpl : public DdsParticipant::Reader {
 }  // namespace
 
 DdsParticipant::DdsParticipant(int domain_id) : impl_(std::make_unique<Impl>()) {
-  impl_->participant = dds_create_participant(static_cast<dds_domainid_t>(domain_id), nullptr,
-                                              nullptr);
+  impl_->participant =
+      dds_create_participant(static_cast<dds_domainid_t>(domain_id), nullptr, nullptr);
   if (impl_->participant < 0)
     throw std::runtime_error("DDS participant in domain " + std::to_string(domain_id) + ": " +
                              Why(impl_->participant) + " (check CYCLONEDDS_URI)");

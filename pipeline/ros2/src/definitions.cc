@@ -98,8 +98,8 @@ std::string DdsTypeName(const std::string& type) {
   const size_t first = t.find('/'), last = t.rfind('/');
   if (first == std::string::npos || first == last)
     throw std::invalid_argument("ROS 2 type '" + type + "' is not pkg/msg/Type");
-  return t.substr(0, first) + "::" + t.substr(first + 1, last - first - 1) + "::dds_::" +
-         t.substr(last + 1) + "_";
+  return t.substr(0, first) + "::" + t.substr(first + 1, last - first - 1) +
+         "::dds_::" + t.substr(last + 1) + "_";
 }
 
 std::string DdsTopicName(const std::string& ros_topic) {

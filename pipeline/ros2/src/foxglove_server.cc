@@ -44,8 +44,12 @@ struct FoxgloveServer::Impl {
   uint32_t next_channel = 1;
 
   nlohmann::json ChannelJson(const Channel& c) {
-    return {{"id", c.id},          {"topic", c.topic},           {"encoding", "cdr"},
-            {"schemaName", c.type}, {"schema", Ros2MsgSchema(c.type)}, {"schemaEncoding", "ros2msg"}};
+    return {{"id", c.id},
+            {"topic", c.topic},
+            {"encoding", "cdr"},
+            {"schemaName", c.type},
+            {"schema", Ros2MsgSchema(c.type)},
+            {"schemaEncoding", "ros2msg"}};
   }
   void SendText(Handle h, const nlohmann::json& j) {
     websocketpp::lib::error_code ec;
@@ -78,7 +82,8 @@ struct FoxgloveServer::Impl {
       if (b.size() < 5 || b[0] != 1 || !o.on_client_message) return;
       std::memcpy(&channel, b.data() + 1, 4);
       auto topic = it->second.published_topics.find(channel);
-      if (topic != it->second.published_topics.end()) o.on_client_message(topic->second, b.substr(5));
+      if (topic != it->second.published_topics.end())
+        o.on_client_message(topic->second, b.substr(5));
       return;
     }
     nlohmann::json j = nlohmann::json::parse(msg->get_payload(), nullptr, false);
@@ -106,7 +111,8 @@ struct FoxgloveServer::Impl {
       for (const auto& id : j.value("channelIds", nlohmann::json::array()))
         it->second.published_topics.erase(id.get<uint32_t>());
     } else {
-      SendText(h, {{"op", "status"}, {"level", 1}, {"message", "dyn4d: '" + op + "' is not supported"}});
+      SendText(
+          h, {{"op", "status"}, {"level", 1}, {"message", "dyn4d: '" + op + "' is not supported"}});
     }
   }
   bool SendData(Handle h, uint32_t subscription, const TopicMessage& m) {
@@ -178,7 +184,8 @@ FoxgloveServer::~FoxgloveServer() {
   asio::post(s.server.get_io_service(), [&s] {
     websocketpp::lib::error_code ec;
     s.server.stop_listening(ec);
-    for (const auto& [h, client] : s.clients) s.server.close(h, websocketpp::close::status::going_away, "dyn4d stops", ec);
+    for (const auto& [h, client] : s.clients)
+      s.server.close(h, websocketpp::close::status::going_away, "dyn4d stops", ec);
   });
   // Give the close frames a moment, then stop the loop.
   std::this_thread::sleep_for(std::chrono::milliseconds(100));

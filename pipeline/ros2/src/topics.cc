@@ -22,8 +22,7 @@ std::vector<TopicMessage> TopicMapper::Map(const pipeline::Message& m, const std
     if (!frame->depth.empty())
       Add(out, base + "/depth/image_raw", ToImage(frame->depth, h, frame->depth_scale), t,
           Delivery::kSensor);
-    Add(out, base + "/color/camera_info", ToCameraInfo(frame->intrinsics, h), t,
-        Delivery::kSensor);
+    Add(out, base + "/color/camera_info", ToCameraInfo(frame->intrinsics, h), t, Delivery::kSensor);
   } else if (const auto* pose = std::get_if<pipeline::CameraPose>(&m)) {
     if (pose->status == pipeline::PoseStatus::kLost) return out;
     const PoseStamped ps = ToPoseStamped(*pose, f);
@@ -43,7 +42,8 @@ std::vector<TopicMessage> TopicMapper::Map(const pipeline::Message& m, const std
     auto& trails = trails_[ns];
     for (const pipeline::Track& k : tracks->items)
       if (k.has_position)
-        trails[k.track_id].push_back({k.position_world[0], k.position_world[1], k.position_world[2]});
+        trails[k.track_id].push_back(
+            {k.position_world[0], k.position_world[1], k.position_world[2]});
     Add(out, base + "/objects", ToDetections(*tracks, f), t, Delivery::kStream);
     Add(out, base + "/markers", ToMarkers(*tracks, f, &trails), t, Delivery::kStream);
   } else if (const auto* map = std::get_if<pipeline::CognitiveMap>(&m)) {

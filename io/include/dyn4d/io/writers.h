@@ -103,6 +103,9 @@ class DetectionsWriter {
 
 /// Cognitive maps and answers as they arrive: JSONL (one object per line)
 /// plus a text file (the map's text form, or "Q/A" blocks).
+/// Cognitive maps as they come, then the answers in request order at Close:
+/// maps and answers arrive on two topics in no fixed order, the files are
+/// the same on every run.
 class ReasoningWriter {
  public:
   ReasoningWriter(const std::string& jsonl_path, const std::string& text_path);
@@ -112,6 +115,7 @@ class ReasoningWriter {
 
  private:
   AtomicFile jsonl_, text_;
+  std::vector<pipeline::Answer> answers_;
 };
 
 }  // namespace dyn4d::io

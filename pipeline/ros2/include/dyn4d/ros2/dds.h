@@ -14,12 +14,12 @@ namespace dyn4d::ros2 {
 
 /// ROS 2 QoS, as rmw maps it to DDS.
 struct Qos {
-  bool reliable = true;          ///< RELIABLE, else BEST_EFFORT
-  bool transient_local = false;  ///< TRANSIENT_LOCAL (latched), else VOLATILE
-  int depth = 10;                ///< KEEP_LAST depth
-  static Qos Default() { return {}; }                  ///< rmw_qos_profile_default
+  bool reliable = true;                ///< RELIABLE, else BEST_EFFORT
+  bool transient_local = false;        ///< TRANSIENT_LOCAL (latched), else VOLATILE
+  int depth = 10;                      ///< KEEP_LAST depth
+  static Qos Default() { return {}; }  ///< rmw_qos_profile_default
   static Qos SensorData() { return {false, false, 5}; }  ///< rmw_qos_profile_sensor_data
-  static Qos Latched() { return {true, true, 1}; }     ///< maps, static info
+  static Qos Latched() { return {true, true, 1}; }       ///< maps, static info
 };
 
 struct DdsReceived {

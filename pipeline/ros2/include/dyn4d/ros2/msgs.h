@@ -22,33 +22,43 @@ struct Time {
   uint32_t nanosec = 0;
   static Time FromNs(int64_t ns);
   template <class S, class V>
-  static void Visit(S& s, V& v) { v(s.sec), v(s.nanosec); }
+  static void Visit(S& s, V& v) {
+    v(s.sec), v(s.nanosec);
+  }
 };
 struct Duration {
   DYN4D_ROS2_TYPE("builtin_interfaces/msg/Duration");
   int32_t sec = 0;
   uint32_t nanosec = 0;
   template <class S, class V>
-  static void Visit(S& s, V& v) { v(s.sec), v(s.nanosec); }
+  static void Visit(S& s, V& v) {
+    v(s.sec), v(s.nanosec);
+  }
 };
 struct Header {
   DYN4D_ROS2_TYPE("std_msgs/msg/Header");
   Time stamp;
   std::string frame_id;
   template <class S, class V>
-  static void Visit(S& s, V& v) { v(s.stamp), v(s.frame_id); }
+  static void Visit(S& s, V& v) {
+    v(s.stamp), v(s.frame_id);
+  }
 };
 struct String {
   DYN4D_ROS2_TYPE("std_msgs/msg/String");
   std::string data;
   template <class S, class V>
-  static void Visit(S& s, V& v) { v(s.data); }
+  static void Visit(S& s, V& v) {
+    v(s.data);
+  }
 };
 struct ColorRGBA {
   DYN4D_ROS2_TYPE("std_msgs/msg/ColorRGBA");
   float r = 0, g = 0, b = 0, a = 0;
   template <class S, class V>
-  static void Visit(S& s, V& v) { v(s.r), v(s.g), v(s.b), v(s.a); }
+  static void Visit(S& s, V& v) {
+    v(s.r), v(s.g), v(s.b), v(s.a);
+  }
 };
 
 // geometry_msgs, nav_msgs, tf2_msgs -------------------------------------------
@@ -56,60 +66,78 @@ struct Point {
   DYN4D_ROS2_TYPE("geometry_msgs/msg/Point");
   double x = 0, y = 0, z = 0;
   template <class S, class V>
-  static void Visit(S& s, V& v) { v(s.x), v(s.y), v(s.z); }
+  static void Visit(S& s, V& v) {
+    v(s.x), v(s.y), v(s.z);
+  }
 };
 struct Vector3 {
   DYN4D_ROS2_TYPE("geometry_msgs/msg/Vector3");
   double x = 0, y = 0, z = 0;
   template <class S, class V>
-  static void Visit(S& s, V& v) { v(s.x), v(s.y), v(s.z); }
+  static void Visit(S& s, V& v) {
+    v(s.x), v(s.y), v(s.z);
+  }
 };
 struct Quaternion {
   DYN4D_ROS2_TYPE("geometry_msgs/msg/Quaternion");
   double x = 0, y = 0, z = 0, w = 1;
   template <class S, class V>
-  static void Visit(S& s, V& v) { v(s.x), v(s.y), v(s.z), v(s.w); }
+  static void Visit(S& s, V& v) {
+    v(s.x), v(s.y), v(s.z), v(s.w);
+  }
 };
 struct Pose {
   DYN4D_ROS2_TYPE("geometry_msgs/msg/Pose");
   Point position;
   Quaternion orientation;
   template <class S, class V>
-  static void Visit(S& s, V& v) { v(s.position), v(s.orientation); }
+  static void Visit(S& s, V& v) {
+    v(s.position), v(s.orientation);
+  }
 };
 struct PoseStamped {
   DYN4D_ROS2_TYPE("geometry_msgs/msg/PoseStamped");
   Header header;
   Pose pose;
   template <class S, class V>
-  static void Visit(S& s, V& v) { v(s.header), v(s.pose); }
+  static void Visit(S& s, V& v) {
+    v(s.header), v(s.pose);
+  }
 };
 struct PoseWithCovariance {
   DYN4D_ROS2_TYPE("geometry_msgs/msg/PoseWithCovariance");
   Pose pose;
   std::array<double, 36> covariance{};
   template <class S, class V>
-  static void Visit(S& s, V& v) { v(s.pose), v(s.covariance); }
+  static void Visit(S& s, V& v) {
+    v(s.pose), v(s.covariance);
+  }
 };
 struct Twist {
   DYN4D_ROS2_TYPE("geometry_msgs/msg/Twist");
   Vector3 linear, angular;
   template <class S, class V>
-  static void Visit(S& s, V& v) { v(s.linear), v(s.angular); }
+  static void Visit(S& s, V& v) {
+    v(s.linear), v(s.angular);
+  }
 };
 struct TwistWithCovariance {
   DYN4D_ROS2_TYPE("geometry_msgs/msg/TwistWithCovariance");
   Twist twist;
   std::array<double, 36> covariance{};
   template <class S, class V>
-  static void Visit(S& s, V& v) { v(s.twist), v(s.covariance); }
+  static void Visit(S& s, V& v) {
+    v(s.twist), v(s.covariance);
+  }
 };
 struct Transform {
   DYN4D_ROS2_TYPE("geometry_msgs/msg/Transform");
   Vector3 translation;
   Quaternion rotation;
   template <class S, class V>
-  static void Visit(S& s, V& v) { v(s.translation), v(s.rotation); }
+  static void Visit(S& s, V& v) {
+    v(s.translation), v(s.rotation);
+  }
 };
 struct TransformStamped {
   DYN4D_ROS2_TYPE("geometry_msgs/msg/TransformStamped");
@@ -117,7 +145,9 @@ struct TransformStamped {
   std::string child_frame_id;
   Transform transform;
   template <class S, class V>
-  static void Visit(S& s, V& v) { v(s.header), v(s.child_frame_id), v(s.transform); }
+  static void Visit(S& s, V& v) {
+    v(s.header), v(s.child_frame_id), v(s.transform);
+  }
 };
 struct Odometry {
   DYN4D_ROS2_TYPE("nav_msgs/msg/Odometry");
@@ -126,20 +156,26 @@ struct Odometry {
   PoseWithCovariance pose;
   TwistWithCovariance twist;
   template <class S, class V>
-  static void Visit(S& s, V& v) { v(s.header), v(s.child_frame_id), v(s.pose), v(s.twist); }
+  static void Visit(S& s, V& v) {
+    v(s.header), v(s.child_frame_id), v(s.pose), v(s.twist);
+  }
 };
 struct Path {
   DYN4D_ROS2_TYPE("nav_msgs/msg/Path");
   Header header;
   std::vector<PoseStamped> poses;
   template <class S, class V>
-  static void Visit(S& s, V& v) { v(s.header), v(s.poses); }
+  static void Visit(S& s, V& v) {
+    v(s.header), v(s.poses);
+  }
 };
 struct TFMessage {
   DYN4D_ROS2_TYPE("tf2_msgs/msg/TFMessage");
   std::vector<TransformStamped> transforms;
   template <class S, class V>
-  static void Visit(S& s, V& v) { v(s.transforms); }
+  static void Visit(S& s, V& v) {
+    v(s.transforms);
+  }
 };
 
 // sensor_msgs -----------------------------------------------------------------
@@ -151,7 +187,9 @@ struct PointField {
   uint8_t datatype = 0;
   uint32_t count = 1;
   template <class S, class V>
-  static void Visit(S& s, V& v) { v(s.name), v(s.offset), v(s.datatype), v(s.count); }
+  static void Visit(S& s, V& v) {
+    v(s.name), v(s.offset), v(s.datatype), v(s.count);
+  }
 };
 struct PointCloud2 {
   DYN4D_ROS2_TYPE("sensor_msgs/msg/PointCloud2");
@@ -187,7 +225,9 @@ struct CompressedImage {
   std::string format;
   std::vector<uint8_t> data;
   template <class S, class V>
-  static void Visit(S& s, V& v) { v(s.header), v(s.format), v(s.data); }
+  static void Visit(S& s, V& v) {
+    v(s.header), v(s.format), v(s.data);
+  }
 };
 struct RegionOfInterest {
   DYN4D_ROS2_TYPE("sensor_msgs/msg/RegionOfInterest");
@@ -220,19 +260,35 @@ struct UVCoordinate {
   DYN4D_ROS2_TYPE("visualization_msgs/msg/UVCoordinate");
   float u = 0, v = 0;
   template <class S, class V>
-  static void Visit(S& s, V& vis) { vis(s.u), vis(s.v); }
+  static void Visit(S& s, V& vis) {
+    vis(s.u), vis(s.v);
+  }
 };
 struct MeshFile {
   DYN4D_ROS2_TYPE("visualization_msgs/msg/MeshFile");
   std::string filename;
   std::vector<uint8_t> data;
   template <class S, class V>
-  static void Visit(S& s, V& v) { v(s.filename), v(s.data); }
+  static void Visit(S& s, V& v) {
+    v(s.filename), v(s.data);
+  }
 };
 struct Marker {
   DYN4D_ROS2_TYPE("visualization_msgs/msg/Marker");
-  enum : int32_t { kArrow = 0, kCube, kSphere, kCylinder, kLineStrip, kLineList, kCubeList,
-                   kSphereList, kPoints, kTextViewFacing, kMeshResource, kTriangleList };
+  enum : int32_t {
+    kArrow = 0,
+    kCube,
+    kSphere,
+    kCylinder,
+    kLineStrip,
+    kLineList,
+    kCubeList,
+    kSphereList,
+    kPoints,
+    kTextViewFacing,
+    kMeshResource,
+    kTriangleList
+  };
   enum : int32_t { kAdd = 0, kDelete = 2, kDeleteAll = 3 };
   Header header;
   std::string ns;
@@ -262,7 +318,9 @@ struct MarkerArray {
   DYN4D_ROS2_TYPE("visualization_msgs/msg/MarkerArray");
   std::vector<Marker> markers;
   template <class S, class V>
-  static void Visit(S& s, V& v) { v(s.markers); }
+  static void Visit(S& s, V& v) {
+    v(s.markers);
+  }
 };
 
 // vision_msgs (4.x) -----------------------------------------------------------
@@ -271,21 +329,27 @@ struct ObjectHypothesis {
   std::string class_id;
   double score = 0;
   template <class S, class V>
-  static void Visit(S& s, V& v) { v(s.class_id), v(s.score); }
+  static void Visit(S& s, V& v) {
+    v(s.class_id), v(s.score);
+  }
 };
 struct ObjectHypothesisWithPose {
   DYN4D_ROS2_TYPE("vision_msgs/msg/ObjectHypothesisWithPose");
   ObjectHypothesis hypothesis;
   PoseWithCovariance pose;
   template <class S, class V>
-  static void Visit(S& s, V& v) { v(s.hypothesis), v(s.pose); }
+  static void Visit(S& s, V& v) {
+    v(s.hypothesis), v(s.pose);
+  }
 };
 struct BoundingBox3D {
   DYN4D_ROS2_TYPE("vision_msgs/msg/BoundingBox3D");
   Pose center;
   Vector3 size;
   template <class S, class V>
-  static void Visit(S& s, V& v) { v(s.center), v(s.size); }
+  static void Visit(S& s, V& v) {
+    v(s.center), v(s.size);
+  }
 };
 struct Detection3D {
   DYN4D_ROS2_TYPE("vision_msgs/msg/Detection3D");
@@ -294,14 +358,18 @@ struct Detection3D {
   BoundingBox3D bbox;
   std::string id;
   template <class S, class V>
-  static void Visit(S& s, V& v) { v(s.header), v(s.results), v(s.bbox), v(s.id); }
+  static void Visit(S& s, V& v) {
+    v(s.header), v(s.results), v(s.bbox), v(s.id);
+  }
 };
 struct Detection3DArray {
   DYN4D_ROS2_TYPE("vision_msgs/msg/Detection3DArray");
   Header header;
   std::vector<Detection3D> detections;
   template <class S, class V>
-  static void Visit(S& s, V& v) { v(s.header), v(s.detections); }
+  static void Visit(S& s, V& v) {
+    v(s.header), v(s.detections);
+  }
 };
 
 #undef DYN4D_ROS2_TYPE
