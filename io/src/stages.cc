@@ -87,21 +87,29 @@ std::unique_ptr<pipeline::Stage> MakeSyntheticSource(Params& p, const StageConte
 template <typename Msg, typename Writer>
 class WriterStage : public pipeline::Stage {
  public:
-  WriterStage(std::string port, std::unique_ptr<Writer> writer)
-      : port_(std::move(port)), writer_(std::move(writer)) {}
+  /// keep_if_empty false: a stream that never delivered a message leaves
+  /// no file (ground truth the data does not have).
+  WriterStage(std::string port, std::unique_ptr<Writer> writer, bool keep_if_empty = true)
+      : port_(std::move(port)), writer_(std::move(writer)), keep_if_empty_(keep_if_empty) {}
   std::vector<std::string> InputPorts() const override { return {port_}; }
   Outputs Process(const std::string&, const Message& m) override {
     writer_->Write(pipeline::Expect<Msg>(m, port_));
+    ++written_;
     return {};
   }
   Outputs Finish() override {
-    writer_->Close();
+    if (written_ == 0 && !keep_if_empty_)
+      writer_->Discard();
+    else
+      writer_->Close();
     return {};
   }
 
  private:
   std::string port_;
   std::unique_ptr<Writer> writer_;
+  bool keep_if_empty_;
+  uint64_t written_ = 0;
 };
 
 // Cognitive maps and answers, on optional inputs `maps` and `answers`.
@@ -393,6 +401,7 @@ class OverlayVideoStage : public pipeline::Stage {
   Outputs Finish() override {
     join_.Flush(
         [this](const pipeline::RgbdFrame& f, const pipeline::Tracks* t) { WriteFrame(f, t); });
+    OpenAndFlush();  // a video shorter than the frames the rate is measured on
     if (writer_.isOpened()) {
       writer_.release();
       std::filesystem::rename(Partial(), path_);
@@ -442,18 +451,43 @@ class OverlayVideoStage : public pipeline::Stage {
                     cv::LINE_AA);
       }
     }
-    if (!writer_.isOpened()) {
-      if (!writer_.open(Partial(), cv::VideoWriter::fourcc('m', 'p', '4', 'v'), fps_, img.size()))
-        throw std::runtime_error("cannot open video writer for '" + Partial() + "' (mp4v/FFmpeg)");
-      size_ = img.size();
+    if (writer_.isOpened()) {
+      Append(img);
+      return;
     }
+    // The video plays at the source's rate: from the first frames' stamps
+    // (a 10 fps video must not play 3x fast), unless `fps` is given.
+    pending_.push_back(img);
+    stamps_.push_back(f.meta.stamp_ns);
+    if (pending_.size() >= kRateFrames) OpenAndFlush();
+  }
+
+  void OpenAndFlush() {
+    if (pending_.empty()) return;
+    double fps = fps_;
+    if (fps <= 0) {
+      const double span_s = (stamps_.back() - stamps_.front()) / 1e9;
+      fps = stamps_.size() >= 2 && span_s > 0 ? (stamps_.size() - 1) / span_s : 30;
+      if (!(fps >= 1 && fps <= 240)) fps = 30;
+    }
+    size_ = pending_.front().size();
+    if (!writer_.open(Partial(), cv::VideoWriter::fourcc('m', 'p', '4', 'v'), fps, size_))
+      throw std::runtime_error("cannot open video writer for '" + Partial() + "' (mp4v/FFmpeg)");
+    for (cv::Mat& img : pending_) Append(img);
+    pending_.clear();
+  }
+
+  void Append(cv::Mat& img) {
     if (img.size() != size_) cv::resize(img, img, size_);
     writer_.write(img);
     ++written_;
   }
 
+  static constexpr size_t kRateFrames = 8;
   std::string path_;
-  double fps_;
+  double fps_;  ///< <= 0: from the frames' stamps
+  std::vector<cv::Mat> pending_;
+  std::vector<int64_t> stamps_;
   cv::VideoWriter writer_;
   cv::Size size_;
   uint64_t with_tracks_ = 0;
@@ -552,8 +586,8 @@ void RegisterStages(pipeline::StageRegistry& r) {
              "annotated MP4: tracks (boxes, masks, ids, classes, exits) on the frames",
              [](Params& p, const StageContext& ctx) {
                return std::make_unique<OverlayVideoStage>(
-                   OutPath(ctx, p.GetString("file", "overlay.mp4")),
-                   p.GetDouble("fps", 30, 0.1, 1000), ctx.inputs.count("tracks") > 0);
+                   OutPath(ctx, p.GetString("file", "overlay.mp4")), p.GetDouble("fps", 0, 0, 1000),
+                   ctx.inputs.count("tracks") > 0);
              });
   r.Register("reasoning_writer",
              "writes cognitive maps and answers as JSONL and text (inputs maps, answers)",
@@ -569,19 +603,24 @@ void RegisterStages(pipeline::StageRegistry& r) {
              "writes poses as a TUM trajectory, lost ones left out (input poses)",
              [](Params& p, const StageContext& ctx) {
                return std::make_unique<WriterStage<pipeline::CameraPose, TumTrajectoryWriter>>(
-                   "poses", std::make_unique<TumTrajectoryWriter>(
-                                OutPath(ctx, p.GetString("file", "trajectory.tum")),
-                                p.GetBool("include_lost", false)));
+                   "poses",
+                   std::make_unique<TumTrajectoryWriter>(
+                       OutPath(ctx, p.GetString("file", "trajectory.tum")),
+                       p.GetBool("include_lost", false)),
+                   p.GetChoice("if_empty", "keep", {"keep", "skip"}) == "keep");
              });
-  r.Register("tracks_writer", "writes tracks as MOTChallenge text and JSONL (input tracks)",
-             [](Params& p, const StageContext& ctx) {
-               const std::string kitti = p.GetString("kitti_file", "tracks_kitti.txt");
-               return std::make_unique<WriterStage<pipeline::Tracks, TracksWriter>>(
-                   "tracks", std::make_unique<TracksWriter>(
-                                 OutPath(ctx, p.GetString("mot_file", "tracks_mot.txt")),
-                                 OutPath(ctx, p.GetString("jsonl_file", "tracks.jsonl")),
-                                 kitti.empty() ? "" : OutPath(ctx, kitti)));
-             });
+  r.Register(
+      "tracks_writer", "writes tracks as MOTChallenge text and JSONL (input tracks)",
+      [](Params& p, const StageContext& ctx) {
+        const std::string kitti = p.GetString("kitti_file", "tracks_kitti.txt");
+        const bool keep = p.GetChoice("if_empty", "keep", {"keep", "skip"}) == "keep";
+        return std::make_unique<WriterStage<pipeline::Tracks, TracksWriter>>(
+            "tracks",
+            std::make_unique<TracksWriter>(OutPath(ctx, p.GetString("mot_file", "tracks_mot.txt")),
+                                           OutPath(ctx, p.GetString("jsonl_file", "tracks.jsonl")),
+                                           kitti.empty() ? "" : OutPath(ctx, kitti)),
+            keep);
+      });
   r.Register("detections_writer",
              "writes detections / recognitions (class, score, exit, embedding) as JSONL "
              "(input detections)",

@@ -41,6 +41,14 @@ void AtomicFile::Commit() {
     throw std::runtime_error("cannot move '" + partial_ + "' to '" + path_ + "': " + ec.message());
 }
 
+void AtomicFile::Discard() {
+  if (committed_) return;
+  committed_ = true;
+  out_.close();
+  std::error_code ec;
+  std::filesystem::remove(partial_.empty() ? path_ : partial_, ec);
+}
+
 TumTrajectoryWriter::TumTrajectoryWriter(const std::string& path, bool include_lost)
     : file_(path), include_lost_(include_lost) {
   file_.stream() << "# timestamp tx ty tz qx qy qz qw (T_world_cam, metres)\n";
@@ -211,6 +219,12 @@ void TracksWriter::Close() {
   mot_.Commit();
   jsonl_.Commit();
   if (kitti_) kitti_->Commit();
+}
+
+void TracksWriter::Discard() {
+  mot_.Discard();
+  jsonl_.Discard();
+  if (kitti_) kitti_->Discard();
 }
 
 DetectionsWriter::DetectionsWriter(const std::string& jsonl_path, bool embeddings)

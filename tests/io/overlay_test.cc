@@ -10,7 +10,8 @@
 using namespace dyn4d;
 
 namespace {
-std::vector<cv::Mat> RunOverlay(bool with_tracks) {
+std::vector<cv::Mat> RunOverlay(bool with_tracks, double source_fps = 30,
+                                double* video_fps = nullptr) {
   pipeline::StageRegistry registry;
   io::RegisterStages(registry);
   const std::string out = test::TempDir("overlay");
@@ -18,14 +19,17 @@ std::vector<cv::Mat> RunOverlay(bool with_tracks) {
 version: 1
 nodes:
   source: {type: synthetic_rgbd, outputs: {frames: frames, tracks: tracks},
-           params: {frames: 10, width: 160, height: 120, fx: 131.25, fy: 131.25, noise: false}}
-  overlay: {type: overlay_video, inputs: {frames: frames)") +
+           params: {frames: 10, width: 160, height: 120, fx: 131.25, fy: 131.25, noise: false,
+                    fps: )") + std::to_string(source_fps) +
+                                          R"(}}
+  overlay: {type: overlay_video, inputs: {frames: frames)" +
                                           (with_tracks ? ", tracks: tracks" : "") + "}}\n",
                                       "overlay.yaml");
   REQUIRE(test::RunGraphInto(g, registry, out).status == pipeline::RunResult::Status::kOk);
   REQUIRE(std::filesystem::exists(out + "/overlay.mp4"));
   CHECK_FALSE(std::filesystem::exists(out + "/overlay.partial.mp4"));
   cv::VideoCapture cap(out + "/overlay.mp4");
+  if (video_fps) *video_fps = cap.get(cv::CAP_PROP_FPS);
   std::vector<cv::Mat> frames;
   for (cv::Mat f; cap.read(f);) frames.push_back(f.clone());
   return frames;
@@ -41,4 +45,12 @@ TEST_CASE("Overlay video: one MP4 frame per input frame with tracks drawn", "[io
   cv::absdiff(plain[5], annotated[5], diff);
   cv::cvtColor(diff, diff, cv::COLOR_BGR2GRAY);
   CHECK(cv::countNonZero(diff > 40) > 500);
+}
+
+TEST_CASE("Overlay video: plays at the source's frame rate", "[io][overlay]") {
+  double fps = 0;
+  REQUIRE(RunOverlay(false, 10, &fps).size() == 10);
+  CHECK(fps == Approx(10).epsilon(0.02));  // a 10 fps source, not 30
+  REQUIRE(RunOverlay(false, 30, &fps).size() == 10);
+  CHECK(fps == Approx(30).epsilon(0.02));
 }

@@ -165,3 +165,40 @@ TEST_CASE("Atomic files appear only when complete and never replace devices",
   null.Commit();
   CHECK(std::filesystem::is_character_file("/dev/null"));
 }
+
+#include "dyn4d/io/stages.h"
+
+namespace fs = std::filesystem;
+
+TEST_CASE("Writers with if_empty: skip leave no file for a stream that never came",
+          "[io][writers]") {
+  pipeline::StageRegistry registry;
+  io::RegisterStages(registry);
+  const std::string dir = test::TempDir("if-empty");
+  auto make = [&](const std::string& type, const std::string& yaml) {
+    pipeline::Params p = pipeline::Params::FromYaml(yaml, "t.yaml", "nodes.w.params");
+    pipeline::StageContext ctx;
+    ctx.node_name = "w";
+    ctx.output_dir = dir;
+    return registry.Create(type, p, ctx);
+  };
+  make("trajectory_writer", "{file: gt_skip.tum, if_empty: skip}")->Finish();
+  make("tracks_writer",
+       "{mot_file: gt_mot.txt, jsonl_file: gt.jsonl, kitti_file: gt_kitti.txt, "
+       "if_empty: skip}")
+      ->Finish();
+  make("trajectory_writer", "{file: kept.tum}")->Finish();
+  CHECK_FALSE(fs::exists(dir + "/gt_skip.tum"));
+  CHECK_FALSE(fs::exists(dir + "/gt_skip.tum.partial"));
+  CHECK_FALSE(fs::exists(dir + "/gt_mot.txt"));
+  CHECK_FALSE(fs::exists(dir + "/gt.jsonl"));
+  CHECK_FALSE(fs::exists(dir + "/gt_kitti.txt"));
+  CHECK(fs::exists(dir + "/kept.tum"));  // an estimate that found nothing is still a result
+  // One message is enough for the file to be written.
+  auto w = make("trajectory_writer", "{file: one.tum, if_empty: skip}");
+  pipeline::CameraPose pose;
+  pose.meta.stamp_ns = 1000000000;
+  w->Process("poses", pose);
+  w->Finish();
+  CHECK(fs::exists(dir + "/one.tum"));
+}

@@ -22,6 +22,8 @@ class AtomicFile {
   std::ofstream& stream() { return out_; }
   /// Flushes, checks for write errors, renames into place.
   void Commit();
+  /// Closes and removes the partial file: nothing appears under the name.
+  void Discard();
   const std::string& path() const { return path_; }
 
  private:
@@ -37,6 +39,7 @@ class TumTrajectoryWriter {
   explicit TumTrajectoryWriter(const std::string& path, bool include_lost = false);
   void Write(const pipeline::CameraPose& pose);
   void Close();
+  void Discard() { file_.Discard(); }
 
  private:
   AtomicFile file_;
@@ -81,6 +84,8 @@ class TracksWriter {
                const std::string& kitti_path = "");
   void Write(const pipeline::Tracks& tracks);
   void Close();
+  /// No files at all (a stream that never came, e.g. ground truth the data lacks).
+  void Discard();
 
  private:
   AtomicFile mot_, jsonl_;
@@ -95,6 +100,7 @@ class DetectionsWriter {
   explicit DetectionsWriter(const std::string& jsonl_path, bool embeddings = true);
   void Write(const pipeline::Detections& detections);
   void Close();
+  void Discard() { jsonl_.Discard(); }
 
  private:
   AtomicFile jsonl_;
