@@ -115,3 +115,20 @@ TEST_CASE("ros2 convert: poses, tracks, the cognitive map", "[ros2][convert]") {
   map.text = "Objects: person #4";
   CHECK(ToString(map).data == "Objects: person #4");
 }
+
+TEST_CASE("ros2 convert: the tracks' masks as one mono8 image (grounding)", "[ros2][convert]") {
+  pipeline::Tracks tracks;
+  pipeline::Track a, b;
+  a.track_id = 3, a.box = {1, 1, 2, 2};
+  a.mask = pipeline::Image::Allocate(2, 2, pipeline::PixelEncoding::kMono8);
+  a.mask.data.mutable_data()[0] = 255;      // only the top-left pixel of its box
+  b.track_id = 300, b.box = {4, 0, 10, 2};  // no mask: its box, clipped to the image
+  tracks.items = {a, b};
+  const Image m = ToMaskImage(tracks, 6, 3, Header{});
+  REQUIRE(m.data.size() == 18u);
+  CHECK(m.encoding == "mono8");
+  CHECK(m.data[1 * 6 + 1] == 4);  // 1 + 3
+  CHECK(m.data[1 * 6 + 2] == 0);  // masked out
+  CHECK(m.data[0 * 6 + 5] == 1 + 300 % 255);
+  CHECK(m.data[2 * 6 + 5] == 0);
+}

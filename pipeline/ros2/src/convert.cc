@@ -1,5 +1,6 @@
 #include "dyn4d/ros2/convert.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -232,6 +233,25 @@ MarkerArray ToMarkers(const pipeline::Tracks& tracks, const FrameIds& frames,
 }
 
 String ToString(const pipeline::CognitiveMap& map) { return String{map.text}; }
+
+Image ToMaskImage(const pipeline::Tracks& tracks, int width, int height, const Header& header) {
+  Image out;
+  out.header = header;
+  out.width = uint32_t(std::max(0, width)), out.height = uint32_t(std::max(0, height));
+  out.encoding = "mono8";
+  out.step = out.width;
+  out.data.assign(size_t(out.width) * out.height, 0);
+  for (const pipeline::Track& t : tracks.items) {
+    const uint8_t value = static_cast<uint8_t>(1 + (t.track_id % 255 + 255) % 255);
+    const int x0 = int(t.box.x), y0 = int(t.box.y), w = int(t.box.w), h = int(t.box.h);
+    const bool has_mask = !t.mask.empty() && t.mask.width == w && t.mask.height == h;
+    for (int y = std::max(0, y0); y < std::min(height, y0 + h); ++y)
+      for (int x = std::max(0, x0); x < std::min(width, x0 + w); ++x)
+        if (!has_mask || t.mask.data.data()[size_t(y - y0) * w + (x - x0)] != 0)
+          out.data[size_t(y) * out.width + x] = value;
+  }
+  return out;
+}
 
 std::optional<pipeline::Image> FromImage(const Image& image, std::string* why) {
   auto fail = [&](const std::string& reason) -> std::optional<pipeline::Image> {

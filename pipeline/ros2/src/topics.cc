@@ -17,6 +17,7 @@ std::vector<TopicMessage> TopicMapper::Map(const pipeline::Message& m, const std
   const FrameIds& f = o_.frames;
   const int64_t t = pipeline::Meta(m).stamp_ns;
   if (const auto* frame = std::get_if<pipeline::RgbdFrame>(&m)) {
+    frame_width_ = frame->color.width, frame_height_ = frame->color.height;
     const Header h = MakeHeader(frame->meta, f.camera);
     Add(out, base + "/color/image_raw", ToImage(frame->color, h), t, Delivery::kSensor);
     if (!frame->depth.empty())
@@ -46,6 +47,10 @@ std::vector<TopicMessage> TopicMapper::Map(const pipeline::Message& m, const std
             {k.position_world[0], k.position_world[1], k.position_world[2]});
     Add(out, base + "/objects", ToDetections(*tracks, f), t, Delivery::kStream);
     Add(out, base + "/markers", ToMarkers(*tracks, f, &trails), t, Delivery::kStream);
+    if (frame_width_ > 0)
+      Add(out, base + "/masks",
+          ToMaskImage(*tracks, frame_width_, frame_height_, MakeHeader(tracks->meta, f.camera)), t,
+          Delivery::kSensor);
   } else if (const auto* map = std::get_if<pipeline::CognitiveMap>(&m)) {
     Add(out, base + "/cognitive_map", ToString(*map), t, Delivery::kLatched);
   }

@@ -39,6 +39,10 @@ Detection3DArray ToDetections(const pipeline::Tracks& tracks, const FrameIds& fr
 MarkerArray ToMarkers(const pipeline::Tracks& tracks, const FrameIds& frames = {},
                       const std::map<int64_t, std::vector<Point>>* trajectories = nullptr);
 String ToString(const pipeline::CognitiveMap& map);
+/// The tracks' masks (box-sized, placed at their boxes; the box itself for a
+/// track without a mask) as one mono8 image of width x height: 0 where no
+/// object is, else 1 + (track id mod 255) - grounding, per frame.
+Image ToMaskImage(const pipeline::Tracks& tracks, int width, int height, const Header& header);
 
 /// A ROS image as a dyn4d image: rgb8, bgr8, mono8 and 16UC1 as they are
 /// (16UC1 is millimetres: depth_scale 1000), 32FC1 metres converted to

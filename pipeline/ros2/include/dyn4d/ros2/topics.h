@@ -40,7 +40,9 @@ class TopicMapper {
   ///   RgbdFrame    -> NS/color/image_raw, NS/depth/image_raw (16UC1 mm), NS/color/camera_info
   ///   CameraPose   -> NS/pose, NS/odom, NS/path (latched), /tf (map -> camera)
   ///   PointCloud   -> NS/cloud, or NS/map (latched) when `is_map`
-  ///   Tracks       -> NS/objects (Detection3DArray), NS/markers (MarkerArray)
+  ///   Tracks       -> NS/objects (Detection3DArray), NS/markers (MarkerArray),
+  ///                   NS/masks (mono8, the frame's size: 0 background, 1-255
+  ///                   the track id mod 255; once a frame told the size)
   ///   CognitiveMap -> NS/cognitive_map (String, latched)
   /// Other messages (stats, queries, ...) have no ROS form: empty.
   std::vector<TopicMessage> Map(const pipeline::Message& m, const std::string& ns = "",
@@ -48,7 +50,8 @@ class TopicMapper {
 
  private:
   Options o_;
-  std::map<std::string, Path> paths_;  // per namespace
+  std::map<std::string, Path> paths_;       // per namespace
+  int frame_width_ = 0, frame_height_ = 0;  // of the latest frame (for the masks image)
   std::map<std::string, std::map<int64_t, std::vector<Point>>> trails_;
 };
 
