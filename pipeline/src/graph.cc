@@ -394,26 +394,13 @@ nlohmann::json StatsToJson(const Stats& s, double t_s) {
           {"counters", s.counters}};
 }
 
-// "[ 12.0s] cloud 30/s 2.1/4.0ms q1 | map ..." : per node fps, p50/p95
-// latency, queue depth, and drops/errors when there are any.
-std::string StatusLine(const std::map<std::string, Stats>& latest, double elapsed_s,
-                       const std::map<std::string, int64_t>& totals) {
+// Per node: "[ 12.0s] cloud 30/s 2.1/4.0ms q1 | map ..." (fps, p50/p95
+// latency, queue depth, drops/errors when there are any) - the detail.
+std::string NodesStatusLine(const std::map<std::string, Stats>& latest, double elapsed_s) {
   std::ostringstream os;
   char buf[160];
   std::snprintf(buf, sizeof buf, "[%6.1fs]", elapsed_s);
   os << buf;
-  // Progress of the sources that know their length: a bar and a count.
-  for (const auto& [name, total] : totals) {
-    auto it = latest.find(name);
-    if (total <= 0 || it == latest.end()) continue;
-    const double frac = std::min(1.0, double(it->second.processed) / total);
-    const int filled = static_cast<int>(frac * 20);
-    std::snprintf(buf, sizeof buf, " [%s%s] %3.0f%% %llu/%lld", std::string(filled, '#').c_str(),
-                  std::string(20 - filled, '.').c_str(), frac * 100,
-                  static_cast<unsigned long long>(it->second.processed),
-                  static_cast<long long>(total));
-    os << buf;
-  }
   bool first = true;
   for (const auto& [name, s] : latest) {
     std::snprintf(buf, sizeof buf, "%s%s %.0f/s %.1f/%.1fms q%llu", first ? " " : " | ",
@@ -427,6 +414,59 @@ std::string StatusLine(const std::map<std::string, Stats>& latest, double elapse
   return os.str();
 }
 
+// The line that fits a terminal of `columns`: elapsed time, progress of the
+// sources that know their length, frames/s overall (the sources' output
+// over the run), the slowest node (highest median latency) and the drops
+// and errors of all nodes together:
+//   "[ 12.0s] [######....] 45% 54/120  9.8 fps  slowest geometry 95 ms  drop 3"
+std::string StatusLineImpl(const std::map<std::string, Stats>& latest, double elapsed_s,
+                           const std::map<std::string, int64_t>& totals, size_t columns) {
+  char buf[200];
+  uint64_t done = 0, dropped = 0, errors = 0;
+  int64_t total = 0;
+  for (const auto& [name, t] : totals) {
+    auto it = latest.find(name);
+    if (t > 0 && it != latest.end()) done += it->second.processed, total += t;
+  }
+  const Stats* slowest = nullptr;
+  for (const auto& [name, s] : latest) {
+    dropped += s.dropped, errors += s.errors;
+    if (!totals.count(name) && (!slowest || s.latency_p50_ms > slowest->latency_p50_ms))
+      slowest = &s;
+  }
+  std::string tail;
+  if (total > 0 && elapsed_s > 0) {
+    std::snprintf(buf, sizeof buf, "  %.1f fps", done / elapsed_s);
+    tail += buf;
+  }
+  if (slowest) {
+    std::snprintf(buf, sizeof buf, "  slowest %s %.0f ms", slowest->node.c_str(),
+                  slowest->latency_p50_ms);
+    tail += buf;
+  }
+  if (dropped) tail += "  drop " + std::to_string(dropped);
+  if (errors) tail += "  err " + std::to_string(errors);
+  std::snprintf(buf, sizeof buf, "[%6.1fs]", elapsed_s);
+  std::string head = buf;
+  if (total > 0) {
+    const double frac = std::min(1.0, double(done) / total);
+    std::snprintf(buf, sizeof buf, " %3.0f%% %llu/%lld", frac * 100,
+                  static_cast<unsigned long long>(done), static_cast<long long>(total));
+    const std::string count = buf;
+    // The bar gets what is left, 20 characters at most.
+    const long room = long(columns) - 1 - long(head.size() + count.size() + tail.size()) - 3;
+    const int width = int(std::min<long>(20, room));
+    if (width >= 5) {
+      const int filled = static_cast<int>(frac * width);
+      head += " [" + std::string(filled, '#') + std::string(width - filled, '.') + "]";
+    }
+    head += count;
+  }
+  std::string line = head + tail;
+  if (line.size() > columns - 1) line.resize(columns - 1);
+  return line;
+}
+
 // Terminal width, so a live line never wraps (a wrapped line cannot be
 // redrawn in place).
 size_t TerminalColumns() {
@@ -436,6 +476,11 @@ size_t TerminalColumns() {
 }
 
 }  // namespace
+
+std::string StatusLine(const std::map<std::string, Stats>& latest, double elapsed_s,
+                       const std::map<std::string, int64_t>& totals, size_t columns) {
+  return StatusLineImpl(latest, elapsed_s, totals, columns);
+}
 
 struct Graph::Impl {
   GraphConfig config;
@@ -615,11 +660,17 @@ RunResult Graph::Run(RunControl& control) {
       const double now = elapsed();
       // A terminal gets a live line; a log gets a line every 5 s.
       if (impl_->options.status_line && !latest.empty() && now - last_print >= (tty ? 1.0 : 5.0)) {
-        if (tty)
+        // A terminal gets the one line that fits (or, asked for, the
+        // per-node detail cut to fit); a log gets both, every 5 s.
+        const size_t columns = TerminalColumns();
+        if (tty && impl_->options.status_detail)
           std::fprintf(stderr, "\r\033[K%s",
-                       StatusLine(latest, now, totals).substr(0, TerminalColumns() - 1).c_str());
+                       NodesStatusLine(latest, now).substr(0, columns - 1).c_str());
+        else if (tty)
+          std::fprintf(stderr, "\r\033[K%s", StatusLineImpl(latest, now, totals, columns).c_str());
         else
-          std::fprintf(stderr, "%s\n", StatusLine(latest, now, totals).c_str());
+          std::fprintf(stderr, "%s\n%s\n", StatusLineImpl(latest, now, totals, 200).c_str(),
+                       NodesStatusLine(latest, now).c_str());
         last_print = now;
       }
     }
@@ -660,6 +711,7 @@ RunResult Graph::Run(RunControl& control) {
   std::vector<std::string> errors;
   for (auto& r : runners) {
     result.final_stats[r->name()] = r->FinalStats();
+    if (totals.count(r->name())) result.sources.push_back(r->name());
     result.max_queue_depth[r->name()] = r->MaxQueueDepth();
     if (r->failed()) errors.push_back(r->error());
   }

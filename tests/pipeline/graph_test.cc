@@ -197,3 +197,31 @@ TEST_CASE("Live sources default their topics to latest edges unless the file say
   Graph offline(ThreeNodes("{count: 3}", "{}", "{}", ""), registry, o);
   CHECK(offline.config().topics.at("raw").flow == FlowPolicy::kLossless);
 }
+
+TEST_CASE("The status line fits the terminal: progress, frames/s, the slowest node, drops",
+          "[graph][status]") {
+  std::map<std::string, Stats> latest;
+  for (int i = 0; i < 14; ++i) {  // a graph of 14 nodes, as the offline one
+    Stats s;
+    s.node = "node_with_a_long_name_" + std::to_string(i);
+    s.processed = 54;
+    s.latency_p50_ms = i == 7 ? 95 : 3;
+    s.dropped = i == 3 ? 2 : 0;
+    latest[s.node] = s;
+  }
+  latest["input"].node = "input";
+  latest["input"].processed = 54;
+  const std::map<std::string, int64_t> totals = {{"input", 120}};
+  for (size_t columns : {40, 80, 120}) {
+    const std::string line = StatusLine(latest, 6.0, totals, columns);
+    INFO(line);
+    CHECK(line.size() <= columns - 1);
+    CHECK(line.find("45%") != std::string::npos);
+  }
+  const std::string line = StatusLine(latest, 6.0, totals, 100);
+  INFO(line);
+  CHECK(line.find("9.0 fps") != std::string::npos);  // 54 frames in 6 s
+  CHECK(line.find("slowest node_with_a_long_name_7 95 ms") != std::string::npos);
+  CHECK(line.find("drop 2") != std::string::npos);
+  CHECK(line.find("[#") != std::string::npos);  // a bar where there is room
+}

@@ -37,6 +37,9 @@ struct RunOptions {
   std::vector<std::string> only_nodes;
   /// Print a one-line live status to stderr about once a second.
   bool status_line = false;
+  /// The live line lists every node (fps, latency, queue) instead of the
+  /// one-line summary (elapsed, progress, frames/s, slowest node, drops).
+  bool status_detail = false;
   /// Stats log, relative to the output directory; empty disables it.
   std::string stats_file = "stats.jsonl";
   /// How often every node publishes Stats.
@@ -58,6 +61,7 @@ struct RunResult {
   std::string output_dir;
   std::map<std::string, Stats> final_stats;       ///< per node
   std::map<std::string, size_t> max_queue_depth;  ///< per node, over the run
+  std::vector<std::string> sources;               ///< the source nodes (frames in)
   double elapsed_s = 0;
 
   /// 0 ok or stopped (flushed), 1 failed, 130 aborted (as for SIGINT).
@@ -65,6 +69,13 @@ struct RunResult {
     return status == Status::kFailed ? 1 : status == Status::kAborted ? 130 : 0;
   }
 };
+
+/// The live status line for a terminal of `columns` (at most columns - 1
+/// characters): elapsed time, progress of the sources with a known length
+/// (`totals`: node -> items, <= 0 unknown), frames/s overall, the slowest
+/// node (highest median latency) and all drops and errors.
+std::string StatusLine(const std::map<std::string, Stats>& latest, double elapsed_s,
+                       const std::map<std::string, int64_t>& totals, size_t columns);
 
 class Graph {
  public:
