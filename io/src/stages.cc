@@ -404,6 +404,18 @@ class OverlayVideoStage : public pipeline::Stage {
     OpenAndFlush();  // a video shorter than the frames the rate is measured on
     if (writer_.isOpened()) {
       writer_.release();
+      // OpenCV's writer does not report a failed write (a full disk leaves
+      // an MP4 without its index): read it back before it gets its name.
+      cv::VideoCapture check(Partial(), cv::CAP_FFMPEG);
+      const double frames = check.isOpened() ? check.get(cv::CAP_PROP_FRAME_COUNT) : 0;
+      check.release();
+      if (frames < double(written_)) {
+        std::error_code ec;
+        std::filesystem::remove(Partial(), ec);
+        throw std::runtime_error("overlay: '" + path_ + "' could not be finished (" +
+                                 std::to_string(int64_t(frames)) + " of " +
+                                 std::to_string(written_) + " frames readable: disk full?)");
+      }
       std::filesystem::rename(Partial(), path_);
       spdlog::info("overlay: {} frames ({} with tracks drawn) to {}", written_, with_tracks_,
                    path_);

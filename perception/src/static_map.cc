@@ -76,14 +76,47 @@ size_t StaticMap::blocks() const { return impl_->volume.volume_units_.size(); }
 size_t StaticMap::frames_integrated() const { return impl_->integrated; }
 size_t StaticMap::blocks_dropped() const { return impl_->dropped; }
 
+namespace {
+
+// Open3D's PLY writer (RPly) reports a full disk once per element on stderr
+// and may still return success, leaving a short file. So: refuse before
+// writing when the disk cannot hold the file, check the size after, and
+// only then move it under its name. `min_bytes` is a lower bound of the
+// binary PLY's size.
+template <class WriteFn>
+void WriteComplete(const std::string& path, uintmax_t min_bytes, const char* what, WriteFn write) {
+  namespace fs = std::filesystem;
+  const std::string partial = path + ".partial.ply";
+  std::error_code ec;
+  const fs::path dir = fs::absolute(path).parent_path();
+  const fs::space_info space = fs::space(dir, ec);
+  if (!ec && space.available < min_bytes)
+    throw std::runtime_error("cannot write " + std::string(what) + " '" + path + "': it needs " +
+                             std::to_string(min_bytes >> 10) + " KiB or more, " +
+                             std::to_string(space.available >> 10) + " KiB free (disk full)");
+  const bool ok = write(partial);
+  const uintmax_t size = fs::exists(partial, ec) ? fs::file_size(partial, ec) : 0;
+  if (!ok || size < min_bytes) {
+    fs::remove(partial, ec);
+    throw std::runtime_error("cannot write " + std::string(what) + " '" + path + "' (" +
+                             std::to_string(size) + " of at least " + std::to_string(min_bytes) +
+                             " bytes written: disk full?)");
+  }
+  fs::rename(partial, path);
+}
+
+}  // namespace
+
 size_t StaticMap::WriteMesh(const std::string& path) const {
   auto mesh = impl_->volume.ExtractTriangleMesh();
-  const std::string partial = path + ".partial.ply";
-  if (!open3d::io::WriteTriangleMesh(partial, *mesh, /*write_ascii=*/false, /*compressed=*/false,
-                                     /*write_vertex_normals=*/true, /*write_vertex_colors=*/true,
-                                     /*write_triangle_uvs=*/false, /*print_progress=*/false))
-    throw std::runtime_error("cannot write mesh '" + path + "'");
-  std::filesystem::rename(partial, path);
+  // xyz + normal as floats and rgb per vertex, count + 3 indices per face.
+  const uintmax_t min_bytes = mesh->vertices_.size() * 27 + mesh->triangles_.size() * 13;
+  WriteComplete(path, min_bytes, "mesh", [&](const std::string& partial) {
+    return open3d::io::WriteTriangleMesh(partial, *mesh, /*write_ascii=*/false,
+                                         /*compressed=*/false, /*write_vertex_normals=*/true,
+                                         /*write_vertex_colors=*/true,
+                                         /*write_triangle_uvs=*/false, /*print_progress=*/false);
+  });
   return mesh->triangles_.size();
 }
 
@@ -99,10 +132,9 @@ std::vector<Eigen::Vector3f> ReadMeshVertices(const std::string& path) {
 
 size_t StaticMap::WritePointCloud(const std::string& path) const {
   auto cloud = impl_->volume.ExtractPointCloud();
-  const std::string partial = path + ".partial.ply";
-  if (!open3d::io::WritePointCloud(partial, *cloud))
-    throw std::runtime_error("cannot write point cloud '" + path + "'");
-  std::filesystem::rename(partial, path);
+  WriteComplete(path, cloud->points_.size() * 12, "point cloud", [&](const std::string& partial) {
+    return open3d::io::WritePointCloud(partial, *cloud);
+  });
   return cloud->points_.size();
 }
 
