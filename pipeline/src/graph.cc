@@ -611,12 +611,31 @@ RunResult Graph::Run(RunControl& control) {
   InputMux collector(ctx, {{"stats", "stats", kStatsEndpoint, FlowPolicy::kLatest, 4096, true}},
                      nullptr);
   collector.Start();
+  // Stats log: whole lines only. Each line is flushed; when one cannot be
+  // (a full disk), the file is cut back to the last complete line and the
+  // log stops, said once.
   std::ofstream stats_log;
+  std::string stats_path;
+  uintmax_t stats_complete = 0;
   if (!impl_->options.stats_file.empty()) {
-    const std::string path = impl_->output_dir + "/" + impl_->options.stats_file;
-    stats_log.open(path, std::ios::trunc);
-    if (!stats_log) spdlog::warn("cannot write stats to {}", path);
+    stats_path = impl_->output_dir + "/" + impl_->options.stats_file;
+    stats_log.open(stats_path, std::ios::trunc);
+    if (!stats_log) spdlog::warn("cannot write stats to {}", stats_path);
   }
+  auto log_stats = [&](const std::string& line) {
+    if (!stats_log) return;
+    stats_log << line << "\n";
+    stats_log.flush();
+    if (stats_log) {
+      stats_complete += line.size() + 1;
+      return;
+    }
+    stats_log.close();
+    std::error_code ec;
+    std::filesystem::resize_file(stats_path, stats_complete, ec);
+    spdlog::warn("stats: writing {} failed (disk full?); it ends at its last complete line",
+                 stats_path);
+  };
 
   std::set<std::string> local_nodes;
   std::map<std::string, int64_t> totals;  // sources' lengths, for the progress bar
@@ -651,7 +670,7 @@ RunResult Graph::Run(RunControl& control) {
       if (!item) return false;
       if (const auto* s = std::get_if<Stats>(&item->value.message)) {
         latest[s->node] = *s;
-        if (stats_log) stats_log << StatsToJson(*s, elapsed()).dump() << "\n";
+        log_stats(StatsToJson(*s, elapsed()).dump());
       }
       return true;
     };
@@ -706,7 +725,7 @@ RunResult Graph::Run(RunControl& control) {
   nodes_done = true;
   collect.join();
   collector.Stop();
-  if (stats_log) stats_log.flush();
+  if (stats_log) stats_log.close();
 
   std::vector<std::string> errors;
   for (auto& r : runners) {

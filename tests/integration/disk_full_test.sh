@@ -15,6 +15,7 @@ unshare -m bash -c '
   "$BIN" synth --out "$work/synth" --frames 60 > /dev/null 2>&1
   "$BIN" run --input "$work/synth" --out "$work/disk/out" -q > "$work/run.log" 2>&1
   echo $? > "$work/rc"
+  tail -c 1 "$work/disk/out/stats.jsonl" | od -An -c | tr -d " " > "$work/stats_last"
   find "$work/disk/out" -type f -printf "%s %f\n" > "$work/files.txt"
 '
 rc=$(cat "$work/rc")
@@ -38,4 +39,5 @@ done < "$work/files.txt"
 for f in map_mesh.ply map_tsdf.ply; do
   ! grep -q " $f\$" "$work/files.txt" || fail "the map $f was written though the mesh failed"
 done
+[ "$(cat "$work/stats_last")" = '\n' ] || fail "stats.jsonl ends mid-line"
 echo "PASS"
