@@ -35,10 +35,10 @@ std::string QosYaml(bool latched) {
 class Ros2RecorderStage : public pipeline::Stage {
  public:
   Ros2RecorderStage(const std::string& path, std::map<std::string, std::string> ports,
-                    std::string prefix, ros2::FrameIds frames)
+                    ros2::TopicMapper::Options mapper)
       : path_(path),
         ports_(std::move(ports)),
-        mapper_({std::move(prefix), std::move(frames)}),
+        mapper_(std::move(mapper)),
         writer_(path, "ros2", "dyn4d", /*chunk_bytes=*/4 << 20) {}
 
   std::vector<std::string> InputPorts() const override {
@@ -143,12 +143,9 @@ class Ros2RecorderStage : public pipeline::Stage {
 
 std::unique_ptr<pipeline::Stage> MakeRos2Recorder(const std::string& path,
                                                   std::map<std::string, std::string> ports,
-                                                  const std::string& topic_prefix,
-                                                  const std::string& map_frame,
-                                                  const std::string& camera_frame) {
+                                                  ros2::TopicMapper::Options mapper) {
   fs::create_directories(fs::path(path).parent_path());
-  ros2::FrameIds frames{map_frame, camera_frame};
-  return std::make_unique<Ros2RecorderStage>(path, std::move(ports), topic_prefix, frames);
+  return std::make_unique<Ros2RecorderStage>(path, std::move(ports), std::move(mapper));
 }
 
 }  // namespace dyn4d::io::internal
@@ -199,11 +196,8 @@ class Ros2BagSource : public FrameSource {
       throw SourceError("ROS 2 bag '" + path_ +
                         "': no sensor_msgs/CameraInfo topic; give the intrinsics "
                         "(--input-param fx=.. fy=.. cx=.. cy=..)");
-    std::optional<pipeline::CameraIntrinsics> given;
-    if (c.fx > 0)
-      given = pipeline::CameraIntrinsics{c.fx, c.fy > 0 ? c.fy : c.fx, c.cx, c.cy, 0, 0};
     pairer_.emplace("ROS 2 bag '" + path_ + "'", "ros2:" + fs::path(path_).filename().string(),
-                    !depth_topic_.empty(), given);
+                    !depth_topic_.empty(), GivenIntrinsics(c));
     reader_ = std::make_unique<McapReader>(path_);
   }
 

@@ -28,7 +28,7 @@ class Ros2BridgeStage : public pipeline::Stage {
   explicit Ros2BridgeStage(const Ros2BridgeOptions& o)
       : o_(o),
         participant_(o.domain_id >= 0 ? o.domain_id : DomainFromEnvironment()),
-        mapper_({o.topic_prefix, o.frames}) {
+        mapper_(o.mapper) {
     for (const auto& [port, topic] : o.inputs) ports_.push_back(port);
   }
   std::vector<std::string> InputPorts() const override { return ports_; }
@@ -115,10 +115,8 @@ class Ros2TopicSource : public FrameSource {
     if (!c.ros2_info_topic.empty())
       info_ = participant_.CreateReader(c.ros2_info_topic, ros2::CameraInfo::kType,
                                         ros2::Qos{false, false, 1});
-    std::optional<pipeline::CameraIntrinsics> given;
-    if (c.fx > 0)
-      given = pipeline::CameraIntrinsics{c.fx, c.fy > 0 ? c.fy : c.fx, c.cx, c.cy, 0, 0};
-    pairer_.emplace("ROS 2 topic " + c.path, "ros2:" + c.path, depth_ != nullptr, given);
+    pairer_.emplace("ROS 2 topic " + c.path, "ros2:" + c.path, depth_ != nullptr,
+                    GivenIntrinsics(c));
   }
   bool IsLive() const override { return true; }
   std::string Describe() const override {

@@ -254,6 +254,26 @@ std::optional<ColorCameraModel> ReadColorCameraParams(Params& p) {
 
 namespace {
 
+// The parameters of the ROS 2 topic mapping the recorder (profile ros2), the
+// bridge and the viewer share: topic prefix and frame ids.
+ros2::TopicMapper::Options ReadTopicMapperOptions(Params& p) {
+  ros2::TopicMapper::Options o;
+  o.prefix = p.GetString("topic_prefix", o.prefix);
+  o.frames.map = p.GetString("map_frame", o.frames.map);
+  o.frames.camera = p.GetString("camera_frame", o.frames.camera);
+  return o;
+}
+
+// The bridge and the viewer take the mapping's ports only.
+void CheckMapperPorts(Params& p, const StageContext& ctx, const std::string& what) {
+  if (ctx.inputs.empty()) p.AddProblem("", what + " needs at least one input");
+  for (const auto& [port, topic] : ctx.inputs)
+    if (port != "frames" && port != "poses" && port != "clouds" && port != "map" &&
+        port != "tracks" && port != "cognitive_map")
+      p.AddProblem("inputs." + port,
+                   "unknown port (frames, poses, clouds, map, tracks, cognitive_map)");
+}
+
 std::unique_ptr<pipeline::Stage> MakeInput(Params& p, const StageContext&) {
   SourceConfig c;
   c.path = p.GetString("path", "");
@@ -526,12 +546,10 @@ void RegisterStages(pipeline::StageRegistry& r) {
                const std::string profile = p.GetChoice("profile", "dyn4d", {"dyn4d", "ros2"});
                if (profile == "ros2") {
                  const std::string file = p.GetString("file", "ros2_bag/ros2_bag_0.mcap");
-                 const std::string prefix = p.GetString("topic_prefix", "/dyn4d");
-                 const std::string map_frame = p.GetString("map_frame", "map");
-                 const std::string camera_frame = p.GetString("camera_frame", "camera");
+                 ros2::TopicMapper::Options mapper = ReadTopicMapperOptions(p);
                  p.Finish();
-                 return internal::MakeRos2Recorder(OutPath(ctx, file), ctx.inputs, prefix,
-                                                   map_frame, camera_frame);
+                 return internal::MakeRos2Recorder(OutPath(ctx, file), ctx.inputs,
+                                                   std::move(mapper));
                }
                return std::make_unique<RecorderStage>(
                    OutPath(ctx, p.GetString("file", "recording.mcap")), ctx.inputs);
@@ -542,15 +560,8 @@ void RegisterStages(pipeline::StageRegistry& r) {
              [](Params& p, const StageContext& ctx) -> std::unique_ptr<pipeline::Stage> {
                internal::Ros2BridgeOptions o;
                o.inputs = ctx.inputs;
-               if (o.inputs.empty()) p.AddProblem("", "the ROS 2 bridge needs at least one input");
-               for (const auto& [port, topic] : o.inputs)
-                 if (port != "frames" && port != "poses" && port != "clouds" && port != "map" &&
-                     port != "tracks" && port != "cognitive_map")
-                   p.AddProblem("inputs." + port,
-                                "unknown port (frames, poses, clouds, map, tracks, cognitive_map)");
-               o.topic_prefix = p.GetString("topic_prefix", o.topic_prefix);
-               o.frames.map = p.GetString("map_frame", "map");
-               o.frames.camera = p.GetString("camera_frame", "camera");
+               CheckMapperPorts(p, ctx, "the ROS 2 bridge");
+               o.mapper = ReadTopicMapperOptions(p);
                o.domain_id = p.GetInt("domain_id", -1, -1, 232);
                o.ros_profiles = p.GetChoice("qos", "compatible", {"compatible", "ros_profiles"}) ==
                                 "ros_profiles";
@@ -563,17 +574,10 @@ void RegisterStages(pipeline::StageRegistry& r) {
              [](Params& p, const StageContext& ctx) -> std::unique_ptr<pipeline::Stage> {
                internal::ViewerOptions o;
                o.inputs = ctx.inputs;
-               if (o.inputs.empty()) p.AddProblem("", "the viewer needs at least one input");
-               for (const auto& [port, topic] : o.inputs)
-                 if (port != "frames" && port != "poses" && port != "clouds" && port != "map" &&
-                     port != "tracks" && port != "cognitive_map")
-                   p.AddProblem("inputs." + port,
-                                "unknown port (frames, poses, clouds, map, tracks, cognitive_map)");
+               CheckMapperPorts(p, ctx, "the viewer");
                o.address = p.GetString("address", o.address);
                o.port = static_cast<uint16_t>(p.GetInt("port", o.port, 0, 65535));
-               o.topic_prefix = p.GetString("topic_prefix", o.topic_prefix);
-               o.frames.map = p.GetString("map_frame", "map");
-               o.frames.camera = p.GetString("camera_frame", "camera");
+               o.mapper = ReadTopicMapperOptions(p);
                o.ask_endpoint = p.GetString("ask_endpoint", "");
                p.Finish();
                try {

@@ -20,7 +20,7 @@ namespace {
 class ViewerStage : public pipeline::Stage {
  public:
   explicit ViewerStage(const ViewerOptions& o)
-      : o_(o), server_(ServerOptions(o, this)), mapper_({o.topic_prefix, o.frames}) {
+      : o_(o), server_(ServerOptions(o, this)), mapper_(o.mapper) {
     for (const auto& [port, topic] : o.inputs) ports_.push_back(port);
     spdlog::info(
         "viewer: open ws://{}:{} in Foxglove or Lichtblick (Open connection -> Foxglove "
@@ -55,7 +55,7 @@ class ViewerStage : public pipeline::Stage {
   // published on PREFIX/answers (std_msgs/String). Off the server's thread:
   // the reasoner may take a while (an MLLM endpoint).
   void OnClientMessage(const std::string& topic, const std::string& payload) {
-    if (topic != o_.topic_prefix + "/question") return;
+    if (topic != o_.mapper.prefix + "/question") return;
     nlohmann::json j = nlohmann::json::parse(payload, nullptr, false);
     pipeline::Query q;
     q.question = j.is_object() ? j.value("question", "") : payload;
@@ -74,7 +74,7 @@ class ViewerStage : public pipeline::Stage {
         text += std::string("no answer: ") + e.what();
       }
       ros2::TopicMessage m;
-      m.topic = o_.topic_prefix + "/answers";
+      m.topic = o_.mapper.prefix + "/answers";
       m.type = ros2::String::kType;
       m.cdr = ros2::Encode(ros2::String{text});
       m.stamp_ns = pipeline::WallNowNs();

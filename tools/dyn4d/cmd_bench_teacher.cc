@@ -119,13 +119,8 @@ int RunTeacherBench(const TeacherBenchOptions& o) {
       recognizer_frame_ms.push_back(ms);
       for (size_t i = 0; i < boxes.size(); ++i) {
         if (!results[i]) continue;
-        const std::vector<float> c = perception::CropForRecognition(
-            *f.color, boxes[i], size, spec.net.in_channels, spec.crop_keep_aspect);
         crops.push_back(
-            torch::from_blob(const_cast<float*>(c.data()), {spec.net.in_channels, size, size})
-                .mul(255)
-                .round()
-                .to(torch::kUInt8));
+            CropAsUint8(*f.color, boxes[i], size, spec.net.in_channels, spec.crop_keep_aspect));
         labels.push_back(box_labels[i]);
         dynamic_pred.push_back(results[i]->class_id);
         dynamic_exit.push_back(results[i]->exit_index);

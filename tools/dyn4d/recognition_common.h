@@ -43,6 +43,11 @@ struct DataSource {
 TrainingData LoadTrainingData(const perception::RecognitionModelSpec& spec,
                               const DataSource& source, const std::string& which);
 
+/// A recognition crop of `box` (the recognize stage's own cropping) as a
+/// (C, size, size) uint8 tensor; undefined when the box leaves no crop.
+torch::Tensor CropAsUint8(const pipeline::Image& image, const pipeline::Box2D& box, int size,
+                          int channels, bool keep_aspect = false);
+
 /// Teacher-labelled crops of `classes` (in that order), (C, size, size)
 /// uint8 each, with what the teacher cost and found elsewhere.
 struct TeacherCrops {

@@ -16,12 +16,8 @@
 namespace dyn4d::cli {
 namespace rec = dyn4d::recognition;
 
-namespace {
-
-// A recognition crop of `box` (the recognize stage's own cropping) as a
-// (C, size, size) uint8 tensor; undefined when the box leaves no crop.
 torch::Tensor CropAsUint8(const pipeline::Image& image, const pipeline::Box2D& box, int size,
-                          int channels, bool keep_aspect = false) {
+                          int channels, bool keep_aspect) {
   const std::vector<float> crop =
       perception::CropForRecognition(image, box, size, channels, keep_aspect);
   if (crop.empty()) return {};
@@ -30,6 +26,8 @@ torch::Tensor CropAsUint8(const pipeline::Image& image, const pipeline::Box2D& b
       .round()
       .to(torch::kUInt8);
 }
+
+namespace {
 
 // Object crops (N, C, size, size) uint8 from synthetic scenes with all six
 // categories, every `frame_step`-th frame. Boxes are jittered (each side
