@@ -70,7 +70,8 @@ class Ros2FramePairer {
                     " (subscribe to depth registered to colour, e.g. aligned_depth_to_color)");
       }
       r.frame.depth = std::move(*depth);
-      r.frame.depth_scale = 1000;  // FromImage gives millimetres
+      r.frame.depth_scale = 1000;              // FromImage gives millimetres
+      r.frame.depth_offset_ns = d->first - t;  // depth's own time, relative to the colour's
       depths_.erase(depths_.begin(), std::next(d));
     }
     r.frame.intrinsics = info_ ? ros2::FromCameraInfo(*info_) : *given_;

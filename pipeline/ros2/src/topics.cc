@@ -20,9 +20,15 @@ std::vector<TopicMessage> TopicMapper::Map(const pipeline::Message& m, const std
     frame_width_ = frame->color.width, frame_height_ = frame->color.height;
     const Header h = MakeHeader(frame->meta, f.camera);
     Add(out, base + "/color/image_raw", ToImage(frame->color, h), t, Delivery::kSensor);
-    if (!frame->depth.empty())
-      Add(out, base + "/depth/image_raw", ToImage(frame->depth, h, frame->depth_scale), t,
+    if (!frame->depth.empty()) {
+      // Stamped when the depth was taken (TUM pairs differ by up to 11 ms),
+      // so a reader can bring it to the colour's time again.
+      pipeline::MessageMeta depth_meta = frame->meta;
+      depth_meta.stamp_ns += frame->depth_offset_ns;
+      Add(out, base + "/depth/image_raw",
+          ToImage(frame->depth, MakeHeader(depth_meta, f.camera), frame->depth_scale), t,
           Delivery::kSensor);
+    }
     Add(out, base + "/color/camera_info", ToCameraInfo(frame->intrinsics, h), t, Delivery::kSensor);
   } else if (const auto* pose = std::get_if<pipeline::CameraPose>(&m)) {
     if (pose->status == pipeline::PoseStatus::kLost) return out;
