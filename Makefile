@@ -37,6 +37,7 @@ demo:
 	$(DYN4D) eval mot --gt out/demo/gt_tracks_mot.txt --res out/demo/tracks_mot.txt
 	@echo "== the cognitive map of out/demo and the answers to configs/demo_questions.txt"
 	@cat out/demo/reasoning.txt
+	@echo "== the whole run as one page (opens from disk, no network): out/demo/report.html"
 
 bench: build
 	$(DYN4D) bench transport

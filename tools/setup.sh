@@ -36,6 +36,9 @@ PACKAGES=(
   libwebsocketpp-dev libasio-dev
   # tests and benchmarks
   catch2 libbenchmark-dev
+  # the built-in page tested in a real browser (headless, with playwright-core
+  # from npm at test set-up)
+  chromium
   # fuzzing the message decoder (clang + libFuzzer runtime)
   clang libfuzzer-14-dev libclang-rt-14-dev
   # the Python protocol client test (Debian's python3, not the one first on PATH)

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "dyn4d/io/report.h"
 #include "dyn4d/pipeline/clock.h"
 #include "dyn4d/pipeline/service.h"
 #include "dyn4d/ros2/foxglove_server.h"
@@ -20,11 +21,11 @@ namespace {
 class ViewerStage : public pipeline::Stage {
  public:
   explicit ViewerStage(const ViewerOptions& o)
-      : o_(o), server_(ServerOptions(o, this)), mapper_(o.mapper) {
+      : o_(o), server_(ServerOptions(o, this)), mapper_(o.mapper), stats_mapper_(o.mapper) {
     for (const auto& [port, topic] : o.inputs) ports_.push_back(port);
     spdlog::info(
-        "viewer: open ws://{}:{} in Foxglove or Lichtblick (Open connection -> Foxglove "
-        "WebSocket)",
+        "viewer: open http://{0}:{1}/ in a browser, or ws://{0}:{1} in Foxglove or Lichtblick "
+        "(Open connection -> Foxglove WebSocket)",
         o.address, server_.port());
   }
   std::vector<std::string> InputPorts() const override { return ports_; }
@@ -36,13 +37,28 @@ class ViewerStage : public pipeline::Stage {
     for (ros2::TopicMessage& t : mapper_.Map(m, "", port == "map")) server_.Publish(std::move(t));
     return {};
   }
+  // Every node's stats, as /diagnostics (the page's node table, Foxglove's
+  // Diagnostics panel). On the run's stats thread: a mapper of its own.
+  void OnRunStats(const pipeline::Stats& stats) override {
+    std::lock_guard<std::mutex> lock(stats_mutex_);
+    for (ros2::TopicMessage& t : stats_mapper_.Map(stats)) server_.Publish(std::move(t));
+  }
   ~ViewerStage() override {
     for (auto& q : questions_) q.wait();
   }
 
  private:
   static ros2::FoxgloveServer::Options ServerOptions(const ViewerOptions& o, ViewerStage* self) {
-    ros2::FoxgloveServer::Options s{o.address, o.port, "dyn4d"};
+    ros2::FoxgloveServer::Options s;
+    s.address = o.address;
+    s.port = o.port;
+    // The built-in page, a client of this same server.
+    s.http = [](const std::string& path, std::string& type, std::string& body) {
+      if (path != "/" && path != "/index.html") return false;
+      type = "text/html; charset=utf-8";
+      body = WebPageHtml();
+      return true;
+    };
     if (!o.ask_endpoint.empty())
       s.on_client_message = [self](const std::string& topic, const std::string& payload) {
         self->OnClientMessage(topic, payload);
@@ -89,6 +105,8 @@ class ViewerStage : public pipeline::Stage {
   std::atomic<uint64_t> next_request_{0};
   ros2::FoxgloveServer server_;
   ros2::TopicMapper mapper_;
+  std::mutex stats_mutex_;
+  ros2::TopicMapper stats_mapper_;
   std::vector<std::string> ports_;
 };
 

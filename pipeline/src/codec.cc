@@ -564,4 +564,25 @@ DecodeResult Decode(const std::vector<Buffer>& frames) {
   return result;
 }
 
+std::string Base64(const void* data, size_t size) {
+  const auto* b = static_cast<const uint8_t*>(data);
+  static const char* kTable = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((size + 2) / 3 * 4);
+  size_t i = 0;
+  for (; i + 2 < size; i += 3) {
+    const uint32_t v = (b[i] << 16) | (b[i + 1] << 8) | b[i + 2];
+    out += kTable[v >> 18], out += kTable[(v >> 12) & 63], out += kTable[(v >> 6) & 63],
+        out += kTable[v & 63];
+  }
+  if (i + 1 == size) {
+    const uint32_t v = b[i] << 16;
+    out += kTable[v >> 18], out += kTable[(v >> 12) & 63], out += "==";
+  } else if (i + 2 == size) {
+    const uint32_t v = (b[i] << 16) | (b[i + 1] << 8);
+    out += kTable[v >> 18], out += kTable[(v >> 12) & 63], out += kTable[(v >> 6) & 63], out += '=';
+  }
+  return out;
+}
+
 }  // namespace dyn4d::pipeline

@@ -65,6 +65,7 @@ class NodeRunner {
   bool done() const { return done_; }
   const std::string& error() const { return error_; }
   const std::string& name() const { return node_.name; }
+  Stage& stage() { return *stage_; }
   Stats FinalStats() const {
     std::lock_guard<std::mutex> lock(mu_);
     return final_stats_;
@@ -671,6 +672,7 @@ RunResult Graph::Run(RunControl& control) {
       if (const auto* s = std::get_if<Stats>(&item->value.message)) {
         latest[s->node] = *s;
         log_stats(StatsToJson(*s, elapsed()).dump());
+        for (auto& r : runners) r->stage().OnRunStats(*s);
       }
       return true;
     };

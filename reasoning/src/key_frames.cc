@@ -4,27 +4,9 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
-namespace dyn4d::reasoning {
+#include "dyn4d/pipeline/codec.h"
 
-std::string Base64(const std::vector<uint8_t>& b) {
-  static const char* kTable = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((b.size() + 2) / 3 * 4);
-  size_t i = 0;
-  for (; i + 2 < b.size(); i += 3) {
-    const uint32_t v = (b[i] << 16) | (b[i + 1] << 8) | b[i + 2];
-    out += kTable[v >> 18], out += kTable[(v >> 12) & 63], out += kTable[(v >> 6) & 63],
-        out += kTable[v & 63];
-  }
-  if (i + 1 == b.size()) {
-    const uint32_t v = b[i] << 16;
-    out += kTable[v >> 18], out += kTable[(v >> 12) & 63], out += "==";
-  } else if (i + 2 == b.size()) {
-    const uint32_t v = (b[i] << 16) | (b[i + 1] << 8);
-    out += kTable[v >> 18], out += kTable[(v >> 12) & 63], out += kTable[(v >> 6) & 63], out += '=';
-  }
-  return out;
-}
+namespace dyn4d::reasoning {
 
 KeyFrames::KeyFrames(int max_frames, double every_s)
     : max_frames_(std::max(1, max_frames)), every_s_(every_s) {}
@@ -84,7 +66,7 @@ std::vector<std::string> KeyFrames::DataUrls(int64_t track_id) const {
     }
     std::vector<uint8_t> jpeg;
     cv::imencode(".jpg", bgr, jpeg, {cv::IMWRITE_JPEG_QUALITY, 85});
-    urls.push_back("data:image/jpeg;base64," + Base64(jpeg));
+    urls.push_back("data:image/jpeg;base64," + pipeline::Base64(jpeg.data(), jpeg.size()));
   }
   return urls;
 }

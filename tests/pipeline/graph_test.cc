@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <thread>
 
 #include "../common/test_stages.h"
@@ -224,4 +226,50 @@ TEST_CASE("The status line fits the terminal: progress, frames/s, the slowest no
   CHECK(line.find("slowest node_with_a_long_name_7 95 ms") != std::string::npos);
   CHECK(line.find("drop 2") != std::string::npos);
   CHECK(line.find("[#") != std::string::npos);  // a bar where there is room
+}
+
+namespace {
+// A sink that shows the run's stats (as the live viewer does): it records
+// which nodes it heard of, from the stats thread.
+class StatsWatcher : public Stage {
+ public:
+  explicit StatsWatcher(std::shared_ptr<std::map<std::string, uint64_t>> seen) : seen_(seen) {}
+  std::vector<std::string> InputPorts() const override { return {"in"}; }
+  Outputs Process(const std::string&, const Message&) override { return {}; }
+  void OnRunStats(const Stats& s) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    (*seen_)[s.node] = std::max((*seen_)[s.node], s.processed);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::shared_ptr<std::map<std::string, uint64_t>> seen_;
+};
+}  // namespace
+
+TEST_CASE("Stages that show stats get every node's, as the run collects them", "[graph][stats]") {
+  auto seen = std::make_shared<std::map<std::string, uint64_t>>();
+  auto registry = dyn4d::test::TestRegistry();
+  registry.Register("stats_watcher", "test", [seen](Params&, const StageContext&) {
+    return std::make_unique<StatsWatcher>(seen);
+  });
+  const GraphConfig g = ParseGraphConfig(R"(
+version: 1
+nodes:
+  source: {type: counting_source, outputs: {out: raw}, params: {count: 40}}
+  sink: {type: recording_sink, inputs: {in: raw}}
+  watcher: {type: stats_watcher, inputs: {in: raw}}
+)",
+                                         "watch.yaml");
+  RunOptions o;
+  o.output_dir = TempDir("graph_stats");
+  o.stats_period_s = 0.05;
+  RunControl control;
+  const RunResult r = Graph(g, registry, o).Run(control);
+  REQUIRE(r.status == RunResult::Status::kOk);
+  // Every node, itself included, up to its final count.
+  REQUIRE(seen->size() == 3);
+  CHECK(seen->at("source") == 40);
+  CHECK(seen->at("sink") == 40);
+  CHECK(seen->at("watcher") == 40);
 }

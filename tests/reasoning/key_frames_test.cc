@@ -3,11 +3,13 @@
 
 #include <catch2/catch.hpp>
 
+#include "dyn4d/pipeline/codec.h"
+
 using namespace dyn4d;
-using reasoning::Base64;
+using pipeline::Base64;
 
 TEST_CASE("base64 (RFC 4648 test vectors)", "[reasoning]") {
-  auto b = [](const std::string& s) { return Base64(std::vector<uint8_t>(s.begin(), s.end())); };
+  auto b = [](const std::string& s) { return Base64(s.data(), s.size()); };
   CHECK(b("") == "");
   CHECK(b("f") == "Zg==");
   CHECK(b("fo") == "Zm8=");
@@ -41,6 +43,6 @@ TEST_CASE("key frames: spread over the stream, the queried object highlighted", 
   CHECK(with_7.size() < all.size());  // only the frames where #7 is seen
   CHECK_FALSE(with_7.empty());
   for (const auto& u : with_7) CHECK(u.rfind("data:image/jpeg;base64,/9j/", 0) == 0);
-  CHECK(with_7[0] != all[0]);  // the overlay changed the image
+  CHECK(with_7[0] != all[0]);     // the overlay changed the image
   CHECK(kf.DataUrls(99) == all);  // never seen: plain frames
 }

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "dyn4d/ros2/convert.h"
 #include "dyn4d/ros2/definitions.h"
 #include "dyn4d/ros2/msgs.h"
 
@@ -53,6 +54,8 @@ struct Samples {
   Detection3DArray detections;
   MarkerArray markers;
   String text;
+  ImageAnnotations annotations;  // as the viewer draws them over the image
+  DiagnosticArray diagnostics;   // per-node stats
 
   Samples() {
     cloud.header = MakeHeader("map");
@@ -128,6 +131,18 @@ struct Samples {
     label.ns = "labels", label.type = Marker::kTextViewFacing, label.text = "#7 person";
     markers.markers = {box, trail, label};
     text.data = "Cognitive map: person #7 walks left (2.5 m from the camera)";
+    dyn4d::pipeline::Tracks tracks;
+    tracks.meta.stamp_ns = 1305031102175304000;
+    dyn4d::pipeline::Track person;
+    person.track_id = 7, person.class_name = "person", person.exit_index = 1;
+    person.box = {10, 20, 30, 60};
+    tracks.items = {person};
+    annotations = ToImageAnnotations(tracks);
+    dyn4d::pipeline::Stats st;
+    st.node = "track", st.fps = 29.5, st.latency_p50_ms = 1.25, st.latency_p95_ms = 3.5;
+    st.processed = 120, st.dropped = 2;
+    st.counters = {{"exit_1", 40}};
+    diagnostics = ToDiagnostics({{"track", st}}, MakeHeader(""));
   }
 };
 
@@ -190,6 +205,8 @@ TEST_CASE("ros2 CDR: every message type survives a round trip", "[ros2][cdr]") {
   CheckRoundTrip(s.detections);
   CheckRoundTrip(s.markers);
   CheckRoundTrip(s.text);
+  CheckRoundTrip(s.annotations);
+  CheckRoundTrip(s.diagnostics);
   const Image back = Decode<Image>(Encode(s.image));
   CHECK(back.encoding == "rgb8");
   CHECK(back.data == s.image.data);
@@ -264,4 +281,6 @@ TEST_CASE("ros2 samples for the independent decoder", "[.export]") {
   write(Detection3DArray::kType, Encode(s.detections));
   write(MarkerArray::kType, Encode(s.markers));
   write(String::kType, Encode(s.text));
+  write(ImageAnnotations::kType, Encode(s.annotations));
+  write(DiagnosticArray::kType, Encode(s.diagnostics));
 }

@@ -122,5 +122,21 @@ check("markers", markers.markers.length === 3 && box.ns === "objects" && box.id 
 const text = decode("std_msgs/String");
 check("string", text.data.startsWith("Cognitive map: person #7"));
 
-if (failures === 0) console.log("all 10 message types decoded by @foxglove/rosmsg2-serialization");
+// foxglove_msgs is not in msgs-common either: dyn4d's schema text is parsed.
+const ann = decode("foxglove_msgs/ImageAnnotations");
+const [outline] = ann.points, [labelText] = ann.labels;
+check("image annotations", ann.circles.length === 0 && ann.points.length === 1 &&
+  outline.type === 2 && outline.points.length === 4 && near(outline.points[2].x, 40) &&
+  near(outline.points[2].y, 80) && outline.outline_color.a === 1 && outline.thickness === 2 &&
+  labelText.text === "#7 person exit 2" && near(labelText.position.x, 10) &&
+  labelText.timestamp.sec === 1305031102);
+
+const diag = decode("diagnostic_msgs/DiagnosticArray");
+const [st] = diag.status;
+const kv = Object.fromEntries(st.values.map((v) => [v.key, v.value]));
+check("diagnostics", diag.status.length === 1 && st.name === "track" && st.level === 1 &&
+  st.hardware_id === "dyn4d" && kv.fps === "29.5" && kv.latency_p95_ms === "3.5" &&
+  kv.dropped === "2" && kv.exit_1 === "40" && st.message.startsWith("29.5/s"));
+
+if (failures === 0) console.log("all 12 message types decoded by @foxglove/rosmsg2-serialization");
 process.exit(failures === 0 ? 0 : 1);

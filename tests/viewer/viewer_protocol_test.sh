@@ -36,7 +36,7 @@ run=$!
 node "$JS/ws_client.mjs" "ws://127.0.0.1:$port" 30 "How many objects move?" ||
   { tail -5 "$work/run.log"; exit 1; }
 wait $run || { tail -5 "$work/run.log"; echo "FAIL the run with --view"; exit 1; }
-grep -q "viewer: open ws://127.0.0.1:$port" "$work/run.log" || { echo "FAIL no viewer address"; exit 1; }
+grep -q "ws://127.0.0.1:$port in Foxglove" "$work/run.log" || { echo "FAIL no viewer address"; exit 1; }
 
 echo "== a bad --view is refused, naming it"
 if "$BIN" run --config "$work/view.yaml" --out "$work/bad" --view "127.0.0.1:http" > "$work/bad.log" 2>&1; then

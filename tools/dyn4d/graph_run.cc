@@ -83,6 +83,10 @@ void AddViewer(pipeline::GraphConfig& config, const std::string& spec) {
   std::string ask;
   for (auto& n : config.nodes)
     if (n.type == "reason") {
+      // A live view shows the cognitive map as it grows: one every half
+      // second of 30 fps video unless the config sets its own.
+      if (n.params->GetInt("publish_every", 0, 0, 1000000) == 0)
+        n.params->Override("publish_every", "15");
       if (n.service.empty())
         n.service = "ipc://" + (std::filesystem::temp_directory_path() /
                                 ("dyn4d-view-" + std::to_string(::getpid()) + "-" + n.name))

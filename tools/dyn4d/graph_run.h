@@ -24,6 +24,7 @@ struct InputOverride {
   /// reading the graph's frames, poses, clouds, tracks and cognitive maps.
   std::string view;
   bool view_default = false;  ///< --view without a value: 127.0.0.1:8765
+  bool report = true;         ///< write OUT/report.html after each run
 };
 
 /// Adds the viewer node --view asks for; throws pipeline::ConfigError for

@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "commands.h"
+#include "dyn4d/io/report.h"
 #include "dyn4d/io/sources.h"
 #include "dyn4d/io/stages.h"
 #include "dyn4d/perception/stages.h"
@@ -89,8 +90,22 @@ void PrintSummary(const pipeline::RunResult& r) {
               r.elapsed_s, r.message.c_str());
 }
 
+// OUT/report.html of a finished run (whatever its status: what was written
+// is worth seeing); a report that cannot be written is a warning, not a
+// failed run.
+void WriteRunReport(const pipeline::RunResult& r) {
+  try {
+    io::ReportOptions o;
+    o.output_dir = r.output_dir;
+    o.elapsed_s = r.elapsed_s;
+    io::WriteReport(o);
+  } catch (const std::exception& e) {
+    spdlog::warn("report: {}", e.what());
+  }
+}
+
 int RunGraph(const std::string& config_path, pipeline::RunOptions options, bool quiet,
-             const InputOverride& input = {}) {
+             const InputOverride& input = {}, bool report = false) {
   pipeline::RunControl control;
   // Before anything slow: a Ctrl-C during start-up must stop the run, not be
   // lost (a background job of a script starts with SIGINT ignored).
@@ -106,6 +121,7 @@ int RunGraph(const std::string& config_path, pipeline::RunOptions options, bool 
     pipeline::Graph graph(std::move(config), registry, options);
     if (!quiet) std::printf("%s", graph.config().Describe().c_str());
     pipeline::RunResult result = graph.Run(control);
+    if (report) WriteRunReport(result);
     if (!quiet || result.status != pipeline::RunResult::Status::kOk) PrintSummary(result);
     if (result.status == pipeline::RunResult::Status::kFailed)
       std::fprintf(stderr, "dyn4d: run failed:\n%s\n", result.message.c_str());
@@ -153,6 +169,7 @@ int RunVideoBatch(const std::string& config_path, const std::string& folder, con
       o.status_line = true;
       pipeline::Graph graph(std::move(config), registry, o);
       pipeline::RunResult r = graph.Run(control);
+      if (in.report) WriteRunReport(r);
       row.seconds = r.elapsed_s;
       for (const auto& [node, st] : r.final_stats)
         if (graph.config().FindNode(node)->type == "input") row.frames = st.processed;
@@ -250,14 +267,36 @@ int main(int argc, char** argv) {
                   "protocol, ROS 2 channels); [ADDR:]PORT, default 127.0.0.1:8765")
       ->expected(0, 1);
   run->add_flag("-q,--quiet", run_quiet, "no graph description, status line or summary");
+  bool no_report = false;
+  run->add_flag("--no-report", no_report,
+                "do not write OUT/report.html (the run as one page that opens from disk)");
   bool status_nodes = false;
   run->add_flag("--status-nodes", status_nodes,
                 "the live line lists every node (fps, p50/p95 ms, queue) instead of the summary");
   run->footer(
       "\nPrints a live status line (fps, p50/p95 latency, queue depth, drops, errors per node),\n"
-      "writes OUT/stats.jsonl (one line per node per second) and a summary at the end.\n"
+      "writes OUT/stats.jsonl (one line per node per second), a summary at the end and\n"
+      "OUT/report.html: the run as one page that opens from disk (no network).\n"
       "Ctrl-C once: sources stop, every node flushes, exit 0. Twice: abort.\n"
       "Exit codes: 0 done, 1 a node failed (named on stderr), 2 invalid configuration.");
+
+  // report
+  auto* report = app.add_subcommand(
+      "report", "Write OUT/report.html for a run's output folder (dyn4d run writes it itself).");
+  io::ReportOptions report_options;
+  report->add_option("out", report_options.output_dir, "the run's output folder, e.g. out/demo")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  report->add_option("--thumbnails", report_options.thumbnails, "frames taken from overlay.mp4")
+      ->capture_default_str();
+  report
+      ->add_option("--map-points", report_options.max_map_points,
+                   "at most this many points of map_points.ply")
+      ->capture_default_str();
+  report->footer(
+      "\nOne self-contained HTML file (no network, opens from disk): summary figures, 3D and\n"
+      "top-down trajectories with the map, objects over time with their events, early-exit\n"
+      "histogram, per-node latency, thumbnails with overlays, cognitive map and answers.");
 
   // node
   auto* node = app.add_subcommand("node", "Run one node of a graph (for multi-process graphs).");
@@ -652,6 +691,7 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
   input.view_default = run->count("--view") > 0;
+  input.report = !no_report;
   spdlog::set_level(spdlog::level::from_str(log_level));
 
   if (*run) {
@@ -689,7 +729,19 @@ int main(int argc, char** argv) {
     o.output_dir = run_out;
     o.status_line = !run_quiet;
     o.status_detail = status_nodes;
-    return RunGraph(run_config, o, run_quiet, input);
+    return RunGraph(run_config, o, run_quiet, input, input.report);
+  }
+  if (*report) {
+    try {
+      const io::ReportResult r = io::WriteReport(report_options);
+      std::printf("report: %s (%zu KiB: %d frames, %d objects, %d thumbnails, %d map points)\n",
+                  r.path.c_str(), r.bytes / 1024, r.frames, r.objects, r.thumbnails, r.map_points);
+      for (const std::string& m : r.missing) std::printf("  not in the run: %s\n", m.c_str());
+      return kExitOk;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "dyn4d report: %s\n", e.what());
+      return kExitFailed;
+    }
   }
   if (*synth) return cli::RunSynth(so);
   if (*eval_stereo) return cli::RunStereoEval(se);

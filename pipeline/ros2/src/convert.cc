@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 
 namespace dyn4d::ros2 {
@@ -251,6 +252,67 @@ Image ToMaskImage(const pipeline::Tracks& tracks, int width, int height, const H
           out.data[size_t(y) * out.width + x] = value;
   }
   return out;
+}
+
+ImageAnnotations ToImageAnnotations(const pipeline::Tracks& tracks) {
+  ImageAnnotations a;
+  const Time stamp = Time::FromNs(tracks.meta.stamp_ns);
+  for (const pipeline::Track& t : tracks.items) {
+    if (t.box.w <= 0 || t.box.h <= 0) continue;
+    const ColorRGBA c = TrackColor(t.track_id);
+    const FoxgloveColor colour{c.r, c.g, c.b, 1.0};
+    PointsAnnotation box;
+    box.timestamp = stamp;
+    box.type = PointsAnnotation::kLineLoop;
+    const double x0 = t.box.x, y0 = t.box.y, x1 = t.box.x + t.box.w, y1 = t.box.y + t.box.h;
+    box.points = {{x0, y0}, {x1, y0}, {x1, y1}, {x0, y1}};
+    box.outline_color = colour;
+    box.thickness = 2;
+    a.points.push_back(std::move(box));
+    TextAnnotation label;
+    label.timestamp = stamp;
+    label.position = {x0, std::max(0.0, y0 - 2)};
+    label.text = "#" + std::to_string(t.track_id) + " " +
+                 (t.class_name.empty() ? std::string("object") : t.class_name) +
+                 (t.exit_index >= 0 ? " exit " + std::to_string(t.exit_index + 1) : "");
+    label.font_size = 12;
+    label.text_color = {1, 1, 1, 1};
+    label.background_color = {c.r * 0.6, c.g * 0.6, c.b * 0.6, 0.85};
+    a.labels.push_back(std::move(label));
+  }
+  return a;
+}
+
+DiagnosticArray ToDiagnostics(const std::map<std::string, pipeline::Stats>& latest,
+                              const Header& header) {
+  DiagnosticArray a;
+  a.header = header;
+  const auto number = [](double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.6g", v);
+    return std::string(buf);
+  };
+  for (const auto& [node, s] : latest) {
+    DiagnosticStatus d;
+    d.name = node;
+    d.hardware_id = "dyn4d";
+    d.level = s.dropped > 0 || s.errors > 0 ? DiagnosticStatus::kWarn : DiagnosticStatus::kOk;
+    char message[96];
+    std::snprintf(message, sizeof message, "%.1f/s, p50 %.1f ms, p95 %.1f ms", s.fps,
+                  s.latency_p50_ms, s.latency_p95_ms);
+    d.message = message;
+    d.values = {{"fps", number(s.fps)},
+                {"latency_p50_ms", number(s.latency_p50_ms)},
+                {"latency_p95_ms", number(s.latency_p95_ms)},
+                {"queue_depth", std::to_string(s.queue_depth)},
+                {"processed", std::to_string(s.processed)},
+                {"emitted", std::to_string(s.emitted)},
+                {"dropped", std::to_string(s.dropped)},
+                {"errors", std::to_string(s.errors)}};
+    for (const auto& [key, value] : s.counters) d.values.push_back({key, number(value)});
+    a.status.push_back(std::move(d));
+  }
+  return a;
 }
 
 std::optional<pipeline::Image> FromImage(const Image& image, std::string* why) {

@@ -162,6 +162,23 @@ FoxgloveServer::FoxgloveServer(Options options) : impl_(std::make_unique<Impl>()
       }
     return false;  // the protocol requires the subprotocol
   });
+  s.server.set_http_handler([&s](Handle h) {
+    Server::connection_ptr con = s.server.get_con_from_hdl(h);
+    std::string type, body;
+    std::string path = con->get_resource();
+    path = path.substr(0, path.find('?'));
+    if (s.o.http && s.o.http(path, type, body)) {
+      con->set_status(websocketpp::http::status_code::ok);
+      con->append_header("Content-Type", type);
+      con->append_header("Cache-Control", "no-store");
+      con->set_body(std::move(body));
+    } else {
+      con->set_status(websocketpp::http::status_code::not_found);
+      con->append_header("Content-Type", "text/plain; charset=utf-8");
+      con->set_body("dyn4d viewer: no page at " + path +
+                    " (the page is at /, the Foxglove WebSocket on this same port)\n");
+    }
+  });
   s.server.set_open_handler([&s](Handle h) { s.OnOpen(h); });
   s.server.set_close_handler([&s](Handle h) { s.OnClose(h); });
   s.server.set_fail_handler([&s](Handle h) { s.OnClose(h); });

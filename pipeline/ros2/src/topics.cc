@@ -53,12 +53,18 @@ std::vector<TopicMessage> TopicMapper::Map(const pipeline::Message& m, const std
             {k.position_world[0], k.position_world[1], k.position_world[2]});
     Add(out, base + "/objects", ToDetections(*tracks, f), t, Delivery::kStream);
     Add(out, base + "/markers", ToMarkers(*tracks, f, &trails), t, Delivery::kStream);
+    Add(out, base + "/annotations", ToImageAnnotations(*tracks), t, Delivery::kStream);
     if (frame_width_ > 0)
       Add(out, base + "/masks",
           ToMaskImage(*tracks, frame_width_, frame_height_, MakeHeader(tracks->meta, f.camera)), t,
           Delivery::kSensor);
   } else if (const auto* map = std::get_if<pipeline::CognitiveMap>(&m)) {
     Add(out, base + "/cognitive_map", ToString(*map), t, Delivery::kLatched);
+  } else if (const auto* stats = std::get_if<pipeline::Stats>(&m)) {
+    auto& latest = stats_[ns];
+    latest[stats->node] = *stats;
+    Add(out, base + "/diagnostics", ToDiagnostics(latest, MakeHeader(stats->meta, "")), t,
+        Delivery::kLatched);
   }
   return out;
 }

@@ -37,4 +37,8 @@ std::string ToString(DecodeResult::Status s);
 /// rejection names what was wrong. Payload buffers are shared, not copied.
 DecodeResult Decode(const std::vector<Buffer>& frames);
 
+/// Standard base64 (RFC 4648, with padding): JPEG data URLs for MLLM
+/// requests and the run report.
+std::string Base64(const void* data, size_t size);
+
 }  // namespace dyn4d::pipeline

@@ -72,6 +72,11 @@ class Stage {
   }
   /// End of stream on every input (or stop): flush what is held, write files.
   virtual Outputs Finish() { return {}; }
+  /// Every node's Stats in this process, as the run collects them (once a
+  /// stats period per node), for stages that show them (the live viewer).
+  /// Called on the run's stats thread, concurrently with Process and after
+  /// Finish: an override must be thread-safe. Default: ignored.
+  virtual void OnRunStats(const Stats& stats) { (void)stats; }
 };
 
 /// Maps stage type names (YAML `type:`) to factories. Each module registers

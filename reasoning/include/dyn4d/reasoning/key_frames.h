@@ -39,7 +39,4 @@ class KeyFrames {
   double last_t_ = -1e18;
 };
 
-/// Standard base64 (RFC 4648, with padding).
-std::string Base64(const std::vector<uint8_t>& bytes);
-
 }  // namespace dyn4d::reasoning

@@ -4,6 +4,7 @@
 /// publishes, the ros2-profile MCAP recorder writes and the live viewer
 /// sends. Frames: `map` (dyn4d's world frame) and `camera` (the optical
 /// frame: x right, y down, z forward), both configurable.
+#include <map>
 #include <optional>
 #include <string>
 
@@ -43,6 +44,15 @@ String ToString(const pipeline::CognitiveMap& map);
 /// track without a mask) as one mono8 image of width x height: 0 where no
 /// object is, else 1 + (track id mod 255) - grounding, per frame.
 Image ToMaskImage(const pipeline::Tracks& tracks, int width, int height, const Header& header);
+/// What Foxglove's Image panel draws over the colour image: per track its
+/// 2D box (a LINE_LOOP in the track's colour) and a label "#id class" with
+/// the early exit of its latest recognition ("exit 2") where it has one.
+ImageAnnotations ToImageAnnotations(const pipeline::Tracks& tracks);
+/// One DiagnosticStatus per node (name = node, hardware_id = "dyn4d"):
+/// frames/s, p50/p95 latency, queue, totals and the stage's counters as
+/// key/values; WARN when it dropped or rejected messages.
+DiagnosticArray ToDiagnostics(const std::map<std::string, pipeline::Stats>& latest,
+                              const Header& header);
 
 /// A ROS image as a dyn4d image: rgb8, bgr8, mono8 and 16UC1 as they are
 /// (16UC1 is millimetres: depth_scale 1000), 32FC1 metres converted to

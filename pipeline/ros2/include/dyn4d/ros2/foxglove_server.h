@@ -27,6 +27,10 @@ class FoxgloveServer {
     /// payload, called on the server's thread (must not block). Unset: the
     /// server does not offer clientPublish.
     std::function<void(const std::string& topic, const std::string& payload)> on_client_message;
+    /// Plain HTTP requests on the same port (a browser opening
+    /// http://ADDR:PORT/): given the path, fills the content type and body
+    /// and returns true; false or unset: 404. Called on the server's thread.
+    std::function<bool(const std::string& path, std::string& content_type, std::string& body)> http;
   };
   /// Binds and serves on a thread of its own; throws std::runtime_error
   /// naming the address when it cannot listen.

@@ -372,6 +372,105 @@ struct Detection3DArray {
   }
 };
 
+// foxglove_msgs (image annotations: what Foxglove's Image panel draws) -------
+struct Point2 {
+  DYN4D_ROS2_TYPE("foxglove_msgs/msg/Point2");
+  double x = 0, y = 0;
+  template <class S, class V>
+  static void Visit(S& s, V& v) {
+    v(s.x), v(s.y);
+  }
+};
+struct FoxgloveColor {
+  DYN4D_ROS2_TYPE("foxglove_msgs/msg/Color");
+  double r = 0, g = 0, b = 0, a = 0;
+  template <class S, class V>
+  static void Visit(S& s, V& v) {
+    v(s.r), v(s.g), v(s.b), v(s.a);
+  }
+};
+struct CircleAnnotation {
+  DYN4D_ROS2_TYPE("foxglove_msgs/msg/CircleAnnotation");
+  Time timestamp;
+  Point2 position;
+  double diameter = 0, thickness = 0;
+  FoxgloveColor fill_color, outline_color;
+  template <class S, class V>
+  static void Visit(S& s, V& v) {
+    v(s.timestamp), v(s.position), v(s.diameter), v(s.thickness), v(s.fill_color),
+        v(s.outline_color);
+  }
+};
+struct PointsAnnotation {
+  DYN4D_ROS2_TYPE("foxglove_msgs/msg/PointsAnnotation");
+  static constexpr uint8_t kPoints = 1, kLineLoop = 2, kLineStrip = 3, kLineList = 4;
+  Time timestamp;
+  uint8_t type = 0;
+  std::vector<Point2> points;
+  FoxgloveColor outline_color;
+  std::vector<FoxgloveColor> outline_colors;
+  FoxgloveColor fill_color;
+  double thickness = 0;
+  template <class S, class V>
+  static void Visit(S& s, V& v) {
+    v(s.timestamp), v(s.type), v(s.points), v(s.outline_color), v(s.outline_colors),
+        v(s.fill_color), v(s.thickness);
+  }
+};
+struct TextAnnotation {
+  DYN4D_ROS2_TYPE("foxglove_msgs/msg/TextAnnotation");
+  Time timestamp;
+  Point2 position;
+  std::string text;
+  double font_size = 0;
+  FoxgloveColor text_color, background_color;
+  template <class S, class V>
+  static void Visit(S& s, V& v) {
+    v(s.timestamp), v(s.position), v(s.text), v(s.font_size), v(s.text_color),
+        v(s.background_color);
+  }
+};
+struct ImageAnnotations {
+  DYN4D_ROS2_TYPE("foxglove_msgs/msg/ImageAnnotations");
+  std::vector<CircleAnnotation> circles;
+  std::vector<PointsAnnotation> points;
+  std::vector<TextAnnotation> labels;
+  template <class S, class V>
+  static void Visit(S& s, V& v) {
+    v(s.circles), v(s.points), v(s.labels);
+  }
+};
+
+// diagnostic_msgs (per-node stats, as Foxglove's Diagnostics panel reads) ------
+struct KeyValue {
+  DYN4D_ROS2_TYPE("diagnostic_msgs/msg/KeyValue");
+  std::string key, value;
+  template <class S, class V>
+  static void Visit(S& s, V& v) {
+    v(s.key), v(s.value);
+  }
+};
+struct DiagnosticStatus {
+  DYN4D_ROS2_TYPE("diagnostic_msgs/msg/DiagnosticStatus");
+  static constexpr uint8_t kOk = 0, kWarn = 1, kError = 2, kStale = 3;
+  uint8_t level = kOk;
+  std::string name, message, hardware_id;
+  std::vector<KeyValue> values;
+  template <class S, class V>
+  static void Visit(S& s, V& v) {
+    v(s.level), v(s.name), v(s.message), v(s.hardware_id), v(s.values);
+  }
+};
+struct DiagnosticArray {
+  DYN4D_ROS2_TYPE("diagnostic_msgs/msg/DiagnosticArray");
+  Header header;
+  std::vector<DiagnosticStatus> status;
+  template <class S, class V>
+  static void Visit(S& s, V& v) {
+    v(s.header), v(s.status);
+  }
+};
+
 #undef DYN4D_ROS2_TYPE
 
 }  // namespace dyn4d::ros2

@@ -42,9 +42,13 @@ class TopicMapper {
   ///   PointCloud   -> NS/cloud, or NS/map (latched) when `is_map`
   ///   Tracks       -> NS/objects (Detection3DArray), NS/markers (MarkerArray),
   ///                   NS/masks (mono8, the frame's size: 0 background, 1-255
-  ///                   the track id mod 255; once a frame told the size)
+  ///                   the track id mod 255; once a frame told the size),
+  ///                   NS/annotations (foxglove_msgs ImageAnnotations: boxes
+  ///                   and "#id class exit N" labels for the colour image)
   ///   CognitiveMap -> NS/cognitive_map (String, latched)
-  /// Other messages (stats, queries, ...) have no ROS form: empty.
+  ///   Stats        -> NS/diagnostics (DiagnosticArray of every node's latest
+  ///                   stats seen so far, latched)
+  /// Other messages (queries, answers, ...) have no ROS form: empty.
   std::vector<TopicMessage> Map(const pipeline::Message& m, const std::string& ns = "",
                                 bool is_map = false);
 
@@ -53,6 +57,7 @@ class TopicMapper {
   std::map<std::string, Path> paths_;       // per namespace
   int frame_width_ = 0, frame_height_ = 0;  // of the latest frame (for the masks image)
   std::map<std::string, std::map<int64_t, std::vector<Point>>> trails_;
+  std::map<std::string, std::map<std::string, pipeline::Stats>> stats_;  // per namespace, node
 };
 
 }  // namespace dyn4d::ros2
