@@ -36,6 +36,8 @@ PACKAGES=(
   libwebsocketpp-dev libasio-dev
   # tests and benchmarks
   catch2 libbenchmark-dev
+  # batches as array jobs: a one-node Slurm cluster started by a test
+  slurm-wlm munge
   # the built-in page tested in a real browser (headless, with playwright-core
   # from npm at test set-up)
   chromium

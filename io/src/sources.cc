@@ -966,6 +966,23 @@ std::vector<std::string> ListVideos(const std::string& folder) {
   return out;
 }
 
+int ShardOf(const std::string& video_path, int count) {
+  if (count <= 1) return 0;
+  uint64_t h = 1469598103934665603ull;  // FNV-1a, 64 bit
+  for (const unsigned char c : fs::path(video_path).filename().string()) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  // FNV's low bits follow the last characters ("clip_17", "clip_18"...):
+  // a SplitMix64 finalizer spreads them before the modulo.
+  h ^= h >> 30;
+  h *= 0xbf58476d1ce4e5b9ull;
+  h ^= h >> 27;
+  h *= 0x94d049bb133111ebull;
+  h ^= h >> 31;
+  return static_cast<int>(h % static_cast<uint64_t>(count));
+}
+
 std::string DetectSourceKind(const std::string& path) {
   if (path.rfind("/dev/video", 0) == 0) return "v4l2";
   if (path.find("appsink") != std::string::npos) return "gstreamer";

@@ -328,3 +328,22 @@ TEST_CASE("Source-level problems are errors naming the path", "[io][sources][bad
   std::ofstream(dir + "/calib.yaml") << "%YAML:1.0\n---\nimage_width: 160\n";
   CHECK_THROWS_WITH(io::ReadCalibrationYaml(dir + "/calib.yaml"), Catch::Contains("camera_matrix"));
 }
+
+TEST_CASE("Batch shards: every video in exactly one, by its name alone", "[io][sources][shard]") {
+  std::vector<std::string> names;
+  for (int i = 0; i < 1000; ++i) names.push_back("/data/videos/clip_" + std::to_string(i) + ".mp4");
+  for (const int count : {1, 2, 4, 7}) {
+    std::vector<int> per_shard(count, 0);
+    for (const std::string& n : names) {
+      const int s = io::ShardOf(n, count);
+      REQUIRE(s >= 0);
+      REQUIRE(s < count);
+      ++per_shard[s];
+    }
+    // Balanced enough for an array job: each within 25 % of its share.
+    for (const int k : per_shard) CHECK(std::abs(k - 1000.0 / count) <= 0.25 * 1000.0 / count);
+  }
+  // The folder does not matter, only the name (a share never moves).
+  CHECK(io::ShardOf("/a/clip_7.mp4", 4) == io::ShardOf("/elsewhere/clip_7.mp4", 4));
+  CHECK(io::ShardOf("x.mp4", 0) == 0);
+}

@@ -9,6 +9,7 @@
 #include <iostream>
 #include <optional>
 
+#include "batch.h"
 #include "commands.h"
 #include "dyn4d/io/report.h"
 #include "dyn4d/io/sources.h"
@@ -137,16 +138,21 @@ int RunGraph(const std::string& config_path, pipeline::RunOptions options, bool 
 
 // A folder of videos: one run per video, each into OUT/<video name>/; a bad
 // video is reported and skipped, the others go on. Exit 1 if any failed.
+// With a shard, only the videos of that shard (an array job's task). Videos
+// whose OUT/<video>/done.json says they are complete are skipped, so a batch
+// (or a shard) run again resumes where it stopped.
 int RunVideoBatch(const std::string& config_path, const std::string& folder, const std::string& out,
-                  const InputOverride& in) {
-  const std::vector<std::string> videos = io::ListVideos(folder);
-  std::printf("batch: %zu video(s) in %s\n", videos.size(), folder.c_str());
-  struct Row {
-    std::string name, status;
-    uint64_t frames = 0;
-    double seconds = 0;
-  };
-  std::vector<Row> rows;
+                  const InputOverride& in, const cli::Shard& shard) {
+  std::vector<std::string> videos;
+  const std::vector<std::string> all = io::ListVideos(folder);
+  for (const std::string& v : all)
+    if (io::ShardOf(v, shard.count) == shard.index) videos.push_back(v);
+  if (shard.given)
+    std::printf("batch: shard %d/%d takes %zu of %zu video(s) in %s\n", shard.index, shard.count,
+                videos.size(), all.size(), folder.c_str());
+  else
+    std::printf("batch: %zu video(s) in %s\n", videos.size(), folder.c_str());
+  std::vector<cli::BatchRow> rows;
   int failed = 0;
   // One control for the whole batch: Ctrl-C at any moment (between videos
   // too) stops the current run and the batch, and the table still prints.
@@ -154,10 +160,19 @@ int RunVideoBatch(const std::string& config_path, const std::string& folder, con
   InstallSignalHandlers(&control);
   for (size_t i = 0; i < videos.size(); ++i) {
     const std::filesystem::path video(videos[i]);
-    Row row{video.filename().string(), "ok"};
-    std::printf("[%zu/%zu] %s\n", i + 1, videos.size(), row.name.c_str());
+    const std::string video_out = (std::filesystem::path(out) / video.stem()).string();
+    cli::BatchRow row{video.filename().string(), "ok"};
+    if (cli::AlreadyDone(video_out, video.string(), &row)) {
+      std::printf("[%zu/%zu] %s: complete before, skipped\n", i + 1, videos.size(),
+                  row.video.c_str());
+      rows.push_back(row);
+      continue;
+    }
+    std::printf("[%zu/%zu] %s\n", i + 1, videos.size(), row.video.c_str());
     std::fflush(stdout);
     try {
+      // What an interrupted run left is not kept: the video starts afresh.
+      std::filesystem::remove_all(video_out);
       pipeline::GraphConfig config = pipeline::LoadGraphConfig(config_path, false);
       InputOverride one = in;
       one.path = video.string();
@@ -165,7 +180,7 @@ int RunVideoBatch(const std::string& config_path, const std::string& folder, con
       ApplyInput(config, one);
       pipeline::StageRegistry registry = MakeRegistry();
       pipeline::RunOptions o;
-      o.output_dir = (std::filesystem::path(out) / video.stem()).string();
+      o.output_dir = video_out;
       o.status_line = true;
       pipeline::Graph graph(std::move(config), registry, o);
       pipeline::RunResult r = graph.Run(control);
@@ -177,6 +192,8 @@ int RunVideoBatch(const std::string& config_path, const std::string& folder, con
         row.status = "FAILED: " + r.message;
       else if (r.status != pipeline::RunResult::Status::kOk)
         row.status = "stopped";
+      else
+        cli::MarkDone(video_out, video.string(), row);
     } catch (const std::exception& e) {
       // The source's own reason, without the config location it was wrapped in.
       std::string why = e.what();
@@ -186,19 +203,25 @@ int RunVideoBatch(const std::string& config_path, const std::string& folder, con
     }
     if (row.status != "ok") {
       ++failed;
-      std::fprintf(stderr, "  %s: %s\n", row.name.c_str(), row.status.c_str());
+      std::fprintf(stderr, "  %s: %s\n", row.video.c_str(), row.status.c_str());
     }
     rows.push_back(row);
     if (control.stop_sources.load()) break;  // Ctrl-C stops the batch too
   }
   InstallSignalHandlers(nullptr);
   std::printf("\n%-32s %8s %8s  %s\n", "video", "frames", "seconds", "status");
-  for (const Row& r : rows)
-    std::printf("%-32s %8llu %8.1f  %s\n", r.name.c_str(),
+  for (const cli::BatchRow& r : rows)
+    std::printf("%-32s %8llu %8.1f  %s\n", r.video.c_str(),
                 static_cast<unsigned long long>(r.frames), r.seconds,
                 r.status.substr(0, 160).c_str());
   std::printf("\n%zu of %zu video(s) processed, %d failed; outputs in %s/<video>/\n",
               rows.size() - failed, videos.size(), failed, out.c_str());
+  try {
+    std::printf("summary: %s\n", cli::WriteBatchSummary(out, folder, shard, rows).c_str());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "dyn4d: %s\n", e.what());
+    return kExitFailed;
+  }
   return failed ? kExitFailed : kExitOk;
 }
 
@@ -267,6 +290,11 @@ int main(int argc, char** argv) {
                   "protocol, ROS 2 channels); [ADDR:]PORT, default 127.0.0.1:8765")
       ->expected(0, 1);
   run->add_flag("-q,--quiet", run_quiet, "no graph description, status line or summary");
+  std::string shard_text;
+  run->add_option("--shard", shard_text,
+                  "I/N: with a folder of videos, take only shard I of N (one array task of a\n"
+                  "cluster job: $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT); videos already\n"
+                  "complete in OUT are skipped; `dyn4d summarize OUT` merges the shards");
   bool no_report = false;
   run->add_flag("--no-report", no_report,
                 "do not write OUT/report.html (the run as one page that opens from disk)");
@@ -279,6 +307,22 @@ int main(int argc, char** argv) {
       "OUT/report.html: the run as one page that opens from disk (no network).\n"
       "Ctrl-C once: sources stop, every node flushes, exit 0. Twice: abort.\n"
       "Exit codes: 0 done, 1 a node failed (named on stderr), 2 invalid configuration.");
+
+  // summarize
+  auto* summarize = app.add_subcommand(
+      "summarize", "Merge the shard summaries of a batch split over jobs (--shard I/N).");
+  cli::SummarizeOptions summarize_options;
+  summarize->add_option("out", summarize_options.out_dir, "the batch's OUT folder")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  summarize
+      ->add_option("--input", summarize_options.input,
+                   "the batch's folder of videos: name the ones no shard processed")
+      ->check(CLI::ExistingDirectory);
+  summarize->footer(
+      "\nReads OUT/summary.shard-I-of-N.json of every shard, writes OUT/summary.json and\n"
+      "prints one row per video. Exit 0 when every shard reported and every video is ok;\n"
+      "else 1, naming the missing shards and the failed or unprocessed videos.");
 
   // report
   auto* report = app.add_subcommand(
@@ -692,6 +736,15 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   input.view_default = run->count("--view") > 0;
   input.report = !no_report;
+  cli::Shard shard;
+  if (!shard_text.empty()) {
+    try {
+      shard = cli::ParseShard(shard_text);
+    } catch (const std::invalid_argument& e) {
+      std::fprintf(stderr, "dyn4d: %s\n", e.what());
+      return kExitConfig;
+    }
+  }
   spdlog::set_level(spdlog::level::from_str(log_level));
 
   if (*run) {
@@ -719,7 +772,12 @@ int main(int argc, char** argv) {
         }
         if (detected == "video_folder")
           return RunVideoBatch(run_config, input.path, run_out.empty() ? "out/batch" : run_out,
-                               input);
+                               input, shard);
+        if (shard.given) {
+          std::fprintf(stderr, "dyn4d: --shard splits a folder of videos; '%s' is %s\n",
+                       input.path.c_str(), detected.c_str());
+          return kExitConfig;
+        }
       } catch (const io::SourceError& e) {
         std::fprintf(stderr, "dyn4d: input: %s\n", e.what());
         return kExitConfig;
@@ -731,6 +789,7 @@ int main(int argc, char** argv) {
     o.status_detail = status_nodes;
     return RunGraph(run_config, o, run_quiet, input, input.report);
   }
+  if (*summarize) return cli::RunSummarize(summarize_options);
   if (*report) {
     try {
       const io::ReportResult r = io::WriteReport(report_options);

@@ -128,4 +128,10 @@ pipeline::Image ReadColorImage(const std::string& path);
 /// Video files found in a folder (sorted), for batch processing.
 std::vector<std::string> ListVideos(const std::string& folder);
 
+/// The shard (0 .. count-1) a video belongs to when a batch is split into
+/// `count` jobs (`--shard I/N`, one array task each): a hash (FNV-1a, then a
+/// SplitMix64 finalizer) of its file name alone, so every video has exactly one shard whatever else
+/// is in the folder, and a shard's share never moves when videos are added.
+int ShardOf(const std::string& video_path, int count);
+
 }  // namespace dyn4d::io
