@@ -92,9 +92,11 @@ class NodeRunner {
       opt.high_water_mark = t.queue;
       std::vector<std::string> consumers = graph_.ConsumersOf(topic);
       opt.expected_subscribers = static_cast<int>(consumers.size()) + t.external_subscribers;
-      for (const std::string& c : consumers) opt.expected_names += "node '" + c + "' ";
+      for (const std::string& c : consumers)
+        opt.expected_names += (opt.expected_names.empty() ? "node '" : ", node '") + c + "'";
       if (t.external_subscribers)
-        opt.expected_names += std::to_string(t.external_subscribers) + " external client(s)";
+        opt.expected_names += (opt.expected_names.empty() ? "" : ", ") +
+                              std::to_string(t.external_subscribers) + " external client(s)";
       opt.handshake_timeout_s = graph_.handshake_timeout_s;
       publishers_[port] =
           std::make_unique<Publisher>(ctx_, t.endpoint, topic, opt, [this] { return Aborted(); });
@@ -184,7 +186,13 @@ class NodeRunner {
       try {
         if (pub->Send(eos)) ++emitted_;
       } catch (const std::exception& e) {
-        Fail("sending end of stream on '" + port + "': " + e.what());
+        // A consumer in another process gone while everything stops on
+        // request is expected, not a failure.
+        if (control_.stop_sources.load() && !failed_)
+          spdlog::warn("node '{}': end of stream on '{}' not delivered: {}", node_.name, port,
+                       e.what());
+        else
+          Fail("sending end of stream on '" + port + "': " + e.what());
       }
     }
   }
@@ -252,6 +260,41 @@ class NodeRunner {
     }
   }
 
+  // Inputs from other processes: a producer that went away without ending
+  // its stream fails this node (naming it) instead of leaving it waiting
+  // forever; one that never came is asked for, every 10 s.
+  void CheckProducers(std::vector<bool>& ended, size_t& ended_count) {
+    const int64_t now = SteadyNowNs();
+    if (now - last_liveness_check_ns_ < 200'000'000) return;
+    last_liveness_check_ns_ = now;
+    const auto& edges = mux_->edges();
+    const int dead = mux_->DeadProducer(kProducerTimeoutS);
+    if (dead >= 0 && !ended[dead]) {
+      const InputEdge& e = edges[dead];
+      Fail("input '" + e.port + "' (topic '" + e.topic + "' at " + e.endpoint +
+           "): its producer disconnected more than " + std::to_string(int(kProducerTimeoutS)) +
+           " s ago without ending the stream: its process died or was stopped");
+      ended[dead] = true;
+      ++ended_count;
+    }
+    if (now - last_waiting_log_ns_ < 10'000'000'000) return;
+    std::string waiting;
+    for (size_t i : mux_->NeverConnected(5))
+      if (!ended[i])
+        waiting += (waiting.empty() ? "" : ", ") + std::string("'") + edges[i].topic + "' at " +
+                   edges[i].endpoint + " (" + ProducerOf(edges[i].topic) + ")";
+    if (waiting.empty()) return;
+    last_waiting_log_ns_ = now;
+    spdlog::warn("node '{}': no producer has connected yet to {}: start it", node_.name, waiting);
+  }
+
+  std::string ProducerOf(const std::string& topic) const {
+    for (const NodeConfig& n : graph_.nodes)
+      for (const auto& [port, t] : n.outputs)
+        if (t == topic) return "node '" + n.name + "'";
+    return "an outside publisher";
+  }
+
   void RunFilter() {
     const auto& edges = mux_->edges();
     std::vector<bool> ended(edges.size(), false);
@@ -272,6 +315,7 @@ class NodeRunner {
           }
       }
       if (service_ && !failed_) ServeOnce(0);
+      CheckProducers(ended, ended_count);
       auto item = mux_->Pop(std::chrono::milliseconds(service_ ? 20 : 100));
       MaybePublishStats(false);
       if (!item) continue;
@@ -371,6 +415,10 @@ class NodeRunner {
 
   LatencyWindow latency_;
   int64_t window_start_ns_ = 0;
+  int64_t last_liveness_check_ns_ = 0, last_waiting_log_ns_ = 0;
+  /// How long a producer in another process may be gone before its
+  /// consumers give up on it (ZeroMQ reconnects within this if it returns).
+  static constexpr double kProducerTimeoutS = 3.0;
   uint64_t processed_ = 0, emitted_ = 0, stage_errors_ = 0, stats_seq_ = 0;
   std::atomic<uint64_t> rejected_logged_{0};
   std::string eos_reason_ = "done";

@@ -2,7 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cstring>
 #include <future>
+#include <memory>
 #include <stdexcept>
 #include <thread>
 #include <zmq.hpp>
@@ -51,6 +53,16 @@ zmq::message_t ToZmq(const Buffer& b) {
 
 // ---- publisher ----------------------------------------------------------------
 
+namespace {
+// On tcp:// a peer on a machine that died (no FIN ever comes) is found by
+// ZeroMQ's heartbeats: a ping every second, gone after 5 s without a reply.
+void SetHeartbeats(zmq::socket_t& socket) {
+  socket.set(zmq::sockopt::heartbeat_ivl, 1000);
+  socket.set(zmq::sockopt::heartbeat_timeout, 5000);
+  socket.set(zmq::sockopt::heartbeat_ttl, 5000);
+}
+}  // namespace
+
 struct Publisher::Impl {
   Impl(TransportContext& ctx, std::string ep, std::string tp, PublisherOptions opt,
        std::function<bool()> stop)
@@ -61,6 +73,10 @@ struct Publisher::Impl {
         socket(Zmq(ctx), zmq::socket_type::xpub) {
     // Every subscription is reported, duplicates included, so we can count.
     socket.set(zmq::sockopt::xpub_verbose, 1);
+    // ... and every unsubscription too, a subscriber that goes away included:
+    // how a lossless edge learns that a consumer's process died.
+    socket.set(zmq::sockopt::xpub_verboser, 1);
+    if (endpoint.rfind("tcp://", 0) == 0) SetHeartbeats(socket);
     // Never let ZeroMQ drop silently: a full subscriber makes send fail, and
     // we decide. Lossless waits; latest drops the message and counts it
     // (the subscriber's queue drops its oldest, also counted).
@@ -121,13 +137,39 @@ struct Publisher::Impl {
     return true;
   }
 
+  // A lossless edge to another process whose subscriber went away (its
+  // process died): what was queued for it is lost, so the producer must not
+  // go on as if delivered. Throws, naming the topic and who was expected.
+  void CheckSubscribers() {
+    if (!handshake_done || endpoint.rfind("inproc://", 0) == 0 ||
+        subscribers >= options.expected_subscribers)
+      return;
+    if (should_stop && should_stop()) return;
+    if (options.flow == FlowPolicy::kLatest) {
+      // A live edge goes on without it (it drops by design), said once.
+      if (!lost_warned)
+        spdlog::warn("topic '{}' ({}): {} of {} subscriber(s) ({}) disconnected; going on", topic,
+                     endpoint, options.expected_subscribers - subscribers,
+                     options.expected_subscribers, options.expected_names);
+      lost_warned = true;
+      return;
+    }
+    throw std::runtime_error("topic '" + topic + "' (" + endpoint +
+                             "): " + std::to_string(options.expected_subscribers - subscribers) +
+                             " of " + std::to_string(options.expected_subscribers) +
+                             " subscriber(s) (" + options.expected_names +
+                             ") disconnected before the end of the stream: the process "
+                             "died or was stopped, and what was queued for it is lost");
+  }
+
   bool SendPart(zmq::message_t& m, bool more) {
     while (true) {
       if (socket.send(m, more ? zmq::send_flags::sndmore : zmq::send_flags::none)) return true;
       // EAGAIN after sndtimeo: a lossless subscriber is full. Keep waiting
-      // unless told to stop.
+      // unless told to stop, or the subscriber is gone.
       if (should_stop && should_stop()) return false;
       DrainSubscriptions();
+      CheckSubscribers();
     }
   }
 
@@ -135,6 +177,8 @@ struct Publisher::Impl {
   bool SendFrames(zmq::message_t topic_frame, zmq::message_t header,
                   std::vector<zmq::message_t> parts, bool must_deliver) {
     if (!WaitForSubscribers()) return false;
+    DrainSubscriptions();
+    CheckSubscribers();
     if (options.flow == FlowPolicy::kLatest && !must_deliver) {
       if (!socket.send(topic_frame, zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
         ++dropped;  // a subscriber is full: a live edge moves on
@@ -158,7 +202,7 @@ struct Publisher::Impl {
   std::function<bool()> should_stop;
   zmq::socket_t socket;
   int subscribers = 0;
-  bool handshake_done = false;
+  bool handshake_done = false, lost_warned = false;
   uint64_t sent = 0, dropped = 0;
 };
 
@@ -227,14 +271,61 @@ struct InputMux::Impl {
   Impl(TransportContext& c, std::vector<InputEdge> e, RejectHandler r)
       : ctx(c), edges(std::move(e)), on_reject(std::move(r)), queue(SpecsOf(edges)) {}
 
+  // Connection state of a watched edge (its producer in another process),
+  // written by the I/O thread, read by the node's.
+  struct Watch {
+    bool watched = false;
+    std::atomic<bool> connected{false}, ever_connected{false}, ended{false};
+    std::atomic<int64_t> changed_ns{0};       // last connect or disconnect
+    std::atomic<int64_t> last_message_ns{0};  // last message read from it
+  };
+
+  static bool Watched(const InputEdge& e) {
+    return !e.bind && (e.endpoint.rfind("tcp://", 0) == 0 || e.endpoint.rfind("ipc://", 0) == 0);
+  }
+
+  // Reads the socket monitor's events (CONNECTED, DISCONNECTED) of edge i.
+  void DrainMonitor(zmq::socket_t& monitor, size_t i) {
+    zmq::message_t event, address;
+    while (monitor.recv(event, zmq::recv_flags::dontwait)) {
+      if (event.more()) (void)monitor.recv(address, zmq::recv_flags::dontwait);
+      if (event.size() < 6) continue;
+      uint16_t id = 0;
+      std::memcpy(&id, event.data(), 2);
+      if (id == ZMQ_EVENT_CONNECTED) {
+        watch[i].connected = true;
+        watch[i].ever_connected = true;
+      } else if (id == ZMQ_EVENT_DISCONNECTED) {
+        watch[i].connected = false;
+      } else {
+        continue;
+      }
+      watch[i].changed_ns = SteadyNowNs();
+    }
+  }
+
   void Loop(std::promise<void>* ready) {
     std::vector<zmq::socket_t> sockets;
+    std::vector<zmq::socket_t> monitors(edges.size());  // closed before the sockets
     try {
-      for (const InputEdge& e : edges) {
+      for (size_t i = 0; i < edges.size(); ++i) {
+        const InputEdge& e = edges[i];
         zmq::socket_t s(Zmq(ctx), zmq::socket_type::sub);
         s.set(zmq::sockopt::rcvhwm, static_cast<int>(std::max<size_t>(1, e.capacity)));
         s.set(zmq::sockopt::linger, 0);
         s.set(zmq::sockopt::subscribe, "");
+        if (Watched(e)) {
+          if (e.endpoint.rfind("tcp://", 0) == 0) SetHeartbeats(s);
+          const std::string address = "inproc://dyn4d.monitor." +
+                                      std::to_string(reinterpret_cast<uintptr_t>(this)) + "." +
+                                      std::to_string(i);
+          if (zmq_socket_monitor(s.handle(), address.c_str(),
+                                 ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED) == 0) {
+            monitors[i] = zmq::socket_t(Zmq(ctx), zmq::socket_type::pair);
+            monitors[i].connect(address);
+            watch[i].watched = true;
+          }
+        }
         if (e.bind)
           s.bind(e.endpoint);
         else
@@ -245,12 +336,21 @@ struct InputMux::Impl {
       ready->set_exception(std::current_exception());
       return;
     }
+    started_ns = SteadyNowNs();
     ready->set_value();
+    struct StopMonitors {
+      std::vector<zmq::socket_t>& sockets;
+      ~StopMonitors() {
+        for (auto& s : sockets) zmq_socket_monitor(s.handle(), nullptr, 0);
+      }
+    } stop_monitors{sockets};
 
     std::vector<zmq::pollitem_t> items;
     std::vector<size_t> item_edge;
     std::vector<Buffer> frames;
     while (!stop.load()) {
+      for (size_t i = 0; i < edges.size(); ++i)
+        if (watch[i].watched) DrainMonitor(monitors[i], i);
       items.clear();
       item_edge.clear();
       bool some_blocked = false;
@@ -276,12 +376,14 @@ struct InputMux::Impl {
         for (int n = 0; n < 64; ++n) {
           if (edges[i].flow == FlowPolicy::kLossless && !queue.HasSpace(i)) break;
           if (!RecvFrames(sockets[i], frames)) break;
+          watch[i].last_message_ns = SteadyNowNs();
           DecodeResult r = Decode(frames);
           if (!r.ok()) {
             ++rejected;
             if (on_reject) on_reject(edges[i], ToString(r.status) + ": " + r.error);
             continue;
           }
+          if (std::holds_alternative<EndOfStream>(r.message)) watch[i].ended = true;
           queue.Push(i, Received{std::move(r.message), SteadyNowNs()});
         }
       }
@@ -292,6 +394,8 @@ struct InputMux::Impl {
   std::vector<InputEdge> edges;
   RejectHandler on_reject;
   EdgeQueue<Received> queue;
+  std::unique_ptr<Watch[]> watch{new Watch[edges.size()]};
+  std::atomic<int64_t> started_ns{0};
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> rejected{0};
   std::thread thread;
@@ -321,6 +425,28 @@ void InputMux::Stop() {
   impl_->stop = true;
   impl_->queue.Shutdown();
   if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+int InputMux::DeadProducer(double timeout_s) const {
+  const int64_t now = SteadyNowNs(), timeout = static_cast<int64_t>(timeout_s * 1e9);
+  for (size_t i = 0; i < impl_->edges.size(); ++i) {
+    const Impl::Watch& w = impl_->watch[i];
+    if (!w.watched || w.ended || w.connected || !w.ever_connected) continue;
+    // Gone for the timeout, and nothing of it read since (a message still
+    // arriving, or waiting behind back-pressure, is not a dead producer).
+    if (now - std::max<int64_t>(w.changed_ns, w.last_message_ns) > timeout &&
+        impl_->queue.Depth() == 0)
+      return static_cast<int>(i);
+  }
+  return -1;
+}
+
+std::vector<size_t> InputMux::NeverConnected(double after_s) const {
+  std::vector<size_t> out;
+  if (impl_->started_ns == 0 || SteadyNowNs() - impl_->started_ns < after_s * 1e9) return out;
+  for (size_t i = 0; i < impl_->edges.size(); ++i)
+    if (impl_->watch[i].watched && !impl_->watch[i].ever_connected) out.push_back(i);
+  return out;
 }
 
 const std::vector<InputEdge>& InputMux::edges() const { return impl_->edges; }

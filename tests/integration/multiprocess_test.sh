@@ -38,3 +38,37 @@ cmp "$work/inproc/map.ply" "$work/tcp/map.ply"
 for n in source cloud map; do test -s "$work/tcp/stats.$n.jsonl"; done
 grep -q '"processed":24' "$work/tcp/stats.map.jsonl"
 echo "identical outputs: $(stat -c %s "$work/tcp/map.ply") bytes map.ply"
+
+echo "== a node killed mid-run (SIGKILL): its producer and its consumer fail, naming it"
+base2=$((base + 5))
+sed -e "s|@FRAMES@|tcp://127.0.0.1:$base2|" -e "s|@POSES@|tcp://127.0.0.1:$((base2 + 1))|" \
+    -e "s|@CLOUDS@|tcp://127.0.0.1:$((base2 + 2))|" \
+    -e "s|params: {frames: 24, |params: {frames: 200, rate_hz: 20, |" \
+    -e 's|queue: 4}|queue: 4, flow: lossless}|' -e 's|\(poses: {endpoint: "[^"]*"\)}|\1, flow: lossless}|' \
+  "$SRC/tests/integration/three_node.yaml.in" > "$work/kill.yaml"
+"$BIN" node source --config "$work/kill.yaml" --out "$work/kill" > "$work/k_source.log" 2>&1 & source_pid=$!
+"$BIN" node map --config "$work/kill.yaml" --out "$work/kill" > "$work/k_map.log" 2>&1 & map_pid=$!
+"$BIN" node cloud --config "$work/kill.yaml" --out "$work/kill" > "$work/k_cloud.log" 2>&1 & cloud_pid=$!
+pids=($source_pid $map_pid $cloud_pid)
+sleep 3
+kill -9 "$cloud_pid"
+source_rc=0; wait "$source_pid" || source_rc=$?
+map_rc=0; wait "$map_pid" || map_rc=$?
+pids=()
+[ "$source_rc" -ne 0 ] || { tail -5 "$work/k_source.log"; echo "FAIL the source reported success"; exit 1; }
+grep -q "subscriber(s) (node 'cloud') disconnected before the end of the stream" "$work/k_source.log" ||
+  { tail -5 "$work/k_source.log"; echo "FAIL the source did not name the lost consumer"; exit 1; }
+[ "$map_rc" -ne 0 ] || { tail -5 "$work/k_map.log"; echo "FAIL the consumer reported success"; exit 1; }
+grep -q "input 'clouds' (topic 'clouds' at tcp://127.0.0.1:$((base2 + 2))): its producer disconnected" \
+  "$work/k_map.log" || { tail -5 "$work/k_map.log"; echo "FAIL the consumer did not name its producer"; exit 1; }
+grep -q "FAILED" "$work/k_map.log" || { echo "FAIL no failed summary"; exit 1; }
+
+echo "== a consumer started alone says what it waits for"
+"$BIN" node map --config "$work/kill.yaml" --out "$work/alone" > "$work/alone.log" 2>&1 & alone=$!
+pids=($alone)
+for _ in $(seq 100); do grep -q "no producer has connected yet" "$work/alone.log" && break; sleep 0.1; done
+kill -INT "$alone"; wait "$alone" || true
+pids=()
+grep -q "no producer has connected yet to 'clouds' at tcp://127.0.0.1:$((base2 + 2)) (node 'cloud')" \
+  "$work/alone.log" || { cat "$work/alone.log"; echo "FAIL no waiting message"; exit 1; }
+echo PASS

@@ -114,6 +114,17 @@ class InputMux {
   std::optional<EdgeQueue<Received>::Item> Pop(std::chrono::milliseconds timeout);
   void Stop();
 
+  /// A producer in another process that went away without ending its
+  /// stream: for each edge on an ipc:// or tcp:// endpoint the mux watches
+  /// the connection (ZeroMQ's socket monitor; heartbeats every second find a
+  /// peer on a dead machine within 5 s). Returns the first edge whose
+  /// producer disconnected more than `timeout_s` ago, before its end of
+  /// stream arrived and with nothing of it left to read; -1 if none.
+  int DeadProducer(double timeout_s) const;
+  /// Edges on ipc:// or tcp:// whose producer never connected, waiting for
+  /// at least `after_s` since Start().
+  std::vector<size_t> NeverConnected(double after_s) const;
+
   const std::vector<InputEdge>& edges() const;
   size_t Depth() const;
   size_t MaxDepth() const;
