@@ -339,6 +339,9 @@ McapReader::McapReader(const std::string& path) : path_(path), in_(path, std::io
   if (!in_ || std::memcmp(magic, kMagic, 8) != 0)
     throw std::runtime_error("'" + path + "' is not an MCAP file (bad magic)");
   offset_ = 8;
+  std::error_code ec;
+  file_size_ = std::filesystem::file_size(path, ec);
+  if (ec) throw std::runtime_error("cannot read the size of '" + path + "': " + ec.message());
 }
 
 std::optional<McapMessage> McapReader::Next() {
@@ -361,8 +364,10 @@ std::optional<McapMessage> McapReader::Next() {
       in_.read(reinterpret_cast<char*>(&opcode), 1);
       in_.read(reinterpret_cast<char*>(&length), 8);
       if (!in_) throw std::runtime_error(where + ": truncated (no Data End record)");
-      if (length > (uint64_t{1} << 34))
-        throw std::runtime_error(where + ": implausible record length");
+      // A damaged length must not make us allocate (and zero) gigabytes.
+      if (length > file_size_ - std::min(file_size_, offset_ + 9))
+        throw std::runtime_error(where + ": truncated record (" + std::to_string(length) +
+                                 " bytes said, the file ends before)");
       content.assign(length, '\0');
       in_.read(content.data(), static_cast<std::streamsize>(length));
       if (!in_) throw std::runtime_error(where + ": truncated record");

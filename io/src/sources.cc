@@ -1,6 +1,7 @@
 #include "dyn4d/io/sources.h"
 
 #include <spdlog/spdlog.h>
+#include <yaml-cpp/yaml.h>
 
 #include <Eigen/Geometry>
 #include <Eigen/SVD>
@@ -11,7 +12,6 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <opencv2/core/persistence.hpp>
 #include <opencv2/core/utils/logger.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/videoio.hpp>
@@ -130,6 +130,8 @@ CameraIntrinsics IntrinsicsFromFov(int width, int height, double horizontal_fov_
 }
 
 namespace {
+// An optional number of a calibration file (defined with the reader below).
+double ReadCalibrationNumber(const std::string& path, const std::string& field, double fallback);
 
 // First image of a source, to learn the image size before any frame is read.
 cv::Mat ReadFirstImage(const std::string& path) {
@@ -820,8 +822,7 @@ class StereoSource : public FrameSource {
     with_calib.calibration = calib;
     intrinsics_ = ResolveIntrinsics(with_calib, "", std::nullopt, "stereo input", first_left.cols,
                                     first_left.rows);
-    cv::FileStorage fsr(calib, cv::FileStorage::READ);
-    fsr["baseline"] >> baseline_m_;
+    baseline_m_ = ReadCalibrationNumber(calib, "baseline", 0);
     if (!(baseline_m_ > 0))
       throw SourceError("'" + calib + "': field 'baseline' (metres, > 0) is missing or invalid");
   }
@@ -930,29 +931,98 @@ void ValidateIntrinsics(const CameraIntrinsics& k, int width, int height, const 
   }
 }
 
-CameraIntrinsics ReadCalibrationYaml(const std::string& path) {
+namespace {
+// A calibration file as OpenCV writes it ("%YAML:1.0", !!opencv-matrix),
+// read with yaml-cpp: OpenCV 4.6's own reader loops forever on some
+// malformed files and allocates what a damaged rows x cols says, which a
+// user's file must never do to a run.
+YAML::Node LoadCalibrationFile(const std::string& path) {
   if (!fs::exists(path)) throw SourceError("calibration file '" + path + "' does not exist");
-  cv::FileStorage f;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw SourceError("calibration file '" + path + "' cannot be read");
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  // "%YAML:1.0" is OpenCV's, not a YAML directive: dropped, its line kept.
+  if (text.rfind("%YAML:", 0) == 0) text.erase(0, std::min(text.size(), text.find('\n')));
+  YAML::Node root;
   try {
-    f.open(path, cv::FileStorage::READ);
-  } catch (const cv::Exception& e) {
-    throw SourceError("calibration file '" + path + "' is not OpenCV YAML: " + e.what());
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    throw SourceError("calibration file '" + path + "' is not YAML (line " +
+                      std::to_string(e.mark.line + 1) + "): " + e.msg);
   }
-  if (!f.isOpened()) throw SourceError("calibration file '" + path + "' cannot be read");
-  cv::Mat K;
-  const char* field = !f["camera_matrix"].empty() ? "camera_matrix" : "K";
-  f[field] >> K;
-  if (K.empty() || K.rows != 3 || K.cols != 3)
+  if (!root.IsMap()) throw SourceError("calibration file '" + path + "' is not a map of fields");
+  return root;
+}
+
+// A matrix field: an !!opencv-matrix map (rows, cols, data), a flat list or
+// a list of rows. Throws SourceError naming the file and field.
+std::vector<double> ReadMatrix(const YAML::Node& node, const std::string& path,
+                               const std::string& field, int rows, int cols) {
+  const auto malformed = [&](const std::string& why) {
+    return SourceError("calibration file '" + path + "': field '" + field + "' (" +
+                       std::to_string(rows) + "x" + std::to_string(cols) +
+                       ") missing or malformed: " + why);
+  };
+  std::vector<double> v;
+  try {
+    YAML::Node data = node;
+    if (node.IsMap()) {
+      if (!node["rows"] || !node["cols"] || node["rows"].as<int>() != rows ||
+          node["cols"].as<int>() != cols)
+        throw malformed("rows and cols must be " + std::to_string(rows) + " and " +
+                        std::to_string(cols));
+      data = node["data"];
+    }
+    if (!data.IsSequence()) throw malformed("no list of numbers");
+    for (const YAML::Node& x : data) {
+      if (x.IsSequence()) {
+        for (const YAML::Node& y : x) v.push_back(y.as<double>());
+      } else {
+        v.push_back(x.as<double>());
+      }
+      if (v.size() > size_t(rows * cols)) break;
+    }
+  } catch (const YAML::Exception& e) {
+    throw malformed(e.msg);
+  }
+  if (v.size() != size_t(rows * cols))
+    throw malformed(std::to_string(v.size()) + " numbers, expected " + std::to_string(rows * cols));
+  for (double x : v)
+    if (!std::isfinite(x)) throw malformed("a number is not finite");
+  return v;
+}
+
+// An optional number field; `fallback` when absent.
+double ReadCalibrationNumber(const std::string& path, const std::string& field, double fallback) {
+  const YAML::Node root = LoadCalibrationFile(path);
+  if (!root[field]) return fallback;
+  try {
+    return root[field].as<double>();
+  } catch (const YAML::Exception& e) {
+    throw SourceError("calibration file '" + path + "': field '" + field + "' is not a number");
+  }
+}
+}  // namespace
+
+CameraIntrinsics ReadCalibrationYaml(const std::string& path) {
+  const YAML::Node root = LoadCalibrationFile(path);
+  const std::string field = root["camera_matrix"] ? "camera_matrix" : "K";
+  if (!root[field])
     throw SourceError("calibration file '" + path +
-                      "': field 'camera_matrix' (3x3) missing or malformed");
-  K.convertTo(K, CV_64F);
+                      "': field 'camera_matrix' (3x3) missing or malformed: not there");
+  const std::vector<double> K = ReadMatrix(root[field], path, field, 3, 3);
   CameraIntrinsics k;
-  k.fx = K.at<double>(0, 0);
-  k.fy = K.at<double>(1, 1);
-  k.cx = K.at<double>(0, 2);
-  k.cy = K.at<double>(1, 2);
-  f["image_width"] >> k.width;
-  f["image_height"] >> k.height;
+  k.fx = K[0];
+  k.fy = K[4];
+  k.cx = K[2];
+  k.cy = K[5];
+  try {
+    if (root["image_width"]) k.width = root["image_width"].as<int>();
+    if (root["image_height"]) k.height = root["image_height"].as<int>();
+  } catch (const YAML::Exception& e) {
+    throw SourceError("calibration file '" + path +
+                      "': image_width / image_height must be whole numbers");
+  }
   return k;
 }
 

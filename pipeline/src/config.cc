@@ -485,7 +485,20 @@ class GraphConfigParser {
 
 GraphConfig ParseGraphConfig(const std::string& yaml, const std::string& file,
                              bool throw_on_problems) {
-  return GraphConfigParser(file).Parse(yaml, throw_on_problems);
+  // Whatever a malformed file makes the YAML reader throw is reported as a
+  // problem of that file, with the place when the reader knows it.
+  try {
+    return GraphConfigParser(file).Parse(yaml, throw_on_problems);
+  } catch (const ConfigError&) {
+    throw;
+  } catch (const YAML::Exception& e) {
+    const std::string where = e.mark.is_null() ? file
+                                               : file + ":" + std::to_string(e.mark.line + 1) +
+                                                     ":" + std::to_string(e.mark.column + 1);
+    throw ConfigError({where + ": " + (e.msg.empty() ? std::string(e.what()) : e.msg)});
+  } catch (const std::exception& e) {
+    throw ConfigError({file + ": " + e.what()});
+  }
 }
 
 GraphConfig LoadGraphConfig(const std::string& path, bool throw_on_problems) {

@@ -347,3 +347,37 @@ TEST_CASE("Batch shards: every video in exactly one, by its name alone", "[io][s
   CHECK(io::ShardOf("/a/clip_7.mp4", 4) == io::ShardOf("/elsewhere/clip_7.mp4", 4));
   CHECK(io::ShardOf("x.mp4", 0) == 0);
 }
+
+TEST_CASE("Calibration YAML: OpenCV's layout and plain lists; damage is named, never hangs",
+          "[io][sources][calibration]") {
+  const std::string dir = test::TempDir("calib_forms");
+  const auto write = [&](const std::string& text) {
+    std::ofstream(dir + "/c.yaml", std::ios::binary) << text;
+    return dir + "/c.yaml";
+  };
+  // A flat list and a list of rows, without OpenCV's header.
+  auto k = io::ReadCalibrationYaml(write("K: [500, 0, 320, 0, 510, 240, 0, 0, 1]\n"));
+  CHECK(k.fx == 500);
+  CHECK(k.fy == 510);
+  CHECK(k.cy == 240);
+  k = io::ReadCalibrationYaml(
+      write("image_width: 640\ncamera_matrix: [[500, 0, 320], [0, 510, 240], [0, 0, 1]]\n"));
+  CHECK(k.cx == 320);
+  CHECK(k.width == 640);
+  // A damaged size must not be allocated.
+  CHECK_THROWS_WITH(
+      io::ReadCalibrationYaml(write("%YAML:1.0\n---\ncamera_matrix: !!opencv-matrix\n   rows: "
+                                    "3\n   cols: 999999999\n   dt: d\n   data: [ 1 ]\n")),
+      Catch::Contains("rows and cols must be 3 and 3"));
+  CHECK_THROWS_WITH(io::ReadCalibrationYaml(write("K: [1, 2, 3]\n")),
+                    Catch::Contains("3 numbers, expected 9"));
+  CHECK_THROWS_WITH(io::ReadCalibrationYaml(write("K: [1, 2, 3, 4, 5, 6, 7, 8, .nan]\n")),
+                    Catch::Contains("not finite"));
+  // Found by the file-parser fuzz test: OpenCV 4.6's FileStorage never
+  // returns on this file.
+  const std::string hung =
+      "%YAML:1.0\n----image_width: .0\n----image_width: 640\nimag2e_height: 48\x8f"
+      "0\ncamer640\nimag2e_height: 48\x8f"
+      "0\ncamer";
+  CHECK_THROWS_WITH(io::ReadCalibrationYaml(write(hung)), Catch::Contains(dir + "/c.yaml"));
+}

@@ -101,7 +101,7 @@ class McapReader {
  private:
   std::string path_;
   std::ifstream in_;
-  uint64_t offset_ = 0;
+  uint64_t offset_ = 0, file_size_ = 0;
   std::map<uint16_t, McapChannel> channels_;
   std::map<uint16_t, std::string> schema_names_;
   bool done_ = false;
