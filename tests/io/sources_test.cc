@@ -348,7 +348,7 @@ TEST_CASE("Batch shards: every video in exactly one, by its name alone", "[io][s
   CHECK(io::ShardOf("x.mp4", 0) == 0);
 }
 
-TEST_CASE("Calibration YAML: OpenCV's layout and plain lists; damage is named, never hangs",
+TEST_CASE("Calibration YAML: OpenCV's layout and plain lists, damage named, never a hang",
           "[io][sources][calibration]") {
   const std::string dir = test::TempDir("calib_forms");
   const auto write = [&](const std::string& text) {

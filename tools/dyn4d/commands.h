@@ -138,6 +138,16 @@ int RunRecognitionLatencyBench(const RecognitionLatencyOptions& options);
 /// ../shared or $DYN4D_SHARED; empty if neither exists.
 std::string FindSharedDir(const std::string& given);
 
+struct PipelineBenchOptions {
+  std::string shared_dir;  ///< ../shared by default (or $DYN4D_SHARED)
+  std::string config;      ///< graph; empty: the default for RGB-D (configs/offline.yaml)
+  std::string save_dir;    ///< keep the runs' outputs there (default: a temp folder)
+  int frames = 90;         ///< synthetic frames per case
+};
+/// `dyn4d bench pipeline`: the default graph end to end on real and
+/// synthetic RGB-D; last line `pipeline_fps <median over the real sequences>`.
+int RunPipelineBench(const PipelineBenchOptions& options);
+
 /// Applies command-line KEY=VALUE pairs (--param, --input-param, ...) to
 /// `params`; throws pipeline::ConfigError "FLAG 'kv': expected KEY=VALUE".
 void OverrideParams(pipeline::Params& params, const std::string& flag,

@@ -482,6 +482,20 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
 
   cli::DynamicBenchOptions dbo;
+  auto* bench_pipeline = bench->add_subcommand(
+      "pipeline",
+      "The default graph end to end: frames/s, CPU, peak memory, slowest node; real RGB-D of\n"
+      "../shared and the synthetic scene at 320x240 / 640x480 / 1280x720, 1 / 3 / 6 objects.");
+  cli::PipelineBenchOptions pbo;
+  bench_pipeline->add_option("--shared", pbo.shared_dir,
+                             "../shared (default: $DYN4D_SHARED or ../shared)");
+  bench_pipeline->add_option("--config", pbo.config, "another graph than the default");
+  bench_pipeline->add_option("--save", pbo.save_dir, "keep every run's outputs in DIR/<case>");
+  bench_pipeline->add_option("--frames", pbo.frames, "synthetic frames per case")
+      ->capture_default_str();
+  bench_pipeline->footer(
+      "\nEach case is its own `dyn4d run` process: CPU time and peak memory are its own (wait4).\n"
+      "Last line: pipeline_fps <median frames/s over the real 640x480 sequences>.");
   auto* bench_dynamic = bench->add_subcommand(
       "dynamic",
       "The default graph (configs/offline.yaml, as `dyn4d run --input` runs it) on the real\n"
@@ -807,6 +821,7 @@ int main(int argc, char** argv) {
   if (*bench_io) return cli::RunIoBench(ib);
   if (*bench_geometry) return cli::RunGeometryBench(gb);
   if (*bench_dynamic) return cli::RunDynamicBench(dbo);
+  if (*bench_pipeline) return cli::RunPipelineBench(pbo);
   if (*eval_traj) return cli::RunTrajectoryEval(te);
   if (*calibrate_color) return cli::RunColorCalibration(cco);
   if (*eval_mot) return cli::RunMotEval(me);
