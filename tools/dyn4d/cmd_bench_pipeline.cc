@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -15,9 +16,11 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "commands.h"
+#include "graph_run.h"
 
 namespace dyn4d::cli {
 namespace fs = std::filesystem;
@@ -40,6 +43,8 @@ struct CaseResult {
 // Runs `args` (argv[0] = this binary) with stdout+stderr into `log`; the
 // child's rusage back.
 int RunChild(const std::vector<std::string>& args, const std::string& log, rusage* usage) {
+  std::fflush(stdout);  // else the child writes our buffered lines again
+  std::fflush(stderr);
   const pid_t pid = fork();
   if (pid == 0) {
     FILE* f = std::freopen(log.c_str(), "w", stdout);
@@ -95,6 +100,96 @@ CaseResult Measure(const Case& c, const std::string& work, const std::string& co
   return r;
 }
 
+// Resident memory (KiB) and open file descriptors of a process, from /proc.
+std::pair<long, long> RssAndFds(pid_t pid) {
+  long rss = 0, fds = 0;
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmRSS:", 0) == 0) rss = std::stol(line.substr(6));
+  std::error_code ec;
+  for (auto it = fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec);
+       !ec && it != fs::directory_iterator(); it.increment(ec))
+    ++fds;
+  return {rss, fds};
+}
+
+// Least-squares slope of y over x.
+double Slope(const std::vector<double>& x, const std::vector<double>& y) {
+  const double n = double(x.size());
+  double sx = 0, sy = 0, sxx = 0, sxy = 0;
+  for (size_t i = 0; i < x.size(); ++i)
+    sx += x[i], sy += y[i], sxx += x[i] * x[i], sxy += x[i] * y[i];
+  const double d = n * sxx - sx * sx;
+  return d > 0 ? (n * sxy - sx * sy) / d : 0;
+}
+
+// A long synthetic run: memory and file descriptors sampled every second;
+// the slope after the first fifth (warm-up: the map and track history fill).
+int RunLong(const PipelineBenchOptions& o, const std::string& work) {
+  // The default graph with the synthetic scene (small frames) for its input.
+  const std::string graph = work + "/long.yaml";
+  std::string text;
+  {
+    std::ifstream in(o.config.empty() ? DefaultOfflineConfig() : o.config);
+    text.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  const std::string input_type = "    type: input\n", input_params = "params: {kind: synthetic}";
+  const size_t a = text.find(input_type), b = text.find(input_params);
+  if (a == std::string::npos || b == std::string::npos) {
+    std::fprintf(stderr, "--long needs the default graph's input node (type: input, %s)\n",
+                 input_params.c_str());
+    return 2;
+  }
+  text.replace(b, input_params.size(),
+               "params: {frames: " + std::to_string(o.long_frames) + ", width: 160, height: 120}");
+  text.replace(a, input_type.size(), "    type: synthetic_rgbd\n");
+  // Paths relative to the graph's folder (the model files) stay valid.
+  const std::string config_dir =
+      fs::absolute(o.config.empty() ? DefaultOfflineConfig() : o.config).parent_path().string();
+  for (size_t at = 0; (at = text.find(" models/", at)) != std::string::npos; at += 8)
+    text.replace(at, 1, " " + config_dir + "/"), at += config_dir.size() + 1;
+  std::ofstream(graph) << text;
+  std::printf("long run: %d synthetic 160x120 frames (%s)\n", o.long_frames, graph.c_str());
+  std::fflush(stdout);
+  std::fflush(stderr);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    FILE* f = std::freopen((work + "/long.log").c_str(), "w", stdout);
+    if (f) dup2(fileno(stdout), STDERR_FILENO);
+    execl("/proc/self/exe", "dyn4d", "run", "--config", graph.c_str(), "--out",
+          (work + "/long").c_str(), "--no-report", "-q", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  std::vector<double> t, rss, fds;
+  const auto start = std::chrono::steady_clock::now();
+  int status = 0;
+  while (waitpid(pid, &status, WNOHANG) == 0) {
+    const auto [kib, open] = RssAndFds(pid);
+    if (kib > 0) {
+      t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+      rss.push_back(kib / 1024.0);
+      fds.push_back(double(open));
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || t.size() < 10) {
+    std::fprintf(stderr, "long run failed or too short (see %s/long.log)\n", work.c_str());
+    return 1;
+  }
+  const size_t warm = t.size() / 5;
+  const std::vector<double> tt(t.begin() + warm, t.end()), rr(rss.begin() + warm, rss.end()),
+      ff(fds.begin() + warm, fds.end());
+  const double duration = t.back() - t.front();
+  std::printf(
+      "%zu samples over %.0f s; after warm-up (%.0f s): RSS %.0f -> %.0f MiB, "
+      "slope %.3f MiB/min; open files %.0f -> %.0f, slope %.3f /min\n",
+      t.size(), duration, t[warm], rr.front(), rr.back(), 60 * Slope(tt, rr), ff.front(), ff.back(),
+      60 * Slope(tt, ff));
+  std::printf("long_rss_slope_mib_per_min %.3f\n", 60 * Slope(tt, rr));
+  return 0;
+}
+
 }  // namespace
 
 int RunPipelineBench(const PipelineBenchOptions& o) {
@@ -104,6 +199,7 @@ int RunPipelineBench(const PipelineBenchOptions& o) {
                 .string()
           : o.save_dir;
   fs::create_directories(work);
+  if (o.long_frames > 0) return RunLong(o, work);
   std::vector<Case> cases;
   const std::string shared = FindSharedDir(o.shared_dir);
   for (const char* seq : {"tum_fr1_rpy", "7scenes_redkitchen", "bonn_crowd"}) {

@@ -493,6 +493,9 @@ int main(int argc, char** argv) {
   bench_pipeline->add_option("--save", pbo.save_dir, "keep every run's outputs in DIR/<case>");
   bench_pipeline->add_option("--frames", pbo.frames, "synthetic frames per case")
       ->capture_default_str();
+  bench_pipeline->add_option("--long", pbo.long_frames,
+                             "instead: one run of N synthetic 160x120 frames, memory and open "
+                             "files sampled each second (slope after warm-up), e.g. 10000");
   bench_pipeline->footer(
       "\nEach case is its own `dyn4d run` process: CPU time and peak memory are its own (wait4).\n"
       "Last line: pipeline_fps <median frames/s over the real 640x480 sequences>.");
