@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "dyn4d/io/sources.h"
+#include "dyn4d/io/writers.h"
 
 namespace dyn4d::cli {
 namespace fs = std::filesystem;
@@ -28,18 +29,13 @@ BatchRow RowFrom(const json& j) {
 bool Ok(const std::string& status) { return status == "ok" || status == "complete"; }
 
 void WriteJson(const fs::path& path, const json& j) {
-  const fs::path partial = path.string() + ".partial";
-  {
-    std::ofstream out(partial);
-    out << j.dump(2) << "\n";
-    out.flush();
-    if (!out) {
-      std::error_code ec;
-      fs::remove(partial, ec);
-      throw std::runtime_error("cannot write " + path.string() + " (disk full?)");
-    }
+  io::AtomicFile out(path.string());
+  out.stream() << j.dump(2) << "\n";
+  if (!out.stream().flush()) {
+    out.Discard();
+    throw std::runtime_error("write to '" + path.string() + "' failed (disk full?)");
   }
-  fs::rename(partial, path);
+  out.Commit();
 }
 
 std::uintmax_t SizeOf(const std::string& path) {
@@ -96,6 +92,14 @@ std::string WriteBatchSummary(const std::string& out_dir, const std::string& inp
   fs::create_directories(out_dir);
   WriteJson(path, j);
   return path.string();
+}
+
+void PrintBatchRows(const std::vector<BatchRow>& rows) {
+  std::printf("%-32s %8s %8s  %s\n", "video", "frames", "seconds", "status");
+  for (const BatchRow& r : rows)
+    std::printf("%-32s %8llu %8.1f  %s\n", r.video.c_str(),
+                static_cast<unsigned long long>(r.frames), r.seconds,
+                r.status.substr(0, 160).c_str());
 }
 
 int RunSummarize(const SummarizeOptions& o) {
@@ -161,13 +165,13 @@ int RunSummarize(const SummarizeOptions& o) {
       if (!rows.count(name)) problems.push_back(name + ": not processed by any shard");
     }
   }
+  std::vector<BatchRow> merged;
+  for (const auto& [name, r] : rows) merged.push_back(r);
+  PrintBatchRows(merged);
   uint64_t frames = 0;
   double seconds = 0;
   int ok = 0, failed = 0;
-  std::printf("%-32s %8s %8s  %s\n", "video", "frames", "seconds", "status");
-  for (const auto& [name, r] : rows) {
-    std::printf("%-32s %8llu %8.1f  %s\n", name.c_str(), static_cast<unsigned long long>(r.frames),
-                r.seconds, r.status.substr(0, 160).c_str());
+  for (const BatchRow& r : merged) {
     frames += r.frames;
     seconds += r.seconds;
     (Ok(r.status) ? ok : failed) += 1;
@@ -177,8 +181,6 @@ int RunSummarize(const SummarizeOptions& o) {
       rows.size(), ok, failed, static_cast<unsigned long long>(frames), seconds,
       seconds > 0 ? frames / seconds : 0.0);
   if (!shards.empty()) {
-    std::vector<BatchRow> merged;
-    for (const auto& [name, r] : rows) merged.push_back(r);
     try {
       std::printf("merged %zu shard summar%s into %s\n", shards.size(),
                   shards.size() == 1 ? "y" : "ies",

@@ -37,6 +37,9 @@ bool AlreadyDone(const std::string& video_out_dir, const std::string& video_path
 std::string WriteBatchSummary(const std::string& out_dir, const std::string& input,
                               const Shard& shard, const std::vector<BatchRow>& rows);
 
+/// The batch table: one row per video (frames, seconds, status).
+void PrintBatchRows(const std::vector<BatchRow>& rows);
+
 struct SummarizeOptions {
   std::string out_dir;
   std::string input;  ///< optional: the batch's folder, to list videos never processed

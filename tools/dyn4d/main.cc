@@ -209,11 +209,8 @@ int RunVideoBatch(const std::string& config_path, const std::string& folder, con
     if (control.stop_sources.load()) break;  // Ctrl-C stops the batch too
   }
   InstallSignalHandlers(nullptr);
-  std::printf("\n%-32s %8s %8s  %s\n", "video", "frames", "seconds", "status");
-  for (const cli::BatchRow& r : rows)
-    std::printf("%-32s %8llu %8.1f  %s\n", r.video.c_str(),
-                static_cast<unsigned long long>(r.frames), r.seconds,
-                r.status.substr(0, 160).c_str());
+  std::printf("\n");
+  cli::PrintBatchRows(rows);
   std::printf("\n%zu of %zu video(s) processed, %d failed; outputs in %s/<video>/\n",
               rows.size() - failed, videos.size(), failed, out.c_str());
   try {
