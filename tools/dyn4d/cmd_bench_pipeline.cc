@@ -40,9 +40,9 @@ struct CaseResult {
   double slowest_p95_ms = 0;
 };
 
-// Runs `args` (argv[0] = this binary) with stdout+stderr into `log`; the
-// child's rusage back.
-int RunChild(const std::vector<std::string>& args, const std::string& log, rusage* usage) {
+// Starts this binary with `args` (args[0] its name), stdout and stderr into
+// `log`; returns the child's pid.
+pid_t Spawn(const std::vector<std::string>& args, const std::string& log) {
   std::fflush(stdout);  // else the child writes our buffered lines again
   std::fflush(stderr);
   const pid_t pid = fork();
@@ -55,9 +55,19 @@ int RunChild(const std::vector<std::string>& args, const std::string& log, rusag
     execv("/proc/self/exe", argv.data());
     _exit(127);
   }
-  int status = 0;
-  if (wait4(pid, &status, 0, usage) < 0) return -1;
+  return pid;
+}
+
+int ExitCode(int status) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// Runs a child to its end; its exit code and rusage back.
+int RunChild(const std::vector<std::string>& args, const std::string& log, rusage* usage) {
+  const pid_t pid = Spawn(args, log);
+  int status = 0;
+  if (pid < 0 || wait4(pid, &status, 0, usage) < 0) return -1;
+  return ExitCode(status);
 }
 
 CaseResult Measure(const Case& c, const std::string& work, const std::string& config) {
@@ -147,20 +157,14 @@ int RunLong(const PipelineBenchOptions& o, const std::string& work) {
   // Paths relative to the graph's folder (the model files) stay valid.
   const std::string config_dir =
       fs::absolute(o.config.empty() ? DefaultOfflineConfig() : o.config).parent_path().string();
-  for (size_t at = 0; (at = text.find(" models/", at)) != std::string::npos; at += 8)
-    text.replace(at, 1, " " + config_dir + "/"), at += config_dir.size() + 1;
+  const std::string relative = " models/", absolute = " " + config_dir + "/models/";
+  for (size_t at = 0; (at = text.find(relative, at)) != std::string::npos; at += absolute.size())
+    text.replace(at, relative.size(), absolute);
   std::ofstream(graph) << text;
   std::printf("long run: %d synthetic 160x120 frames (%s)\n", o.long_frames, graph.c_str());
-  std::fflush(stdout);
-  std::fflush(stderr);
-  const pid_t pid = fork();
-  if (pid == 0) {
-    FILE* f = std::freopen((work + "/long.log").c_str(), "w", stdout);
-    if (f) dup2(fileno(stdout), STDERR_FILENO);
-    execl("/proc/self/exe", "dyn4d", "run", "--config", graph.c_str(), "--out",
-          (work + "/long").c_str(), "--no-report", "-q", static_cast<char*>(nullptr));
-    _exit(127);
-  }
+  const pid_t pid =
+      Spawn({"dyn4d", "run", "--config", graph, "--out", work + "/long", "--no-report", "-q"},
+            work + "/long.log");
   std::vector<double> t, rss, fds;
   const auto start = std::chrono::steady_clock::now();
   int status = 0;
@@ -173,7 +177,7 @@ int RunLong(const PipelineBenchOptions& o, const std::string& work) {
     }
     std::this_thread::sleep_for(std::chrono::seconds(1));
   }
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || t.size() < 10) {
+  if (ExitCode(status) != 0 || t.size() < 10) {
     std::fprintf(stderr, "long run failed or too short (see %s/long.log)\n", work.c_str());
     return 1;
   }
