@@ -526,6 +526,13 @@ std::vector<std::string> GraphConfig::ConsumersOf(const std::string& topic) cons
   return out;
 }
 
+const NodeConfig* GraphConfig::ProducerOf(const std::string& topic) const {
+  for (const NodeConfig& n : nodes)
+    for (const auto& kv : n.outputs)
+      if (kv.second == topic) return &n;
+  return nullptr;
+}
+
 std::string GraphConfig::Describe() const {
   std::ostringstream os;
   os << "graph '" << name << "' from " << file << ", output_dir " << output_dir << "\n";

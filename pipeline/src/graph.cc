@@ -260,6 +260,11 @@ class NodeRunner {
     }
   }
 
+  std::string ProducerName(const std::string& topic) const {
+    const NodeConfig* p = graph_.ProducerOf(topic);
+    return p ? "node '" + p->name + "'" : "an outside publisher";
+  }
+
   // Inputs from other processes: a producer that went away without ending
   // its stream fails this node (naming it) instead of leaving it waiting
   // forever; one that never came is asked for, every 10 s.
@@ -282,17 +287,10 @@ class NodeRunner {
     for (size_t i : mux_->NeverConnected(5))
       if (!ended[i])
         waiting += (waiting.empty() ? "" : ", ") + std::string("'") + edges[i].topic + "' at " +
-                   edges[i].endpoint + " (" + ProducerOf(edges[i].topic) + ")";
+                   edges[i].endpoint + " (" + ProducerName(edges[i].topic) + ")";
     if (waiting.empty()) return;
     last_waiting_log_ns_ = now;
     spdlog::warn("node '{}': no producer has connected yet to {}: start it", node_.name, waiting);
-  }
-
-  std::string ProducerOf(const std::string& topic) const {
-    for (const NodeConfig& n : graph_.nodes)
-      for (const auto& [port, t] : n.outputs)
-        if (t == topic) return "node '" + n.name + "'";
-    return "an outside publisher";
   }
 
   void RunFilter() {
@@ -696,11 +694,8 @@ RunResult Graph::Run(RunControl& control) {
   for (auto& [node, stage] : impl_->stages) {
     std::set<std::string> remote_inputs;
     for (const auto& [port, topic] : node->inputs) {
-      bool local = false;
-      for (const NodeConfig& other : impl_->config.nodes)
-        for (const auto& kv : other.outputs)
-          if (kv.second == topic && local_nodes.count(other.name)) local = true;
-      if (!local) remote_inputs.insert(port);
+      const NodeConfig* producer = impl_->config.ProducerOf(topic);
+      if (!producer || !local_nodes.count(producer->name)) remote_inputs.insert(port);
     }
     runners.push_back(std::make_unique<NodeRunner>(impl_->config, *node, std::move(stage), ctx,
                                                    control, impl_->options.stats_period_s,

@@ -104,7 +104,7 @@ struct NodeConfig {
   /// Seconds the service keeps answering after the node's inputs ended (an
   /// offline run that stays up for questions); a stop request ends it.
   double service_linger_s = 0;
-  std::string location;                        ///< "FILE:LINE: nodes.NAME", for messages
+  std::string location;  ///< "FILE:LINE: nodes.NAME", for messages
 };
 
 struct GraphConfig {
@@ -121,6 +121,9 @@ struct GraphConfig {
   const NodeConfig* FindNode(const std::string& name) const;
   /// Nodes of this graph consuming `topic`.
   std::vector<std::string> ConsumersOf(const std::string& topic) const;
+  /// The node of this graph publishing `topic` (one per topic), or nullptr
+  /// when it comes from outside (an endpoint under topics).
+  const NodeConfig* ProducerOf(const std::string& topic) const;
   /// A human-readable dump of the effective configuration.
   std::string Describe() const;
 };
