@@ -20,6 +20,7 @@ if [ ! -x "$CHROMIUM" ]; then
   exit 77
 fi
 source "$SRC/tests/common/npm_deps.sh"
+source "$SRC/tests/common/net.sh"
 npm_deps "$JS" "$SRC/tests/browser/package.json"
 cp "$SRC/tests/browser/browser.mjs" "$JS/"
 work=$(mktemp -d)
@@ -36,9 +37,6 @@ for _ in range(100):
         time.sleep(0.1)
 sys.exit(1)
 PY
-}
-free_port() {
-  /usr/bin/python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"
 }
 
 if [ "$MODE" = live ]; then

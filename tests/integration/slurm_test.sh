@@ -7,6 +7,7 @@
 # shards; a shard run again resumes (complete videos skipped, an unfinished
 # one redone); a missing shard is named.
 source "$(dirname "$0")/common.sh"  # BIN, SRC, $work, fail
+source "$SRC/tests/common/net.sh"
 set -e
 for tool in munged mungekey slurmctld slurmd sbatch; do
   command -v "$tool" > /dev/null || { echo "SKIP: no $tool (tools/setup.sh installs slurm-wlm and munge)"; exit 77; }
@@ -19,9 +20,6 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-free_port() {
-  /usr/bin/python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"
-}
 
 echo "== six small videos (two different scenes)"
 for seed in 1 2; do

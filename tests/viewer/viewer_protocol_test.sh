@@ -9,11 +9,12 @@ BIN=$1
 SRC=$2
 JS=$3
 source "$SRC/tests/common/npm_deps.sh"
+source "$SRC/tests/common/net.sh"
 npm_deps "$JS" "$SRC/tests/viewer/package.json"
 cp "$SRC/tests/viewer/ws_client.mjs" "$JS/"
 work=$(mktemp -d)
 trap 'rm -rf "$work"; kill $run 2>/dev/null || true' EXIT
-port=$(/usr/bin/python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
+port=$(free_port)
 cat > "$work/view.yaml" <<'YAML'
 version: 1
 nodes:
