@@ -450,7 +450,7 @@ namespace {
 class RecordingSource : public FrameSource {
  public:
   explicit RecordingSource(const SourceConfig& c)
-      : path_(c.path), speed_(c.speed), max_frames_(c.max_frames) {
+      : path_(c.path), max_frames_(c.max_frames) {
     try {
       // Ground-truth poses first (small), frames are then streamed.
       McapReader scan(path_);
@@ -490,7 +490,6 @@ class RecordingSource : public FrameSource {
       }
       auto* f = std::get_if<pipeline::RgbdFrame>(&d.message);
       if (!f) continue;
-      if (speed_ > 0) Pace(m->log_time_ns);
       SourceRead r;
       r.status = SourceRead::Status::kFrame;
       r.frame = *f;
@@ -500,34 +499,17 @@ class RecordingSource : public FrameSource {
     }
   }
   std::string Describe() const override {
-    return "recording " + path_ + " (" + std::to_string(frames_) + " frames" +
-           (speed_ > 0 ? ", at " + std::to_string(speed_) + "x recorded speed"
-                       : ", as fast as possible") +
-           ")";
+    return "recording " + path_ + " (" + std::to_string(frames_) + " frames)";
   }
   int64_t SizeHint() const override { return frames_; }
 
  private:
-  void Pace(uint64_t log_time_ns) {
-    const auto now = std::chrono::steady_clock::now();
-    if (!first_log_) {
-      first_log_ = log_time_ns;
-      start_ = now;
-      return;
-    }
-    const auto due = start_ + std::chrono::nanoseconds(
-                                  static_cast<int64_t>((log_time_ns - *first_log_) / speed_));
-    std::this_thread::sleep_until(due);
-  }
   std::string path_;
-  double speed_;
   int max_frames_;
   std::unique_ptr<McapReader> reader_;
   std::map<uint64_t, pipeline::CameraPose> poses_;
   int64_t frames_ = 0;
   int emitted_ = 0;
-  std::optional<uint64_t> first_log_;
-  std::chrono::steady_clock::time_point start_;
 };
 }  // namespace
 

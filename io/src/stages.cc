@@ -73,7 +73,7 @@ std::unique_ptr<pipeline::Stage> MakeSyntheticSource(Params& p, const StageConte
   c.fy = p.GetDouble("fy", c.fy, 1, 1e5);
   c.fps = p.GetDouble("fps", c.fps, 0.1, 1000);
   c.seed = static_cast<uint32_t>(p.GetInt("seed", 1, 0, 1 << 30));
-  c.num_objects = p.GetInt("objects", c.num_objects, 0, 6);
+  c.num_objects = p.GetInt("objects", c.num_objects, 0, SyntheticScene::kMaxObjects);
   c.depth_noise = p.GetBool("noise", c.depth_noise);
   const double rate_hz = p.GetDouble("rate_hz", 0, 0, 1000);
   for (const std::string& problem : c.Validate()) p.AddProblem("", problem);
@@ -190,8 +190,12 @@ class CloudMapWriterStage : public pipeline::Stage {
 // data has them. Bad frames are skipped, logged (first 20) and counted.
 class InputStage : public pipeline::Stage {
  public:
-  explicit InputStage(std::unique_ptr<FrameSource> source) : source_(std::move(source)) {
-    spdlog::info("input: {}", source_->Describe());
+  // `speed` > 0 replays a recorded source (folder, video, recording) at that
+  // multiple of its frames' own rate, as a camera would deliver them.
+  InputStage(std::unique_ptr<FrameSource> source, double speed)
+      : source_(std::move(source)), speed_(source_->IsLive() ? 0 : speed) {
+    spdlog::info("input: {}{}", source_->Describe(),
+                 speed_ > 0 ? fmt::format(", replayed at {}x its frame rate", speed_) : "");
   }
   std::vector<std::string> OutputPorts() const override { return {"frames", "poses", "tracks"}; }
   bool IsLive() const override { return source_->IsLive(); }
@@ -210,6 +214,7 @@ class InputStage : public pipeline::Stage {
         if (skipped_++ < 20) spdlog::warn("input: skipped a frame: {}", r.message);
         continue;
       }
+      if (speed_ > 0) Pace(r.frame.meta.stamp_ns);
       Outputs out;
       const pipeline::MessageMeta meta = r.frame.meta;
       out.push_back({"frames", std::move(r.frame)});
@@ -226,7 +231,24 @@ class InputStage : public pipeline::Stage {
   }
 
  private:
+  // Waits until the frame is due: its stamp's distance from the first
+  // frame's, divided by the speed, after the first frame left.
+  void Pace(int64_t stamp_ns) {
+    const auto now = std::chrono::steady_clock::now();
+    if (!first_stamp_ns_) {
+      first_stamp_ns_ = stamp_ns;
+      start_ = now;
+      return;
+    }
+    const auto due = start_ + std::chrono::nanoseconds(static_cast<int64_t>(
+                                  std::max<int64_t>(0, stamp_ns - *first_stamp_ns_) / speed_));
+    std::this_thread::sleep_until(due);
+  }
+
   std::unique_ptr<FrameSource> source_;
+  const double speed_;
+  std::optional<int64_t> first_stamp_ns_;
+  std::chrono::steady_clock::time_point start_;
   uint64_t skipped_ = 0;
 };
 
@@ -302,7 +324,7 @@ std::unique_ptr<pipeline::Stage> MakeInput(Params& p, const StageContext&) {
                  "for kind ros2 the colour image topic");
   p.Finish();  // parameter problems first, then the source itself
   try {
-    return std::make_unique<InputStage>(OpenSource(c));
+    return std::make_unique<InputStage>(OpenSource(c), c.speed);
   } catch (const SourceError& e) {
     throw pipeline::ConfigError({p.file() + ": " + p.path() + ": " + e.what()});
   }

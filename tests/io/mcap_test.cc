@@ -142,6 +142,20 @@ nodes:
     }
     CHECK(source->Next().status == io::SourceRead::Status::kEnd);
   }
+  SECTION("through the input node at a multiple of its frames' rate (speed)") {
+    // 8 frames at 30 Hz span 7/30 s; at half speed the input takes 0.47 s.
+    auto g = pipeline::ParseGraphConfig(R"(
+version: 1
+nodes:
+  input: {type: input, outputs: {poses: poses}, params: {path: ")" +
+                                            file + R"(", speed: 0.5}}
+  trajectory: {type: trajectory_writer, inputs: {poses: poses}}
+)",
+                                        "paced.yaml");
+    const auto r = test::RunGraphInto(g, registry, test::TempDir("paced"));
+    REQUIRE(r.status == pipeline::RunResult::Status::kOk);
+    CHECK(r.elapsed_s >= 7 / 30.0 / 0.5 - 0.01);
+  }
   SECTION("through the replay stage into a tracks writer") {
     const std::string out2 = test::TempDir("replay");
     auto g = pipeline::ParseGraphConfig(R"(

@@ -59,7 +59,8 @@ struct SourceConfig {
   std::string depth_path;
   /// Frame rate for sources without timestamps (images, stereo folders).
   double fps = 30;
-  /// Replay speed for recordings: 0 = as fast as possible, 1 = recorded.
+  /// Replay speed of a recorded source (folder, video, recording) for the
+  /// input node: 0 = as fast as possible, 1 = its frames' own rate.
   double speed = 0;
   /// Stop after this many frames (0 = all).
   int max_frames = 0;
