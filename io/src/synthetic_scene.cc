@@ -74,8 +74,8 @@ std::vector<std::string> SyntheticScene::Config::Validate() const {
   if (!(fx > 0) || !(fy > 0)) p.push_back("fx, fy: must be positive");
   if (num_frames < 1) p.push_back("num_frames: must be >= 1");
   if (!(fps > 0)) p.push_back("fps: must be positive");
-  if (num_objects < 0 || num_objects > kNumCategories)
-    p.push_back("num_objects: must be in [0, " + std::to_string(kNumCategories) + "]");
+  if (num_objects < 0 || num_objects > kMaxObjects)
+    p.push_back("num_objects: must be in [0, " + std::to_string(kMaxObjects) + "]");
   if (!(depth_scale > 0)) p.push_back("depth_scale: must be positive");
   return p;
 }
@@ -109,7 +109,9 @@ SyntheticScene::SyntheticScene(Config config) : config_(std::move(config)) {
     Object o;
     o.id = k + 1;
     o.category = c.name;
-    o.role = kRoles[k % 6];
+    // Beyond the six scripted roles, objects wander between random places
+    // (a crowd, for measuring how cost grows with the number of objects).
+    o.role = kRoles[std::min(k, 5)];
     o.sphere = c.sphere;
     o.size = {c.size[0], c.size[1], c.size[2]};
     o.color = {c.bgr[0], c.bgr[1], c.bgr[2]};

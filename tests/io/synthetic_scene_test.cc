@@ -156,3 +156,15 @@ TEST_CASE("Synthetic scene config validation names the field", "[io][synthetic][
   CHECK_THAT(problems[0], Catch::Contains("width"));
   CHECK_THAT(problems[1], Catch::Contains("num_objects"));
 }
+
+TEST_CASE("Synthetic scene: up to 50 objects, the ones beyond six wander", "[io][synthetic]") {
+  SyntheticScene::Config c;
+  c.width = 160, c.height = 120, c.fx = c.fy = 131.25, c.num_frames = 30;
+  c.num_objects = SyntheticScene::kMaxObjects;
+  REQUIRE(c.Validate().empty());
+  SyntheticScene scene(c);
+  const auto r = scene.Render(15);
+  REQUIRE(r.objects.size() == 50);
+  for (size_t k = 6; k < r.objects.size(); ++k) CHECK(r.objects[k].role == "wanders");
+  CHECK(r.objects[49].id == 50);
+}

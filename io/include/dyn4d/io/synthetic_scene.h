@@ -20,6 +20,10 @@ namespace dyn4d::io {
 
 class SyntheticScene {
  public:
+  /// The first six objects play scripted roles (walks across, approaches,
+  /// stops and goes, leaves the view, occludes, wanders); the rest wander.
+  static constexpr int kMaxObjects = 50;
+
   struct Config {
     int width = 640;                ///< pixels
     int height = 480;               ///< pixels
@@ -27,7 +31,7 @@ class SyntheticScene {
     int num_frames = 90;            ///< length of the sequence
     double fps = 30.0;              ///< frame rate; stamps are index / fps
     uint32_t seed = 1;              ///< changes object paths, textures and noise
-    int num_objects = 3;            ///< 0..6 moving objects
+    int num_objects = 3;            ///< 0..kMaxObjects moving objects
     bool depth_noise = true;        ///< depth-dependent noise and missing depth at edges
     double depth_scale = 5000.0;    ///< depth units per metre (TUM convention)
 
