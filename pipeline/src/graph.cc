@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -46,14 +47,15 @@ class NodeRunner {
  public:
   NodeRunner(const GraphConfig& graph, const NodeConfig& node, std::unique_ptr<Stage> stage,
              TransportContext& ctx, RunControl& control, double stats_period_s,
-             std::set<std::string> remote_inputs)
+             std::set<std::string> remote_inputs, bool trace)
       : graph_(graph),
         node_(node),
         stage_(std::move(stage)),
         ctx_(ctx),
         control_(control),
         stats_period_ns_(static_cast<int64_t>(stats_period_s * 1e9)),
-        remote_inputs_(std::move(remote_inputs)) {}
+        remote_inputs_(std::move(remote_inputs)),
+        trace_(trace) {}
 
   void Start() {
     thread_ = std::thread([this] { Run(); });
@@ -71,6 +73,13 @@ class NodeRunner {
     return final_stats_;
   }
   size_t MaxQueueDepth() const { return max_queue_depth_; }
+  /// The per-message timing log (RunOptions::trace_file); read after Join.
+  struct TraceEntry {
+    std::string port;  // short names: no allocation
+    uint64_t seq;
+    int64_t done_ns;
+  };
+  const std::vector<TraceEntry>& trace() const { return trace_log_; }
 
  private:
   bool Aborted() const { return control_.abort.load(); }
@@ -94,6 +103,7 @@ class NodeRunner {
       opt.expected_subscribers = static_cast<int>(consumers.size()) + t.external_subscribers;
       for (const std::string& c : consumers)
         opt.expected_names += (opt.expected_names.empty() ? "node '" : ", node '") + c + "'";
+      opt.external_subscribers = t.external_subscribers;
       if (t.external_subscribers)
         opt.expected_names += (opt.expected_names.empty() ? "" : ", ") +
                               std::to_string(t.external_subscribers) + " external client(s)";
@@ -249,6 +259,12 @@ class NodeRunner {
       latency_.Add(SteadyNowNs() - t0);
       ++processed_;
       if (!Emit(*outs)) return;
+      if (trace_) {
+        const int64_t now = SteadyNowNs();
+        for (const Output& o : *outs)
+          if (auto it = publishers_.find(o.port); it != publishers_.end())
+            trace_log_.push_back({o.port, Meta(o.message).seq, now});
+      }
       MaybePublishStats(false);
     }
     if (control_.stop_sources.load()) {
@@ -336,6 +352,7 @@ class NodeRunner {
         latency_.Add(SteadyNowNs() - t0);
         ++processed_;
         if (!Emit(outs)) return;
+        if (trace_) trace_log_.push_back({port, Meta(msg).seq, SteadyNowNs()});
       } catch (const std::exception& e) {
         ++stage_errors_;
         Fail("on " + TypeName(msg) + " seq " + std::to_string(Meta(msg).seq) + " from input '" +
@@ -390,8 +407,10 @@ class NodeRunner {
     MaybePublishStats(true);
     if (mux_) mux_->Stop();
     done_ = true;
-    // Publishers close here; lossless ones linger until their last message
-    // (the end of stream) is delivered.
+    // Publishers close here, lossless ones to other processes once their
+    // consumers have received the end of the stream.
+    if (!failed_)
+      for (auto& [port, pub] : publishers_) pub->AwaitEndOfStreamReceipts();
     publishers_.clear();
     stats_pub_.reset();
     service_.reset();
@@ -404,6 +423,8 @@ class NodeRunner {
   RunControl& control_;
   const int64_t stats_period_ns_;
   const std::set<std::string> remote_inputs_;  ///< input ports fed from another process
+  const bool trace_;
+  std::vector<TraceEntry> trace_log_;
 
   std::map<std::string, std::unique_ptr<Publisher>> publishers_;
   std::unique_ptr<Publisher> stats_pub_;
@@ -520,6 +541,33 @@ size_t TerminalColumns() {
   winsize w{};
   if (ioctl(STDERR_FILENO, TIOCGWINSZ, &w) == 0 && w.ws_col > 10) return w.ws_col;
   return 80;
+}
+
+// The per-message timing log, written whole (.partial, then renamed) or not
+// at all; a failure is a warning: the run's outputs do not depend on it.
+void WriteTrace(const std::string& path,
+                const std::vector<std::unique_ptr<NodeRunner>>& runners) {
+  const std::string partial = path + ".partial";
+  std::string why = "disk full?";
+  {
+    std::ofstream out(partial, std::ios::trunc);
+    if (!out) why = std::strerror(errno);
+    out << "node,port,seq,done_ns\n";
+    for (const auto& r : runners)
+      for (const NodeRunner::TraceEntry& e : r->trace())
+        out << r->name() << ',' << e.port << ',' << e.seq << ',' << e.done_ns << '\n';
+    out.flush();
+    if (out) {
+      out.close();
+      std::error_code ec;
+      std::filesystem::rename(partial, path, ec);
+      if (!ec) return;
+      why = ec.message();
+    }
+  }
+  std::error_code ignored;
+  std::filesystem::remove(partial, ignored);
+  spdlog::warn("trace: writing {} failed ({}); no trace written", path, why);
 }
 
 }  // namespace
@@ -699,7 +747,8 @@ RunResult Graph::Run(RunControl& control) {
     }
     runners.push_back(std::make_unique<NodeRunner>(impl_->config, *node, std::move(stage), ctx,
                                                    control, impl_->options.stats_period_s,
-                                                   std::move(remote_inputs)));
+                                                   std::move(remote_inputs),
+                                                   !impl_->options.trace_file.empty()));
   }
   for (auto& r : runners) r->Start();
 
@@ -771,6 +820,9 @@ RunResult Graph::Run(RunControl& control) {
   collect.join();
   collector.Stop();
   if (stats_log) stats_log.close();
+
+  if (!impl_->options.trace_file.empty())
+    WriteTrace(impl_->output_dir + "/" + impl_->options.trace_file, runners);
 
   std::vector<std::string> errors;
   for (auto& r : runners) {

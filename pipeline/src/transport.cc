@@ -237,6 +237,28 @@ bool Publisher::SendRaw(const std::vector<Buffer>& frames) {
 
 const std::string& Publisher::topic() const { return impl_->topic; }
 const std::string& Publisher::endpoint() const { return impl_->endpoint; }
+bool Publisher::AwaitEndOfStreamReceipts() {
+  Impl& p = *impl_;
+  if (p.options.flow != FlowPolicy::kLossless || p.endpoint.rfind("inproc://", 0) == 0 ||
+      !p.handshake_done)
+    return true;
+  auto last_log = std::chrono::steady_clock::now();
+  while (true) {
+    p.DrainSubscriptions();
+    if (p.subscribers <= p.options.external_subscribers) return true;
+    if (p.should_stop && p.should_stop()) return false;
+    // A consumer still at work on what came before; one that died is
+    // dropped by the heartbeats and counted as gone.
+    if (std::chrono::steady_clock::now() - last_log > std::chrono::seconds(10)) {
+      spdlog::info("topic '{}' ({}): waiting for {} subscriber(s) to receive the end of the stream",
+                   p.topic, p.endpoint, p.subscribers - p.options.external_subscribers);
+      last_log = std::chrono::steady_clock::now();
+    }
+    zmq::pollitem_t item{p.socket.handle(), 0, ZMQ_POLLIN, 0};
+    zmq::poll(&item, 1, std::chrono::milliseconds(50));
+  }
+}
+
 uint64_t Publisher::sent() const { return impl_->sent; }
 uint64_t Publisher::dropped() const { return impl_->dropped; }
 
@@ -383,7 +405,11 @@ struct InputMux::Impl {
             if (on_reject) on_reject(edges[i], ToString(r.status) + ": " + r.error);
             continue;
           }
-          if (std::holds_alternative<EndOfStream>(r.message)) watch[i].ended = true;
+          if (std::holds_alternative<EndOfStream>(r.message)) {
+            watch[i].ended = true;
+            // The receipt a producer in another process waits for to exit.
+            if (watch[i].watched) sockets[i].set(zmq::sockopt::unsubscribe, "");
+          }
           queue.Push(i, Received{std::move(r.message), SteadyNowNs()});
         }
       }

@@ -39,6 +39,39 @@ for n in source cloud map; do test -s "$work/tcp/stats.$n.jsonl"; done
 grep -q '"processed":24' "$work/tcp/stats.map.jsonl"
 echo "identical outputs: $(stat -c %s "$work/tcp/map.ply") bytes map.ply"
 
+echo "== a fast producer ends long before its slow consumer: every frame still arrives"
+# ZeroMQ's linger only hands the last frames to the kernel; a producer that
+# exited then lost them (and its consumer failed, 'producer disconnected').
+base3=$((base + 8))
+cat > "$work/slow.yaml" <<EOF
+version: 1
+nodes:
+  source:
+    type: synthetic_rgbd
+    outputs: {frames: frames}
+    params: {frames: 100, width: 640, height: 480, seed: 3}
+  geometry:
+    type: geometry
+    inputs: {frames: frames}
+    outputs: {poses: poses}
+  trajectory:
+    type: trajectory_writer
+    inputs: {poses: poses}
+    params: {file: trajectory.tum}
+topics:
+  frames: {endpoint: "tcp://127.0.0.1:$base3"}
+  poses: {endpoint: "tcp://127.0.0.1:$((base3 + 1))"}
+EOF
+for n in source geometry trajectory; do
+  "$BIN" node $n --config "$work/slow.yaml" --out "$work/slow" > "$work/s_$n.log" 2>&1 & pids+=($!)
+done
+status=0
+for p in "${pids[@]}"; do wait "$p" || status=$?; done
+pids=()
+[ "$status" -eq 0 ] || { tail -n 3 "$work"/s_*.log; echo "FAIL a node failed (exit $status)"; exit 1; }
+[ "$(grep -vc "^#" "$work/slow/trajectory.tum")" -eq 100 ] ||
+  { wc -l "$work/slow/trajectory.tum"; echo "FAIL frames lost between processes"; exit 1; }
+
 echo "== a node killed mid-run (SIGKILL): its producer and its consumer fail, naming it"
 base2=$((base + 5))
 sed -e "s|@FRAMES@|tcp://127.0.0.1:$base2|" -e "s|@POSES@|tcp://127.0.0.1:$((base2 + 1))|" \

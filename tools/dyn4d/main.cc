@@ -14,6 +14,7 @@
 #include "dyn4d/io/report.h"
 #include "dyn4d/io/sources.h"
 #include "dyn4d/io/stages.h"
+#include "dyn4d/io/synthetic_scene.h"
 #include "dyn4d/perception/stages.h"
 #include "dyn4d/pipeline/graph.h"
 #include "dyn4d/pipeline/service.h"
@@ -76,13 +77,19 @@ void PrintSummary(const pipeline::RunResult& r) {
   std::printf("\noutputs in %s/:\n", r.output_dir.c_str());
   std::error_code ec;
   std::vector<std::filesystem::directory_entry> files;
+  // Files being written (.partial) are not outputs; another process of a
+  // split graph may rename or remove one while this lists the folder.
   for (const auto& e : std::filesystem::directory_iterator(r.output_dir, ec))
-    if (e.is_regular_file()) files.push_back(e);
+    if (e.is_regular_file(ec) && e.path().string().find(".partial") == std::string::npos)
+      files.push_back(e);
   std::sort(files.begin(), files.end(),
             [](const auto& a, const auto& b) { return a.path() < b.path(); });
-  for (const auto& e : files)
-    std::printf("  %-24s %10llu bytes\n", e.path().filename().c_str(),
-                static_cast<unsigned long long>(e.file_size()));
+  for (const auto& e : files) {
+    const uintmax_t size = e.file_size(ec);
+    if (!ec)
+      std::printf("  %-24s %10llu bytes\n", e.path().filename().c_str(),
+                  static_cast<unsigned long long>(size));
+  }
   std::printf("\n%s (%.2f s): %s\n",
               r.status == pipeline::RunResult::Status::kOk        ? "done"
               : r.status == pipeline::RunResult::Status::kStopped ? "stopped"
@@ -295,6 +302,10 @@ int main(int argc, char** argv) {
   bool no_report = false;
   run->add_flag("--no-report", no_report,
                 "do not write OUT/report.html (the run as one page that opens from disk)");
+  bool run_trace = false;
+  run->add_flag("--trace", run_trace,
+                "write OUT/trace.csv: when each node finished each message (node, port, seq,\n"
+                "monotonic ns), for end-to-end latency (dyn4d bench pipeline reads it)");
   bool status_nodes = false;
   run->add_flag("--status-nodes", status_nodes,
                 "the live line lists every node (fps, p50/p95 ms, queue) instead of the summary");
@@ -345,6 +356,10 @@ int main(int argc, char** argv) {
   node->add_option("name", node_name, "node name as in the config's nodes: map")->required();
   node->add_option("-c,--config", node_config, "graph YAML")->required()->check(CLI::ExistingFile);
   node->add_option("-o,--out", node_out, "output directory (overrides output_dir)");
+  bool node_trace = false;
+  node->add_flag("--trace", node_trace,
+                 "write OUT/trace.NAME.csv (as dyn4d run --trace; one clock for the machine, so\n"
+                 "the files of a graph's processes line up)");
   node->footer(
       "\nEvery topic the node touches needs an ipc:// or tcp:// endpoint in the config.\n"
       "Start the nodes in any order: producers wait for their subscribers (handshake).\n"
@@ -367,7 +382,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1000000));
   synth->add_option("--width", so.width, "image width")->check(CLI::Range(16, 4096));
   synth->add_option("--height", so.height, "image height")->check(CLI::Range(16, 4096));
-  synth->add_option("--objects", so.objects, "moving objects (0..6)")->check(CLI::Range(0, 6));
+  synth->add_option("--objects", so.objects, "moving objects (0..50; beyond 6 they wander)")
+      ->check(CLI::Range(0, io::SyntheticScene::kMaxObjects));
   synth->add_option("--seed", so.seed, "changes categories, paths, textures, noise");
   synth->add_flag("!--no-noise", so.noise, "exact depth (no sensor noise or dropouts)");
   synth->footer(
@@ -801,6 +817,7 @@ int main(int argc, char** argv) {
     o.output_dir = run_out;
     o.status_line = !run_quiet;
     o.status_detail = status_nodes;
+    if (run_trace) o.trace_file = "trace.csv";
     return RunGraph(run_config, o, run_quiet, input, input.report);
   }
   if (*summarize) return cli::RunSummarize(summarize_options);
@@ -841,6 +858,7 @@ int main(int argc, char** argv) {
     o.only_nodes = {node_name};
     o.status_line = true;
     o.stats_file = "stats." + node_name + ".jsonl";
+    if (node_trace) o.trace_file = "trace." + node_name + ".csv";
     return RunGraph(node_config, o, false);
   }
   if (*check) {

@@ -42,6 +42,15 @@ struct RunOptions {
   bool status_detail = false;
   /// Stats log, relative to the output directory; empty disables it.
   std::string stats_file = "stats.jsonl";
+  /// Per-message timing log, relative to the output directory; empty (the
+  /// default) keeps none. One CSV line per message a node finished with:
+  /// node, port, seq, and the CLOCK_MONOTONIC time in ns when it was done
+  /// (a source: when a message left on that output port; any other node:
+  /// when it had processed a message from that input port and published what
+  /// came of it). The clock is the machine's, so the logs of a graph split
+  /// over processes line up: `dyn4d bench pipeline` takes end-to-end latency
+  /// from them. Kept in memory until the end (about 50 bytes a message).
+  std::string trace_file;
   /// How often every node publishes Stats.
   double stats_period_s = 1.0;
   /// After a node fails, how long the others may take to flush before they

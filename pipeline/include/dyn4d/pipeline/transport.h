@@ -48,6 +48,9 @@ struct PublisherOptions {
   int expected_subscribers = 0;
   /// Who they are, for the error message when they do not come.
   std::string expected_names;
+  /// Of those, clients outside the graph (a Python client, a viewer): they
+  /// are not expected to acknowledge the end of the stream.
+  int external_subscribers = 0;
   double handshake_timeout_s = 30;
   bool bind = true;  ///< false: connect (many producers, one collector)
 };
@@ -69,6 +72,12 @@ class Publisher {
   /// (dropped()), except EndOfStream, which is always delivered.
   /// The first call performs the handshake. Returns false if stopped.
   bool Send(const Message& msg);
+  /// Lossless edges to other processes, after the end of the stream was
+  /// sent: waits until every subscriber of the graph has received it (its
+  /// InputMux unsubscribes on EndOfStream: the receipt) or has gone. ZeroMQ's
+  /// linger alone only hands messages to the kernel: a process that exits
+  /// then can lose the last frames in flight. Returns false if stopped.
+  bool AwaitEndOfStreamReceipts();
   /// Sends pre-encoded frames (used by benchmarks and tests of bad input).
   bool SendRaw(const std::vector<Buffer>& frames);
 
