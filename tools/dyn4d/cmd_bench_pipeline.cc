@@ -1,9 +1,15 @@
 // `dyn4d bench pipeline`: the default graph end to end, each case a child
 // `dyn4d run` (so CPU time and peak memory are that run's alone, from
 // wait4's rusage): real 640x480 RGB-D sequences of ../shared, the synthetic
-// scene at three sizes and with 1, 3 and 6 moving objects. Frames/s from the
-// run's own summary; per-node p95 latency from its stats.jsonl.
+// scene at three sizes and with 1, 10 and 50 moving objects; the real ones
+// also split over processes (one `dyn4d node` per node, tcp on loopback),
+// and one replayed at a camera's pace for latency without queueing.
+// Frames/s from the run's own summary; per-node p95 latency from its
+// stats.jsonl; capture -> cognitive-map latency from its trace (--trace).
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,11 +21,13 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "commands.h"
+#include "dyn4d/pipeline/config.h"
 #include "graph_run.h"
 
 namespace dyn4d::cli {
@@ -32,12 +40,86 @@ struct Case {
   bool real = false;
 };
 
+// Which nodes of the graph a latency is measured between.
+struct GraphRoles {
+  std::string source;  ///< the input node (type input): capture
+  std::string reason;  ///< the reason node: the cognitive map's update
+  int lookahead = 0;   ///< frames the geometry node waits for (offline)
+};
+
+GraphRoles RolesOf(const std::string& config_path) {
+  GraphRoles r;
+  const pipeline::GraphConfig g = pipeline::LoadGraphConfig(config_path);
+  for (const pipeline::NodeConfig& n : g.nodes) {
+    if (n.type == "input") r.source = n.name;
+    if (n.type == "reason") r.reason = n.name;
+    if (n.type == "geometry")
+      r.lookahead = std::max(r.lookahead, n.params->GetInt("lookahead_frames", 0, 0, 1 << 20));
+  }
+  return r;
+}
+
+constexpr uint64_t kWarmUpFrames = 30;
+
+struct Latency {
+  int frames = 0;  ///< frames with both ends in the trace
+  double p50_ms = 0, p95_ms = 0, p99_ms = 0;
+};
+
+// Capture -> cognitive-map latency per frame from a run's trace files
+// (trace.csv, or trace.NODE.csv of a graph split over processes; one clock):
+// the reason node done with frame N's tracks, minus when the source sent
+// frame N + lookahead (the last frame the geometry node waited for, so the
+// look-ahead itself is excluded). Steady state: the first second (30 frames)
+// of map updates, with the start-up (models loaded, the first look-ahead
+// window segmented at once), and the last `lookahead` frames, released
+// together by the end of the stream, are left out.
+Latency CaptureToMap(const std::string& dir, const GraphRoles& roles) {
+  std::map<uint64_t, int64_t> sent, mapped;
+  std::error_code ec;
+  for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator();
+       it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.rfind("trace", 0) != 0 || it->path().extension() != ".csv") continue;
+    std::ifstream in(it->path());
+    std::string line;
+    std::getline(in, line);  // header
+    while (std::getline(in, line)) {
+      std::stringstream row(line);
+      std::string node, port, seq, ns;
+      if (!std::getline(row, node, ',') || !std::getline(row, port, ',') ||
+          !std::getline(row, seq, ',') || !std::getline(row, ns))
+        continue;
+      if (node == roles.source && port == "frames")
+        sent[std::stoull(seq)] = std::stoll(ns);
+      else if (node == roles.reason && port == "tracks")
+        mapped[std::stoull(seq)] = std::stoll(ns);
+    }
+  }
+  Latency l;
+  if (sent.empty()) return l;
+  const uint64_t last = sent.rbegin()->first;
+  std::vector<double> ms;
+  for (const auto& [seq, done] : mapped) {
+    if (seq < kWarmUpFrames || (roles.lookahead > 0 && seq + roles.lookahead > last)) continue;
+    const auto from = sent.find(seq + roles.lookahead);
+    if (from != sent.end()) ms.push_back((done - from->second) / 1e6);
+  }
+  if (ms.empty()) return l;
+  std::sort(ms.begin(), ms.end());
+  auto at = [&](double q) { return ms[std::min(ms.size() - 1, size_t(q * (ms.size() - 1) + 0.5))]; };
+  l.frames = int(ms.size());
+  l.p50_ms = at(0.5), l.p95_ms = at(0.95), l.p99_ms = at(0.99);
+  return l;
+}
+
 struct CaseResult {
   bool ok = false;
   int frames = 0;
   double seconds = 0, fps = 0, cpu_s = 0, peak_mib = 0;
   std::string slowest;  ///< node with the highest median p95 over the run
   double slowest_p95_ms = 0;
+  Latency latency;
 };
 
 // Starts this binary with `args` (args[0] its name), stdout and stderr into
@@ -62,6 +144,10 @@ int ExitCode(int status) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+double CpuSeconds(const rusage& u) {
+  return u.ru_utime.tv_sec + u.ru_utime.tv_usec / 1e6 + u.ru_stime.tv_sec + u.ru_stime.tv_usec / 1e6;
+}
+
 // Runs a child to its end; its exit code and rusage back.
 int RunChild(const std::vector<std::string>& args, const std::string& log, rusage* usage) {
   const pid_t pid = Spawn(args, log);
@@ -70,16 +156,44 @@ int RunChild(const std::vector<std::string>& args, const std::string& log, rusag
   return ExitCode(status);
 }
 
-CaseResult Measure(const Case& c, const std::string& work, const std::string& config) {
+// The slowest node of a run: the highest median of its per-second p95
+// latencies, over its stats files (stats.jsonl, or stats.NODE.jsonl each);
+// the source is left out (a paced one waits for its frames' time).
+void FindSlowest(const std::string& dir, const std::string& source, CaseResult& r) {
+  std::map<std::string, std::vector<double>> p95;
+  std::error_code ec;
+  for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator();
+       it.increment(ec)) {
+    if (it->path().filename().string().rfind("stats", 0) != 0 ||
+        it->path().extension() != ".jsonl")
+      continue;
+    std::ifstream stats(it->path());
+    std::string line;
+    while (std::getline(stats, line)) {
+      const auto j = nlohmann::json::parse(line, nullptr, false);
+      if (j.is_object() && j.value("processed", 0) > 0 && j.value("node", "") != source)
+        p95[j.value("node", "")].push_back(j.value("latency_p95_ms", 0.0));
+    }
+  }
+  for (auto& [node, v] : p95) {
+    std::sort(v.begin(), v.end());
+    const double median = v[v.size() / 2];
+    if (median > r.slowest_p95_ms) r.slowest = node, r.slowest_p95_ms = median;
+  }
+}
+
+// One case in one process: `dyn4d run` with `extra` arguments.
+CaseResult Measure(const Case& c, const std::string& work, const std::string& config,
+                   const GraphRoles& roles, const std::vector<std::string>& extra = {}) {
   CaseResult r;
   const std::string out = work + "/" + c.name;
   const std::string log = out + ".log";
   rusage usage{};
-  std::vector<std::string> args = {"dyn4d", "run", "--input", c.input, "--out", out, "--no-report"};
-  if (!config.empty()) args.insert(args.end(), {"--config", config});
+  std::vector<std::string> args = {"dyn4d",        "run",  "--input",     c.input, "--out",
+                                   out,            "--no-report", "--trace", "--config", config};
+  args.insert(args.end(), extra.begin(), extra.end());
   const int rc = RunChild(args, log, &usage);
-  r.cpu_s = usage.ru_utime.tv_sec + usage.ru_utime.tv_usec / 1e6 + usage.ru_stime.tv_sec +
-            usage.ru_stime.tv_usec / 1e6;
+  r.cpu_s = CpuSeconds(usage);
   r.peak_mib = usage.ru_maxrss / 1024.0;
   std::ifstream in(log);
   std::string line;
@@ -92,22 +206,114 @@ CaseResult Measure(const Case& c, const std::string& work, const std::string& co
       r.fps = std::stod(m[3]);
     }
   r.ok = rc == 0 && r.frames > 0;
-  // The slowest node: highest median of its per-second p95 latencies.
-  std::map<std::string, std::vector<double>> p95;
-  std::ifstream stats(out + "/stats.jsonl");
-  while (std::getline(stats, line)) {
-    const auto j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_object() && j.value("processed", 0) > 0)
-      p95[j.value("node", "")].push_back(j.value("latency_p95_ms", 0.0));
-  }
-  for (auto& [node, v] : p95) {
-    std::sort(v.begin(), v.end());
-    const double median = v[v.size() / 2];
-    if (median > r.slowest_p95_ms) r.slowest = node, r.slowest_p95_ms = median;
-  }
+  FindSlowest(out, roles.source, r);
+  r.latency = CaptureToMap(out, roles);
   if (!r.ok)
     std::fprintf(stderr, "  %s failed (exit %d): see %s\n", c.name.c_str(), rc, log.c_str());
   return r;
+}
+
+// A free TCP port on loopback (the kernel's choice; free when it returns).
+int FreePort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(a);
+  int port = 0;
+  if (fd >= 0 && bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0)
+    port = ntohs(a.sin_port);
+  if (fd >= 0) close(fd);
+  return port;
+}
+
+// The graph file's text for a run the bench writes itself: its input node's
+// `params: {kind: synthetic}` replaced by `input_params` and model paths made
+// absolute (the copy lives elsewhere). Empty when the graph has no such node.
+std::string GraphVariant(const std::string& config, const std::string& input_params) {
+  std::string text;
+  {
+    std::ifstream in(config);
+    text.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  const std::string default_input = "params: {kind: synthetic}";
+  const size_t at = text.find(default_input);
+  if (at == std::string::npos) {
+    std::fprintf(stderr, "%s: the bench needs the input node's %s (as configs/offline.yaml)\n",
+                 config.c_str(), default_input.c_str());
+    return "";
+  }
+  text.replace(at, default_input.size(), input_params);
+  const std::string config_dir = fs::absolute(config).parent_path().string();
+  const std::string relative = " models/", absolute = " " + config_dir + "/models/";
+  for (size_t i = 0; (i = text.find(relative, i)) != std::string::npos; i += absolute.size())
+    text.replace(i, relative.size(), absolute);
+  return text;
+}
+
+// One case with every node in its own process (`dyn4d node`), every topic
+// over tcp on loopback: wall time from the first start to the last exit,
+// CPU summed over the processes, peak memory their peaks summed.
+CaseResult MeasureSplit(const Case& c, const std::string& work, const std::string& config,
+                        const GraphRoles& roles) {
+  CaseResult r;
+  const std::string name = c.name + "_split";
+  const std::string out = work + "/" + name;
+  fs::create_directories(out);
+  std::string text = GraphVariant(config, "params: {kind: auto, path: \"" + c.input + "\"}");
+  if (text.empty()) return r;
+  if (text.find("\ntopics:") != std::string::npos) {
+    std::fprintf(stderr, "%s: the split case sets every topic's endpoint itself; this graph has "
+                 "its own topics section\n", config.c_str());
+    return r;
+  }
+  const pipeline::GraphConfig g = pipeline::LoadGraphConfig(config);
+  text += "\ntopics:\n";
+  for (const auto& [topic, t] : g.topics)
+    text += "  " + topic + ": {endpoint: \"tcp://127.0.0.1:" + std::to_string(FreePort()) + "\"}\n";
+  const std::string graph = work + "/" + name + ".yaml";
+  std::ofstream(graph) << text;
+  const auto start = std::chrono::steady_clock::now();
+  std::map<pid_t, std::string> running;
+  for (const pipeline::NodeConfig& n : g.nodes)
+    running[Spawn({"dyn4d", "node", n.name, "--config", graph, "--out", out, "--trace"},
+                  out + "/" + n.name + ".log")] = n.name;
+  bool ok = true;
+  while (!running.empty()) {
+    int status = 0;
+    rusage usage{};
+    const pid_t pid = wait4(-1, &status, 0, &usage);
+    if (pid < 0) break;
+    const auto it = running.find(pid);
+    if (it == running.end()) continue;
+    r.cpu_s += CpuSeconds(usage);
+    r.peak_mib += usage.ru_maxrss / 1024.0;
+    if (ExitCode(status) != 0) {
+      ok = false;
+      std::fprintf(stderr, "  %s: node '%s' failed (exit %d): see %s/%s.log\n", name.c_str(),
+                   it->second.c_str(), ExitCode(status), out.c_str(), it->second.c_str());
+    }
+    running.erase(it);
+  }
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  r.latency = CaptureToMap(out, roles);
+  // Frames: what the source sent.
+  std::ifstream trace(out + "/trace." + roles.source + ".csv");
+  std::string line;
+  while (std::getline(trace, line))
+    if (line.find("," + std::string("frames") + ",") != std::string::npos) ++r.frames;
+  r.fps = r.seconds > 0 ? r.frames / r.seconds : 0;
+  r.ok = ok && r.frames > 0;
+  FindSlowest(out, roles.source, r);
+  return r;
+}
+
+void PrintRow(const std::string& name, const CaseResult& r) {
+  std::printf("%-26s %6d %6.1f %5.2f %6.0f %6.0f %6.0f %6.0f  %s (%.0f)\n", name.c_str(), r.frames,
+              r.fps, r.seconds > 0 ? r.cpu_s / r.seconds : 0.0, r.peak_mib, r.latency.p50_ms,
+              r.latency.p95_ms, r.latency.p99_ms, r.slowest.c_str(), r.slowest_p95_ms);
+  std::fflush(stdout);
 }
 
 // Resident memory (KiB) and open file descriptors of a process, from /proc.
@@ -139,27 +345,16 @@ double Slope(const std::vector<double>& x, const std::vector<double>& y) {
 int RunLong(const PipelineBenchOptions& o, const std::string& work) {
   // The default graph with the synthetic scene (small frames) for its input.
   const std::string graph = work + "/long.yaml";
-  std::string text;
-  {
-    std::ifstream in(o.config.empty() ? DefaultOfflineConfig() : o.config);
-    text.assign(std::istreambuf_iterator<char>(in), {});
-  }
-  const std::string input_type = "    type: input\n", input_params = "params: {kind: synthetic}";
-  const size_t a = text.find(input_type), b = text.find(input_params);
-  if (a == std::string::npos || b == std::string::npos) {
-    std::fprintf(stderr, "--long needs the default graph's input node (type: input, %s)\n",
-                 input_params.c_str());
+  std::string text =
+      GraphVariant(o.config.empty() ? DefaultOfflineConfig() : o.config,
+                   "params: {frames: " + std::to_string(o.long_frames) + ", width: 160, height: 120}");
+  const std::string input_type = "    type: input\n";
+  const size_t a = text.find(input_type);
+  if (a == std::string::npos) {
+    std::fprintf(stderr, "--long needs the default graph's input node (%s)\n", input_type.c_str());
     return 2;
   }
-  text.replace(b, input_params.size(),
-               "params: {frames: " + std::to_string(o.long_frames) + ", width: 160, height: 120}");
   text.replace(a, input_type.size(), "    type: synthetic_rgbd\n");
-  // Paths relative to the graph's folder (the model files) stay valid.
-  const std::string config_dir =
-      fs::absolute(o.config.empty() ? DefaultOfflineConfig() : o.config).parent_path().string();
-  const std::string relative = " models/", absolute = " " + config_dir + "/models/";
-  for (size_t at = 0; (at = text.find(relative, at)) != std::string::npos; at += absolute.size())
-    text.replace(at, relative.size(), absolute);
   std::ofstream(graph) << text;
   std::printf("long run: %d synthetic 160x120 frames (%s)\n", o.long_frames, graph.c_str());
   const pid_t pid =
@@ -204,6 +399,19 @@ int RunPipelineBench(const PipelineBenchOptions& o) {
           : o.save_dir;
   fs::create_directories(work);
   if (o.long_frames > 0) return RunLong(o, work);
+  const std::string config = fs::absolute(o.config.empty() ? DefaultOfflineConfig() : o.config);
+  GraphRoles roles;
+  try {
+    roles = RolesOf(config);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "dyn4d bench pipeline: %s\n", e.what());
+    return 2;
+  }
+  if (roles.source.empty() || roles.reason.empty()) {
+    std::fprintf(stderr, "dyn4d bench pipeline: %s needs an input node and a reason node\n",
+                 config.c_str());
+    return 2;
+  }
   std::vector<Case> cases;
   const std::string shared = FindSharedDir(o.shared_dir);
   for (const char* seq : {"tum_fr1_rpy", "7scenes_redkitchen", "bonn_crowd"}) {
@@ -213,12 +421,12 @@ int RunPipelineBench(const PipelineBenchOptions& o) {
     else
       std::printf("(no %s: ../shared not found; real-data cases skipped)\n", seq);
   }
-  // Synthetic scenes: 640x480 with 1, 3, 6 objects; 320x240 and 1280x720 with 3.
+  // Synthetic scenes: 640x480 with 1, 10, 50 objects; 320x240 and 1280x720 with 10.
   struct Synth {
     int w, h, objects;
   };
   for (const Synth s : std::vector<Synth>{
-           {640, 480, 1}, {640, 480, 3}, {640, 480, 6}, {320, 240, 3}, {1280, 720, 3}}) {
+           {640, 480, 1}, {640, 480, 10}, {640, 480, 50}, {320, 240, 10}, {1280, 720, 10}}) {
     const std::string name = "synth_" + std::to_string(s.w) + "x" + std::to_string(s.h) + "_" +
                              std::to_string(s.objects) + "obj";
     const std::string dir = work + "/" + name + "_data";
@@ -234,29 +442,54 @@ int RunPipelineBench(const PipelineBenchOptions& o) {
     cases.push_back({name, dir, false});
   }
   std::printf(
-      "dyn4d bench pipeline: the default graph, each case a separate `dyn4d run` process "
-      "(outputs in %s)\n\n",
-      work.c_str());
-  std::printf("%-24s %7s %8s %7s %9s %9s  %s\n", "case", "frames", "seconds", "fps", "cpu cores",
-              "peak MiB", "slowest node (median p95 ms)");
+      "dyn4d bench pipeline: %s, each case separate processes (outputs in %s)\n\n"
+      "%-26s %6s %6s %5s %6s %20s  %s\n%-26s %6s %6s %5s %6s %6s %6s %6s  %s\n",
+      config.c_str(), work.c_str(), "case", "frames", "fps", "cores", "peak", "capture->map ms",
+      "slowest node", "", "", "", "", "MiB", "p50", "p95", "p99", "(median p95 ms)");
   std::vector<double> real_fps;
   bool all_ok = true;
+  const Case* paced = nullptr;
   for (const Case& c : cases) {
-    const CaseResult r = Measure(c, work, o.config);
+    const CaseResult r = Measure(c, work, config, roles);
     all_ok &= r.ok;
     if (r.ok && c.real) real_fps.push_back(r.fps);
-    std::printf("%-24s %7d %8.1f %7.1f %9.2f %9.0f  %s (%.0f)\n", c.name.c_str(), r.frames,
-                r.seconds, r.fps, r.seconds > 0 ? r.cpu_s / r.seconds : 0.0, r.peak_mib,
-                r.slowest.c_str(), r.slowest_p95_ms);
-    std::fflush(stdout);
+    PrintRow(c.name, r);
+    if (!c.real) continue;
+    paced = &c;
+    // The same, one process per node over tcp, right after (same load).
+    const CaseResult split = MeasureSplit(c, work, config, roles);
+    all_ok &= split.ok;
+    PrintRow("  split over processes", split);
+  }
+  // Latency without queueing: the last real sequence replayed at a third of
+  // its frame rate (10 frames/s for these 30 Hz sequences, below what the
+  // graph sustains), offline (look-ahead excluded) and as the live graph
+  // (no look-ahead: the geometry node segments causally).
+  if (paced) {
+    std::printf("\n%s replayed at 1/3 of its frame rate (no queueing):\n", paced->name.c_str());
+    const std::vector<std::string> pace = {"--input-param", "speed=0.3333"};
+    Case offline = *paced;
+    offline.name += "_paced";
+    PrintRow("  offline graph", Measure(offline, work, config, roles, pace));
+    std::string live_text = GraphVariant(config, "params: {kind: synthetic}");
+    live_text = std::regex_replace(live_text, std::regex(R"(lookahead_frames: \d+)"),
+                                   "lookahead_frames: 0");
+    const std::string live_config = work + "/live.yaml";
+    std::ofstream(live_config) << live_text;
+    Case live = *paced;
+    live.name += "_paced_live";
+    PrintRow("  live graph (no look-ahead)", Measure(live, work, live_config, RolesOf(live_config), pace));
   }
   std::sort(real_fps.begin(), real_fps.end());
   const double median = real_fps.empty() ? 0 : real_fps[real_fps.size() / 2];
   std::printf(
-      "\n(fps: frames over the run's wall time, start-up and the end-of-stream flush "
-      "included; cpu cores: the run's user+system CPU time over its wall time; machine: "
-      "%ld cores)\n",
-      sysconf(_SC_NPROCESSORS_ONLN));
+      "\n(fps: frames over the run's wall time, start-up and the end-of-stream flush included; "
+      "cores: user+system CPU time over wall time; peak: the run's peak resident memory, summed "
+      "over the processes when split; capture->map: from the source sending frame N+%d (the "
+      "geometry node's look-ahead, excluded) to the reason node done with frame N's tracks, "
+      "queueing included, so saturated runs show their queues; the first %d frames (start-up) "
+      "and the last %d (flushed together at the end) left out; machine: %ld cores)\n",
+      roles.lookahead, int(kWarmUpFrames), roles.lookahead, sysconf(_SC_NPROCESSORS_ONLN));
   std::printf("pipeline_fps %.2f\n", median);
   return all_ok ? 0 : 1;
 }
