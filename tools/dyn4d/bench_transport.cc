@@ -1,12 +1,16 @@
 // dyn4d bench transport: one edge, dyn4d's Publisher -> InputMux (encode,
 // handshake, flow control, decode, queue) against a bare cppzmq loop sending
-// the same bytes zero-copy over the same transport, in the same process run.
+// the same bytes zero-copy over the same transport, in the same process run:
+// paired trials in alternating order, medians over the rounds, so a machine
+// whose load changes from second to second still gives a stable ratio.
 #include <benchmark/benchmark.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
-#include <map>
+#include <ctime>
+#include <algorithm>
+#include <regex>
 #include <thread>
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
@@ -14,6 +18,7 @@
 #include "commands.h"
 #include "dyn4d/pipeline/codec.h"
 #include "dyn4d/pipeline/transport.h"
+#include "steady_malloc.h"
 
 namespace dyn4d::cli {
 namespace {
@@ -41,175 +46,219 @@ std::string Endpoint(const std::string& kind, int salt) {
 }
 
 int g_salt = 0;
-int g_batch = 100;
 const size_t kFrameBytes = 640 * 480 * 3 + 640 * 480 * 2;
 
-void BM_Dyn4dEdge(benchmark::State& state, std::string kind) {
-  TransportContext ctx(1);
-  const std::string ep = Endpoint(kind, ++g_salt);
-  PublisherOptions opt;
-  opt.flow = FlowPolicy::kLossless;
-  opt.high_water_mark = 8;
-  opt.expected_subscribers = 1;
-  Publisher pub(ctx, ep, "frames", opt, nullptr);
-  InputMux mux(ctx, {{"frames", "frames", ep, FlowPolicy::kLossless, 8, false}}, nullptr);
-  mux.Start();
-  RgbdFrame frame = MakeFrame();
-  std::atomic<int64_t> received{0};
-  std::atomic<bool> done{false};
-  std::thread consumer([&] {
-    while (!done.load()) {
-      auto item = mux.Pop(std::chrono::milliseconds(20));
-      if (!item) continue;
-      // Touch the payload as a stage would.
-      const auto& f = std::get<RgbdFrame>(item->value.message);
-      benchmark::DoNotOptimize(f.depth.data.data()[f.depth.data.size() - 1]);
-      received.fetch_add(1);
-    }
-  });
-  int64_t sent = 0;
-  for (auto _ : state) {
-    const auto t0 = std::chrono::steady_clock::now();
-    for (int i = 0; i < g_batch; ++i) {
-      frame.meta.seq = sent++;
-      pub.Send(frame);
-    }
-    while (received.load() < sent) std::this_thread::yield();
-    state.SetIterationTime(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  done = true;
-  consumer.join();
-  mux.Stop();
-  state.counters["msgs_per_s"] = benchmark::Counter(double(sent), benchmark::Counter::kIsRate);
-  state.counters["MB_per_s"] =
-      benchmark::Counter(double(sent) * kFrameBytes / 1e6, benchmark::Counter::kIsRate);
+// Waits for the consumer without spinning: a spinning sender would take a
+// core from the threads being measured (more of them on dyn4d's side).
+void WaitFor(const std::atomic<int64_t>& received, int64_t sent) {
+  while (received.load() < sent) std::this_thread::sleep_for(std::chrono::microseconds(50));
 }
 
-void BM_BareZmq(benchmark::State& state, std::string kind) {
-  zmq::context_t ctx(1);
-  const std::string ep = Endpoint(kind, ++g_salt);
-  zmq::socket_t push(ctx, zmq::socket_type::push), pull(ctx, zmq::socket_type::pull);
-  push.set(zmq::sockopt::sndhwm, 8);
-  pull.set(zmq::sockopt::rcvhwm, 8);
-  push.bind(ep);
-  pull.connect(ep);
-  RgbdFrame frame = MakeFrame();
-  const WireMessage wire = Encode("frames", frame);  // same bytes as dyn4d sends
-  std::atomic<int64_t> received{0};
-  std::atomic<bool> done{false};
-  std::thread consumer([&] {
-    pull.set(zmq::sockopt::rcvtimeo, 20);
-    std::vector<zmq::message_t> parts;
-    while (!done.load()) {
-      parts.clear();
-      if (!zmq::recv_multipart(pull, std::back_inserter(parts))) continue;
-      benchmark::DoNotOptimize(
-          static_cast<const uint8_t*>(parts.back().data())[parts.back().size() - 1]);
-      received.fetch_add(1);
-    }
-  });
-  int64_t sent = 0;
-  auto no_free = [](void*, void*) {};
-  for (auto _ : state) {
-    const auto t0 = std::chrono::steady_clock::now();
-    for (int i = 0; i < g_batch; ++i) {
-      push.send(zmq::buffer(wire.topic), zmq::send_flags::sndmore);
-      push.send(zmq::buffer(wire.header), zmq::send_flags::sndmore);
-      for (size_t p = 0; p < wire.payload.size(); ++p) {
-        zmq::message_t m(const_cast<uint8_t*>(wire.payload[p].data()), wire.payload[p].size(),
-                         no_free, nullptr);
-        push.send(m,
-                  p + 1 < wire.payload.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
-      }
-      ++sent;
-    }
-    while (received.load() < sent) std::this_thread::yield();
-    state.SetIterationTime(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  done = true;
-  consumer.join();
-  state.counters["msgs_per_s"] = benchmark::Counter(double(sent), benchmark::Counter::kIsRate);
-  state.counters["MB_per_s"] =
-      benchmark::Counter(double(sent) * kFrameBytes / 1e6, benchmark::Counter::kIsRate);
-}
-
-// Console output as usual, plus the figures for the summary.
-class CapturingReporter : public benchmark::ConsoleReporter {
+// One edge kept open for the whole bench, so that trials measure sending,
+// not connecting. Send(n) returns once the consumer has taken all n.
+class Edge {
  public:
-  void ReportRuns(const std::vector<Run>& runs) override {
-    ConsoleReporter::ReportRuns(runs);
-    for (const Run& r : runs) {
-      // Medians of the repetitions: one noisy repetition (the other core
-      // busy) must not decide the figure.
-      if (r.run_type != Run::RT_Aggregate || r.aggregate_name != "median") continue;
-      auto it = r.counters.find("msgs_per_s");
-      auto mb = r.counters.find("MB_per_s");
-      if (it != r.counters.end())
-        results[r.run_name.function_name] = {it->second.value, mb->second.value};
-    }
-  }
-  std::map<std::string, std::pair<double, double>> results;
+  virtual ~Edge() = default;
+  virtual void Send(int n) = 0;
 };
+
+// dyn4d's Publisher -> InputMux, a consumer thread popping as a node would.
+class Dyn4dEdge : public Edge {
+ public:
+  explicit Dyn4dEdge(const std::string& kind)
+      : endpoint_(Endpoint(kind, ++g_salt)),
+        pub_(ctx_, endpoint_, "frames", Options(), nullptr),
+        mux_(ctx_, {{"frames", "frames", endpoint_, FlowPolicy::kLossless, 8, false}}, nullptr),
+        frame_(MakeFrame()) {
+    mux_.Start();
+    consumer_ = std::thread([this] {
+      while (!done_.load()) {
+        auto item = mux_.Pop(std::chrono::milliseconds(20));
+        if (!item) continue;
+        // Touch the payload as a stage would.
+        const auto& f = std::get<RgbdFrame>(item->value.message);
+        benchmark::DoNotOptimize(f.depth.data.data()[f.depth.data.size() - 1]);
+        received_.fetch_add(1);
+      }
+    });
+  }
+  ~Dyn4dEdge() override {
+    done_ = true;
+    consumer_.join();
+    mux_.Stop();
+  }
+  void Send(int n) override {
+    for (int i = 0; i < n; ++i) {
+      frame_.meta.seq = sent_++;
+      pub_.Send(frame_);
+    }
+    WaitFor(received_, sent_);
+  }
+
+ private:
+  static PublisherOptions Options() {
+    PublisherOptions opt;
+    opt.flow = FlowPolicy::kLossless;
+    opt.high_water_mark = 8;
+    opt.expected_subscribers = 1;
+    return opt;
+  }
+  TransportContext ctx_{1};
+  std::string endpoint_;
+  Publisher pub_;
+  InputMux mux_;
+  RgbdFrame frame_;
+  std::atomic<int64_t> received_{0};
+  int64_t sent_ = 0;
+  std::atomic<bool> done_{false};
+  std::thread consumer_;
+};
+
+// A bare cppzmq PUSH -> PULL loop sending the same bytes zero-copy.
+class BareEdge : public Edge {
+ public:
+  explicit BareEdge(const std::string& kind)
+      : push_(ctx_, zmq::socket_type::push),
+        pull_(ctx_, zmq::socket_type::pull),
+        wire_(Encode("frames", MakeFrame())) {  // the bytes dyn4d sends
+    const std::string ep = Endpoint(kind, ++g_salt);
+    push_.set(zmq::sockopt::sndhwm, 8);
+    pull_.set(zmq::sockopt::rcvhwm, 8);
+    push_.bind(ep);
+    pull_.connect(ep);
+    consumer_ = std::thread([this] {
+      pull_.set(zmq::sockopt::rcvtimeo, 20);
+      std::vector<zmq::message_t> parts;
+      while (!done_.load()) {
+        parts.clear();
+        if (!zmq::recv_multipart(pull_, std::back_inserter(parts))) continue;
+        benchmark::DoNotOptimize(
+            static_cast<const uint8_t*>(parts.back().data())[parts.back().size() - 1]);
+        received_.fetch_add(1);
+      }
+    });
+  }
+  ~BareEdge() override {
+    done_ = true;
+    consumer_.join();
+  }
+  void Send(int n) override {
+    auto no_free = [](void*, void*) {};
+    for (int i = 0; i < n; ++i) {
+      push_.send(zmq::buffer(wire_.topic), zmq::send_flags::sndmore);
+      push_.send(zmq::buffer(wire_.header), zmq::send_flags::sndmore);
+      for (size_t p = 0; p < wire_.payload.size(); ++p) {
+        zmq::message_t m(const_cast<uint8_t*>(wire_.payload[p].data()), wire_.payload[p].size(),
+                         no_free, nullptr);
+        push_.send(m,
+                   p + 1 < wire_.payload.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
+      }
+      ++sent_;
+    }
+    WaitFor(received_, sent_);
+  }
+
+ private:
+  zmq::context_t ctx_{1};
+  zmq::socket_t push_, pull_;
+  const WireMessage wire_;
+  std::atomic<int64_t> received_{0};
+  int64_t sent_ = 0;
+  std::atomic<bool> done_{false};
+  std::thread consumer_;
+};
+
+struct TrialResult {
+  double msgs_per_s = 0;
+  double cpu_us_per_msg = 0;  ///< the whole process's CPU time (every thread)
+};
+
+double ProcessCpuSeconds() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+// Batches of `batch` until `min_time_s` has passed.
+TrialResult Trial(Edge& edge, int batch, double min_time_s) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const double cpu0 = ProcessCpuSeconds();
+  int64_t n = 0;
+  double elapsed = 0;
+  do {
+    edge.Send(batch);
+    n += batch;
+    elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  } while (elapsed < min_time_s);
+  return {n / elapsed, (ProcessCpuSeconds() - cpu0) * 1e6 / n};
+}
+
+double Median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+}
 
 }  // namespace
 
 int RunTransportBench(const TransportBenchOptions& options) {
-  g_batch = options.batch;
-  for (const std::string kind : {"inproc", "ipc", "tcp"}) {
-    benchmark::RegisterBenchmark(("transport/" + kind + "/bare_cppzmq").c_str(), BM_BareZmq, kind)
-        ->UseManualTime()
-        ->MinTime(options.min_time_s)
-        ->Repetitions(options.repetitions)
-        ->ReportAggregatesOnly(true)
-        ->Unit(benchmark::kMillisecond);
-    benchmark::RegisterBenchmark(("transport/" + kind + "/dyn4d").c_str(), BM_Dyn4dEdge, kind)
-        ->UseManualTime()
-        ->MinTime(options.min_time_s)
-        ->Repetitions(options.repetitions)
-        ->ReportAggregatesOnly(true)
-        ->Unit(benchmark::kMillisecond);
-  }
-  std::vector<std::string> args = {"dyn4d-bench"};
-  if (!options.filter.empty()) args.push_back("--benchmark_filter=" + options.filter);
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  int argc = static_cast<int>(argv.size());
-  benchmark::Initialize(&argc, argv.data());
-  CapturingReporter reporter;
+  UseSteadyMallocForBench();
+  std::vector<std::string> kinds;
+  for (const std::string kind : {"inproc", "ipc", "tcp"})
+    if (options.filter.empty() || std::regex_search(kind, std::regex(options.filter)))
+      kinds.push_back(kind);
   std::printf(
-      "640x480 RGB-D frames (%.2f MB each), batches of %d, lossless edge, queue 8, "
-      "median of %d repetitions\n",
-      kFrameBytes / 1e6, options.batch, options.repetitions);
-  benchmark::RunSpecifiedBenchmarks(&reporter);
-  benchmark::Shutdown();
-
-  // MB/s counts frame bytes delivered; over inproc they are handed over by
-  // reference, so that figure is an equivalent rate, not memory bandwidth.
-  std::printf("\n%-10s %-12s %12s %12s %16s\n", "transport", "impl", "msgs/s", "MB/s",
-              "bare/dyn4d");
-  for (const std::string kind : {"inproc", "ipc", "tcp"}) {
-    auto bare = reporter.results.find("transport/" + kind + "/bare_cppzmq");
-    auto ours = reporter.results.find("transport/" + kind + "/dyn4d");
-    if (bare != reporter.results.end())
-      std::printf("%-10s %-12s %12.0f %12.0f\n", kind.c_str(), "bare_cppzmq", bare->second.first,
-                  bare->second.second);
-    if (ours != reporter.results.end())
-      std::printf(
-          "%-10s %-12s %12.0f %12.0f %16s\n", kind.c_str(), "dyn4d", ours->second.first,
-          ours->second.second,
-          bare == reporter.results.end()
-              ? ""
-              : std::to_string(bare->second.first / ours->second.first).substr(0, 5).c_str());
+      "640x480 RGB-D frames (%.2f MB each) through one lossless edge (queue 8): dyn4d against a "
+      "bare cppzmq PUSH/PULL loop sending the same bytes; %d rounds, each a %.2f s trial of "
+      "each in alternating order, batches of %d; figures are medians over the rounds; malloc "
+      "thresholds fixed (steady_malloc.h)\n\n",
+      kFrameBytes / 1e6, options.repetitions, options.min_time_s, options.batch);
+  std::printf("%-8s %12s %12s %10s %10s %13s %10s\n", "edge", "bare msgs/s", "dyn4d msgs/s",
+              "dyn4d MB/s", "bare/dyn4d", "(min..max)", "CPU ratio");
+  double tcp_ratio = -1;
+  for (const std::string& kind : kinds) {
+    BareEdge bare(kind);
+    Dyn4dEdge ours(kind);
+    // Warm-up: connections up, buffers allocated.
+    Trial(bare, options.batch, 0.05);
+    Trial(ours, options.batch, 0.05);
+    std::vector<double> bare_rate, our_rate, ratio, cpu_ratio;
+    for (int r = 0; r < options.repetitions; ++r) {
+      // Pairs in alternating order, short enough that a change of load on
+      // the machine (it comes and goes over seconds) hits both alike.
+      TrialResult b, o;
+      if (r % 2 == 0) {
+        b = Trial(bare, options.batch, options.min_time_s);
+        o = Trial(ours, options.batch, options.min_time_s);
+      } else {
+        o = Trial(ours, options.batch, options.min_time_s);
+        b = Trial(bare, options.batch, options.min_time_s);
+      }
+      bare_rate.push_back(b.msgs_per_s);
+      our_rate.push_back(o.msgs_per_s);
+      ratio.push_back(b.msgs_per_s / o.msgs_per_s);
+      cpu_ratio.push_back(o.cpu_us_per_msg / b.cpu_us_per_msg);
+    }
+    const double median_ratio = Median(ratio);
+    char range[32];
+    std::snprintf(range, sizeof range, "(%.2f..%.2f)", *std::min_element(ratio.begin(), ratio.end()),
+                  *std::max_element(ratio.begin(), ratio.end()));
+    std::printf("%-8s %12.0f %12.0f %10.0f %10.3f %13s %10.3f\n", kind.c_str(), Median(bare_rate),
+                Median(our_rate), Median(our_rate) * kFrameBytes / 1e6, median_ratio, range,
+                Median(cpu_ratio));
+    std::fflush(stdout);
+    if (kind == "tcp") tcp_ratio = median_ratio;
   }
-  auto bare = reporter.results.find("transport/tcp/bare_cppzmq");
-  auto ours = reporter.results.find("transport/tcp/dyn4d");
-  if (bare == reporter.results.end() || ours == reporter.results.end()) {
-    std::fprintf(stderr, "tcp cases not run (filter?); no ratio\n");
+  std::printf(
+      "\n(bare/dyn4d: median over the rounds of bare's msgs/s over dyn4d's in the same round; "
+      "CPU ratio: median of dyn4d's process CPU time per message over bare's)\n");
+  // Over inproc frames are handed over by reference: MB/s there is an
+  // equivalent rate, not memory bandwidth.
+  if (tcp_ratio < 0) {
+    std::fprintf(stderr, "tcp not run (filter?); no ratio\n");
     return options.filter.empty() ? 1 : 0;
   }
-  std::printf("transport_overhead_ratio %.3f\n", bare->second.first / ours->second.first);
+  std::printf("transport_overhead_ratio %.3f\n", tcp_ratio);
   return 0;
 }
 

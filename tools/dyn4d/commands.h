@@ -11,10 +11,10 @@ class Params;
 namespace dyn4d::cli {
 
 struct TransportBenchOptions {
-  int batch = 100;          ///< frames per timed batch
-  double min_time_s = 0.5;  ///< Google Benchmark min time per case
-  int repetitions = 3;      ///< figures are medians over repetitions
-  std::string filter;       ///< Google Benchmark filter (regex), empty = all
+  int batch = 20;           ///< frames per batch (sent, then all received)
+  double min_time_s = 0.05; ///< seconds per trial
+  int repetitions = 61;     ///< rounds of paired trials; figures are medians
+  std::string filter;       ///< regex over the edge kinds (inproc, ipc, tcp)
 };
 
 struct SynthOptions {

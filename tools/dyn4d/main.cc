@@ -5,6 +5,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <optional>
@@ -459,11 +460,14 @@ int main(int argc, char** argv) {
       "Throughput of 640x480 RGB-D frames through one edge, dyn4d vs a bare cppzmq loop,\n"
       "over inproc, ipc and tcp. Last line: transport_overhead_ratio (bare/dyn4d, tcp).");
   cli::TransportBenchOptions tb;
-  bench_transport->add_option("--batch", tb.batch, "frames per timed batch")
-      ->check(CLI::PositiveNumber);
-  bench_transport->add_option("--min-time", tb.min_time_s, "seconds per case")
-      ->check(CLI::PositiveNumber);
-  bench_transport->add_option("--filter", tb.filter, "regex over case names");
+  bench_transport->add_option("--batch", tb.batch, "frames per batch (sent, then all received)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  bench_transport->add_option("--min-time", tb.min_time_s, "seconds per trial")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  bench_transport->add_option("--filter", tb.filter, "regex over the edges: inproc, ipc, tcp");
+
   auto* bench_io = bench->add_subcommand(
       "io", "Frames/s reading the TUM excerpt (decode included) and for dyn4d synth.");
   cli::IoBenchOptions ib;
@@ -491,8 +495,11 @@ int main(int argc, char** argv) {
   bench_geometry->add_option("--save", gb.save_dir,
                              "write groundtruth.txt, dyn4d.txt, open3d.txt (TUM format) into this\n"
                              "folder (created if missing)");
-  bench_transport->add_option("--repetitions", tb.repetitions, "median over this many runs")
-      ->check(CLI::PositiveNumber);
+  bench_transport
+      ->add_option("--repetitions", tb.repetitions,
+                   "rounds of paired trials (dyn4d and bare, alternating order); medians")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
 
   cli::DynamicBenchOptions dbo;
   auto* bench_pipeline = bench->add_subcommand(
