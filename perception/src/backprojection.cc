@@ -13,8 +13,7 @@ std::vector<std::string> BackprojectionConfig::Validate() const {
   return p;
 }
 
-pipeline::PointCloud Backproject(const pipeline::RgbdFrame& f, const BackprojectionConfig& c,
-                                 const pipeline::CameraPose* pose) {
+void CheckBackprojectable(const pipeline::RgbdFrame& f) {
   using pipeline::PixelEncoding;
   const auto& K = f.intrinsics;
   if (f.depth.empty())
@@ -31,9 +30,16 @@ pipeline::PointCloud Backproject(const pipeline::RgbdFrame& f, const Backproject
                                 std::to_string(f.depth.width) + "x" +
                                 std::to_string(f.depth.height));
   if (!(f.depth_scale > 0)) throw std::invalid_argument("depth_scale: must be positive");
-  const bool has_color = !f.color.empty();
-  if (has_color && (f.color.width != f.depth.width || f.color.height != f.depth.height))
+  if (!f.color.empty() && (f.color.width != f.depth.width || f.color.height != f.depth.height))
     throw std::invalid_argument("color and depth sizes differ");
+}
+
+pipeline::PointCloud Backproject(const pipeline::RgbdFrame& f, const BackprojectionConfig& c,
+                                 const pipeline::CameraPose* pose) {
+  using pipeline::PixelEncoding;
+  CheckBackprojectable(f);
+  const auto& K = f.intrinsics;
+  const bool has_color = !f.color.empty();
 
   // Rotation and translation (identity without a pose).
   double R[9] = {1, 0, 0, 0, 1, 0, 0, 0, 1}, t[3] = {0, 0, 0};

@@ -1,14 +1,12 @@
 #include "dyn4d/perception/depth_conditioning.h"
 
-#include <open3d/camera/PinholeCameraIntrinsic.h>
-#include <open3d/geometry/KDTreeSearchParam.h>
-#include <open3d/geometry/PointCloud.h>
-#include <open3d/geometry/RGBDImage.h>
-
+#include <Eigen/Geometry>
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
+#include <unordered_map>
+#include <vector>
 
 #include "dyn4d/perception/backprojection.h"
 #include "dyn4d/perception/pose.h"
@@ -53,59 +51,129 @@ pipeline::Image BilateralFilterDepth(const pipeline::Image& depth, double relati
   return out;
 }
 
+namespace {
+// Voxel of a camera-frame point, packed (21 bits an axis: +-10 km at 1 cm).
+uint64_t VoxelKey(const Eigen::Vector3d& p, double voxel_m) {
+  auto axis = [&](double x) {
+    return static_cast<uint64_t>(static_cast<int64_t>(std::floor(x / voxel_m)) + (1 << 20)) &
+           0x1fffff;
+  };
+  return axis(p.x()) | axis(p.y()) << 21 | axis(p.z()) << 42;
+}
+}  // namespace
+
 pipeline::PointCloud MakeFrameCloud(const pipeline::RgbdFrame& f, const pipeline::CameraPose& pose,
                                     const pipeline::Image* mask, double voxel_m,
                                     double max_depth_m) {
-  using namespace open3d;
-  // Every second pixel is plenty before a voxel grid of centimetres; building
-  // the full-resolution cloud in Open3D costs several times more.
-  pipeline::RgbdFrame masked = f;
-  if (mask && mask->width == f.depth.width && mask->height == f.depth.height &&
-      f.depth.encoding == pipeline::PixelEncoding::kMono16) {
-    masked.depth = pipeline::Image::Allocate(f.depth.width, f.depth.height, f.depth.encoding);
-    const uint16_t* in = f.depth.data.as<uint16_t>();
-    uint16_t* out = masked.depth.data.mutable_as<uint16_t>();
-    for (size_t i = 0; i < mask->data.size(); ++i) out[i] = mask->data.data()[i] ? 0 : in[i];
-  }
-  BackprojectionConfig bc;
-  bc.stride = 2;
-  bc.max_depth_m = max_depth_m;
-  const pipeline::PointCloud sampled = Backproject(masked, bc);  // camera frame
-  auto cloud = std::make_shared<geometry::PointCloud>();
-  cloud->points_.resize(sampled.num_points);
-  cloud->colors_.resize(sampled.colors.empty() ? 0 : sampled.num_points);
-  for (uint32_t i = 0; i < sampled.num_points; ++i) {
-    const float* p = sampled.points.as<float>() + 3 * i;
-    cloud->points_[i] = Eigen::Vector3d(p[0], p[1], p[2]);
-    if (!cloud->colors_.empty()) {
-      const uint8_t* c = sampled.colors.data() + 3 * i;
-      cloud->colors_[i] = Eigen::Vector3d(c[0], c[1], c[2]) / 255.0;
+  CheckBackprojectable(f);
+  // Every second pixel is plenty before a voxel grid of centimetres. Normals
+  // come from the image grid (the cross product of the neighbours' offsets
+  // two pixels away), not from a k-nearest-neighbour search over the cloud,
+  // which cost 9 % of the whole default graph's CPU time.
+  constexpr int kStride = 2;
+  const auto& K = f.intrinsics;
+  const int w = f.depth.width, h = f.depth.height;
+  const bool use_mask = mask && mask->width == w && mask->height == h;
+  const bool mono16 = f.depth.encoding == pipeline::PixelEncoding::kMono16;
+  auto depth_at = [&](int u, int v) -> double {
+    const size_t i = static_cast<size_t>(v) * w + u;
+    if (use_mask && mask->data.data()[i]) return 0;
+    const double z = mono16 ? f.depth.data.as<uint16_t>()[i] / f.depth_scale
+                            : f.depth.data.as<float>()[i];
+    return z > 0.1 && z < max_depth_m ? z : 0;
+  };
+  auto point = [&](int u, int v, double z) {
+    return Eigen::Vector3d((u - K.cx) * z / K.fx, (v - K.cy) * z / K.fy, z);
+  };
+  const bool has_color = !f.color.empty();
+  const bool bgr = f.color.encoding == pipeline::PixelEncoding::kBgr8;
+  struct Voxel {
+    Eigen::Vector3d point = Eigen::Vector3d::Zero(), normal = Eigen::Vector3d::Zero(),
+                    color = Eigen::Vector3d::Zero();
+    int count = 0;
+  };
+  std::vector<Voxel> voxels;
+  std::unordered_map<uint64_t, uint32_t> index;
+  index.reserve(static_cast<size_t>(w / kStride) * (h / kStride) / 4);
+  for (int v = 0; v < h; v += kStride)
+    for (int u = 0; u < w; u += kStride) {
+      const double z = depth_at(u, v);
+      if (z == 0) continue;
+      const Eigen::Vector3d p = point(u, v, z);
+      // A neighbour on the same surface: its depth within what a surface
+      // tilted up to 80 degrees from the view ray spans over the step
+      // (tan 80 = 5.7 times the step's width there); beyond, a depth edge or
+      // a flying pixel, whose normal would be meaningless.
+      const double max_step = 5.7 * kStride * z / K.fx;
+      auto neighbour = [&](int du, int dv, Eigen::Vector3d* q) {
+        const int x = u + du, y = v + dv;
+        if (x < 0 || y < 0 || x >= w || y >= h) return false;
+        const double zn = depth_at(x, y);
+        if (zn == 0 || std::abs(zn - z) > max_step) return false;
+        *q = point(x, y, zn);
+        return true;
+      };
+      // Central differences where both sides are on the surface, else the
+      // one side that is.
+      auto tangent = [&](int du, int dv, Eigen::Vector3d* t) {
+        Eigen::Vector3d a, b;
+        const bool has_a = neighbour(-du, -dv, &a), has_b = neighbour(du, dv, &b);
+        if (has_a && has_b)
+          *t = b - a;
+        else if (has_b)
+          *t = b - p;
+        else if (has_a)
+          *t = p - a;
+        else
+          return false;
+        return true;
+      };
+      Eigen::Vector3d tu, tv;
+      if (!tangent(kStride, 0, &tu) || !tangent(0, kStride, &tv)) continue;
+      Eigen::Vector3d n = tu.cross(tv);
+      const double norm = n.norm();
+      if (!(norm > 0)) continue;
+      n /= norm;
+      if (n.dot(p) > 0) n = -n;  // towards the camera
+      const uint64_t key =
+          voxel_m > 0 ? VoxelKey(p, voxel_m) : static_cast<uint64_t>(v) * w + u;
+      const auto [it, added] = index.emplace(key, static_cast<uint32_t>(voxels.size()));
+      if (added) voxels.emplace_back();
+      Voxel& vx = voxels[it->second];
+      vx.point += p;
+      vx.normal += n;
+      if (has_color) {
+        const uint8_t* px = f.color.data.data() + (static_cast<size_t>(v) * w + u) * 3;
+        vx.color += Eigen::Vector3d(px[bgr ? 2 : 0], px[1], px[bgr ? 0 : 2]);
+      }
+      ++vx.count;
     }
-  }
-  if (voxel_m > 0) cloud = cloud->VoxelDownSample(voxel_m);
-  cloud->EstimateNormals(geometry::KDTreeSearchParamKNN(10));
-  cloud->OrientNormalsTowardsCameraLocation(Eigen::Vector3d::Zero());
-  cloud->Transform(ToIsometry(pose).matrix());
+  const Eigen::Isometry3d T = ToIsometry(pose);
   pipeline::PointCloud out;
   out.meta = f.meta;
   out.frame_id = "world";
-  const size_t n = cloud->points_.size();
+  std::vector<uint32_t> kept;  // voxels whose normals did not cancel out
+  kept.reserve(voxels.size());
+  for (uint32_t i = 0; i < voxels.size(); ++i)
+    if (voxels[i].normal.norm() > 1e-6) kept.push_back(i);
+  const size_t n = kept.size();
   out.num_points = static_cast<uint32_t>(n);
   out.points = pipeline::Buffer::Allocate(n * 12);
   out.normals = pipeline::Buffer::Allocate(n * 12);
   out.colors = pipeline::Buffer::Allocate(n * 3);
-  float* p = out.points.mutable_as<float>();
+  float* pts = out.points.mutable_as<float>();
   float* nn = out.normals.mutable_as<float>();
   uint8_t* c = out.colors.mutable_data();
-  for (size_t i = 0; i < n; ++i)
+  for (size_t k = 0; k < n; ++k) {
+    const Voxel& vx = voxels[kept[k]];
+    const Eigen::Vector3d p = T * (vx.point / vx.count);
+    const Eigen::Vector3d normal = T.linear() * vx.normal.normalized();
     for (int a = 0; a < 3; ++a) {
-      p[3 * i + a] = static_cast<float>(cloud->points_[i][a]);
-      nn[3 * i + a] = static_cast<float>(cloud->normals_[i][a]);
-      c[3 * i + a] =
-          cloud->colors_.empty()
-              ? 200
-              : static_cast<uint8_t>(std::lround(std::clamp(cloud->colors_[i][a], 0.0, 1.0) * 255));
+      pts[3 * k + a] = static_cast<float>(p[a]);
+      nn[3 * k + a] = static_cast<float>(normal[a]);
+      c[3 * k + a] = has_color ? static_cast<uint8_t>(std::lround(vx.color[a] / vx.count)) : 200;
     }
+  }
   return out;
 }
 

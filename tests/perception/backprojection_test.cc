@@ -111,15 +111,29 @@ TEST_CASE("Per-frame clouds: world frame, voxel-downsampled, normals and colours
   REQUIRE(cloud.colors.size() == cloud.num_points * 3);
   const float* p = cloud.points.as<float>();
   const float* nn = cloud.normals.as<float>();
-  size_t on_room = 0;
+  size_t on_room = 0, on_one_plane = 0, normal_right = 0;
   for (uint32_t i = 0; i < cloud.num_points; ++i) {
     const float x = p[3 * i], y = p[3 * i + 1], z = p[3 * i + 2];
-    const double d = std::min({std::abs(x + 4.f), std::abs(x - 4.f), std::abs(y + 3.f),
-                               std::abs(y - 3.f), std::abs(z), std::abs(z - 2.8f)});
-    on_room += d < 0.06;
+    // Distances to the room's six planes, and each one's inward normal.
+    const double d[6] = {std::abs(x + 4.f), std::abs(x - 4.f), std::abs(y + 3.f),
+                         std::abs(y - 3.f), std::abs(z),       std::abs(z - 2.8f)};
+    const int axis[6] = {0, 0, 1, 1, 2, 2};
+    const double inward[6] = {1, -1, 1, -1, 1, -1};
+    const int nearest = int(std::min_element(d, d + 6) - d);
+    on_room += d[nearest] < 0.06;
     CHECK(std::abs(std::sqrt(nn[3 * i] * nn[3 * i] + nn[3 * i + 1] * nn[3 * i + 1] +
                              nn[3 * i + 2] * nn[3 * i + 2]) -
                    1) < 1e-3);
+    // Away from corners and edges (the voxel there straddles two planes),
+    // the normal is the plane's, pointing into the room (at the camera).
+    int near_planes = 0;
+    for (double di : d) near_planes += di < 0.2;
+    if (d[nearest] < 0.06 && near_planes == 1) {
+      ++on_one_plane;
+      normal_right += nn[3 * i + axis[nearest]] * inward[nearest] > 0.95;
+    }
   }
   CHECK(on_room > cloud.num_points * 95 / 100);
+  REQUIRE(on_one_plane > cloud.num_points / 2);
+  CHECK(normal_right > on_one_plane * 98 / 100);
 }

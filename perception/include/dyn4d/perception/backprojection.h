@@ -19,6 +19,10 @@ struct BackprojectionConfig {
   std::vector<std::string> Validate() const;
 };
 
+/// Throws std::invalid_argument naming the field when `frame` cannot be
+/// back-projected (no depth, encoding, intrinsics, sizes, depth scale).
+void CheckBackprojectable(const pipeline::RgbdFrame& frame);
+
 /// Back-projects `frame`'s depth: X = (u - cx) z / fx, Y = (v - cy) z / fy, Z = z.
 /// With a pose, points are transformed to the world (X_world = R X + t).
 /// Colours come from the colour image at the same pixel. Throws

@@ -13,10 +13,13 @@ namespace dyn4d::perception {
 pipeline::Image BilateralFilterDepth(const pipeline::Image& depth, double relative_sigma = 0.01,
                                      double spatial_sigma_px = 1.5);
 
-/// The frame's points in the world frame (Open3D): voxel-downsampled to
-/// `voxel_m`, with colours and normals (oriented towards the camera);
-/// pixels under `exclude_mask` (mono8, nonzero) and depth beyond
-/// `max_depth_m` are left out.
+/// The frame's points in the world frame: every second pixel, voxel-averaged
+/// to `voxel_m` (0: none), with colours and normals (from the image grid:
+/// the cross product of the neighbours' offsets; oriented towards the
+/// camera). Pixels under `exclude_mask` (mono8, nonzero), depth beyond
+/// `max_depth_m`, and pixels with no neighbour on the same surface (depth
+/// edges, flying pixels) are left out. Throws as Backproject does on an
+/// inconsistent frame.
 pipeline::PointCloud MakeFrameCloud(const pipeline::RgbdFrame& frame,
                                     const pipeline::CameraPose& T_world_cam,
                                     const pipeline::Image* exclude_mask, double voxel_m,
