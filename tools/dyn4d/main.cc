@@ -453,7 +453,7 @@ int main(int argc, char** argv) {
   calibrate_color->footer("\nLast line: edge_gain <calibrated / as-if-registered edge strength>.");
 
   // bench
-  auto* bench = app.add_subcommand("bench", "Benchmarks (Google Benchmark).");
+  auto* bench = app.add_subcommand("bench", "Benchmarks: figures against a baseline measured in the same run.");
   bench->require_subcommand(1);
   auto* bench_transport = bench->add_subcommand(
       "transport",
