@@ -6,7 +6,6 @@
 #include <cstring>
 #include <filesystem>
 #include <stdexcept>
-#include <thread>
 
 #include "dyn4d/pipeline/codec.h"
 #include "source_internal.h"

@@ -47,9 +47,8 @@ struct GraphRoles {
   int lookahead = 0;   ///< frames the geometry node waits for (offline)
 };
 
-GraphRoles RolesOf(const std::string& config_path) {
+GraphRoles RolesOf(const pipeline::GraphConfig& g) {
   GraphRoles r;
-  const pipeline::GraphConfig g = pipeline::LoadGraphConfig(config_path);
   for (const pipeline::NodeConfig& n : g.nodes) {
     if (n.type == "input") r.source = n.name;
     if (n.type == "reason") r.reason = n.name;
@@ -66,6 +65,11 @@ struct Latency {
   double p50_ms = 0, p95_ms = 0, p99_ms = 0;
 };
 
+struct TraceSummary {
+  int frames_sent = 0;  ///< frames the source sent
+  Latency latency;
+};
+
 // Capture -> cognitive-map latency per frame from a run's trace files
 // (trace.csv, or trace.NODE.csv of a graph split over processes; one clock):
 // the reason node done with frame N's tracks, minus when the source sent
@@ -74,7 +78,7 @@ struct Latency {
 // of map updates, with the start-up (models loaded, the first look-ahead
 // window segmented at once), and the last `lookahead` frames, released
 // together by the end of the stream, are left out.
-Latency CaptureToMap(const std::string& dir, const GraphRoles& roles) {
+TraceSummary ReadTrace(const std::string& dir, const GraphRoles& roles) {
   std::map<uint64_t, int64_t> sent, mapped;
   std::error_code ec;
   for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator();
@@ -96,8 +100,9 @@ Latency CaptureToMap(const std::string& dir, const GraphRoles& roles) {
         mapped[std::stoull(seq)] = std::stoll(ns);
     }
   }
-  Latency l;
-  if (sent.empty()) return l;
+  TraceSummary t;
+  t.frames_sent = int(sent.size());
+  if (sent.empty()) return t;
   const uint64_t last = sent.rbegin()->first;
   std::vector<double> ms;
   for (const auto& [seq, done] : mapped) {
@@ -105,12 +110,13 @@ Latency CaptureToMap(const std::string& dir, const GraphRoles& roles) {
     const auto from = sent.find(seq + roles.lookahead);
     if (from != sent.end()) ms.push_back((done - from->second) / 1e6);
   }
-  if (ms.empty()) return l;
+  if (ms.empty()) return t;
   std::sort(ms.begin(), ms.end());
   auto at = [&](double q) { return ms[std::min(ms.size() - 1, size_t(q * (ms.size() - 1) + 0.5))]; };
+  Latency& l = t.latency;
   l.frames = int(ms.size());
   l.p50_ms = at(0.5), l.p95_ms = at(0.95), l.p99_ms = at(0.99);
-  return l;
+  return t;
 }
 
 struct CaseResult {
@@ -207,7 +213,7 @@ CaseResult Measure(const Case& c, const std::string& work, const std::string& co
     }
   r.ok = rc == 0 && r.frames > 0;
   FindSlowest(out, roles.source, r);
-  r.latency = CaptureToMap(out, roles);
+  r.latency = ReadTrace(out, roles).latency;
   if (!r.ok)
     std::fprintf(stderr, "  %s failed (exit %d): see %s\n", c.name.c_str(), rc, log.c_str());
   return r;
@@ -256,7 +262,7 @@ std::string GraphVariant(const std::string& config, const std::string& input_par
 // over tcp on loopback: wall time from the first start to the last exit,
 // CPU summed over the processes, peak memory their peaks summed.
 CaseResult MeasureSplit(const Case& c, const std::string& work, const std::string& config,
-                        const GraphRoles& roles) {
+                        const pipeline::GraphConfig& g, const GraphRoles& roles) {
   CaseResult r;
   const std::string name = c.name + "_split";
   const std::string out = work + "/" + name;
@@ -268,7 +274,6 @@ CaseResult MeasureSplit(const Case& c, const std::string& work, const std::strin
                  "its own topics section\n", config.c_str());
     return r;
   }
-  const pipeline::GraphConfig g = pipeline::LoadGraphConfig(config);
   text += "\ntopics:\n";
   for (const auto& [topic, t] : g.topics)
     text += "  " + topic + ": {endpoint: \"tcp://127.0.0.1:" + std::to_string(FreePort()) + "\"}\n";
@@ -297,12 +302,9 @@ CaseResult MeasureSplit(const Case& c, const std::string& work, const std::strin
     running.erase(it);
   }
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  r.latency = CaptureToMap(out, roles);
-  // Frames: what the source sent.
-  std::ifstream trace(out + "/trace." + roles.source + ".csv");
-  std::string line;
-  while (std::getline(trace, line))
-    if (line.find("," + std::string("frames") + ",") != std::string::npos) ++r.frames;
+  const TraceSummary trace = ReadTrace(out, roles);
+  r.latency = trace.latency;
+  r.frames = trace.frames_sent;
   r.fps = r.seconds > 0 ? r.frames / r.seconds : 0;
   r.ok = ok && r.frames > 0;
   FindSlowest(out, roles.source, r);
@@ -400,13 +402,14 @@ int RunPipelineBench(const PipelineBenchOptions& o) {
   fs::create_directories(work);
   if (o.long_frames > 0) return RunLong(o, work);
   const std::string config = fs::absolute(o.config.empty() ? DefaultOfflineConfig() : o.config);
-  GraphRoles roles;
+  pipeline::GraphConfig graph;
   try {
-    roles = RolesOf(config);
+    graph = pipeline::LoadGraphConfig(config);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "dyn4d bench pipeline: %s\n", e.what());
     return 2;
   }
+  const GraphRoles roles = RolesOf(graph);
   if (roles.source.empty() || roles.reason.empty()) {
     std::fprintf(stderr, "dyn4d bench pipeline: %s needs an input node and a reason node\n",
                  config.c_str());
@@ -457,7 +460,7 @@ int RunPipelineBench(const PipelineBenchOptions& o) {
     if (!c.real) continue;
     paced = &c;
     // The same, one process per node over tcp, right after (same load).
-    const CaseResult split = MeasureSplit(c, work, config, roles);
+    const CaseResult split = MeasureSplit(c, work, config, graph, roles);
     all_ok &= split.ok;
     PrintRow("  split over processes", split);
   }
@@ -478,7 +481,9 @@ int RunPipelineBench(const PipelineBenchOptions& o) {
     std::ofstream(live_config) << live_text;
     Case live = *paced;
     live.name += "_paced_live";
-    PrintRow("  live graph (no look-ahead)", Measure(live, work, live_config, RolesOf(live_config), pace));
+    GraphRoles live_roles = roles;
+    live_roles.lookahead = 0;
+    PrintRow("  live graph (no look-ahead)", Measure(live, work, live_config, live_roles, pace));
   }
   std::sort(real_fps.begin(), real_fps.end());
   const double median = real_fps.empty() ? 0 : real_fps[real_fps.size() / 2];
