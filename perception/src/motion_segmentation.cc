@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "dyn4d/perception/pose.h"
+#include "normal_equations.h"
 
 namespace dyn4d::perception {
 
@@ -267,8 +268,8 @@ int MotionSegmenter::WindowRadius(const DepthView& current, const DepthView& ref
 Eigen::Isometry3d MotionSegmenter::AlignToReference(const DepthView& cur, const ReferenceView& ref,
                                                     bool* refined,
                                                     const std::vector<uint8_t>* exclude) const {
-  using Vec6 = Eigen::Matrix<double, 6, 1>;
-  using Mat6 = Eigen::Matrix<double, 6, 6>;
+  using internal::Mat6;
+  using internal::Vec6;
   const DepthView& rv = ref.view();
   const Eigen::Isometry3d start = rv.T_world_cam.inverse() * cur.T_world_cam;
   if (refined) *refined = false;
@@ -301,6 +302,7 @@ Eigen::Isometry3d MotionSegmenter::AlignToReference(const DepthView& cur, const 
   constexpr double kCauchy = 2.3849;
   auto evaluate = [&](const Eigen::Isometry3d& T) {
     Eval e;
+    internal::NormalEquations normal;
     const Eigen::Matrix3f R = T.linear().cast<float>();
     const Eigen::Vector3f t = T.translation().cast<float>();
     for (const Eigen::Vector3f& X : samples) {
@@ -318,22 +320,15 @@ Eigen::Isometry3d MotionSegmenter::AlignToReference(const DepthView& cur, const 
       // pair is an occlusion or a moving object.
       if (std::abs(x.z() - zr) > 0.05f + 0.05f * zr) continue;
       const Eigen::Vector3f Xr((u - rv.cx) / rv.fx * zr, (v - rv.cy) / rv.fy * zr, zr);
-      const double r = n.dot(x - Xr);
-      const double s = config_.noise.Sigma(zr, rv.Rho2(u, v)) + 0.002;
-      const double q = r / (kCauchy * s);
-      const double w = 1.0 / (1.0 + q * q);
+      const float r = n.dot(x - Xr);
+      const float s = static_cast<float>(config_.noise.Sigma(zr, rv.Rho2(u, v)) + 0.002);
+      const float q = r / (static_cast<float>(kCauchy) * s);
       if (std::abs(r) < 3 * s) ++e.inliers;
-      const Eigen::Vector3d nd = n.cast<double>(), xd = x.cast<double>();
-      Vec6 J;
-      J << nd, xd.cross(nd);
-      for (int col = 0; col < 6; ++col) {  // upper triangle only
-        const double wj = w * J[col];
-        for (int row = 0; row <= col; ++row) e.H(row, col) += wj * J[row];
-      }
-      e.b.noalias() += w * r * J;
+      normal.Add(internal::PoseJacobian(x, n), r, 1.f / (1.f + q * q));
     }
-    for (int col = 0; col < 6; ++col)
-      for (int row = col + 1; row < 6; ++row) e.H(row, col) = e.H(col, row);
+    normal.Flush();
+    e.H = normal.H();
+    e.b = normal.b();
     return e;
   };
   const Eval at_start = evaluate(start);

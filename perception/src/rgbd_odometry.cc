@@ -9,13 +9,16 @@
 
 #include "dyn4d/perception/motion_segmentation.h"
 #include "dyn4d/perception/pose.h"
+#include "normal_equations.h"
 #include "window_refinement.h"
 
 namespace dyn4d::perception {
 namespace {
 
-using Vec6 = Eigen::Matrix<double, 6, 1>;
-using Mat6 = Eigen::Matrix<double, 6, 6>;
+using internal::Mat6;
+using internal::NormalEquations;
+using internal::PoseJacobian;
+using internal::Vec6;
 
 // One pyramid level of a frame: intensity, gradients, depth, points,
 // normals, the dynamic mask, and (for keyframes) the pixels used.
@@ -34,54 +37,6 @@ struct Level {
 struct Pyramid {
   std::vector<Level> levels;  // [0] = finest used
 };
-
-// The Gauss-Newton normal equations H = sum w J J^T, b = sum w r J and the
-// cost sum w r^2, accumulated in blocks: each residual's row sqrt(w) [J r]
-// goes into a float block, and the block's outer product (one small,
-// vectorised matrix product) is added to double sums. This was the
-// innermost loop of tracking, done residual by residual in scalar double
-// arithmetic. Within a block, sums of at most kBlock float terms lose
-// about 1e-5 relatively, far below what a Gauss-Newton step needs.
-class NormalEquations {
- public:
-  void Add(const Eigen::Matrix<float, 6, 1>& J, float r, float w) {
-    const float sw = std::sqrt(w);
-    auto row = rows_.col(n_);
-    row.head<6>() = sw * J;
-    row[6] = sw * r;
-    row[7] = 0;
-    if (++n_ == kBlock) Flush();
-  }
-  void Flush() {
-    if (n_ == 0) return;
-    const auto B = rows_.leftCols(n_);
-    Eigen::Matrix<float, 8, 8> block;
-    block.noalias() = B * B.transpose();
-    sums_ += block.cast<double>();
-    n_ = 0;
-  }
-  Mat6 H() const { return sums_.topLeftCorner<6, 6>(); }
-  Vec6 b() const { return sums_.block<6, 1>(0, 6); }
-  double cost() const { return sums_(6, 6); }
-
- private:
-  static constexpr int kBlock = 256;
-  Eigen::Matrix<float, 8, kBlock> rows_;  // one column per residual
-  int n_ = 0;
-  Eigen::Matrix<double, 8, 8> sums_ = Eigen::Matrix<double, 8, 8>::Zero();
-};
-
-// The Jacobian of a residual whose derivative by the point q is d: [d, q x d]
-// (translation, then rotation). Written out: Eigen's vectorised 3-vector
-// copies and cross product load four floats from a 3-vector (GCC warns).
-inline Eigen::Matrix<float, 6, 1> Jacobian(const Eigen::Vector3f& q, const Eigen::Vector3f& d) {
-  Eigen::Matrix<float, 6, 1> J;
-  J[0] = d[0], J[1] = d[1], J[2] = d[2];
-  J[3] = q[1] * d[2] - q[2] * d[1];
-  J[4] = q[2] * d[0] - q[0] * d[2];
-  J[5] = q[0] * d[1] - q[1] * d[0];
-  return J;
-}
 
 // Rotations composed many times drift from orthonormal, and an Isometry3d's
 // inverse (a transpose) then amplifies the drift frame after frame.
@@ -517,7 +472,7 @@ struct RgbdOdometry::Impl {
           const float gx = ig[1], gy = ig[2];
           const Eigen::Vector3f g(gx * C.fx * iz, gy * C.fy * iz,
                                   -(gx * C.fx * q.x() + gy * C.fy * q.y()) * iz * iz);
-          const Eigen::Matrix<float, 6, 1> J = Jacobian(q, g);
+          const Eigen::Matrix<float, 6, 1> J = PoseJacobian(q, g);
           abs_i.push_back(std::abs(r));
           normal.Add(J, r, RobustWeight(r / s_i, huber_k) / (s_i * s_i));
           ++n_res;
@@ -530,7 +485,7 @@ struct RgbdOdometry::Impl {
           const float z2 = std::max(1.f, q.z() * q.z());
           const float s = s_g * z2;
           abs_g.push_back(std::abs(r) / z2);
-          const Eigen::Matrix<float, 6, 1> J = Jacobian(q, n);
+          const Eigen::Matrix<float, 6, 1> J = PoseJacobian(q, n);
           normal.Add(J, r, RobustWeight(r / s, huber_k) / (s * s));
           ++n_res;
           if (first && std::abs(r) < 3 * s) ++inliers;
