@@ -1,9 +1,14 @@
 #include "dyn4d/perception/scene_tracker.h"
 
 #include <algorithm>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <exception>
 #include <map>
+#include <mutex>
 #include <stdexcept>
+#include <thread>
 
 #include "dyn4d/perception/pose.h"
 
@@ -115,11 +120,37 @@ struct SceneTracker::Impl {
   std::optional<MotionProposalStream> stream;
   std::map<uint64_t, pipeline::Image> known;  // external masks of frames still pending
 
+  // The final pass's thread (offline, final_pass_thread): frames segmented
+  // and waiting for it, and frames it has done, both in order.
+  struct Job {
+    MotionProposalStream::Output segmented;
+    std::optional<pipeline::Image> known_moving;
+  };
+  static constexpr size_t kMaxWaiting = 2;  // hand-over bound (memory, latency)
+  std::thread worker;
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::deque<Job> waiting;
+  std::deque<Output> finished;
+  bool working = false;  // the worker holds a job
+  bool stopping = false;
+  std::exception_ptr failure;
+
   explicit Impl(const Options& options) : o(Checked(options)), odometry(FinalConfig(options)) {
     if (o.lookahead_frames > 0) {
       rough.emplace(RoughConfig(o.odometry));
       stream.emplace(StreamOptions(o));
+      if (o.final_pass_thread) worker = std::thread([this] { Work(); });
     }
+  }
+  ~Impl() {
+    if (!worker.joinable()) return;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      stopping = true;
+    }
+    changed.notify_all();
+    worker.join();
   }
   static RgbdOdometry::Config FinalConfig(const Options& o) {
     RgbdOdometry::Config c = o.odometry;
@@ -139,19 +170,84 @@ struct SceneTracker::Impl {
     return out;
   }
 
-  Output Finish(MotionProposalStream::Output&& s) {
+  // The external mask given with frame `seq`, if any (masks of earlier
+  // frames are dropped: their frames are done).
+  std::optional<pipeline::Image> TakeKnown(uint64_t seq) {
+    auto k = known.find(seq);
+    if (k == known.end()) return std::nullopt;
+    std::optional<pipeline::Image> m = std::move(k->second);
+    known.erase(known.begin(), std::next(k));
+    return m;
+  }
+
+  Output Finish(Job&& job) {
+    MotionProposalStream::Output& s = job.segmented;
     Output out;
     out.frame = std::move(s.frame);
     out.motion = std::move(s.result);
-    auto k = known.find(out.frame.meta.seq);
-    const pipeline::Image* known_moving = k != known.end() ? &k->second : nullptr;
+    const pipeline::Image* known_moving = job.known_moving ? &*job.known_moving : nullptr;
     out.mask = MaskOf(out.frame, out.motion, known_moving);
     Grow(out.mask, o.mask_margin_px);
     out.odometry = odometry.Track(out.frame, out.mask.empty() ? nullptr : &out.mask);
     if (s.pose.status != pipeline::PoseStatus::kLost && out.odometry.usable())
       Reframe(out.motion, ToIsometry(s.pose), out.odometry.T_world_cam);
     out.odometry.moving_objects = static_cast<int>(out.motion.regions.size());
-    if (k != known.end()) known.erase(known.begin(), std::next(k));
+    return out;
+  }
+
+  void Work() {
+    for (;;) {
+      Job job;
+      {
+        std::unique_lock<std::mutex> lock(mutex);
+        changed.wait(lock, [&] { return stopping || !waiting.empty(); });
+        if (waiting.empty()) return;  // stopping, nothing left
+        job = std::move(waiting.front());
+        waiting.pop_front();
+        working = true;
+      }
+      changed.notify_all();
+      std::optional<Output> out;
+      std::exception_ptr error;
+      try {
+        out = Finish(std::move(job));
+      } catch (...) {
+        error = std::current_exception();
+      }
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (out) finished.push_back(std::move(*out));
+        if (error && !failure) failure = error;
+        working = false;
+      }
+      changed.notify_all();
+    }
+  }
+
+  // Hands the segmented frames to the final pass; returns the frames done
+  // (all of them when `wait_all`).
+  std::vector<Output> Hand(std::vector<MotionProposalStream::Output>&& segmented, bool wait_all) {
+    std::vector<Output> out;
+    if (!worker.joinable()) {
+      for (MotionProposalStream::Output& s : segmented) {
+        std::optional<pipeline::Image> k = TakeKnown(s.frame.meta.seq);
+        out.push_back(Finish({std::move(s), std::move(k)}));
+      }
+      return out;
+    }
+    std::unique_lock<std::mutex> lock(mutex);
+    for (MotionProposalStream::Output& s : segmented) {
+      std::optional<pipeline::Image> k = TakeKnown(s.frame.meta.seq);
+      changed.wait(lock, [&] { return failure || waiting.size() < kMaxWaiting; });
+      if (failure) break;
+      waiting.push_back({std::move(s), std::move(k)});
+      changed.notify_all();
+    }
+    if (wait_all)
+      changed.wait(lock, [&] { return failure || (waiting.empty() && !working); });
+    if (failure) std::rethrow_exception(failure);
+    for (Output& f : finished) out.push_back(std::move(f));
+    finished.clear();
     return out;
   }
 };
@@ -170,18 +266,13 @@ std::vector<SceneTracker::Output> SceneTracker::Push(const pipeline::RgbdFrame& 
   const pipeline::CameraPose pose =
       ToCameraPose(r.T_world_cam, frame.meta,
                    r.usable() ? pipeline::PoseStatus::kOk : pipeline::PoseStatus::kLost);
-  std::vector<Output> out;
-  for (MotionProposalStream::Output& o : s.stream->Push(frame, pose))
-    out.push_back(s.Finish(std::move(o)));
-  return out;
+  return s.Hand(s.stream->Push(frame, pose), false);
 }
 
 std::vector<SceneTracker::Output> SceneTracker::Flush() {
   Impl& s = *impl_;
-  std::vector<Output> out;
-  if (!s.stream) return out;
-  for (MotionProposalStream::Output& o : s.stream->Flush()) out.push_back(s.Finish(std::move(o)));
-  return out;
+  if (!s.stream) return {};
+  return s.Hand(s.stream->Flush(), true);
 }
 
 }  // namespace dyn4d::perception

@@ -352,6 +352,7 @@ SceneTracker::Options ReadSceneTrackerOptions(pipeline::Params& p) {
   o.reference_every = p.GetInt("reference_every", o.reference_every, 1, 1000);
   o.motion_stride = p.GetInt("motion_stride", o.motion_stride, 1, 16);
   o.mask_margin_px = p.GetInt("mask_margin_px", o.mask_margin_px, 0, 256);
+  o.final_pass_thread = p.GetBool("final_pass_thread", o.final_pass_thread);
   for (const std::string& problem : o.Validate()) p.AddProblem("", problem);
   return o;
 }
