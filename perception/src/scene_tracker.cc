@@ -1,6 +1,7 @@
 #include "dyn4d/perception/scene_tracker.h"
 
 #include <algorithm>
+#include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
@@ -135,6 +136,15 @@ struct SceneTracker::Impl {
   bool working = false;  // the worker holds a job
   bool stopping = false;
   std::exception_ptr failure;
+  // Pacing: when the caller left this tracker idle between two frames for
+  // a good part of the time a frame takes, frames arrive slower than they
+  // are processed (a live or paced source), and each frame's final pass is
+  // waited for: no throughput is lost, and the frame does not wait for the
+  // next one to come out. Back to back (a recording read flat out), the
+  // final pass overlaps the next frame's rough pass and segmentation.
+  using Clock = std::chrono::steady_clock;
+  std::optional<Clock::time_point> last_return;
+  Clock::duration last_busy{};
 
   explicit Impl(const Options& options) : o(Checked(options)), odometry(FinalConfig(options)) {
     if (o.lookahead_frames > 0) {
@@ -262,11 +272,16 @@ std::vector<SceneTracker::Output> SceneTracker::Push(const pipeline::RgbdFrame& 
   Impl& s = *impl_;
   if (!s.stream) return {s.Live(frame, known_moving)};
   if (known_moving) s.known[frame.meta.seq] = *known_moving;
+  const auto entered = Impl::Clock::now();
+  const bool paced = s.last_return && entered - *s.last_return > s.last_busy / 4;
   const RgbdOdometry::Result r = s.rough->Track(frame, known_moving);
   const pipeline::CameraPose pose =
       ToCameraPose(r.T_world_cam, frame.meta,
                    r.usable() ? pipeline::PoseStatus::kOk : pipeline::PoseStatus::kLost);
-  return s.Hand(s.stream->Push(frame, pose), false);
+  std::vector<Output> out = s.Hand(s.stream->Push(frame, pose), paced);
+  s.last_return = Impl::Clock::now();
+  s.last_busy = *s.last_return - entered;
+  return out;
 }
 
 std::vector<SceneTracker::Output> SceneTracker::Flush() {

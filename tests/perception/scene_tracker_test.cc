@@ -1,7 +1,9 @@
 #include "dyn4d/perception/scene_tracker.h"
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <cstring>
+#include <thread>
 
 #include "dyn4d/io/synthetic_scene.h"
 #include "dyn4d/perception/pose.h"
@@ -11,9 +13,13 @@ using namespace dyn4d;
 namespace {
 
 // Runs the offline tracker over `frames`, with a known-moving mask (the
-// first object's pixels) on every third frame.
+// first object's pixels) on every third frame. `paced`: the caller idles
+// twice as long as each Push took (a source slower than the tracker);
+// `prompt` then counts the Push calls after the look-ahead that returned
+// their frame at once.
 std::vector<perception::SceneTracker::Output> Run(
-    const std::vector<io::SyntheticScene::Rendered>& frames, bool thread) {
+    const std::vector<io::SyntheticScene::Rendered>& frames, bool thread, bool paced = false,
+    int* prompt = nullptr) {
   perception::SceneTracker::Options o;
   o.lookahead_frames = 20;
   o.final_pass_thread = thread;
@@ -29,8 +35,14 @@ std::vector<perception::SceneTracker::Output> Run(
       uint8_t* m = known.data.mutable_data();
       for (size_t k = 0; k < known.data.size(); ++k) m[k] = ids[k] == 1 ? 255 : 0;
     }
-    for (auto& o2 : tracker.Push(r.frame, i % 3 == 0 ? &known : nullptr))
-      out.push_back(std::move(o2));
+    const auto t0 = std::chrono::steady_clock::now();
+    auto done = tracker.Push(r.frame, i % 3 == 0 ? &known : nullptr);
+    const auto took = std::chrono::steady_clock::now() - t0;
+    // Frame i - L - 1 is due once frame i is in (its look-ahead complete).
+    const size_t lag = static_cast<size_t>(o.lookahead_frames) + 1;
+    if (prompt && i >= lag) *prompt += done.size() == 1 && done[0].frame.meta.seq == i - lag;
+    for (auto& o2 : done) out.push_back(std::move(o2));
+    if (paced) std::this_thread::sleep_for(2 * took + std::chrono::milliseconds(1));
   }
   for (auto& o2 : tracker.Flush()) out.push_back(std::move(o2));
   return out;
@@ -49,8 +61,13 @@ TEST_CASE("offline tracker: the final pass on its own thread gives the same fram
 
   const auto serial = Run(frames, false);
   const auto threaded = Run(frames, true);
+  int prompt = 0;
+  const auto paced = Run(frames, true, true, &prompt);
   REQUIRE(serial.size() == frames.size());
   REQUIRE(threaded.size() == frames.size());
+  REQUIRE(paced.size() == frames.size());
+  // Paced, every frame came out of the Push that made it due.
+  CHECK(prompt == static_cast<int>(frames.size()) - 21);
   int with_objects = 0;
   double worst_m = 0;
   for (size_t i = 0; i < frames.size(); ++i) {
@@ -62,6 +79,7 @@ TEST_CASE("offline tracker: the final pass on its own thread gives the same fram
     // Bit for bit: the same computation, only on another thread.
     CHECK(a.odometry.status == b.odometry.status);
     CHECK(a.odometry.T_world_cam.matrix() == b.odometry.T_world_cam.matrix());
+    CHECK(a.odometry.T_world_cam.matrix() == paced[i].odometry.T_world_cam.matrix());
     CHECK(a.motion.regions.size() == b.motion.regions.size());
     REQUIRE(a.mask.data.size() == b.mask.data.size());
     CHECK(std::memcmp(a.mask.data.data(), b.mask.data.data(), a.mask.data.size()) == 0);
