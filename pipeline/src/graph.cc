@@ -258,13 +258,15 @@ class NodeRunner {
       if (!outs) break;
       latency_.Add(SteadyNowNs() - t0);
       ++processed_;
-      if (!Emit(*outs)) return;
+      // Logged as sent before the send: in one process a consumer may be
+      // done with the message before this thread runs again.
       if (trace_) {
         const int64_t now = SteadyNowNs();
         for (const Output& o : *outs)
           if (auto it = publishers_.find(o.port); it != publishers_.end())
             trace_log_.push_back({o.port, Meta(o.message).seq, now});
       }
+      if (!Emit(*outs)) return;
       MaybePublishStats(false);
     }
     if (control_.stop_sources.load()) {
@@ -351,8 +353,10 @@ class NodeRunner {
         Outputs outs = stage_->Process(port, msg);
         latency_.Add(SteadyNowNs() - t0);
         ++processed_;
-        if (!Emit(outs)) return;
+        // Done when processed, logged before the outputs leave (a consumer
+        // in this process may be done with them before this thread runs on).
         if (trace_) trace_log_.push_back({port, Meta(msg).seq, SteadyNowNs()});
+        if (!Emit(outs)) return;
       } catch (const std::exception& e) {
         ++stage_errors_;
         Fail("on " + TypeName(msg) + " seq " + std::to_string(Meta(msg).seq) + " from input '" +
