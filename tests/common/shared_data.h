@@ -1,7 +1,8 @@
 #pragma once
 // Locating ../shared for tests on real data. When it is absent the test
-// prints why and exits with code 4, which CTest reports as skipped
-// (SKIP_RETURN_CODE; Catch2 2.x has no SKIP()).
+// prints "SKIPPED: needs ../shared/..." and exits with code 4; CTest reports
+// it as skipped by that line (SKIP_REGULAR_EXPRESSION, tests/CMakeLists.txt;
+// Catch2 2.x has no SKIP()).
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
