@@ -504,8 +504,10 @@ int main(int argc, char** argv) {
   cli::DynamicBenchOptions dbo;
   auto* bench_pipeline = bench->add_subcommand(
       "pipeline",
-      "The default graph end to end: frames/s, CPU, peak memory, slowest node; real RGB-D of\n"
-      "../shared and the synthetic scene at 320x240 / 640x480 / 1280x720, 1 / 3 / 6 objects.");
+      "The default graph end to end: frames/s, CPU, peak memory, capture->map latency\n"
+      "p50/p95/p99, slowest node; the real RGB-D of ../shared (in one process, then split\n"
+      "over processes) and the synthetic scene at 320x240 / 640x480 / 1280x720 with 1 / 10\n"
+      "/ 50 objects; Bonn replayed at a third of its frame rate, offline and live graph.");
   cli::PipelineBenchOptions pbo;
   bench_pipeline->add_option("--shared", pbo.shared_dir,
                              "../shared (default: $DYN4D_SHARED or ../shared)");
