@@ -202,3 +202,56 @@ TEST_CASE("Writers with if_empty: skip leave no file for a stream that never cam
   w->Finish();
   CHECK(fs::exists(dir + "/one.tum"));
 }
+
+namespace {
+// The vertex count in a PLY header.
+size_t PlyVertices(const std::string& path) {
+  const std::string text = Slurp(path);
+  const std::string tag = "element vertex ";
+  const size_t at = text.find(tag);
+  REQUIRE(at != std::string::npos);
+  return std::stoul(text.substr(at + tag.size()));
+}
+}  // namespace
+
+TEST_CASE("cloud map: points seen once are noise and leave, the surface stays", "[io][map]") {
+  pipeline::StageRegistry registry;
+  io::RegisterStages(registry);
+  const std::string dir = test::TempDir("cloudmap");
+  // One surface of 100 points in separate 2 cm voxels, seen by every cloud,
+  // plus 50 noise points that land in new voxels each time.
+  auto cloud = [](int k) {
+    std::vector<float> xyz;
+    for (int i = 0; i < 100; ++i) xyz.insert(xyz.end(), {0.05f * i + 0.001f, 0.001f, 1.001f});
+    for (int i = 0; i < 50; ++i) xyz.insert(xyz.end(), {0.05f * i + 0.001f, 0.05f * k + 0.3f, 2.f});
+    pipeline::PointCloud c;
+    c.num_points = static_cast<uint32_t>(xyz.size() / 3);
+    c.points = pipeline::Buffer::CopyOf(xyz.data(), xyz.size() * sizeof(float));
+    return c;
+  };
+  auto run = [&](const std::string& params, int clouds, size_t* most) {
+    pipeline::Params p = pipeline::Params::FromYaml(params);
+    pipeline::StageContext ctx{"map", dir, {{"clouds", "clouds"}}, {}};
+    auto stage = registry.Create("cloud_map_writer", p, ctx);
+    *most = 0;
+    for (int k = 0; k < clouds; ++k) {
+      stage->Process("clouds", pipeline::Message(cloud(k)));
+      *most = std::max(*most, static_cast<size_t>(stage->Counters().at("map_points")));
+    }
+    stage->Finish();
+  };
+  size_t most = 0;
+  // Pruned every 5 clouds: after the 200th, the noise of clouds 196-199
+  // is still young; earlier noise left.
+  run("{file: pruned.ply, confirm_clouds: 5}", 200, &most);
+  CHECK(PlyVertices(dir + "/pruned.ply") == 100 + 4 * 50);
+  // Memory bounded by the scene, not the run's length: at most the noise of
+  // two prune intervals (the young, and the old awaiting the next prune).
+  CHECK(most <= 100 + 2 * 5 * 50);
+  // confirm_clouds 0 keeps every voxel ever seen, as before.
+  run("{file: all.ply, confirm_clouds: 0}", 20, &most);
+  CHECK(PlyVertices(dir + "/all.ply") == 100 + 20 * 50);
+  // A short run keeps what it saw.
+  run("{file: short.ply}", 2, &most);
+  CHECK(PlyVertices(dir + "/short.ply") == 100 + 2 * 50);
+}
