@@ -138,10 +138,8 @@ class ReasoningWriterStage : public pipeline::Stage {
   ReasoningWriter writer_;
 };
 
-// Accumulates world-frame clouds into a voxel map (first point of each voxel
-// wins, so the result is deterministic) and writes it at end of stream.
-// Fuses world-frame clouds into a voxel map: one point per voxel (the first
-// seen). Depth noise scatters single points into new voxels frame after
+// Fuses world-frame clouds into a voxel map, written at end of stream: one
+// point per voxel (the first seen, so the result is deterministic). Depth noise scatters single points into new voxels frame after
 // frame, so a voxel is kept once a later cloud sees it again, and one seen
 // in a single cloud is dropped after `confirm_clouds` more clouds: the map
 // grows with the scene, not with time (a static synthetic scene filmed for

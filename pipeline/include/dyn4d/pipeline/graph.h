@@ -45,9 +45,9 @@ struct RunOptions {
   /// Per-message timing log, relative to the output directory; empty (the
   /// default) keeps none. One CSV line per message a node finished with:
   /// node, port, seq, and the CLOCK_MONOTONIC time in ns when it was done
-  /// (a source: when a message left on that output port; any other node:
-  /// when it had processed a message from that input port and published what
-  /// came of it). The clock is the machine's, so the logs of a graph split
+  /// (a source: when it handed a message to that output port; any other
+  /// node: when it had processed a message from that input port, before its
+  /// outputs were sent, so that a consumer is never logged done first). The clock is the machine's, so the logs of a graph split
   /// over processes line up: `dyn4d bench pipeline` takes end-to-end latency
   /// from them. Kept in memory until the end (about 50 bytes a message).
   std::string trace_file;
