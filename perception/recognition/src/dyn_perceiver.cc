@@ -4,6 +4,8 @@
 // match one to one; the reference notes in ../shared/reference list them.
 #include "dyn4d/recognition/dyn_perceiver.h"
 
+#include <ATen/Parallel.h>
+
 #include <cmath>
 #include <fstream>
 #include <map>
@@ -13,6 +15,7 @@
 
 #ifdef DYN4D_HAVE_EIGEN
 #include <Eigen/Core>
+#include <unsupported/Eigen/SpecialFunctions>
 #endif
 #include <stdexcept>
 #include <thread>
@@ -267,25 +270,67 @@ struct MlpImpl : nn::Module {
 TORCH_MODULE(Mlp);
 
 #ifdef DYN4D_HAVE_EIGEN
-// Inference kernels for the latent branch. Its matrices are tiny (16-128
-// tokens x 24-320 channels), so ATen's per-op overhead dominates; one Eigen
-// pass per layer and sample removes it. Weights are copied (transposed) once
-// by PrepareInference().
+// Inference kernels for the latent branch. Its matrices are small (16-128
+// latent tokens, up to a few thousand query pixels in Z2X, 24-320 channels),
+// so ATen's per-op overhead dominates; one pass per layer and sample removes
+// it. The products go straight to the system BLAS where the build has one
+// (OpenBLAS picks AVX2/AVX-512 kernels at run time; Eigen, compiled for the
+// baseline x86-64, runs them at half the speed), else to Eigen. Weights are
+// copied (transposed) once by PrepareInference().
 using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using ConstMap = Eigen::Map<const RowMat>;
 
+#ifdef DYN4D_HAVE_BLAS
+extern "C" void sgemm_(const char* ta, const char* tb, const int* m, const int* n, const int* k,
+                       const float* alpha, const float* a, const int* lda, const float* b,
+                       const int* ldb, const float* beta, float* c, const int* ldc);
+#endif
+// Row-major C (m x n) = alpha op(A) (m x k) op(B) (k x n) + beta C.
+void Gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float* a, int lda,
+          const float* b, int ldb, float beta, float* c, int ldc) {
+#ifdef DYN4D_HAVE_BLAS
+  // Column-major BLAS sees the transposes: C^T = op(B)^T op(A)^T.
+  const char tA = ta ? 'T' : 'N', tB = tb ? 'T' : 'N';
+  sgemm_(&tB, &tA, &n, &m, &k, &alpha, b, &ldb, a, &lda, &beta, c, &ldc);
+#else
+  using Stride = Eigen::OuterStride<>;
+  using CMap = Eigen::Map<const RowMat, 0, Stride>;
+  Eigen::Map<RowMat, 0, Stride> C(c, m, n, Stride(ldc));
+  const CMap A(a, ta ? k : m, ta ? m : k, Stride(lda)), B(b, tb ? n : k, tb ? k : n, Stride(ldb));
+  if (beta == 0) C.setZero(); else if (beta != 1) C *= beta;
+  if (ta && tb) C.noalias() += alpha * A.transpose() * B.transpose();
+  else if (ta) C.noalias() += alpha * A.transpose() * B;
+  else if (tb) C.noalias() += alpha * A * B.transpose();
+  else C.noalias() += alpha * A * B;
+#endif
+}
+
 struct FastLinear {
-  RowMat wt;  // (in, out)
+  RowMat wt;  // (in, out): the layers' weights side by side
   Eigen::RowVectorXf b;
-  explicit FastLinear(const nn::Linear& l) {
-    const Tensor w = l->weight.detach().contiguous();
-    wt = ConstMap(w.data_ptr<float>(), w.size(0), w.size(1)).transpose();
-    if (l->bias.defined())
-      b = Eigen::Map<const Eigen::RowVectorXf>(l->bias.data_ptr<float>(), w.size(0));
+  explicit FastLinear(std::initializer_list<const nn::Linear*> layers) {
+    int64_t in = -1, out = 0;
+    for (const nn::Linear* l : layers) in = (*l)->weight.size(1), out += (*l)->weight.size(0);
+    wt.resize(in, out);
+    bool bias = false;
+    for (const nn::Linear* l : layers) bias = bias || (*l)->bias.defined();
+    if (bias) b = Eigen::RowVectorXf::Zero(out);
+    int64_t col = 0;
+    for (const nn::Linear* l : layers) {
+      const Tensor w = (*l)->weight.detach().contiguous();
+      wt.middleCols(col, w.size(0)) = ConstMap(w.data_ptr<float>(), w.size(0), w.size(1)).transpose();
+      if ((*l)->bias.defined())
+        b.segment(col, w.size(0)) =
+            Eigen::Map<const Eigen::RowVectorXf>((*l)->bias.data_ptr<float>(), w.size(0));
+      col += w.size(0);
+    }
   }
+  explicit FastLinear(const nn::Linear& l) : FastLinear({&l}) {}
   void Apply(const RowMat& x, RowMat& y) const {
-    y.noalias() = x * wt;
-    if (b.size()) y.rowwise() += b;
+    y.resize(x.rows(), wt.cols());
+    if (b.size()) y.rowwise() = b;
+    Gemm(false, false, x.rows(), wt.cols(), x.cols(), 1.f, x.data(), x.cols(), wt.data(), wt.cols(),
+         b.size() ? 1.f : 0.f, y.data(), y.cols());
   }
 };
 
@@ -307,34 +352,42 @@ struct FastLayerNorm {
   }
 };
 
+// Multi-head attention in two steps: keys and values once (one product for
+// both), then any block of query rows on its own, so that the many query
+// tokens of a Z2X layer (the feature map's pixels) can be split across
+// threads against the same keys and values.
 struct FastAttention {
-  FastLinear q, k, v, o;
+  FastLinear q, kv, o;
   RowMat rpb;
-  int64_t heads;
+  int64_t heads, qk;
   explicit FastAttention(const MultiHeadAttentionImpl& m)
-      : q(m.q_proj), k(m.k_proj), v(m.v_proj), o(m.o_proj), heads(m.heads) {
+      : q(m.q_proj), kv({&m.k_proj, &m.v_proj}), o(m.o_proj), heads(m.heads), qk(m.qk) {
     if (m.relative_position_bias.defined())
       rpb = ConstMap(m.relative_position_bias.data_ptr<float>(), m.relative_position_bias.size(1),
                      m.relative_position_bias.size(2));
   }
-  // Normalised query and key/value tokens in, o_proj output out.
-  void Apply(const RowMat& xq, const RowMat& xkv, RowMat& out) const {
-    RowMat Q, K, V;
+  // Normalised key/value tokens in; K in the first qk columns, V after.
+  void KeysValues(const RowMat& xkv, RowMat& KV) const {
+    kv.Apply(xkv, KV);
+    if (rpb.size()) KV.leftCols(qk) += rpb;
+  }
+  // Normalised query rows in, o_proj output out.
+  void Attend(const RowMat& xq, const RowMat& KV, RowMat& out) const {
+    RowMat Q;
     q.Apply(xq, Q);
-    k.Apply(xkv, K);
-    v.Apply(xkv, V);
-    if (rpb.size()) K += rpb;
-    const Eigen::Index cq = Q.cols() / heads, cv = V.cols() / heads;
+    const Eigen::Index n = KV.rows(), cq = qk / heads, cv = (KV.cols() - qk) / heads;
     const float scale = 1.f / std::sqrt(static_cast<float>(cq));
-    RowMat O(Q.rows(), V.cols()), S;
+    RowMat O(Q.rows(), cv * heads), S(Q.rows(), n);
     for (int64_t h = 0; h < heads; ++h) {
-      S.noalias() = (Q.middleCols(h * cq, cq) * scale) * K.middleCols(h * cq, cq).transpose();
+      Gemm(false, true, Q.rows(), n, cq, scale, Q.data() + h * cq, Q.cols(), KV.data() + h * cq,
+           KV.cols(), 0.f, S.data(), S.cols());
       for (Eigen::Index r = 0; r < S.rows(); ++r) {
         auto row = S.row(r).array();
         row = (row - row.maxCoeff()).exp();
         row /= row.sum();
       }
-      O.middleCols(h * cv, cv).noalias() = S * V.middleCols(h * cv, cv);
+      Gemm(false, false, S.rows(), cv, n, 1.f, S.data(), S.cols(), KV.data() + qk + h * cv,
+           KV.cols(), 0.f, O.data() + h * cv, O.cols());
     }
     o.Apply(O, out);
   }
@@ -349,21 +402,30 @@ struct FastMlp {
     RowMat n, h, y;
     ln.Apply(x, n);
     fc1.Apply(n, h);
-    h = h.unaryExpr([](float t) { return 0.5f * t * (1.f + std::erf(t * 0.70710678f)); });
+    h.array() = 0.5f * h.array() * (1.f + (h.array() * 0.70710678f).erf());  // exact GELU
     fc2.Apply(h, y);
     x += y;
   }
 };
 
-// The residual pair every attention layer shares, for one sample:
-// out = x + attention(nq, nkv); out += MLP(out).
-void ResidualAttentionMlp(const ConstMap& x, const RowMat& nq, const RowMat& nkv,
+// The residual pair every attention layer shares, for rows [begin, end) of
+// one sample's query tokens x (rows x channels, row-major), with the
+// layer's normalisation of the queries and its keys/values:
+// out = x + attention(norm(x)); out += MLP(out). Row blocks are independent,
+// so blocks of more than kRowsPerThread rows go to ATen's threads.
+constexpr int64_t kRowsPerThread = 256;
+void ResidualAttentionMlp(const float* x, int64_t rows, int64_t channels,
+                          const FastLayerNorm& q_norm, const RowMat& KV,
                           const FastAttention& attention, const FastMlp& mlp, float* out) {
-  RowMat att;
-  attention.Apply(nq, nkv, att);
-  RowMat y = x + att;
-  mlp.AddTo(y);
-  Eigen::Map<RowMat>(out, y.rows(), y.cols()) = y;
+  at::parallel_for(0, rows, kRowsPerThread, [&](int64_t begin, int64_t end) {
+    const ConstMap xb(x + begin * channels, end - begin, channels);
+    RowMat nq, att;
+    q_norm.Apply(xb, nq);
+    attention.Attend(nq, KV, att);
+    RowMat y = xb + att;
+    mlp.AddTo(y);
+    Eigen::Map<RowMat>(out + begin * channels, y.rows(), y.cols()) = y;
+  });
 }
 #endif  // DYN4D_HAVE_EIGEN
 
@@ -384,12 +446,6 @@ struct CrossAttentionImpl : nn::Module {
 TORCH_MODULE(CrossAttention);
 
 // X2Z and Z2X: out = x_q + CA(x_q, x_kv); out = out + MLP(out).
-// Above this much MLP work (query tokens x channels^2) a cross-attention
-// layer runs on ATen, whose BLAS uses every thread; the Eigen path is
-// single-threaded and wins only on small matrices. Only the last Z2X of
-// mobilenetV3_0x75 (49 x 720^2 = 25e6) is above it; the other layers are
-// <= 0.8e6.
-constexpr double kEigenMaxWork = 2e6;
 struct CrossAttentionLayerImpl : nn::Module {
   CrossAttentionLayerImpl(int64_t heads, int64_t q_in, int64_t kv_in, int64_t qk, bool rpb,
                           double dropout)
@@ -401,9 +457,7 @@ struct CrossAttentionLayerImpl : nn::Module {
   }
   Tensor forward(const Tensor& xq, const Tensor& xkv) {
 #ifdef DYN4D_HAVE_EIGEN
-    if (fast && !is_training() && !torch::GradMode::is_enabled() &&
-        double(xq.size(1)) * q_in * q_in <= kEigenMaxWork)
-      return FastForward(xq, xkv);
+    if (fast && !is_training() && !torch::GradMode::is_enabled()) return FastForward(xq, xkv);
 #endif
     Tensor out = xq + torch::dropout(cross_attn->forward(xq, xkv), p, is_training() && p > 0);
     return out + torch::dropout(mlp->forward(out), p, is_training() && p > 0);
@@ -423,13 +477,12 @@ struct CrossAttentionLayerImpl : nn::Module {
     const Tensor xq = xq_in.contiguous(), xkv = xkv_in.contiguous();
     Tensor out = torch::empty_like(xq);
     const int64_t nq = xq.size(1), nkv = xkv.size(1);
-    RowMat nqm, nkvm;
+    RowMat nkvm, KV;
     for (int64_t b = 0; b < xq.size(0); ++b) {
-      const ConstMap q(xq[b].data_ptr<float>(), nq, q_in);
-      const ConstMap kv(xkv[b].data_ptr<float>(), nkv, kv_in);
-      fast->q_norm.Apply(q, nqm);
-      fast->kv_norm.Apply(kv, nkvm);
-      ResidualAttentionMlp(q, nqm, nkvm, fast->attention, fast->mlp, out[b].data_ptr<float>());
+      fast->kv_norm.Apply(ConstMap(xkv[b].data_ptr<float>(), nkv, kv_in), nkvm);
+      fast->attention.KeysValues(nkvm, KV);
+      ResidualAttentionMlp(xq[b].data_ptr<float>(), nq, q_in, fast->q_norm, KV, fast->attention,
+                           fast->mlp, out[b].data_ptr<float>());
     }
     return out;
   }
@@ -487,12 +540,12 @@ struct SelfAttentionLayerImpl : nn::Module {
     const Tensor z = z_in.contiguous();
     Tensor out = torch::empty_like(z);
     const int64_t n = z.size(1);
-    RowMat normed;
+    RowMat normed, KV;
     for (int64_t b = 0; b < z.size(0); ++b) {
-      const ConstMap x0(z[b].data_ptr<float>(), n, c);
-      fast->norm.Apply(x0, normed);
-      ResidualAttentionMlp(x0, normed, normed, fast->attention, fast->mlp,
-                           out[b].data_ptr<float>());
+      fast->norm.Apply(ConstMap(z[b].data_ptr<float>(), n, c), normed);
+      fast->attention.KeysValues(normed, KV);
+      ResidualAttentionMlp(z[b].data_ptr<float>(), n, c, fast->norm, KV, fast->attention,
+                           fast->mlp, out[b].data_ptr<float>());
     }
     return out;
   }

@@ -79,8 +79,10 @@ class DynPerceiverImpl : public MultiExitNet {
   void FoldBatchNorm();
 
   /// FoldBatchNorm() plus, where Eigen was available at build time, the
-  /// latent branch's attention layers on Eigen for inference (eval mode, no
-  /// autograd); returns whether the Eigen path is in use. Call after loading.
+  /// latent branch's attention layers as one pass per layer for inference
+  /// (eval mode, no autograd; products on the system BLAS where the build
+  /// has one, Eigen otherwise); returns whether that path is in use. Call
+  /// after loading.
   bool PrepareInference() override;
   /// PrepareInference also stores convolution weights and runs the feature
   /// branch channels-last (NHWC), which oneDNN convolves without reorders.
