@@ -255,3 +255,32 @@ TEST_CASE("cloud map: points seen once are noise and leave, the surface stays", 
   run("{file: short.ply}", 2, &most);
   CHECK(PlyVertices(dir + "/short.ply") == 100 + 2 * 50);
 }
+
+TEST_CASE("cloud map: a surface whose points straddle voxel boundaries stays whole",
+          "[io][map]") {
+  pipeline::StageRegistry registry;
+  io::RegisterStages(registry);
+  const std::string dir = test::TempDir("cloudmap_boundary");
+  // The camera sweeps on: clouds 2p and 2p+1 see patch p, 100 surface points
+  // 6 cm apart, each within 1 mm of a 2 cm voxel boundary, the even cloud on
+  // one side and the odd cloud on the other; no voxel is hit twice. One stray
+  // point per cloud lands far from everything else.
+  auto cloud = [](int k) {
+    std::vector<float> xyz;
+    const float side = k % 2 ? 0.0005f : -0.0005f, y = 0.1f * (k / 2) + 0.01f;
+    for (int i = 0; i < 100; ++i) xyz.insert(xyz.end(), {0.06f * i + 0.02f + side, y, 1.01f});
+    xyz.insert(xyz.end(), {-3.f, 0.1f * k, 3.f});
+    pipeline::PointCloud c;
+    c.num_points = static_cast<uint32_t>(xyz.size() / 3);
+    c.points = pipeline::Buffer::CopyOf(xyz.data(), xyz.size() * sizeof(float));
+    return c;
+  };
+  pipeline::StageContext ctx{"map", dir, {{"clouds", "clouds"}}, {}};
+  pipeline::Params params = pipeline::Params::FromYaml("{file: map.ply, confirm_clouds: 5}");
+  auto stage = registry.Create("cloud_map_writer", params, ctx);
+  for (int k = 0; k < 100; ++k) stage->Process("clouds", pipeline::Message(cloud(k)));
+  stage->Finish();
+  // Both voxels of every surface point stay (50 patches x 200); of the strays
+  // only the young ones (clouds 96-99, pruned every 5) are left.
+  CHECK(PlyVertices(dir + "/map.ply") == 50 * 200 + 4);
+}
