@@ -910,10 +910,7 @@ DynPerceiverImpl::DynPerceiverImpl(DynPerceiverConfig config) : config_(std::mov
 }
 
 namespace {
-Tensor X2zTokens(nn::Conv2d dwc, const Tensor& x) {
-  // AdaptiveAvgPool2d(7) of dwc(x) + x, as (B, 49, C).
-  return torch::adaptive_avg_pool2d(dwc->forward(x) + x, {7, 7}).flatten(2).transpose(1, 2);
-}
+
 Tensor Z2x(nn::Module& layer, const Tensor& x, const Tensor& z) {
   const auto b = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
   Tensor t = x.flatten(2).transpose(1, 2);
@@ -922,13 +919,32 @@ Tensor Z2x(nn::Module& layer, const Tensor& x, const Tensor& z) {
 }
 }  // namespace
 
+// X2Z's key/value tokens: AdaptiveAvgPool2d(7) of dwc(x) + x, as (B, 49, C).
+// Both steps are linear, so for a map of 7x7 bins of s x s pixels the pooled
+// convolution is one depthwise convolution with a (6 + s) x (6 + s) kernel at
+// stride s (the 7x7 kernel summed over each bin's offsets): 49 outputs per
+// channel instead of H x W, 14.7 M multiply-adds down to 0.6 M on the
+// 112 x 112 map of a 224 x 224 input. Exact up to float rounding.
+Tensor DynPerceiverImpl::Tokens(int index, const Tensor& x) {
+  const PooledDwc& p = pooled_dwc_[index];
+  nn::Conv2d& dwc = dwc_[index];
+  if (p.weight.defined() && x.size(2) == p.h && x.size(3) == p.w && !is_training() &&
+      !torch::GradMode::is_enabled()) {
+    const int64_t sh = p.h / 7, sw = p.w / 7;
+    const Tensor pooled = torch::conv2d(x, p.weight, dwc->bias, {sh, sw}, {3, 3}, {1, 1}, x.size(1)) +
+                          torch::avg_pool2d(x, {sh, sw});
+    return pooled.flatten(2).transpose(1, 2);
+  }
+  return torch::adaptive_avg_pool2d(dwc->forward(x) + x, {7, 7}).flatten(2).transpose(1, 2);
+}
+
 // Between C-stages i and i+1 (index 0..2): token mixer, channel expander,
 // Z2X into the feature map, X2Z from it, then self-attention stage i+2.
 Tensor DynPerceiverImpl::Transition(int index, Tensor& x, Tensor z) {
   z = token_mixer_[index]->as<Seq>()->forward(z.transpose(1, 2)).transpose(1, 2);
   z = token_expander_[index]->as<Seq>()->forward(z);
   x = Z2x(*z2x_[index + 1], x, z);
-  z = x2z_[index + 1]->as<CrossAttentionLayer>()->forward(z, X2zTokens(dwc_[index + 1], x));
+  z = x2z_[index + 1]->as<CrossAttentionLayer>()->forward(z, Tokens(index + 1, x));
   ++counts_.latent_stage_calls[index + 1];
   return self_att_[index + 1]->as<SelfAttentionBlock>()->forward(z);
 }
@@ -937,7 +953,7 @@ void DynPerceiverImpl::RunToExit1(State& s) {
   const int64_t b = s.x.size(0);
   Tensor x = stem_->forward(channels_last_ ? s.x.contiguous(at::MemoryFormat::ChannelsLast) : s.x);
   Tensor z = latent_.unsqueeze(0).expand({b, -1, -1});
-  z = x2z_[0]->as<CrossAttentionLayer>()->forward(z, X2zTokens(dwc_[0], x));
+  z = x2z_[0]->as<CrossAttentionLayer>()->forward(z, Tokens(0, x));
   ++counts_.latent_stage_calls[0];
   z = self_att_[0]->as<SelfAttentionBlock>()->forward(z);
   for (int i = 0; i < 2; ++i) {
@@ -995,6 +1011,21 @@ bool DynPerceiverImpl::PrepareInference() {
   channels_last_ = prefer_channels_last;
   for (const auto& m : modules(/*include_self=*/false))
     if (auto* c = m->as<ConvBnAct>()) c->Fold(channels_last_);
+  // The map sizes X2Z sees for the configured input size.
+  int64_t h = config_.image_size, w = config_.image_size;
+  ModuleFlops(*stem_, h, w);
+  for (int i = 0; i < 4; ++i) {
+    if (i > 0) ModuleFlops(*stages_[i - 1], h, w);
+    pooled_dwc_[i] = {};
+    if (h % 7 || w % 7) continue;
+    const int64_t c = channels_[i], sh = h / 7, sw = w / 7;
+    const Tensor padded = torch::constant_pad_nd(dwc_[i]->weight.detach().reshape({1, c, 7, 7}),
+                                                 {sw - 1, sw - 1, sh - 1, sh - 1});
+    const Tensor box = torch::full({c, 1, sh, sw}, 1.0 / double(sh * sw));
+    Tensor k = torch::conv2d(padded, box, Tensor(), at::IntArrayRef{1, 1}, at::IntArrayRef{0, 0}, at::IntArrayRef{1, 1}, c).reshape({c, 1, 6 + sh, 6 + sw});
+    if (channels_last_) k = k.contiguous(at::MemoryFormat::ChannelsLast);
+    pooled_dwc_[i] = {k, h, w};
+  }
   if (channels_last_)
     for (auto& dwc : dwc_)
       dwc->weight.set_data(dwc->weight.contiguous(at::MemoryFormat::ChannelsLast));

@@ -105,6 +105,7 @@ class DynPerceiverImpl : public MultiExitNet {
   void RunToExit3(State& s);
   void RunToExit4(State& s);
   torch::Tensor Transition(int index, torch::Tensor& x, torch::Tensor z);
+  torch::Tensor Tokens(int index, const torch::Tensor& x);
 
   DynPerceiverConfig config_;
   std::array<int64_t, 4> channels_{};
@@ -118,6 +119,13 @@ class DynPerceiverImpl : public MultiExitNet {
   Seq stem_{nullptr};
   std::array<Seq, 4> stages_{nullptr, nullptr, nullptr, nullptr};
   std::array<torch::nn::Conv2d, 4> dwc_{nullptr, nullptr, nullptr, nullptr};
+  // Set by PrepareInference: dwc_[i] followed by the 7x7 average pooling as
+  // one strided depthwise convolution, for a map of h x w (multiples of 7).
+  struct PooledDwc {
+    torch::Tensor weight;
+    int64_t h = 0, w = 0;
+  };
+  std::array<PooledDwc, 4> pooled_dwc_;
   std::array<std::shared_ptr<torch::nn::Module>, 4> x2z_, z2x_, self_att_;
   std::shared_ptr<torch::nn::Module> last_z2x_;
   torch::nn::Linear early_classifier3_{nullptr}, classifier_att_{nullptr};
