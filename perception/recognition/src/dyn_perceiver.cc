@@ -928,7 +928,8 @@ Tensor Z2x(nn::Module& layer, const Tensor& x, const Tensor& z) {
 Tensor DynPerceiverImpl::Tokens(int index, const Tensor& x) {
   const PooledDwc& p = pooled_dwc_[index];
   nn::Conv2d& dwc = dwc_[index];
-  if (p.weight.defined() && x.size(2) == p.h && x.size(3) == p.w && !is_training() &&
+  if (p.weight.defined() && p.weight.device() == x.device() && x.size(2) == p.h &&
+      x.size(3) == p.w && !is_training() &&
       !torch::GradMode::is_enabled()) {
     const int64_t sh = p.h / 7, sw = p.w / 7;
     const Tensor pooled = torch::conv2d(x, p.weight, dwc->bias, {sh, sw}, {3, 3}, {1, 1}, x.size(1)) +
