@@ -108,6 +108,43 @@ TEST_CASE("FLOPs counter reproduces the official per-exit GFLOPs", "[recognition
   }
 }
 
+// The inference preparation (BatchNorm folded into the convolutions, the
+// latent branch as one pass per layer on BLAS or Eigen, X2Z's convolution and
+// pooling folded into one strided convolution) changes no logit beyond float
+// rounding: random weights with non-trivial BatchNorm statistics and position
+// biases, at 112x112 (every X2Z map a multiple of 7: the folded tokens) and
+// 96x96 (not: the plain ones).
+TEST_CASE("prepared for inference, every exit gives the same logits", "[recognition]") {
+  torch::NoGradGuard no_grad;
+  auto make = [] {
+    DynPerceiverConfig c = Tiny();
+    c.image_size = 112;
+    torch::manual_seed(11);
+    DynPerceiver m(c);
+    for (auto& p : m->named_parameters())
+      if (p.key().find("relative_position_bias") != std::string::npos) p.value().normal_(0, 0.1);
+    for (auto& b : m->named_buffers()) {
+      if (b.key().find("running_mean") != std::string::npos) b.value().normal_(0, 0.1);
+      if (b.key().find("running_var") != std::string::npos) b.value().uniform_(0.5, 1.5);
+    }
+    m->eval();
+    return m;
+  };
+  DynPerceiver plain = make(), prepared = make();
+  prepared->PrepareInference();
+  for (const int size : {112, 96}) {
+    torch::manual_seed(5);
+    const torch::Tensor x = torch::randn({3, 3, size, size});
+    const auto want = plain->ForwardUntil(x, 4), got = prepared->ForwardUntil(x, 4);
+    REQUIRE(got.size() == 4);
+    for (int k = 0; k < 4; ++k) {
+      INFO(size << "x" << size << ", exit " << k + 1);
+      const double scale = 1 + want[k].abs().max().item<double>();
+      CHECK((got[k] - want[k]).abs().max().item<double>() <= 1e-4 * scale);
+    }
+  }
+}
+
 TEST_CASE("state_dict loading names the offending key", "[recognition]") {
   DynPerceiver model(Tiny());
   const std::string dir = dyn4d::test::TempDir("state_dict");
