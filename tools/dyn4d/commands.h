@@ -143,6 +143,7 @@ struct PipelineBenchOptions {
   std::string config;      ///< graph; empty: the default for RGB-D (configs/offline.yaml)
   std::string save_dir;    ///< keep the runs' outputs there (default: a temp folder)
   int frames = 90;         ///< synthetic frames per case
+  int paced_repeats = 3;   ///< runs of each paced graph (offline, live), alternating; medians
   /// > 0: instead, one long synthetic run of this many frames (160x120):
   /// memory and open files sampled every second, their slope after warm-up.
   int long_frames = 0;

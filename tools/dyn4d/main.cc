@@ -515,12 +515,18 @@ int main(int argc, char** argv) {
   bench_pipeline->add_option("--save", pbo.save_dir, "keep every run's outputs in DIR/<case>");
   bench_pipeline->add_option("--frames", pbo.frames, "synthetic frames per case")
       ->capture_default_str();
+  bench_pipeline
+      ->add_option("--paced-repeats", pbo.paced_repeats,
+                   "runs of each paced graph (offline, live), alternating; medians reported")
+      ->check(CLI::Range(1, 50))
+      ->capture_default_str();
   bench_pipeline->add_option("--long", pbo.long_frames,
                              "instead: one run of N synthetic 160x120 frames, memory and open "
                              "files sampled each second (slope after warm-up), e.g. 10000");
   bench_pipeline->footer(
       "\nEach case is its own `dyn4d run` process: CPU time and peak memory are its own (wait4).\n"
-      "Last line: pipeline_fps <median frames/s over the real 640x480 sequences>.");
+      "Last lines: paced_live_p95_ms <median over the paced live runs>, pipeline_fps <median\n"
+      "frames/s over the real 640x480 sequences>.");
   auto* bench_dynamic = bench->add_subcommand(
       "dynamic",
       "The default graph (configs/offline.yaml, as `dyn4d run --input` runs it) on the real\n"
