@@ -166,12 +166,9 @@ class CloudMapWriterStage : public pipeline::Stage {
     const float* p = c->points.as<float>();
     const uint8_t* rgb = c->colors.empty() ? nullptr : c->colors.data();
     for (uint32_t i = 0; i < c->num_points; ++i) {
-      const int64_t k[3] = {static_cast<int64_t>(std::floor(p[3 * i] * inv_voxel_)),
-                            static_cast<int64_t>(std::floor(p[3 * i + 1] * inv_voxel_)),
-                            static_cast<int64_t>(std::floor(p[3 * i + 2] * inv_voxel_))};
-      const uint64_t key = (static_cast<uint64_t>(k[0] & 0x1fffff) << 42) |
-                           (static_cast<uint64_t>(k[1] & 0x1fffff) << 21) |
-                           static_cast<uint64_t>(k[2] & 0x1fffff);
+      const uint64_t key = Key(static_cast<int64_t>(std::floor(p[3 * i] * inv_voxel_)),
+                               static_cast<int64_t>(std::floor(p[3 * i + 1] * inv_voxel_)),
+                               static_cast<int64_t>(std::floor(p[3 * i + 2] * inv_voxel_)));
       if (auto it = index_.find(key); it != index_.end()) {
         Voxel& v = voxels_[it->second];
         v.confirmed |= v.first_cloud != cloud_;
@@ -249,17 +246,22 @@ class CloudMapWriterStage : public pipeline::Stage {
     }
     voxels_.resize(kept);
   }
+  // A voxel's integer coordinates, 21 bits each (two's complement, so
+  // neighbours wrap consistently), packed into one key.
+  static constexpr uint64_t kKeyMask = 0x1fffff;
+  static uint64_t Key(int64_t x, int64_t y, int64_t z) {
+    return (static_cast<uint64_t>(x) & kKeyMask) << 42 |
+           (static_cast<uint64_t>(y) & kKeyMask) << 21 | (static_cast<uint64_t>(z) & kKeyMask);
+  }
   // Whether one of v's 26 neighbours was seen by a cloud other than v's.
   bool SeenNearby(const Voxel& v) const {
-    constexpr uint64_t kMask = 0x1fffff;
-    const uint64_t k[3] = {v.key >> 42 & kMask, v.key >> 21 & kMask, v.key & kMask};
+    const int64_t k[3] = {static_cast<int64_t>(v.key >> 42), static_cast<int64_t>(v.key >> 21),
+                          static_cast<int64_t>(v.key)};
     for (int dx = -1; dx <= 1; ++dx)
       for (int dy = -1; dy <= 1; ++dy)
         for (int dz = -1; dz <= 1; ++dz) {
           if (!dx && !dy && !dz) continue;
-          const uint64_t key = ((k[0] + dx) & kMask) << 42 | ((k[1] + dy) & kMask) << 21 |
-                               ((k[2] + dz) & kMask);
-          const auto it = index_.find(key);
+          const auto it = index_.find(Key(k[0] + dx, k[1] + dy, k[2] + dz));
           if (it == index_.end()) continue;
           const Voxel& n = voxels_[it->second];
           if (n.confirmed || n.first_cloud != v.first_cloud) return true;

@@ -214,6 +214,16 @@ size_t PlyVertices(const std::string& path) {
 }
 }  // namespace
 
+namespace {
+// A world-frame point cloud (no colours) of x, y, z triples.
+pipeline::PointCloud CloudOf(const std::vector<float>& xyz) {
+  pipeline::PointCloud c;
+  c.num_points = static_cast<uint32_t>(xyz.size() / 3);
+  c.points = pipeline::Buffer::CopyOf(xyz.data(), xyz.size() * sizeof(float));
+  return c;
+}
+}  // namespace
+
 TEST_CASE("cloud map: points seen once are noise and leave, the surface stays", "[io][map]") {
   pipeline::StageRegistry registry;
   io::RegisterStages(registry);
@@ -224,10 +234,7 @@ TEST_CASE("cloud map: points seen once are noise and leave, the surface stays", 
     std::vector<float> xyz;
     for (int i = 0; i < 100; ++i) xyz.insert(xyz.end(), {0.05f * i + 0.001f, 0.001f, 1.001f});
     for (int i = 0; i < 50; ++i) xyz.insert(xyz.end(), {0.05f * i + 0.001f, 0.05f * k + 0.3f, 2.f});
-    pipeline::PointCloud c;
-    c.num_points = static_cast<uint32_t>(xyz.size() / 3);
-    c.points = pipeline::Buffer::CopyOf(xyz.data(), xyz.size() * sizeof(float));
-    return c;
+    return CloudOf(xyz);
   };
   auto run = [&](const std::string& params, int clouds, size_t* most) {
     pipeline::Params p = pipeline::Params::FromYaml(params);
@@ -270,10 +277,7 @@ TEST_CASE("cloud map: a surface whose points straddle voxel boundaries stays who
     const float side = k % 2 ? 0.0005f : -0.0005f, y = 0.1f * (k / 2) + 0.01f;
     for (int i = 0; i < 100; ++i) xyz.insert(xyz.end(), {0.06f * i + 0.02f + side, y, 1.01f});
     xyz.insert(xyz.end(), {-3.f, 0.1f * k, 3.f});
-    pipeline::PointCloud c;
-    c.num_points = static_cast<uint32_t>(xyz.size() / 3);
-    c.points = pipeline::Buffer::CopyOf(xyz.data(), xyz.size() * sizeof(float));
-    return c;
+    return CloudOf(xyz);
   };
   pipeline::StageContext ctx{"map", dir, {{"clouds", "clouds"}}, {}};
   pipeline::Params params = pipeline::Params::FromYaml("{file: map.ply, confirm_clouds: 5}");
