@@ -279,29 +279,34 @@ TORCH_MODULE(Mlp);
 // copied (transposed) once by PrepareInference().
 using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using ConstMap = Eigen::Map<const RowMat>;
+using RowsRef = Eigen::Ref<const RowMat>;  // whole rows of a RowMat, without a copy
 
 #ifdef DYN4D_HAVE_BLAS
 extern "C" void sgemm_(const char* ta, const char* tb, const int* m, const int* n, const int* k,
                        const float* alpha, const float* a, const int* lda, const float* b,
                        const int* ldb, const float* beta, float* c, const int* ldc);
 #endif
-// Row-major C (m x n) = alpha op(A) (m x k) op(B) (k x n) + beta C.
-void Gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float* a, int lda,
-          const float* b, int ldb, float beta, float* c, int ldc) {
+// Row-major C (m x n) = alpha A (m x k) op(B) (k x n) + beta C, op(B) = B or
+// B^T (the attention scores take K^T).
+void Gemm(bool tb, int m, int n, int k, float alpha, const float* a, int lda, const float* b,
+          int ldb, float beta, float* c, int ldc) {
 #ifdef DYN4D_HAVE_BLAS
-  // Column-major BLAS sees the transposes: C^T = op(B)^T op(A)^T.
-  const char tA = ta ? 'T' : 'N', tB = tb ? 'T' : 'N';
+  // Column-major BLAS sees the transposes: C^T = op(B)^T A^T.
+  const char tA = 'N', tB = tb ? 'T' : 'N';
   sgemm_(&tB, &tA, &n, &m, &k, &alpha, b, &ldb, a, &lda, &beta, c, &ldc);
 #else
   using Stride = Eigen::OuterStride<>;
   using CMap = Eigen::Map<const RowMat, 0, Stride>;
   Eigen::Map<RowMat, 0, Stride> C(c, m, n, Stride(ldc));
-  const CMap A(a, ta ? k : m, ta ? m : k, Stride(lda)), B(b, tb ? n : k, tb ? k : n, Stride(ldb));
-  if (beta == 0) C.setZero(); else if (beta != 1) C *= beta;
-  if (ta && tb) C.noalias() += alpha * A.transpose() * B.transpose();
-  else if (ta) C.noalias() += alpha * A.transpose() * B;
-  else if (tb) C.noalias() += alpha * A * B.transpose();
-  else C.noalias() += alpha * A * B;
+  const CMap A(a, m, k, Stride(lda)), B(b, tb ? n : k, tb ? k : n, Stride(ldb));
+  if (beta == 0)
+    C.setZero();
+  else if (beta != 1)
+    C *= beta;
+  if (tb)
+    C.noalias() += alpha * A * B.transpose();
+  else
+    C.noalias() += alpha * A * B;
 #endif
 }
 
@@ -310,15 +315,18 @@ struct FastLinear {
   Eigen::RowVectorXf b;
   explicit FastLinear(std::initializer_list<const nn::Linear*> layers) {
     int64_t in = -1, out = 0;
-    for (const nn::Linear* l : layers) in = (*l)->weight.size(1), out += (*l)->weight.size(0);
-    wt.resize(in, out);
     bool bias = false;
-    for (const nn::Linear* l : layers) bias = bias || (*l)->bias.defined();
+    for (const nn::Linear* l : layers) {
+      in = (*l)->weight.size(1), out += (*l)->weight.size(0);
+      bias = bias || (*l)->bias.defined();
+    }
+    wt.resize(in, out);
     if (bias) b = Eigen::RowVectorXf::Zero(out);
     int64_t col = 0;
     for (const nn::Linear* l : layers) {
       const Tensor w = (*l)->weight.detach().contiguous();
-      wt.middleCols(col, w.size(0)) = ConstMap(w.data_ptr<float>(), w.size(0), w.size(1)).transpose();
+      wt.middleCols(col, w.size(0)) =
+          ConstMap(w.data_ptr<float>(), w.size(0), w.size(1)).transpose();
       if ((*l)->bias.defined())
         b.segment(col, w.size(0)) =
             Eigen::Map<const Eigen::RowVectorXf>((*l)->bias.data_ptr<float>(), w.size(0));
@@ -326,10 +334,10 @@ struct FastLinear {
     }
   }
   explicit FastLinear(const nn::Linear& l) : FastLinear({&l}) {}
-  void Apply(const RowMat& x, RowMat& y) const {
+  void Apply(const RowsRef& x, RowMat& y) const {
     y.resize(x.rows(), wt.cols());
     if (b.size()) y.rowwise() = b;
-    Gemm(false, false, x.rows(), wt.cols(), x.cols(), 1.f, x.data(), x.cols(), wt.data(), wt.cols(),
+    Gemm(false, x.rows(), wt.cols(), x.cols(), 1.f, x.data(), x.outerStride(), wt.data(), wt.cols(),
          b.size() ? 1.f : 0.f, y.data(), y.cols());
   }
 };
@@ -372,22 +380,22 @@ struct FastAttention {
     if (rpb.size()) KV.leftCols(qk) += rpb;
   }
   // Normalised query rows in, o_proj output out.
-  void Attend(const RowMat& xq, const RowMat& KV, RowMat& out) const {
+  void Attend(const RowsRef& xq, const RowMat& KV, RowMat& out) const {
     RowMat Q;
     q.Apply(xq, Q);
     const Eigen::Index n = KV.rows(), cq = qk / heads, cv = (KV.cols() - qk) / heads;
     const float scale = 1.f / std::sqrt(static_cast<float>(cq));
     RowMat O(Q.rows(), cv * heads), S(Q.rows(), n);
     for (int64_t h = 0; h < heads; ++h) {
-      Gemm(false, true, Q.rows(), n, cq, scale, Q.data() + h * cq, Q.cols(), KV.data() + h * cq,
-           KV.cols(), 0.f, S.data(), S.cols());
+      Gemm(true, Q.rows(), n, cq, scale, Q.data() + h * cq, Q.cols(), KV.data() + h * cq, KV.cols(),
+           0.f, S.data(), S.cols());
       for (Eigen::Index r = 0; r < S.rows(); ++r) {
         auto row = S.row(r).array();
         row = (row - row.maxCoeff()).exp();
         row /= row.sum();
       }
-      Gemm(false, false, S.rows(), cv, n, 1.f, S.data(), S.cols(), KV.data() + qk + h * cv,
-           KV.cols(), 0.f, O.data() + h * cv, O.cols());
+      Gemm(false, S.rows(), cv, n, 1.f, S.data(), S.cols(), KV.data() + qk + h * cv, KV.cols(), 0.f,
+           O.data() + h * cv, O.cols());
     }
     o.Apply(O, out);
   }
@@ -408,20 +416,23 @@ struct FastMlp {
   }
 };
 
-// The residual pair every attention layer shares, for rows [begin, end) of
-// one sample's query tokens x (rows x channels, row-major), with the
-// layer's normalisation of the queries and its keys/values:
-// out = x + attention(norm(x)); out += MLP(out). Row blocks are independent,
-// so blocks of more than kRowsPerThread rows go to ATen's threads.
+// The residual pair every attention layer shares, for one sample's query
+// tokens x (rows x channels, row-major) against the layer's keys/values:
+// out = x + attention(norm(x)); out += MLP(out). `normed`: norm(x) where the
+// caller has it already (self-attention normalised every token for the keys
+// and values), else each block of rows is normalised with q_norm. Row blocks
+// are independent, so blocks of more than kRowsPerThread rows go to ATen's
+// threads.
 constexpr int64_t kRowsPerThread = 256;
 void ResidualAttentionMlp(const float* x, int64_t rows, int64_t channels,
-                          const FastLayerNorm& q_norm, const RowMat& KV,
+                          const FastLayerNorm& q_norm, const RowMat* normed, const RowMat& KV,
                           const FastAttention& attention, const FastMlp& mlp, float* out) {
   at::parallel_for(0, rows, kRowsPerThread, [&](int64_t begin, int64_t end) {
     const ConstMap xb(x + begin * channels, end - begin, channels);
     RowMat nq, att;
-    q_norm.Apply(xb, nq);
-    attention.Attend(nq, KV, att);
+    if (!normed) q_norm.Apply(xb, nq);
+    attention.Attend(normed ? RowsRef(normed->middleRows(begin, end - begin)) : RowsRef(nq), KV,
+                     att);
     RowMat y = xb + att;
     mlp.AddTo(y);
     Eigen::Map<RowMat>(out + begin * channels, y.rows(), y.cols()) = y;
@@ -481,8 +492,8 @@ struct CrossAttentionLayerImpl : nn::Module {
     for (int64_t b = 0; b < xq.size(0); ++b) {
       fast->kv_norm.Apply(ConstMap(xkv[b].data_ptr<float>(), nkv, kv_in), nkvm);
       fast->attention.KeysValues(nkvm, KV);
-      ResidualAttentionMlp(xq[b].data_ptr<float>(), nq, q_in, fast->q_norm, KV, fast->attention,
-                           fast->mlp, out[b].data_ptr<float>());
+      ResidualAttentionMlp(xq[b].data_ptr<float>(), nq, q_in, fast->q_norm, nullptr, KV,
+                           fast->attention, fast->mlp, out[b].data_ptr<float>());
     }
     return out;
   }
@@ -544,7 +555,7 @@ struct SelfAttentionLayerImpl : nn::Module {
     for (int64_t b = 0; b < z.size(0); ++b) {
       fast->norm.Apply(ConstMap(z[b].data_ptr<float>(), n, c), normed);
       fast->attention.KeysValues(normed, KV);
-      ResidualAttentionMlp(z[b].data_ptr<float>(), n, c, fast->norm, KV, fast->attention,
+      ResidualAttentionMlp(z[b].data_ptr<float>(), n, c, fast->norm, &normed, KV, fast->attention,
                            fast->mlp, out[b].data_ptr<float>());
     }
     return out;
@@ -929,11 +940,11 @@ Tensor DynPerceiverImpl::Tokens(int index, const Tensor& x) {
   const PooledDwc& p = pooled_dwc_[index];
   nn::Conv2d& dwc = dwc_[index];
   if (p.weight.defined() && p.weight.device() == x.device() && x.size(2) == p.h &&
-      x.size(3) == p.w && !is_training() &&
-      !torch::GradMode::is_enabled()) {
+      x.size(3) == p.w && !is_training() && !torch::GradMode::is_enabled()) {
     const int64_t sh = p.h / 7, sw = p.w / 7;
-    const Tensor pooled = torch::conv2d(x, p.weight, dwc->bias, {sh, sw}, {3, 3}, {1, 1}, x.size(1)) +
-                          torch::avg_pool2d(x, {sh, sw});
+    const Tensor pooled =
+        torch::conv2d(x, p.weight, dwc->bias, {sh, sw}, {3, 3}, {1, 1}, x.size(1)) +
+        torch::avg_pool2d(x, {sh, sw});
     return pooled.flatten(2).transpose(1, 2);
   }
   return torch::adaptive_avg_pool2d(dwc->forward(x) + x, {7, 7}).flatten(2).transpose(1, 2);
@@ -1023,7 +1034,9 @@ bool DynPerceiverImpl::PrepareInference() {
     const Tensor padded = torch::constant_pad_nd(dwc_[i]->weight.detach().reshape({1, c, 7, 7}),
                                                  {sw - 1, sw - 1, sh - 1, sh - 1});
     const Tensor box = torch::full({c, 1, sh, sw}, 1.0 / double(sh * sw));
-    Tensor k = torch::conv2d(padded, box, Tensor(), at::IntArrayRef{1, 1}, at::IntArrayRef{0, 0}, at::IntArrayRef{1, 1}, c).reshape({c, 1, 6 + sh, 6 + sw});
+    Tensor k = torch::conv2d(padded, box, Tensor(), at::IntArrayRef{1, 1}, at::IntArrayRef{0, 0},
+                             at::IntArrayRef{1, 1}, c)
+                   .reshape({c, 1, 6 + sh, 6 + sw});
     if (channels_last_) k = k.contiguous(at::MemoryFormat::ChannelsLast);
     pooled_dwc_[i] = {k, h, w};
   }
