@@ -263,8 +263,7 @@ TEST_CASE("cloud map: points seen once are noise and leave, the surface stays", 
   CHECK(PlyVertices(dir + "/short.ply") == 100 + 2 * 50);
 }
 
-TEST_CASE("cloud map: a surface whose points straddle voxel boundaries stays whole",
-          "[io][map]") {
+TEST_CASE("cloud map: a surface whose points straddle voxel boundaries stays whole", "[io][map]") {
   pipeline::StageRegistry registry;
   io::RegisterStages(registry);
   const std::string dir = test::TempDir("cloudmap_boundary");

@@ -524,11 +524,12 @@ int RunPipelineBench(const PipelineBenchOptions& o) {
       if (b.ok) live_runs.push_back(b);
       all_ok &= a.ok && b.ok;
     }
+    const CaseResult live_median = MedianResult(live_runs);
     if (o.paced_repeats > 1) {
       PrintRow("  offline graph, medians", MedianResult(offline_runs));
-      PrintRow("  live graph, medians", MedianResult(live_runs));
+      PrintRow("  live graph, medians", live_median);
     }
-    live_p95_median = MedianResult(live_runs).latency.p95_ms;
+    live_p95_median = live_median.latency.p95_ms;
   }
   std::sort(real_fps.begin(), real_fps.end());
   const double median = real_fps.empty() ? 0 : real_fps[real_fps.size() / 2];
