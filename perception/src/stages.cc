@@ -97,8 +97,13 @@ class GeometryStage : public pipeline::Stage {
   }
   uint64_t SkippedCount() const override { return lost_; }
   std::map<std::string, double> Counters() const override {
-    return {
-        {"lost", double(lost_)}, {"moving_objects", moving_}, {"keyframes", double(keyframes_)}};
+    // A bounded structure reports its size and its cap (NAME, NAME_max):
+    // `bench pipeline --long` ends the warm-up when they stop growing.
+    return {{"lost", double(lost_)},
+            {"moving_objects", moving_},
+            {"keyframes", double(keyframes_)},
+            {"tsdf_blocks", double(map_.blocks())},
+            {"tsdf_blocks_max", double(o_.map.max_blocks)}};
   }
 
   Outputs Process(const std::string& port, const Message& m) override {

@@ -369,8 +369,64 @@ double Slope(const std::vector<double>& x, const std::vector<double>& y) {
   return d > 0 ? (n * sxy - sx * sy) / d : 0;
 }
 
+// What a run's stats.jsonl says about its warm-up: every bounded structure
+// (a node counter NAME with a cap NAME_max: the TSDF's blocks, the point
+// map's points) grows until it is full or the scene is covered; memory can
+// only be flat after the last of them stopped growing. The stream ends when
+// the per-frame nodes have processed their last frame (the outputs written
+// after that are not the steady state).
+struct WarmUp {
+  struct Structure {
+    std::string name;  // node.counter
+    double cap = 0, value = 0;
+    double full_t = -1;         // when it reached its cap; -1 never
+    double last_growth_t = 0;   // when it last grew
+    double settled_t() const { return full_t >= 0 ? full_t : last_growth_t; }
+  };
+  std::vector<Structure> structures;
+  double end_t = 0;     // warm-up over (the last structure settled)
+  double stream_end_t = 0;
+};
+
+WarmUp ReadWarmUp(const std::string& stats_file, int frames) {
+  std::map<std::string, WarmUp::Structure> structures;
+  std::map<std::string, std::pair<uint64_t, double>> done;  // node: processed, first t at it
+  std::ifstream stats(stats_file);
+  std::string line;
+  while (std::getline(stats, line)) {
+    const auto j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_object()) continue;
+    const std::string node = j.value("node", "");
+    const double t = j.value("t_s", 0.0);
+    const uint64_t processed = j.value("processed", uint64_t{0});
+    auto& d = done[node];
+    if (processed > d.first) d = {processed, t};
+    const auto counters = j.value("counters", nlohmann::json::object());
+    for (const auto& [key, value] : counters.items()) {
+      const auto cap = counters.find(key + "_max");
+      if (cap == counters.end() || !value.is_number()) continue;
+      WarmUp::Structure& s = structures[node + "." + key];
+      s.name = node + "." + key;
+      s.cap = cap->get<double>();
+      const double v = value.get<double>();
+      if (v > s.value) s.last_growth_t = t;
+      s.value = v;
+      if (s.full_t < 0 && v >= s.cap) s.full_t = t;
+    }
+  }
+  WarmUp w;
+  for (auto& [name, s] : structures) {
+    w.end_t = std::max(w.end_t, s.settled_t());
+    w.structures.push_back(s);
+  }
+  for (const auto& [node, d] : done)
+    if (d.first * 2 >= static_cast<uint64_t>(frames)) w.stream_end_t = std::max(w.stream_end_t, d.second);
+  return w;
+}
+
 // A long synthetic run: memory and file descriptors sampled every second;
-// the slope after the first fifth (warm-up: the map and track history fill).
+// the slope from the end of the warm-up (read from the run's stats) to the
+// end of the stream.
 int RunLong(const PipelineBenchOptions& o, const std::string& work) {
   // The default graph with the synthetic scene (small frames) for its input.
   const std::string graph = work + "/long.yaml";
@@ -405,16 +461,40 @@ int RunLong(const PipelineBenchOptions& o, const std::string& work) {
     std::fprintf(stderr, "long run failed or too short (see %s/long.log)\n", work.c_str());
     return 1;
   }
-  const size_t warm = t.size() / 5;
-  const std::vector<double> tt(t.begin() + warm, t.end()), rr(rss.begin() + warm, rss.end()),
-      ff(fds.begin() + warm, fds.end());
-  const double duration = t.back() - t.front();
+  {
+    std::ofstream csv(work + "/long_memory.csv");
+    csv << "t_s,rss_mib,open_files\n";
+    for (size_t i = 0; i < t.size(); ++i) csv << t[i] << ',' << rss[i] << ',' << fds[i] << '\n';
+  }
+  const WarmUp warm = ReadWarmUp(work + "/long/stats.jsonl", o.long_frames);
+  for (const WarmUp::Structure& s : warm.structures) {
+    if (s.full_t >= 0)
+      std::printf("  %-24s full (%.0f) at %.1f s\n", s.name.c_str(), s.cap, s.full_t);
+    else
+      std::printf("  %-24s %.0f of %.0f, last grew at %.1f s\n", s.name.c_str(), s.value, s.cap,
+                  s.last_growth_t);
+  }
+  // The samples between the end of the warm-up and the end of the stream
+  // (the stats' clock starts with the run, within a second of the samples').
+  std::vector<double> tt, rr, ff;
+  for (size_t i = 0; i < t.size(); ++i)
+    if (t[i] >= warm.end_t && t[i] <= warm.stream_end_t)
+      tt.push_back(t[i]), rr.push_back(rss[i]), ff.push_back(fds[i]);
+  std::printf("stream over at %.1f s; warm-up over at %.1f s\n", warm.stream_end_t, warm.end_t);
+  if (tt.size() < 10) {
+    std::printf(
+        "memory not measured: under 10 samples (s) between the end of the warm-up and the end of "
+        "the stream; run more frames\n");
+    std::printf("long_rss_slope_mib_per_min nan\n");
+    return 0;
+  }
+  const double slope = 60 * Slope(tt, rr);
   std::printf(
-      "%zu samples over %.0f s; after warm-up (%.0f s): RSS %.0f -> %.0f MiB, "
-      "slope %.3f MiB/min; open files %.0f -> %.0f, slope %.3f /min\n",
-      t.size(), duration, t[warm], rr.front(), rr.back(), 60 * Slope(tt, rr), ff.front(), ff.back(),
+      "%zu samples after warm-up (%.0f-%.0f s): RSS %.1f -> %.1f MiB, slope %.3f MiB/min; open "
+      "files %.0f -> %.0f, slope %.3f /min\n",
+      tt.size(), tt.front(), tt.back(), rr.front(), rr.back(), slope, ff.front(), ff.back(),
       60 * Slope(tt, ff));
-  std::printf("long_rss_slope_mib_per_min %.3f\n", 60 * Slope(tt, rr));
+  std::printf("long_rss_slope_mib_per_min %.3f\n", slope);
   return 0;
 }
 
