@@ -29,24 +29,29 @@ struct StaticMap::Impl {
   Config c;
   open3d::pipelines::integration::ScalableTSDFVolume volume;
   size_t integrated = 0, dropped = 0;
+  size_t last_opened = 0;  // blocks the last frame opened
   explicit Impl(Config config)
       : c(config),
         volume(config.voxel_m, config.sdf_trunc_m,
                open3d::pipelines::integration::TSDFVolumeColorType::RGB8) {}
 
-  // Keeps at most max_blocks blocks: the farthest from the camera go.
-  void Bound(const Eigen::Vector3d& camera) {
+  // Keeps at most `limit` blocks: the farthest from the camera go. With
+  // `in_view` (the frame about to be integrated), only blocks it cannot
+  // touch are candidates.
+  template <typename InView>
+  void Bound(const Eigen::Vector3d& camera, size_t limit, InView in_view) {
     auto& units = volume.volume_units_;
-    if (units.size() <= static_cast<size_t>(c.max_blocks)) return;
+    if (units.size() <= limit) return;
     std::vector<std::pair<double, Eigen::Vector3i>> by_distance;
     for (const auto& kv : units) {
       const Eigen::Vector3d centre =
           (kv.first.cast<double>() + Eigen::Vector3d::Constant(0.5)) * volume.volume_unit_length_;
-      by_distance.emplace_back((centre - camera).squaredNorm(), kv.first);
+      if (!in_view(centre)) by_distance.emplace_back((centre - camera).squaredNorm(), kv.first);
     }
+    if (units.size() - by_distance.size() > limit) limit = units.size() - by_distance.size();
     std::sort(by_distance.begin(), by_distance.end(),
               [](const auto& a, const auto& b) { return a.first > b.first; });
-    const size_t excess = units.size() - static_cast<size_t>(c.max_blocks);
+    const size_t excess = units.size() - limit;
     for (size_t i = 0; i < excess; ++i) units.erase(by_distance[i].second);
     dropped += excess;
   }
@@ -67,9 +72,32 @@ void StaticMap::Integrate(const pipeline::RgbdFrame& f, const Eigen::Isometry3d&
   auto rgbd =
       internal::ToOpen3dRgbd(f, mask, impl_->c.max_depth_m, false);  // moving objects never enter
   const auto K = internal::ToOpen3dIntrinsics(f.intrinsics);
-  impl_->volume.Integrate(*rgbd, K, T_world_cam.inverse().matrix());
+  // Room is made before the frame opens its blocks (as many as the last
+  // frame opened), among blocks out of its view (so none is dropped and
+  // re-opened with one frame's data), not only after: otherwise each frame
+  // that turns to new space holds the cap plus its new blocks for a moment
+  // (40-50 MB on the default graph), and glibc keeps such peaks resident.
+  const size_t cap = static_cast<size_t>(impl_->c.max_blocks);
+  const Eigen::Vector3d camera = T_world_cam.translation();
+  const Eigen::Isometry3d T_cam_world = T_world_cam.inverse();
+  const auto& k = f.intrinsics;
+  const double radius = impl_->volume.volume_unit_length_ * std::sqrt(3.0) / 2;
+  const double reach = impl_->c.max_depth_m + impl_->c.sdf_trunc_m + radius;
+  auto in_view = [&](const Eigen::Vector3d& centre) {
+    const Eigen::Vector3d p = T_cam_world * centre;
+    if (p.z() < -radius || p.norm() > reach) return false;
+    if (p.z() <= radius) return true;  // around the camera: keep
+    const double margin_u = k.fx * radius / p.z(), margin_v = k.fy * radius / p.z();
+    const double u = k.fx * p.x() / p.z() + k.cx, v = k.fy * p.y() / p.z() + k.cy;
+    return u > -margin_u && u < f.depth.width + margin_u && v > -margin_v &&
+           v < f.depth.height + margin_v;
+  };
+  impl_->Bound(camera, cap - std::min(cap / 2, impl_->last_opened), in_view);
+  const size_t before = impl_->volume.volume_units_.size();
+  impl_->volume.Integrate(*rgbd, K, T_cam_world.matrix());
+  impl_->last_opened = impl_->volume.volume_units_.size() - before;
   ++impl_->integrated;
-  impl_->Bound(T_world_cam.translation());
+  impl_->Bound(camera, cap, [](const Eigen::Vector3d&) { return false; });
 }
 
 size_t StaticMap::blocks() const { return impl_->volume.volume_units_.size(); }
