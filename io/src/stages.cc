@@ -71,12 +71,10 @@ std::unique_ptr<pipeline::Stage> MakeSyntheticSource(Params& p, const StageConte
   c.num_frames = p.GetInt("frames", c.num_frames, 1, 1000000);
   c.width = p.GetInt("width", c.width, 16, 4096);
   c.height = p.GetInt("height", c.height, 16, 4096);
-  // The same field of view at any size (as `dyn4d synth`): the default
-  // focal length is for 640 pixels wide; a 160-wide frame with 525 px
-  // would be a 17-degree telephoto view.
-  const double default_f = c.fx * c.width / 640.0;
-  c.fx = p.GetDouble("fx", default_f, 1, 1e5);
-  c.fy = p.GetDouble("fy", default_f, 1, 1e5);
+  // The same field of view at any size (as `dyn4d synth`): a 160-wide
+  // frame with 525 px would be a 17-degree telephoto view.
+  c.fx = p.GetDouble("fx", c.FocalForWidth(), 1, 1e5);
+  c.fy = p.GetDouble("fy", c.FocalForWidth(), 1, 1e5);
   c.fps = p.GetDouble("fps", c.fps, 0.1, 1000);
   c.seed = static_cast<uint32_t>(p.GetInt("seed", 1, 0, 1 << 30));
   c.num_objects = p.GetInt("objects", c.num_objects, 0, SyntheticScene::kMaxObjects);

@@ -379,12 +379,12 @@ struct WarmUp {
   struct Structure {
     std::string name;  // node.counter
     double cap = 0, value = 0;
-    double full_t = -1;         // when it reached its cap; -1 never
-    double last_growth_t = 0;   // when it last grew
+    double full_t = -1;        // when it reached its cap; -1 never
+    double last_growth_t = 0;  // when it last grew
     double settled_t() const { return full_t >= 0 ? full_t : last_growth_t; }
   };
   std::vector<Structure> structures;
-  double end_t = 0;     // warm-up over (the last structure settled)
+  double end_t = 0;  // warm-up over (the last structure settled)
   double stream_end_t = 0;
 };
 
@@ -420,7 +420,8 @@ WarmUp ReadWarmUp(const std::string& stats_file, int frames) {
     w.structures.push_back(s);
   }
   for (const auto& [node, d] : done)
-    if (d.first * 2 >= static_cast<uint64_t>(frames)) w.stream_end_t = std::max(w.stream_end_t, d.second);
+    if (d.first * 2 >= static_cast<uint64_t>(frames))
+      w.stream_end_t = std::max(w.stream_end_t, d.second);
   return w;
 }
 

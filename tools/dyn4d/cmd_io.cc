@@ -43,8 +43,7 @@ int RunSynth(const SynthOptions& o) {
   c.num_frames = o.frames;
   c.width = o.width;
   c.height = o.height;
-  // Same field of view at every resolution (525 px at 640 wide).
-  c.fx = c.fy = 525.0 * o.width / 640.0;
+  c.fx = c.fy = c.FocalForWidth();
   c.num_objects = o.objects;
   c.seed = static_cast<uint32_t>(o.seed);
   c.depth_noise = o.noise;

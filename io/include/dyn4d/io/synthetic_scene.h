@@ -35,6 +35,10 @@ class SyntheticScene {
     bool depth_noise = true;        ///< depth-dependent noise and missing depth at edges
     double depth_scale = 5000.0;    ///< depth units per metre (TUM convention)
 
+    /// The Kinect-like focal length (525 px at 640 wide) for this width:
+    /// the same 62-degree field of view at any image size.
+    double FocalForWidth() const { return 525.0 * width / 640.0; }
+
     /// Empty when valid, else one line per problem.
     std::vector<std::string> Validate() const;
   };

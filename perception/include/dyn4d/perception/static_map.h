@@ -3,7 +3,8 @@
 /// TSDF map of the static scene (Open3D ScalableTSDFVolume; Curless & Levoy
 /// 1996, hashed blocks as in Niessner et al. 2013). Pixels of moving objects
 /// are never fused. Memory is bounded: beyond `max_blocks` blocks, those
-/// farthest from the camera are dropped.
+/// farthest from the camera are dropped (before a frame is fused, room for
+/// the blocks it will open is made among those out of its view).
 
 #include <Eigen/Geometry>
 #include <memory>

@@ -49,7 +49,8 @@ struct RunOptions {
   /// node: when it had processed a message from that input port, before its
   /// outputs were sent, so that a consumer is never logged done first). The
   /// clock is the machine's, so the logs of a graph split over processes
-  /// line up: `dyn4d bench pipeline` takes end-to-end latency from them. Kept in memory until the end (about 50 bytes a message).
+  /// line up: `dyn4d bench pipeline` takes end-to-end latency from them.
+  /// Kept in memory until the end (about 50 bytes a message).
   std::string trace_file;
   /// How often every node publishes Stats.
   double stats_period_s = 1.0;
