@@ -48,6 +48,9 @@ std::vector<MotionProposalStream::Output> MotionProposalStream::Push(
   const bool usable = Usable(frame, pose);
   if (usable) {
     poses_.emplace_back(frame.meta.stamp_ns, ToIsometry(pose));
+    pushed_poses_.push_back({frame.meta.seq, ToIsometry(pose)});
+    while (pushed_poses_.size() > static_cast<size_t>(o_.lookahead_frames + o_.past_frames + 4))
+      pushed_poses_.pop_front();
     // Enough poses to interpolate over the lookahead and the past references.
     while (poses_.size() > static_cast<size_t>(o_.lookahead_frames + o_.past_frames + 4))
       poses_.pop_front();
@@ -59,7 +62,7 @@ std::vector<MotionProposalStream::Output> MotionProposalStream::Push(
     const Pending& p = pending_[pending_.size() - 2];
     if (Usable(p.frame, p.pose) && p.frame.meta.seq % o_.reference_every == 0) {
       try {
-        refs_.emplace_back(p.frame.meta.seq, ReferenceView(View(p)));
+        AddReference(p);
       } catch (const std::invalid_argument&) {
         // A frame without usable depth is no reference; its own output says why.
       }
@@ -81,7 +84,7 @@ std::vector<MotionProposalStream::Output> MotionProposalStream::Flush() {
     const Pending& p = pending_.back();
     if (Usable(p.frame, p.pose) && p.frame.meta.seq % o_.reference_every == 0) {
       try {
-        refs_.emplace_back(p.frame.meta.seq, ReferenceView(View(p)));
+        AddReference(p);
       } catch (const std::invalid_argument&) {
       }
     }
@@ -89,6 +92,29 @@ std::vector<MotionProposalStream::Output> MotionProposalStream::Flush() {
   for (const Pending& p : pending_) out.push_back(Process(p));
   pending_.clear();
   return out;
+}
+
+void MotionProposalStream::SetBetterPose(uint64_t seq, const Eigen::Isometry3d& T_world_cam) {
+  auto it = std::lower_bound(pushed_poses_.begin(), pushed_poses_.end(), seq,
+                             [](const PushedPose& p, uint64_t s) { return p.seq < s; });
+  if (it == pushed_poses_.end() || it->seq != seq) return;  // not usable when pushed, or too old
+  if (!corrections_.empty() && corrections_.back().seq >= seq) return;  // out of order
+  corrections_.push_back({seq, T_world_cam * it->T_world_cam.inverse()});
+}
+
+Eigen::Isometry3d MotionProposalStream::Correction(uint64_t seq) const {
+  // That of the latest frame at or before `seq` given a better pose: a
+  // frame without one of its own moves with the frames before it.
+  auto it = std::upper_bound(corrections_.begin(), corrections_.end(), seq,
+                             [](uint64_t s, const Corrected& c) { return s < c.seq; });
+  if (it == corrections_.begin()) return Eigen::Isometry3d::Identity();
+  return std::prev(it)->correction;
+}
+
+void MotionProposalStream::AddReference(const Pending& p) {
+  DepthView view = View(p);
+  const Eigen::Isometry3d pushed = view.T_world_cam;
+  refs_.push_back({p.frame.meta.seq, ReferenceView(std::move(view)), pushed});
 }
 
 Eigen::Isometry3d MotionProposalStream::PoseAt(int64_t stamp_ns, const Eigen::Isometry3d& fallback,
@@ -124,7 +150,10 @@ DepthView MotionProposalStream::View(const Pending& p) const {
 MotionProposalStream::Output MotionProposalStream::Process(const Pending& p) {
   const uint64_t seq = p.frame.meta.seq;
   // Forget references too old for this frame (and so for every later one).
-  while (!refs_.empty() && refs_.front().first + o_.past_frames < seq) refs_.pop_front();
+  while (!refs_.empty() && refs_.front().seq + o_.past_frames < seq) refs_.pop_front();
+  // Keep the corrections the references still need (and the latest).
+  while (corrections_.size() > 1 && !refs_.empty() && corrections_[1].seq <= refs_.front().seq)
+    corrections_.pop_front();
   Output out{p.frame, p.pose, {}, ""};
   if (p.pose.status == pipeline::PoseStatus::kLost) {
     out.message = "pose lost";
@@ -132,14 +161,20 @@ MotionProposalStream::Output MotionProposalStream::Process(const Pending& p) {
     return out;
   }
   std::vector<const ReferenceView*> refs;
-  for (const auto& [ref_seq, ref] : refs_)
-    if (ref_seq != seq && ref_seq <= seq + o_.lookahead_frames) refs.push_back(&ref);
+  for (Reference& r : refs_)
+    if (r.seq != seq && r.seq <= seq + o_.lookahead_frames) {
+      r.view.set_pose(Correction(r.seq) * r.pushed_T_world_depth);
+      refs.push_back(&r.view);
+    }
   if (refs.empty()) {
     out.message = "no reference view";
     return out;
   }
   try {
-    const DepthView view = View(p);
+    DepthView view = View(p);
+    const Eigen::Isometry3d correction = Correction(seq);
+    view.T_world_cam = correction * view.T_world_cam;
+    out.pose = ToCameraPose(correction * ToIsometry(p.pose), p.pose.meta, p.pose.status);
     out.result = segmenter_.Segment(view, refs, p.frame.depth.width, p.frame.depth.height, priors_);
     priors_ = segmenter_.Carry(out.result, view);
   } catch (const std::invalid_argument& e) {

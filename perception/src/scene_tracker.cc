@@ -120,6 +120,9 @@ struct SceneTracker::Impl {
   std::optional<RgbdOdometry> rough;
   std::optional<MotionProposalStream> stream;
   std::map<uint64_t, pipeline::Image> known;  // external masks of frames still pending
+  // Final poses not yet given to the segmentation (see Hand), by seq.
+  std::deque<std::pair<uint64_t, Eigen::Isometry3d>> final_poses;
+  std::optional<uint64_t> last_handed;  // seq of the last frame handed to the final pass
 
   // The final pass's thread (offline, final_pass_thread): frames segmented
   // and waiting for it, and frames it has done, both in order.
@@ -237,6 +240,32 @@ struct SceneTracker::Impl {
   // Hands the segmented frames to the final pass; returns the frames done
   // (all of them when `wait_all`).
   std::vector<Output> Hand(std::vector<MotionProposalStream::Output>&& segmented, bool wait_all) {
+    if (!segmented.empty()) last_handed = segmented.back().frame.meta.seq;
+    std::vector<Output> out = HandToFinalPass(std::move(segmented), wait_all);
+    PassFinalPoses(out);
+    return out;
+  }
+
+  // The segmentation places its views by the final poses of frames done
+  // (the rough pass is only right over a few frames: it follows people who
+  // fill the view), but only of frames at least kFinalPoseLag before the
+  // last one handed over. Those are done whatever the final pass's thread's
+  // timing (at most kMaxWaiting waiting and one in work), so the results
+  // do not depend on it.
+  static constexpr uint64_t kFinalPoseLag = kMaxWaiting + 1;
+  void PassFinalPoses(const std::vector<Output>& done) {
+    for (const Output& o : done)
+      if (o.odometry.status == RgbdOdometry::Result::Status::kOk)
+        final_poses.emplace_back(o.frame.meta.seq, o.odometry.T_world_cam);
+    while (!final_poses.empty() && last_handed &&
+           final_poses.front().first + kFinalPoseLag <= *last_handed) {
+      stream->SetBetterPose(final_poses.front().first, final_poses.front().second);
+      final_poses.pop_front();
+    }
+  }
+
+  std::vector<Output> HandToFinalPass(std::vector<MotionProposalStream::Output>&& segmented,
+                                      bool wait_all) {
     std::vector<Output> out;
     if (!worker.joinable()) {
       for (MotionProposalStream::Output& s : segmented) {

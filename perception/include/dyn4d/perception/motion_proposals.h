@@ -50,6 +50,14 @@ class MotionProposalStream {
   std::vector<Output> Push(const pipeline::RgbdFrame& frame, const pipeline::CameraPose& pose);
   /// End of stream: the frames still waiting for their lookahead.
   std::vector<Output> Flush();
+  /// A better pose of frame `seq` (pushed earlier with a rougher one), such
+  /// as the camera tracker's final pose once that frame's objects were left
+  /// out. The frames segmented from now on are placed by the latest such
+  /// pose: references at or before a frame with a better pose take it, the
+  /// others (and the frame itself) are moved with the latest correction,
+  /// keeping their motion relative to it. The pushed poses only have to be
+  /// right over the few frames since. Give them in order of `seq`.
+  void SetBetterPose(uint64_t seq, const Eigen::Isometry3d& T_world_cam);
   size_t references() const { return refs_.size(); }
 
  private:
@@ -63,11 +71,32 @@ class MotionProposalStream {
   Eigen::Isometry3d PoseAt(int64_t stamp_ns, const Eigen::Isometry3d& fallback,
                            double* angular_speed) const;
   DepthView View(const Pending& p) const;
+  void AddReference(const Pending& p);  // throws std::invalid_argument without usable depth
+  // The correction (better pose * pushed pose^-1, world frame) that places
+  // a view of frame `seq` pushed with `T` at `correction * T`.
+  Eigen::Isometry3d Correction(uint64_t seq) const;
 
   Options o_;
   MotionSegmenter segmenter_;
   std::deque<Pending> pending_;
-  std::deque<std::pair<uint64_t, ReferenceView>> refs_;      // by frame seq, ascending
+  struct Reference {
+    uint64_t seq;
+    ReferenceView view;
+    Eigen::Isometry3d pushed_T_world_depth;  // as placed by the pushed poses
+  };
+  std::deque<Reference> refs_;  // by frame seq, ascending
+  struct PushedPose {
+    uint64_t seq;
+    Eigen::Isometry3d T_world_cam;
+  };
+  std::deque<PushedPose> pushed_poses_;  // usable ones by seq, recent
+  // Frames given a better pose (recent ones, by seq): the correction that
+  // moves a view placed by the pushed poses.
+  struct Corrected {
+    uint64_t seq;
+    Eigen::Isometry3d correction;
+  };
+  std::deque<Corrected> corrections_;
   std::deque<std::pair<int64_t, Eigen::Isometry3d>> poses_;  // usable poses by stamp, recent
   std::vector<MovingObjectPrior> priors_;                    // the last processed frame's objects
   uint64_t pushed_ = 0;

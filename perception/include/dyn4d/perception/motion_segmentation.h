@@ -171,6 +171,9 @@ class ReferenceView {
   ReferenceView() = default;
   explicit ReferenceView(DepthView view) : view_(std::move(view)) {}
   const DepthView& view() const { return view_; }
+  /// Places the view elsewhere (a better pose found later): its depth,
+  /// filtered copies and normals, all in its own camera frame, stay valid.
+  void set_pose(const Eigen::Isometry3d& T_world_cam) { view_.T_world_cam = T_world_cam; }
   /// Depth min-filtered over (2r+1)^2 pixels; a window touching an invalid
   /// pixel or reaching beyond the image is invalid (an edge next to a hole,
   /// or next to what this view did not see, is unknown, not free).
