@@ -47,10 +47,7 @@ std::vector<MotionProposalStream::Output> MotionProposalStream::Push(
     const pipeline::RgbdFrame& frame, const pipeline::CameraPose& pose) {
   const bool usable = Usable(frame, pose);
   if (usable) {
-    poses_.emplace_back(frame.meta.stamp_ns, ToIsometry(pose));
-    pushed_poses_.push_back({frame.meta.seq, ToIsometry(pose)});
-    while (pushed_poses_.size() > static_cast<size_t>(o_.lookahead_frames + o_.past_frames + 4))
-      pushed_poses_.pop_front();
+    poses_.push_back({frame.meta.seq, frame.meta.stamp_ns, ToIsometry(pose)});
     // Enough poses to interpolate over the lookahead and the past references.
     while (poses_.size() > static_cast<size_t>(o_.lookahead_frames + o_.past_frames + 4))
       poses_.pop_front();
@@ -95,9 +92,9 @@ std::vector<MotionProposalStream::Output> MotionProposalStream::Flush() {
 }
 
 void MotionProposalStream::SetBetterPose(uint64_t seq, const Eigen::Isometry3d& T_world_cam) {
-  auto it = std::lower_bound(pushed_poses_.begin(), pushed_poses_.end(), seq,
+  auto it = std::lower_bound(poses_.begin(), poses_.end(), seq,
                              [](const PushedPose& p, uint64_t s) { return p.seq < s; });
-  if (it == pushed_poses_.end() || it->seq != seq) return;  // not usable when pushed, or too old
+  if (it == poses_.end() || it->seq != seq) return;  // not usable when pushed, or too old
   if (!corrections_.empty() && corrections_.back().seq >= seq) return;  // out of order
   corrections_.push_back({seq, T_world_cam * it->T_world_cam.inverse()});
 }
@@ -123,12 +120,13 @@ Eigen::Isometry3d MotionProposalStream::PoseAt(int64_t stamp_ns, const Eigen::Is
   if (poses_.size() < 2) return fallback;
   // The two usable poses around the stamp (or the nearest two at an end).
   auto it = std::lower_bound(poses_.begin(), poses_.end(), stamp_ns,
-                             [](const auto& p, int64_t t) { return p.first < t; });
+                             [](const PushedPose& p, int64_t t) { return p.stamp_ns < t; });
   size_t b = static_cast<size_t>(it - poses_.begin());
   if (b == 0) b = 1;
   if (b >= poses_.size()) b = poses_.size() - 1;
-  const auto& [ta, Ta] = poses_[b - 1];
-  const auto& [tb, Tb] = poses_[b];
+  const int64_t ta = poses_[b - 1].stamp_ns, tb = poses_[b].stamp_ns;
+  const Eigen::Isometry3d& Ta = poses_[b - 1].T_world_cam;
+  const Eigen::Isometry3d& Tb = poses_[b].T_world_cam;
   const double dt = (tb - ta) * 1e-9;
   if (!(dt > 0) || dt > 0.5) return fallback;  // a gap (lost frames): no motion model
   *angular_speed = AngularSpeed(Ta, Tb, dt);

@@ -406,7 +406,6 @@ WarmUp ReadWarmUp(const std::string& stats_file, int frames) {
       const auto cap = counters.find(key + "_max");
       if (cap == counters.end() || !value.is_number()) continue;
       WarmUp::Structure& s = structures[node + "." + key];
-      s.name = node + "." + key;
       s.cap = cap->get<double>();
       const double v = value.get<double>();
       if (v > s.value) s.last_growth_t = t;
@@ -416,6 +415,7 @@ WarmUp ReadWarmUp(const std::string& stats_file, int frames) {
   }
   WarmUp w;
   for (auto& [name, s] : structures) {
+    s.name = name;
     w.end_t = std::max(w.end_t, s.settled_t());
     w.structures.push_back(s);
   }

@@ -87,9 +87,10 @@ class MotionProposalStream {
   std::deque<Reference> refs_;  // by frame seq, ascending
   struct PushedPose {
     uint64_t seq;
+    int64_t stamp_ns;
     Eigen::Isometry3d T_world_cam;
   };
-  std::deque<PushedPose> pushed_poses_;  // usable ones by seq, recent
+  std::deque<PushedPose> poses_;  // usable ones as pushed, by seq (and stamp), recent
   // Frames given a better pose (recent ones, by seq): the correction that
   // moves a view placed by the pushed poses.
   struct Corrected {
@@ -97,8 +98,7 @@ class MotionProposalStream {
     Eigen::Isometry3d correction;
   };
   std::deque<Corrected> corrections_;
-  std::deque<std::pair<int64_t, Eigen::Isometry3d>> poses_;  // usable poses by stamp, recent
-  std::vector<MovingObjectPrior> priors_;                    // the last processed frame's objects
+  std::vector<MovingObjectPrior> priors_;  // the last processed frame's objects
   uint64_t pushed_ = 0;
 };
 
