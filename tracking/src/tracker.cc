@@ -74,11 +74,27 @@ std::vector<float> Normalised(const std::vector<float>& v) {
   return out;
 }
 
-// Centroid measurement noise of an observation: partial views of a large
-// object shift its centroid more.
-double MeasurementSigma(const Observation& o, const TrackerConfig& c) {
-  const double width = std::max(o.extent[0], o.extent[2]);  // horizontal size (y is up or down)
-  return std::max(c.position_sigma_m, c.position_sigma_extent * (std::isfinite(width) ? width : 0));
+// Centroid measurement noise of an observation, per world axis. The
+// centroid of the visible part of an object shifts along an axis by up to a
+// fraction of the object's size along it as parts are hidden or shown (an
+// arm: a quarter of a person's width; legs behind a desk: a quarter of
+// their height), the size being the larger of the observation's and the
+// track's. A partial view, smaller along an axis than the object has been
+// seen, has its centroid up to half the unseen size from the whole
+// object's: the legs alone of someone behind another person say little
+// about where they went and must not give them a velocity (Bonn crowd: a
+// man "falling" through the floor at 1.5 m/s while his legs were all that
+// was seen, predicted under it and found again as a new track).
+Eigen::Vector3d MeasurementSigma(const Observation& o, const Eigen::Vector3d& track_extent,
+                                 const TrackerConfig& c) {
+  Eigen::Vector3d sigma;
+  for (int a = 0; a < 3; ++a) {
+    const double seen = std::isfinite(o.extent[a]) ? o.extent[a] : 0.0;
+    const double size = std::max(seen, track_extent[a]);
+    sigma[a] = std::max({c.position_sigma_m, c.position_sigma_extent * size,
+                         0.5 * (track_extent[a] - seen)});
+  }
+  return sigma;
 }
 
 struct Track {
@@ -89,7 +105,7 @@ struct Track {
   bool has3d = false;
   Vec6 x3 = Vec6::Zero();  // world centroid and velocity
   Mat6 P3 = Mat6::Identity();
-  Eigen::Vector3d extent = Eigen::Vector3d::Zero();
+  Eigen::Vector3d extent = Eigen::Vector3d::Zero();  // world size, see ObserveSize
   std::vector<float> embedding;  // unit norm, or empty
   std::map<int, double> votes;
   std::map<int, std::string> class_names;
@@ -130,10 +146,11 @@ struct Track {
 
   // Squared Mahalanobis distance of a centroid from the prediction, and the
   // Euclidean one.
-  std::pair<double, double> Distance3d(const std::array<double, 3>& z, double sigma) const {
+  std::pair<double, double> Distance3d(const std::array<double, 3>& z,
+                                       const Eigen::Vector3d& sigma) const {
     const Eigen::Vector3d r = Eigen::Vector3d(z[0], z[1], z[2]) - x3.head<3>();
     const Eigen::Matrix3d S =
-        P3.topLeftCorner<3, 3>() + sigma * sigma * Eigen::Matrix3d::Identity();
+        P3.topLeftCorner<3, 3>() + Eigen::Matrix3d(sigma.array().square().matrix().asDiagonal());
     return {r.dot(S.ldlt().solve(r)), r.norm()};
   }
 
@@ -152,17 +169,17 @@ struct Track {
       const Eigen::Vector3d e(o.extent[0], o.extent[1], o.extent[2]);
       if (!has3d) {
         Init3d(z, c);
-        extent = e;
+        ObserveSize(e);
         start = z;
       } else {
-        const double sigma = MeasurementSigma(o, c);
+        const Eigen::Vector3d sigma = MeasurementSigma(o, extent, c);
         const Eigen::Matrix<double, 3, 6> H3 = Eigen::Matrix<double, 3, 6>::Identity();
         const Eigen::Matrix3d S3 = H3 * P3 * H3.transpose() +
-                                   sigma * sigma * Eigen::Matrix3d::Identity();
+                                   Eigen::Matrix3d(sigma.array().square().matrix().asDiagonal());
         const Eigen::Matrix<double, 6, 3> K3 = P3 * H3.transpose() * S3.inverse();
         x3 += K3 * (z - H3 * x3);
         P3 = (Mat6::Identity() - K3 * H3) * P3;
-        extent = 0.7 * extent + 0.3 * e;
+        ObserveSize(e);
       }
     }
     const std::vector<float> emb = Normalised(o.embedding);
@@ -191,6 +208,18 @@ struct Track {
     P3 = Mat6::Zero();
     P3.topLeftCorner<3, 3>() = c.position_sigma_m * c.position_sigma_m * Eigen::Matrix3d::Identity();
     P3.bottomRightCorner<3, 3>() = 1.0 * Eigen::Matrix3d::Identity();  // (1 m/s)^2: unknown
+  }
+
+  // The object's size grows at once with what is seen and shrinks slowly
+  // (time constant 20 observations): a few frames of a partial view are not
+  // a smaller object.
+  void ObserveSize(const Eigen::Vector3d& e) {
+    if (extent.isZero()) {
+      extent = e;
+      return;
+    }
+    for (int a = 0; a < 3; ++a)
+      extent[a] = e[a] >= extent[a] ? 0.7 * extent[a] + 0.3 * e[a] : 0.95 * extent[a] + 0.05 * e[a];
   }
 
   int VotedClass() const {
@@ -253,7 +282,7 @@ struct MultiObjectTracker::Impl {
       return kForbidden;
     double geo;
     if (t.has3d && o.has_position) {
-      const auto [m2, d] = t.Distance3d(o.position, MeasurementSigma(o, c));
+      const auto [m2, d] = t.Distance3d(o.position, MeasurementSigma(o, t.extent, c));
       // Out of sight for a while, an object may be farther from where it
       // was predicted, by as much as it can walk in that time.
       const double unseen_s = std::max(0.0, last_t - t.last_update_t);
@@ -437,7 +466,7 @@ std::vector<TrackEstimate> MultiObjectTracker::Step(const std::vector<Observatio
     t.cov = sd.array().square().matrix().asDiagonal();
     if (o.has_position) {
       t.Init3d({o.position[0], o.position[1], o.position[2]}, s.c);
-      t.extent = {o.extent[0], o.extent[1], o.extent[2]};
+      t.ObserveSize({o.extent[0], o.extent[1], o.extent[2]});
       t.start = t.x3.head<3>();
     }
     t.embedding = Normalised(o.embedding);

@@ -40,9 +40,11 @@ struct TrackerConfig {
   double gate_chi2 = 16.27;       ///< Mahalanobis gate (3 degrees of freedom, 99.9 %)
   double accel_sigma = 3.0;       ///< process noise: m/s^2 of unmodelled acceleration
   double position_sigma_m = 0.08; ///< centroid measurement noise (partial views shift it) ...
-  /// ... at least this fraction of the object's horizontal size: the
-  /// centroid of the visible part of a person shifts by a quarter of their
-  /// width as an arm or a leg is hidden or shown.
+  /// ... per axis at least this fraction of the object's size along it
+  /// (the centroid of the visible part of a person shifts by a quarter of
+  /// their width as an arm is hidden or shown), and at least half of what a
+  /// partial view leaves unseen of the object (legs alone: half the rest of
+  /// the body's height).
   double position_sigma_extent = 0.25;
   /// A track is confirmed only once its world position has moved this far
   /// (m) from where it started, besides min_hits: proposals of moving
