@@ -242,16 +242,28 @@ Figures RunSequence(const Sequence& seq, const std::string& shared, const std::s
     for (const StampedPose& p : est) pose_at[std::llround(p.t_s * 1e9)] = p.T_world_cam;
     const perception::DepthNoiseModel noise;
     ProgressBar bar("people", static_cast<int64_t>(frames.size()));
+    // Each person box and its best moving track, for a look at what is
+    // not covered (one JSON object per line).
+    std::ofstream boxes_file(out_dir + "/person_boxes.jsonl");
     for (size_t i = 0; i < frames.size(); ++i) {
       const pipeline::RgbdFrame& f = frames[i];
       const auto people = yolox.Detect(f.color);
       const auto tr = tracks.find(f.meta.seq);
       for (const auto& p : people) {
         ++fig.person_boxes;
-        bool covered = false;
+        double best_iou = 0;
+        int64_t best_track = -1;
         if (tr != tracks.end())
-          for (const auto& t : tr->second) covered |= Iou(t.box, p.box) >= 0.5;
-        fig.person_covered += covered;
+          for (const auto& t : tr->second)
+            if (const double iou = Iou(t.box, p.box); iou > best_iou) best_iou = iou, best_track = t.id;
+        fig.person_covered += best_iou >= 0.5;
+        boxes_file << nlohmann::json{{"frame", f.meta.seq},
+                                     {"box_xywh", {p.box.x, p.box.y, p.box.w, p.box.h}},
+                                     {"score", p.score},
+                                     {"best_track", best_track},
+                                     {"best_iou", best_iou}}
+                          .dump()
+                   << "\n";
       }
       bar.Update(static_cast<int64_t>(i + 1));
       auto pose = pose_at.lower_bound(f.meta.stamp_ns - 1000);

@@ -544,7 +544,8 @@ int main(int argc, char** argv) {
                             "only these (tum_fr1_rpy, 7scenes_redkitchen, bonn_crowd; repeatable)");
   bench_dynamic->add_option(
       "--save", dbo.save_dir,
-      "keep each sequence's outputs in DIR/<sequence> (default: a temp folder)");
+      "keep each sequence's outputs in DIR/<sequence> (default: a temp folder), with\n"
+      "person_boxes.jsonl on Bonn: each YOLOX person box, its best moving track and IoU");
   bench_dynamic->add_option("--yolox", dbo.yolox, "YOLOX ONNX model for person boxes")
       ->check(CLI::ExistingFile);
   bench_dynamic->add_flag("--skip-open3d", dbo.skip_open3d,
