@@ -28,4 +28,15 @@ coverage=$(value bonn_person_coverage)
 [ "$tracks" -ge 2 ] && [ "$tracks" -le 9 ] || fail "$tracks moving tracks for the 3 Bonn people"
 awk -v a="$ate" 'BEGIN {exit !(a < 0.35)}' || fail "Bonn ATE $ate m: the camera follows the people"
 awk -v c="$coverage" 'BEGIN {exit !(c > 0.4)}' || fail "Bonn person coverage $coverage"
+# The per-box record agrees with the coverage line: one line per person box,
+# the share at IoU >= 0.5 is the coverage.
+boxes="$work/out/bonn_crowd/person_boxes.jsonl"
+[ -s "$boxes" ] || fail "no $boxes"
+/usr/bin/python3 - "$boxes" "$coverage" <<'PY' || fail "person_boxes.jsonl disagrees with the coverage line"
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+assert rows and all(0 <= r["best_iou"] <= 1 and len(r["box_xywh"]) == 4 for r in rows)
+covered = sum(r["best_iou"] >= 0.5 for r in rows) / len(rows)
+assert abs(covered - float(sys.argv[2])) < 0.0015, (covered, sys.argv[2])
+PY
 echo "PASS"

@@ -255,7 +255,8 @@ Figures RunSequence(const Sequence& seq, const std::string& shared, const std::s
         int64_t best_track = -1;
         if (tr != tracks.end())
           for (const auto& t : tr->second)
-            if (const double iou = Iou(t.box, p.box); iou > best_iou) best_iou = iou, best_track = t.id;
+            if (const double iou = Iou(t.box, p.box); iou > best_iou)
+              best_iou = iou, best_track = t.id;
         fig.person_covered += best_iou >= 0.5;
         boxes_file << nlohmann::json{{"frame", f.meta.seq},
                                      {"box_xywh", {p.box.x, p.box.y, p.box.w, p.box.h}},

@@ -91,8 +91,8 @@ Eigen::Vector3d MeasurementSigma(const Observation& o, const Eigen::Vector3d& tr
   for (int a = 0; a < 3; ++a) {
     const double seen = std::isfinite(o.extent[a]) ? o.extent[a] : 0.0;
     const double size = std::max(seen, track_extent[a]);
-    sigma[a] = std::max({c.position_sigma_m, c.position_sigma_extent * size,
-                         0.5 * (track_extent[a] - seen)});
+    sigma[a] = std::max(
+        {c.position_sigma_m, c.position_sigma_extent * size, 0.5 * (track_extent[a] - seen)});
   }
   return sigma;
 }
