@@ -149,9 +149,13 @@ struct Track {
   std::pair<double, double> Distance3d(const std::array<double, 3>& z,
                                        const Eigen::Vector3d& sigma) const {
     const Eigen::Vector3d r = Eigen::Vector3d(z[0], z[1], z[2]) - x3.head<3>();
-    const Eigen::Matrix3d S =
-        P3.topLeftCorner<3, 3>() + Eigen::Matrix3d(sigma.array().square().matrix().asDiagonal());
-    return {r.dot(S.ldlt().solve(r)), r.norm()};
+    return {r.dot(CentroidInnovation(sigma).ldlt().solve(r)), r.norm()};
+  }
+
+  // Covariance of a centroid observation about the prediction: the
+  // prediction's own plus the measurement noise (per axis).
+  Eigen::Matrix3d CentroidInnovation(const Eigen::Vector3d& sigma) const {
+    return P3.topLeftCorner<3, 3>() + Eigen::Matrix3d(sigma.array().square().matrix().asDiagonal());
   }
 
   void Correct(const Observation& o, int index, const TrackerConfig& c, double now) {
@@ -172,10 +176,8 @@ struct Track {
         ObserveSize(e);
         start = z;
       } else {
-        const Eigen::Vector3d sigma = MeasurementSigma(o, extent, c);
         const Eigen::Matrix<double, 3, 6> H3 = Eigen::Matrix<double, 3, 6>::Identity();
-        const Eigen::Matrix3d S3 = H3 * P3 * H3.transpose() +
-                                   Eigen::Matrix3d(sigma.array().square().matrix().asDiagonal());
+        const Eigen::Matrix3d S3 = CentroidInnovation(MeasurementSigma(o, extent, c));
         const Eigen::Matrix<double, 6, 3> K3 = P3 * H3.transpose() * S3.inverse();
         x3 += K3 * (z - H3 * x3);
         P3 = (Mat6::Identity() - K3 * H3) * P3;
@@ -210,9 +212,10 @@ struct Track {
     P3.bottomRightCorner<3, 3>() = 1.0 * Eigen::Matrix3d::Identity();  // (1 m/s)^2: unknown
   }
 
-  // The object's size grows at once with what is seen and shrinks slowly
-  // (time constant 20 observations): a few frames of a partial view are not
-  // a smaller object.
+  // The object's size follows what is seen quickly when it grows (a third
+  // of the way each observation) and slowly when it shrinks (time constant
+  // 20 observations): a few frames of a partial view are not a smaller
+  // object.
   void ObserveSize(const Eigen::Vector3d& e) {
     if (extent.isZero()) {
       extent = e;
