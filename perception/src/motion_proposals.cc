@@ -174,7 +174,7 @@ MotionProposalStream::Output MotionProposalStream::Process(const Pending& p) {
     view.T_world_cam = correction * view.T_world_cam;
     out.pose = ToCameraPose(correction * ToIsometry(p.pose), p.pose.meta, p.pose.status);
     out.result = segmenter_.Segment(view, refs, p.frame.depth.width, p.frame.depth.height, priors_);
-    priors_ = segmenter_.Carry(out.result, view);
+    priors_ = segmenter_.Carry(out.result, view, priors_);
   } catch (const std::invalid_argument& e) {
     out.message = e.what();
     priors_.clear();

@@ -195,6 +195,40 @@ PriorSeed Predict(const MovingObjectPrior& prior, const DepthView& view, double 
   return p;
 }
 
+// Where an object stands still: the pixels on which its points of an
+// earlier frame land unmoved, on the same surface (depth within
+// `tolerance` of the point's), and the share of those points seen there
+// among the ones that land on a pixel with depth. An object that left shows
+// what was behind it (farther); one hidden by another, something nearer.
+struct Unmoved {
+  std::vector<uint8_t> mask;
+  double fraction = 0;
+};
+template <typename Tolerance>
+Unmoved StillThere(const std::vector<Eigen::Vector3f>& points, const DepthView& view,
+                   Tolerance tolerance) {
+  Unmoved out;
+  out.mask.assign(static_cast<size_t>(view.width) * view.height, 0);
+  const Eigen::Isometry3f T_cw = view.T_world_cam.inverse().cast<float>();
+  int seen = 0, same = 0;
+  for (const Eigen::Vector3f& X : points) {
+    const Eigen::Vector3f q = T_cw * X;
+    if (q.z() <= 0) continue;
+    const int u = static_cast<int>(std::lround(view.fx * q.x() / q.z() + view.cx));
+    const int v = static_cast<int>(std::lround(view.fy * q.y() / q.z() + view.cy));
+    if (u < 0 || v < 0 || u >= view.width || v >= view.height) continue;
+    const size_t i = static_cast<size_t>(v) * view.width + u;
+    const float z = view.depth_m[i];
+    if (z <= 0) continue;
+    ++seen;
+    if (std::abs(z - q.z()) > tolerance(std::min(z, q.z()))) continue;
+    ++same;
+    out.mask[i] = 1;
+  }
+  out.fraction = seen > 0 ? static_cast<double>(same) / seen : 0;
+  return out;
+}
+
 }  // namespace
 
 const std::vector<float>& ReferenceView::MinFiltered(int radius) const {
@@ -390,10 +424,28 @@ std::vector<uint8_t> MotionSegmenter::PredictMask(const std::vector<MovingObject
   return mask;
 }
 
-std::vector<MovingObjectPrior> MotionSegmenter::Carry(const MotionSegmentation& seg,
-                                                      const DepthView& cur) const {
+std::vector<MovingObjectPrior> MotionSegmenter::Carry(
+    const MotionSegmentation& seg, const DepthView& cur,
+    const std::vector<MovingObjectPrior>& priors) const {
   std::vector<MovingObjectPrior> out(seg.regions.size());
   for (size_t k = 0; k < seg.regions.size(); ++k) {
+    const int before = seg.regions[k].continues;
+    if (before >= 0 && before < static_cast<int>(priors.size())) {
+      // Its history goes on: the earlier frames' surfaces and the last
+      // frame's, without those older than the newest one at least
+      // support_min_dt_s back.
+      const MovingObjectPrior& p = priors[before];
+      out[k].has_moved = seg.regions[k].has_moved;
+      out[k].displaced_frames = seg.regions[k].displaced_frames;
+      std::vector<std::shared_ptr<const MovingObjectPrior::Snapshot>>& h = out[k].history;
+      h = p.history;
+      h.push_back(std::make_shared<const MovingObjectPrior::Snapshot>(
+          MovingObjectPrior::Snapshot{p.stamp_ns, p.world_points}));
+      const int64_t horizon = cur.stamp_ns - static_cast<int64_t>(config_.support_min_dt_s * 1e9);
+      size_t first = 0;
+      while (first + 1 < h.size() && h[first + 1]->stamp_ns <= horizon) ++first;
+      h.erase(h.begin(), h.begin() + static_cast<std::ptrdiff_t>(first));
+    }
     out[k].median_depth_m = seg.regions[k].median_depth_m;
     out[k].frames_without_evidence = seg.regions[k].frames_without_evidence;
     out[k].evidence_frames = seg.regions[k].evidence_frames;
@@ -458,6 +510,7 @@ MotionSegmentation MotionSegmenter::Segment(const DepthView& cur,
     Eigen::Matrix3f R;
     Eigen::Vector3f t;
     bool far_in_time;  // far enough in time for agreement to mean "static" for sure
+    bool earlier;      // taken before the current view
   };
   // Where the previous frame's objects are expected now.
   std::vector<PriorSeed> predicted;
@@ -482,7 +535,7 @@ MotionSegmentation MotionSegmenter::Segment(const DepthView& cur,
     const double dt = std::abs(static_cast<double>(r->view().stamp_ns - cur.stamp_ns)) * 1e-9;
     refs.push_back({&r->view(), &r->MinFiltered(WindowRadius(cur, r->view())),
                     T_rc.linear().cast<float>(), T_rc.translation().cast<float>(),
-                    dt >= c.support_min_dt_s});
+                    dt >= c.support_min_dt_s, r->view().stamp_ns < cur.stamp_ns});
   }
   out.references = static_cast<int>(refs.size());
   const double pose_var = c.pose_sigma_m * c.pose_sigma_m;
@@ -491,6 +544,8 @@ MotionSegmentation MotionSegmenter::Segment(const DepthView& cur,
   // long. Support from a view a moment away may be a moving object agreeing
   // with itself.
   std::vector<uint8_t> firm_static(n, 0);
+  std::vector<uint8_t> firm_before(n, 0);  // ... from a view taken that long before
+  std::vector<uint8_t> seen_before(n, 0);  // a view taken that long before saw a surface here
   for (int v = 0; v < h && !refs.empty(); ++v)
     for (int u = 0; u < w; ++u) {
       const size_t i = static_cast<size_t>(v) * w + u;
@@ -499,6 +554,7 @@ MotionSegmentation MotionSegmenter::Segment(const DepthView& cur,
       const Eigen::Vector3f X((u - cur.cx) / cur.fx * zi, (v - cur.cy) / cur.fy * zi, zi);
       const double sigma_i = c.noise.Sigma(zi, cur.Rho2(u, v));
       bool seen = false, supported = false, firmly_supported = false, through = false;
+      bool supported_before = false, saw_before = false;
       for (const Ref& ref : refs) {
         const Eigen::Vector3f x = ref.R * X + ref.t;
         if (x.z() < c.min_depth_m) continue;
@@ -514,9 +570,11 @@ MotionSegmentation MotionSegmenter::Segment(const DepthView& cur,
           const double s = c.noise.Sigma(z_here, rho2);
           const double thr = c.n_sigma * std::sqrt(sigma_i * sigma_i + s * s + pose_var);
           seen = true;
+          saw_before |= ref.far_in_time && ref.earlier;
           if (std::abs(z_here - zp) < thr) {
             supported = true;
             firmly_supported |= ref.far_in_time;
+            supported_before |= ref.far_in_time && ref.earlier;
           }
         }
         if (z_near > 0) {
@@ -535,6 +593,8 @@ MotionSegmentation MotionSegmenter::Segment(const DepthView& cur,
       } else if (supported) {
         out.evidence[i] = MotionEvidence::kStatic;
         firm_static[i] = firmly_supported;
+        firm_before[i] = supported_before;
+        seen_before[i] = saw_before;
       }
     }
   // 2b. The other way round: reference points that the current view sees
@@ -611,18 +671,53 @@ MotionSegmentation MotionSegmenter::Segment(const DepthView& cur,
   std::vector<int> prior_seed(n, -1);
   std::vector<uint8_t> seed_in_core(n, 0);  // the seed's prior landed right there
   std::vector<uint8_t> carried_core(n, 0);  // seeds of carried objects, static support or not
+  std::vector<uint8_t> prior_moved(priors.size(), 0), prior_stopped(priors.size(), 0);
+  std::vector<int> prior_displaced(priors.size(), 0);
   for (size_t k = 0, kp = 0; k < priors.size(); ++k) {
     const MovingObjectPrior& prior = priors[k];
     if (prior.frames_without_evidence >= c.persist_frames) continue;
     const PriorSeed& p = predicted[kp++];
+    // Moved before, static now. An object that moved (its surface of
+    // support_min_dt_s ago was not where it is now, frame after frame) and
+    // then stops is agreed with by the views taken after it stopped: that
+    // says it stays there, not that it is part of the room. Only a view
+    // from before it came can say that (it saw the same surface there
+    // then); where no such view saw the place at all, agreement from either
+    // side counts, as for any object. Once its surface of support_min_dt_s
+    // ago is where it is now (it stopped), the pixels of its own last
+    // surface stay it. Something that never moved (a chair once taken for
+    // an object) is not kept this way, and the floor a moving object touched
+    // stays behind: views from before saw it there.
+    Unmoved stopped;
+    const int64_t horizon = cur.stamp_ns - static_cast<int64_t>(c.support_min_dt_s * 1e9);
+    if (prior.evidence_frames >= c.min_evidence_frames && !prior.history.empty() &&
+        prior.history.front()->stamp_ns <= horizon) {
+      const bool here = StillThere(prior.history.front()->world_points, cur, step).fraction >= 0.5;
+      // Moved: away from where it was, frame after frame, for as long as
+      // the history reaches back (a region that once took in part of
+      // someone passing by is displaced in a frame or two, not for that
+      // long).
+      prior_displaced[k] = prior.displaced_frames + (here ? 0 : 1);
+      prior_moved[k] =
+          prior.has_moved || prior_displaced[k] >= static_cast<int>(prior.history.size());
+      if (prior.has_moved && here) stopped = StillThere(prior.world_points, cur, step);
+    } else {
+      prior_moved[k] = prior.has_moved;
+      prior_displaced[k] = prior.displaced_frames;
+    }
+    prior_stopped[k] = !stopped.mask.empty();
     for (size_t i = 0; i < n; ++i) {
       if (!p.mask[i] || z[i] < p.z_lo[i] || z[i] > p.z_hi[i]) continue;
       const MotionEvidence e = out.evidence[i];
       if (e == MotionEvidence::kInvalid || e == MotionEvidence::kEdge) continue;
       // Where the object itself was a moment ago, a view taken then agrees
       // with it: that is no sign of a static surface (unless a view from
-      // long before or after agrees too).
-      if (e == MotionEvidence::kStatic && (!p.core[i] || firm_static[i])) continue;
+      // long before or after agrees too, the room; for an object that
+      // moved, see above).
+      const bool still_there = prior_stopped[k] && stopped.mask[i];
+      const bool room =
+          prior_moved[k] ? firm_before[i] || (firm_static[i] && !seen_before[i]) : firm_static[i];
+      if (e == MotionEvidence::kStatic && (!p.core[i] || room) && !still_there) continue;
       carried_core[i] = 1;
       // Where two objects may be, the one whose points landed there (not
       // merely within reach), then the one seen more recently.
@@ -832,7 +927,13 @@ MotionSegmentation MotionSegmenter::Segment(const DepthView& cur,
           mk[static_cast<size_t>(y - y0) * r.mask.width + (x - x0)] = 255;
       }
     const Eigen::Vector3d centroid = sum / static_cast<double>(r.pixels);
-    if (const int k = identity[Find(parent, root)]; k >= 0) {
+    r.continues = identity[Find(parent, root)];
+    if (r.continues >= 0) {
+      r.has_moved = prior_moved[r.continues];
+      r.displaced_frames = prior_displaced[r.continues];
+      r.stopped = prior_stopped[r.continues] && !evident;
+    }
+    if (const int k = r.continues; k >= 0) {
       // Half the new displacement, half the old velocity: a centroid jumps
       // when occlusion hides part of the object.
       const MovingObjectPrior& prior = priors[k];

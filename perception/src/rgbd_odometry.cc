@@ -102,8 +102,7 @@ void Select(Level& L, int level_index) {
       const size_t i = static_cast<size_t>(v) * w + u;
       if (L.Z[i] <= 0 || L.masked[i]) continue;
       const float gx = L.IG[i][1], gy = L.IG[i][2];
-      if (level_index == 0 && gx * gx + gy * gy < g2 && (u % 3 || v % 3))
-        continue;
+      if (level_index == 0 && gx * gx + gy * gy < g2 && (u % 3 || v % 3)) continue;
       L.selected.push_back(static_cast<int>(i));
     }
 }
@@ -669,7 +668,7 @@ RgbdOdometry::Result RgbdOdometry::Track(const pipeline::RgbdFrame& frame,
       T_world_cur = Orthonormal(s.T_world_kf * T.inverse());
       view.T_world_cam = T_world_cur;
     }
-    s.last_moving = s.segmenter.Carry(seg, view);
+    s.last_moving = s.segmenter.Carry(seg, view, s.last_moving);
     size_t marked = 0;
     for (uint8_t m : moving) marked += m;
     r.dynamic_fraction = valid_pixels ? static_cast<double>(marked) / valid_pixels : 0;

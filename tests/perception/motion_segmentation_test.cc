@@ -260,6 +260,66 @@ TEST_CASE("objects found over several frames persist a while without new evidenc
   }
 }
 
+TEST_CASE("an object that moved and stopped stays an object, one that never moved does not",
+          "[perception]") {
+  // A person walks (1 px a frame at 4.5 m: 1 m/s) for 40 frames and stands
+  // still from frame 41 on. Views: the empty room (frame 0, used while the
+  // person walks: their evidence), one taken before (frame 0) with
+  // something right in front of the camera where the person will stand,
+  // and one taken after (frame 65) with the person standing there. While
+  // standing, the later view agrees with the person (firm static support,
+  // 0.5 s or more away) and the earlier one saw nothing of that place:
+  // nothing says it is part of the room.
+  const MotionSegmentationConfig c;
+  const MotionSegmenter seg(c);
+  constexpr double kWall = 5.5, kPerson = 4.5;
+  auto person = [&](int x) { return Box{x, 40, 10, 50, kPerson}; };
+  const int stand_x = 59;
+  const ReferenceView before(View(Frame(0, kWall, {{50, 30, 30, 70, 0.5}}), At(0)));
+  const ReferenceView after(View(Frame(65, kWall, {person(stand_x)}), At(0)));
+  const ReferenceView empty(View(Frame(0, kWall, {}), At(0)));
+  std::vector<perception::MovingObjectPrior> priors;
+  auto step = [&](uint64_t s, int x, const std::vector<const ReferenceView*>& refs) {
+    const DepthView v = View(Frame(s, kWall, {person(x)}), At(0));
+    auto r = Segment(seg, v, refs, priors);
+    priors = seg.Carry(r, v, priors);
+    return r;
+  };
+  SECTION("moved, then stood: kept while the later view agrees") {
+    for (uint64_t s = 1; s <= 40; ++s) {
+      const auto r = step(s, 20 + static_cast<int>(s) - 1, {&before, &empty});
+      REQUIRE(r.regions.size() == 1);
+      CHECK(r.regions[0].frames_without_evidence == 0);
+    }
+    CHECK(priors.at(0).has_moved);
+    // Standing: frames 41-50 have the later view 0.5 s or more away.
+    for (uint64_t s = 41; s <= 50; ++s) {
+      const auto r = step(s, stand_x, {&before, &after});
+      REQUIRE(r.regions.size() == 1);
+      CHECK(r.regions[0].box.x == Approx(stand_x).margin(2));
+      CHECK(r.regions[0].pixels > 400);  // the whole person (500 px), not a part
+      CHECK(r.regions[0].has_moved);
+    }
+    // Where it stood 0.5 s ago: stopped (moved before, static now).
+    for (uint64_t s = 51; s <= 56; ++s)
+      REQUIRE(step(s, stand_x, {&before, &after}).regions.size() == 1);
+    const auto r = step(57, stand_x, {&before, &after});
+    REQUIRE(r.regions.size() == 1);
+    CHECK(r.regions[0].stopped);
+  }
+  SECTION("never moved (evidence in 3 frames, then agreement): dropped at once") {
+    for (uint64_t s = 1; s <= 3; ++s) REQUIRE(step(s, stand_x, {&empty}).regions.size() == 1);
+    CHECK_FALSE(priors.at(0).has_moved);
+    CHECK(step(4, stand_x, {&before, &after}).regions.empty());
+  }
+  SECTION("moved and then left: the place it left is not kept") {
+    for (uint64_t s = 1; s <= 40; ++s) step(s, 20 + static_cast<int>(s) - 1, {&before, &empty});
+    const ReferenceView gone(View(Frame(65, kWall, {}), At(0)));
+    for (uint64_t s = 41; s <= 50; ++s)
+      CHECK(step(s, 200, {&before, &gone}).regions.empty());  // out of view
+  }
+}
+
 TEST_CASE("references are aligned to the frame, and those that cannot be are not used",
           "[perception]") {
   // A scene with depth structure in both axes (boxes at several depths).

@@ -36,6 +36,7 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -219,6 +220,17 @@ struct MotionRegion {
   /// consecutive frames (smoothed, at most max_object_speed_mps); zero for
   /// an object seen for the first time.
   std::array<double, 3> velocity_world{0, 0, 0};
+  /// Index of the previous frame's object (the `priors` given to Segment)
+  /// this one continues; -1 for one seen for the first time.
+  int continues = -1;
+  /// Frames in which it was not where it had been support_min_dt_s before.
+  int displaced_frames = 0;
+  /// It moved: displaced for at least as many frames as support_min_dt_s
+  /// spans, in this frame or before.
+  bool has_moved = false;
+  /// Moved before and static now: where it was support_min_dt_s ago, and
+  /// without violations of its own in this frame.
+  bool stopped = false;
 };
 
 /// An object of one frame, carried into the next (MotionSegmenter::Carry).
@@ -231,6 +243,16 @@ struct MovingObjectPrior {
   int frames_without_evidence = 0;
   int evidence_frames = 0;
   int64_t stamp_ns = 0;
+  /// Its surface in earlier frames (world points), oldest first, back to
+  /// the last one at least support_min_dt_s before this frame: whether it
+  /// stands where it stood then.
+  struct Snapshot {
+    int64_t stamp_ns = 0;
+    std::vector<Eigen::Vector3f> world_points;
+  };
+  std::vector<std::shared_ptr<const Snapshot>> history;
+  bool has_moved = false;    ///< MotionRegion::has_moved
+  int displaced_frames = 0;  ///< MotionRegion::displaced_frames
 };
 
 struct MotionSegmentation {
@@ -261,9 +283,12 @@ class MotionSegmenter {
                              int full_height,
                              const std::vector<MovingObjectPrior>& priors = {}) const;
 
-  /// The objects of `segmentation` (of `current`), to seed the next frame.
+  /// The objects of `segmentation` (of `current`), to seed the next frame;
+  /// `priors` are those it was segmented with (each object's history
+  /// goes on).
   std::vector<MovingObjectPrior> Carry(const MotionSegmentation& segmentation,
-                                       const DepthView& current) const;
+                                       const DepthView& current,
+                                       const std::vector<MovingObjectPrior>& priors = {}) const;
 
   /// Working-resolution pixels of `view` where `priors` are expected now:
   /// their points re-projected, grown by how far such an object can move
