@@ -20,7 +20,8 @@ phantoms=$(value phantom_tracks_static)
 tracks=$(value bonn_moving_tracks)
 ate=$(value bonn_ate_m)
 coverage=$(value bonn_person_coverage)
-[ -n "$phantoms" ] && [ -n "$tracks" ] && [ -n "$ate" ] && [ -n "$coverage" ] ||
+on_people=$(value bonn_map_on_people)
+[ -n "$phantoms" ] && [ -n "$tracks" ] && [ -n "$ate" ] && [ -n "$coverage" ] && [ -n "$on_people" ] ||
   fail "bench lines missing"
 [ "$phantoms" -eq 0 ] || fail "$phantoms moving tracks on the static TUM / 7-Scenes scenes"
 # Three people walk through: at least one track each would be 3; a few
@@ -28,6 +29,9 @@ coverage=$(value bonn_person_coverage)
 [ "$tracks" -ge 2 ] && [ "$tracks" -le 9 ] || fail "$tracks moving tracks for the 3 Bonn people"
 awk -v a="$ate" 'BEGIN {exit !(a < 0.35)}' || fail "Bonn ATE $ate m: the camera follows the people"
 awk -v c="$coverage" 'BEGIN {exit !(c > 0.4)}' || fail "Bonn person coverage $coverage"
+# People who walk through leave (almost) no trace in the static map.
+awk -v m="$on_people" 'BEGIN {exit !(m < 0.05)}' ||
+  fail "Bonn map: a share of $on_people of the mesh lies on people"
 # The per-box record agrees with the coverage line: one line per person box,
 # the share at IoU >= 0.5 is the coverage.
 boxes="$work/out/bonn_crowd/person_boxes.jsonl"
