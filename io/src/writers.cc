@@ -206,6 +206,7 @@ void TracksWriter::Write(const pipeline::Tracks& tracks) {
       j["extent"] = t.extent;
     }
     if (!t.state.empty()) j["state"] = t.state;
+    if (!t.motion.empty()) j["motion"] = t.motion;
     if (t.exit_index >= 0) j["exit"] = t.exit_index + 1;
     if (!t.mask.empty() && t.mask.encoding == pipeline::PixelEncoding::kMono8)
       j["mask_rle"] = {{"size", {t.mask.height, t.mask.width}}, {"counts", MaskRunLengths(t.mask)}};

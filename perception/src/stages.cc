@@ -224,6 +224,7 @@ class GeometryStage : public pipeline::Stage {
         for (int a = 0; a < 3; ++a)
           d.position_world[a] = static_cast<float>(region.centroid_world[a]),
           d.extent[a] = static_cast<float>(region.extent[a]);
+        d.motion = region.stopped ? "stopped" : "moving";
         moving.items.push_back(std::move(d));
       }
     moving_ += moving.items.size();

@@ -284,6 +284,14 @@ void DecodeBody(const json& b, const PartReader& r, PointCloud& m) {
   if (m.num_points > 0 && m.points.empty()) Fail("points: missing for a non-empty cloud");
 }
 
+// A proposal's or track's motion state ("moving", "stopped").
+std::string GetMotion(const json& j, const std::string& p) {
+  std::string m = GetString(j, p, "motion");
+  if (m != "moving" && m != "stopped")
+    Fail("field '" + p + ".motion': '" + m + "' is not moving or stopped");
+  return m;
+}
+
 void EncodeBody(const Detections& m, json& body, PartWriter& w) {
   json items = json::array();
   for (size_t i = 0; i < m.items.size(); ++i) {
@@ -300,6 +308,7 @@ void EncodeBody(const Detections& m, json& body, PartWriter& w) {
       items.back()["position_world"] = d.position_world;
       items.back()["extent"] = d.extent;
     }
+    if (!d.motion.empty()) items.back()["motion"] = d.motion;
   }
   body["items"] = std::move(items);
 }
@@ -330,6 +339,7 @@ void DecodeBody(const json& b, const PartReader& r, Detections& m) {
       d.position_world = GetFixedArray<3, float>(items[i], p, "position_world");
       d.extent = GetFixedArray<3, float>(items[i], p, "extent");
     }
+    if (items[i].contains("motion")) d.motion = GetMotion(items[i], p);  // optional (1.3)
     m.items.push_back(std::move(d));
   }
 }
@@ -350,6 +360,7 @@ void EncodeBody(const Tracks& m, json& body, PartWriter& w) {
               {"exit_index", t.exit_index},
               {"mask", w.AddImage("mask/" + std::to_string(i), t.mask)}};
     if (!t.state.empty()) j["state"] = t.state;
+    if (!t.motion.empty()) j["motion"] = t.motion;
     items.push_back(std::move(j));
   }
   body["items"] = std::move(items);
@@ -378,6 +389,7 @@ void DecodeBody(const json& b, const PartReader& r, Tracks& m) {
       if (t.state != "tentative" && t.state != "confirmed" && t.state != "lost")
         Fail("field '" + p + ".state': '" + t.state + "' is not tentative, confirmed or lost");
     }
+    if (j.contains("motion")) t.motion = GetMotion(j, p);  // optional (protocol 1.3)
     m.items.push_back(std::move(t));
   }
 }

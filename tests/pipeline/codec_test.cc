@@ -118,6 +118,7 @@ TEST_CASE("Every message type survives encode/decode", "[codec]") {
     a.has_position = true;
     a.position_world = {1.5f, -2.f, 0.25f};
     a.extent = {0.4f, 0.3f, 1.7f};
+    a.motion = "stopped";
     Detection b;
     b.box = {10, 20, 30, 40};
     b.class_name = "ball";
@@ -139,6 +140,8 @@ TEST_CASE("Every message type survives encode/decode", "[codec]") {
     CHECK(e.items[0].position_world == a.position_world);
     CHECK(e.items[0].extent == a.extent);
     CHECK_FALSE(e.items[1].has_position);
+    CHECK(e.items[0].motion == "stopped");
+    CHECK(e.items[1].motion.empty());
   }
   SECTION("Tracks") {
     Tracks t;
@@ -155,12 +158,15 @@ TEST_CASE("Every message type survives encode/decode", "[codec]") {
     a.extent = {0.5f, 0.5f, 0.9f};
     a.mask = PatternImage(7, 8, PixelEncoding::kMono8);
     a.state = "lost";
+    a.motion = "moving";
     Track b;
     t.items = {a, b};
     Tracks u = RoundTrip(t);
     REQUIRE(u.items.size() == 2);
     CHECK(u.items[0].state == "lost");
     CHECK(u.items[1].state.empty());
+    CHECK(u.items[0].motion == "moving");
+    CHECK(u.items[1].motion.empty());
     CHECK(u.items[0].track_id == 12);
     CHECK(u.items[0].position_world == a.position_world);
     CHECK(u.items[0].velocity_world == a.velocity_world);
@@ -305,6 +311,21 @@ TEST_CASE("Malformed messages are rejected with a reason and never crash", "[cod
     DecodeResult r = Decode(with_header(h));
     CHECK(r.status == DecodeResult::Status::kMalformed);
     CHECK_THAT(r.error, Catch::Contains("body.intrinsics.fx"));
+  }
+  SECTION("a track's motion that is neither moving nor stopped names the field") {
+    Tracks t;
+    t.meta = SomeMeta();
+    t.items.resize(1);
+    t.items[0].motion = "moving";
+    WireMessage tw = Encode("tracks", t);
+    std::vector<Buffer> fr = Frames(tw);
+    nlohmann::json h = nlohmann::json::from_msgpack(tw.header);
+    h["body"]["items"][0]["motion"] = "flying";
+    auto bytes = nlohmann::json::to_msgpack(h);
+    fr[1] = Buffer::CopyOf(bytes.data(), bytes.size());
+    DecodeResult r = Decode(fr);
+    CHECK(r.status == DecodeResult::Status::kMalformed);
+    CHECK_THAT(r.error, Catch::Contains("body.items[0].motion"));
   }
   SECTION("image size inconsistent with its bytes") {
     nlohmann::json h = header;

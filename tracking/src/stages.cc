@@ -28,7 +28,9 @@ class TrackStage : public pipeline::Stage {
   std::vector<std::string> OutputPorts() const override { return {"tracks"}; }
   uint64_t SkippedCount() const override { return tracker_.skipped_detections(); }
   std::map<std::string, double> Counters() const override {
-    return {{"tentative", counts_[0]}, {"confirmed", counts_[1]}, {"lost", counts_[2]},
+    return {{"tentative", counts_[0]},
+            {"confirmed", counts_[1]},
+            {"lost", counts_[2]},
             {"tracks_started", double(ids_.size())}};
   }
 
@@ -40,7 +42,8 @@ class TrackStage : public pipeline::Stage {
       Observation& o = obs[i];
       o.box = {-1, det.box.x, det.box.y, det.box.w, det.box.h, det.score};
       o.has_position = det.has_position;
-      for (int a = 0; a < 3; ++a) o.position[a] = det.position_world[a], o.extent[a] = det.extent[a];
+      for (int a = 0; a < 3; ++a)
+        o.position[a] = det.position_world[a], o.extent[a] = det.extent[a];
       o.embedding = det.embedding;
       o.class_id = det.class_id;
       o.class_name = det.class_name;
@@ -65,6 +68,7 @@ class TrackStage : public pipeline::Stage {
         t.box = det.box;
         t.mask = det.mask;
         t.exit_index = det.exit_index;
+        t.motion = det.motion;
       } else {
         t.box = {float(e.box.x), float(e.box.y), float(e.box.w), float(e.box.h)};
       }

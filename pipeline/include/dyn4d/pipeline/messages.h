@@ -109,13 +109,17 @@ struct Detection {
   int class_id = -1;
   std::string class_name;
   float score = 0;
-  int exit_index = -1;  ///< which early exit classified it (0-based), -1 if none
-  Image mask;           ///< mono8 of box size (255 = object), or empty
-  int64_t track_id = -1;  ///< the tracked object this is about, -1 if none / whole frame
+  int exit_index = -1;           ///< which early exit classified it (0-based), -1 if none
+  Image mask;                    ///< mono8 of box size (255 = object), or empty
+  int64_t track_id = -1;         ///< the tracked object this is about, -1 if none / whole frame
   std::vector<float> embedding;  ///< appearance embedding (re-identification), or empty
   bool has_position = false;     ///< a 3D proposal: world centroid and extent below
   std::array<float, 3> position_world{0, 0, 0};  ///< centroid, metres
   std::array<float, 3> extent{0, 0, 0};          ///< bounding box size, metres
+  /// A moving-object proposal's motion: "moving" (moving now, or carried
+  /// since), "stopped" (moved before, static now); empty when not known
+  /// (detector boxes, 2D proposals).
+  std::string motion;
 };
 
 struct Detections {
@@ -137,6 +141,7 @@ struct Track {
   int exit_index = -1;  ///< early exit of the latest recognition, -1 if none
   Image mask;           ///< mono8 of box size, or empty
   std::string state;    ///< "tentative", "confirmed", "lost"; empty if not a tracker's
+  std::string motion;   ///< its observation's Detection::motion this frame, or empty
 };
 
 struct Tracks {
