@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <optional>
 #include <stdexcept>
 
 #include "dyn4d/perception/pose.h"
@@ -135,6 +136,16 @@ std::vector<uint8_t> Dilate(const std::vector<uint8_t>& m, int w, int h, int r) 
 // grown by the image motion an object at `speed` can make since; and, per
 // pixel, the depths it can have there (the nearest and farthest predicted
 // depth within that reach, widened by the reach and the noise).
+// The pixel of `view` (index) on which a point in its camera frame lands,
+// if in front of the camera and inside the image.
+std::optional<size_t> PixelOf(const DepthView& view, const Eigen::Vector3f& q) {
+  if (q.z() <= 0) return std::nullopt;
+  const int u = static_cast<int>(std::lround(view.fx * q.x() / q.z() + view.cx));
+  const int v = static_cast<int>(std::lround(view.fy * q.y() / q.z() + view.cy));
+  if (u < 0 || v < 0 || u >= view.width || v >= view.height) return std::nullopt;
+  return static_cast<size_t>(v) * view.width + u;
+}
+
 struct PriorSeed {
   std::vector<uint8_t> mask;
   std::vector<uint8_t> core;  // where its points land now, before growing
@@ -155,11 +166,9 @@ PriorSeed Predict(const MovingObjectPrior& prior, const DepthView& view, double 
   bool any = false;
   for (const Eigen::Vector3f& X : prior.world_points) {
     const Eigen::Vector3f q = T_cw * (X + shift);
-    if (q.z() <= 0) continue;
-    const int u = static_cast<int>(std::lround(view.fx * q.x() / q.z() + view.cx));
-    const int v = static_cast<int>(std::lround(view.fy * q.y() / q.z() + view.cy));
-    if (u < 0 || v < 0 || u >= view.width || v >= view.height) continue;
-    const size_t i = static_cast<size_t>(v) * view.width + u;
+    const std::optional<size_t> pixel = PixelOf(view, q);
+    if (!pixel) continue;
+    const size_t i = *pixel;
     p.mask[i] = 1;
     near[i] = std::min(near[i], q.z());
     far[i] = std::min(far[i], -q.z());
@@ -213,11 +222,9 @@ Unmoved StillThere(const std::vector<Eigen::Vector3f>& points, const DepthView& 
   int seen = 0, same = 0;
   for (const Eigen::Vector3f& X : points) {
     const Eigen::Vector3f q = T_cw * X;
-    if (q.z() <= 0) continue;
-    const int u = static_cast<int>(std::lround(view.fx * q.x() / q.z() + view.cx));
-    const int v = static_cast<int>(std::lround(view.fy * q.y() / q.z() + view.cy));
-    if (u < 0 || v < 0 || u >= view.width || v >= view.height) continue;
-    const size_t i = static_cast<size_t>(v) * view.width + u;
+    const std::optional<size_t> pixel = PixelOf(view, q);
+    if (!pixel) continue;
+    const size_t i = *pixel;
     const float z = view.depth_m[i];
     if (z <= 0) continue;
     ++seen;
@@ -671,8 +678,12 @@ MotionSegmentation MotionSegmenter::Segment(const DepthView& cur,
   std::vector<int> prior_seed(n, -1);
   std::vector<uint8_t> seed_in_core(n, 0);  // the seed's prior landed right there
   std::vector<uint8_t> carried_core(n, 0);  // seeds of carried objects, static support or not
-  std::vector<uint8_t> prior_moved(priors.size(), 0), prior_stopped(priors.size(), 0);
-  std::vector<int> prior_displaced(priors.size(), 0);
+  // What each prior did, for the regions that continue it.
+  struct PriorMotion {
+    int displaced_frames = 0;
+    bool moved = false, stopped = false;
+  };
+  std::vector<PriorMotion> prior_motion(priors.size());
   for (size_t k = 0, kp = 0; k < priors.size(); ++k) {
     const MovingObjectPrior& prior = priors[k];
     if (prior.frames_without_evidence >= c.persist_frames) continue;
@@ -688,6 +699,9 @@ MotionSegmentation MotionSegmenter::Segment(const DepthView& cur,
     // surface stay it. Something that never moved (a chair once taken for
     // an object) is not kept this way, and the floor a moving object touched
     // stays behind: views from before saw it there.
+    PriorMotion& motion = prior_motion[k];
+    motion.displaced_frames = prior.displaced_frames;
+    motion.moved = prior.has_moved;
     Unmoved stopped;
     const int64_t horizon = cur.stamp_ns - static_cast<int64_t>(c.support_min_dt_s * 1e9);
     if (prior.evidence_frames >= c.min_evidence_frames && !prior.history.empty() &&
@@ -697,15 +711,11 @@ MotionSegmentation MotionSegmenter::Segment(const DepthView& cur,
       // the history reaches back (a region that once took in part of
       // someone passing by is displaced in a frame or two, not for that
       // long).
-      prior_displaced[k] = prior.displaced_frames + (here ? 0 : 1);
-      prior_moved[k] =
-          prior.has_moved || prior_displaced[k] >= static_cast<int>(prior.history.size());
+      if (!here) ++motion.displaced_frames;
+      motion.moved |= motion.displaced_frames >= static_cast<int>(prior.history.size());
       if (prior.has_moved && here) stopped = StillThere(prior.world_points, cur, step);
-    } else {
-      prior_moved[k] = prior.has_moved;
-      prior_displaced[k] = prior.displaced_frames;
     }
-    prior_stopped[k] = !stopped.mask.empty();
+    motion.stopped = !stopped.mask.empty();
     for (size_t i = 0; i < n; ++i) {
       if (!p.mask[i] || z[i] < p.z_lo[i] || z[i] > p.z_hi[i]) continue;
       const MotionEvidence e = out.evidence[i];
@@ -714,9 +724,9 @@ MotionSegmentation MotionSegmenter::Segment(const DepthView& cur,
       // with it: that is no sign of a static surface (unless a view from
       // long before or after agrees too, the room; for an object that
       // moved, see above).
-      const bool still_there = prior_stopped[k] && stopped.mask[i];
+      const bool still_there = motion.stopped && stopped.mask[i];
       const bool room =
-          prior_moved[k] ? firm_before[i] || (firm_static[i] && !seen_before[i]) : firm_static[i];
+          motion.moved ? firm_before[i] || (firm_static[i] && !seen_before[i]) : firm_static[i];
       if (e == MotionEvidence::kStatic && (!p.core[i] || room) && !still_there) continue;
       carried_core[i] = 1;
       // Where two objects may be, the one whose points landed there (not
@@ -928,12 +938,10 @@ MotionSegmentation MotionSegmenter::Segment(const DepthView& cur,
       }
     const Eigen::Vector3d centroid = sum / static_cast<double>(r.pixels);
     r.continues = identity[Find(parent, root)];
-    if (r.continues >= 0) {
-      r.has_moved = prior_moved[r.continues];
-      r.displaced_frames = prior_displaced[r.continues];
-      r.stopped = prior_stopped[r.continues] && !evident;
-    }
     if (const int k = r.continues; k >= 0) {
+      r.displaced_frames = prior_motion[k].displaced_frames;
+      r.has_moved = prior_motion[k].moved;
+      r.stopped = prior_motion[k].stopped && !evident;
       // Half the new displacement, half the old velocity: a centroid jumps
       // when occlusion hides part of the object.
       const MovingObjectPrior& prior = priors[k];

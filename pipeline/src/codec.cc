@@ -72,6 +72,21 @@ std::string GetString(const json& obj, const std::string& path, const char* key)
   return v.get<std::string>();
 }
 
+// A string field that must be one of `allowed` ("a, b or c" in the error).
+std::string GetOneOf(const json& obj, const std::string& path, const char* key,
+                     std::initializer_list<const char*> allowed) {
+  std::string v = GetString(obj, path, key);
+  std::string list;
+  size_t k = 0;
+  for (const char* a : allowed) {
+    if (v == a) return v;
+    if (k > 0) list += k + 1 == allowed.size() ? " or " : ", ";
+    list += a;
+    ++k;
+  }
+  Fail("field '" + Join(path, key) + "': '" + v + "' is not " + list);
+}
+
 bool GetBool(const json& obj, const std::string& path, const char* key) {
   const json& v = Field(obj, path, key);
   if (!v.is_boolean()) Fail("field '" + Join(path, key) + "': expected a boolean");
@@ -284,14 +299,6 @@ void DecodeBody(const json& b, const PartReader& r, PointCloud& m) {
   if (m.num_points > 0 && m.points.empty()) Fail("points: missing for a non-empty cloud");
 }
 
-// A proposal's or track's motion state ("moving", "stopped").
-std::string GetMotion(const json& j, const std::string& p) {
-  std::string m = GetString(j, p, "motion");
-  if (m != "moving" && m != "stopped")
-    Fail("field '" + p + ".motion': '" + m + "' is not moving or stopped");
-  return m;
-}
-
 void EncodeBody(const Detections& m, json& body, PartWriter& w) {
   json items = json::array();
   for (size_t i = 0; i < m.items.size(); ++i) {
@@ -339,7 +346,8 @@ void DecodeBody(const json& b, const PartReader& r, Detections& m) {
       d.position_world = GetFixedArray<3, float>(items[i], p, "position_world");
       d.extent = GetFixedArray<3, float>(items[i], p, "extent");
     }
-    if (items[i].contains("motion")) d.motion = GetMotion(items[i], p);  // optional (1.3)
+    if (items[i].contains("motion"))  // optional (1.3)
+      d.motion = GetOneOf(items[i], p, "motion", {"moving", "stopped"});
     m.items.push_back(std::move(d));
   }
 }
@@ -384,12 +392,10 @@ void DecodeBody(const json& b, const PartReader& r, Tracks& m) {
     if (j.contains("exit_index"))
       t.exit_index = static_cast<int>(GetInt(j, p, "exit_index", -1, 64));
     t.mask = r.ReadImage(GetInt(j, p, "mask", -1, 1 << 20), p + ".mask");
-    if (j.contains("state")) {  // optional (protocol 1.2)
-      t.state = GetString(j, p, "state");
-      if (t.state != "tentative" && t.state != "confirmed" && t.state != "lost")
-        Fail("field '" + p + ".state': '" + t.state + "' is not tentative, confirmed or lost");
-    }
-    if (j.contains("motion")) t.motion = GetMotion(j, p);  // optional (protocol 1.3)
+    if (j.contains("state"))  // optional (protocol 1.2)
+      t.state = GetOneOf(j, p, "state", {"tentative", "confirmed", "lost"});
+    if (j.contains("motion"))  // optional (protocol 1.3)
+      t.motion = GetOneOf(j, p, "motion", {"moving", "stopped"});
     m.items.push_back(std::move(t));
   }
 }

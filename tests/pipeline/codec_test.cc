@@ -312,7 +312,7 @@ TEST_CASE("Malformed messages are rejected with a reason and never crash", "[cod
     CHECK(r.status == DecodeResult::Status::kMalformed);
     CHECK_THAT(r.error, Catch::Contains("body.intrinsics.fx"));
   }
-  SECTION("a track's motion that is neither moving nor stopped names the field") {
+  SECTION("a track's motion or state outside its values names the field and the values") {
     Tracks t;
     t.meta = SomeMeta();
     t.items.resize(1);
@@ -326,6 +326,12 @@ TEST_CASE("Malformed messages are rejected with a reason and never crash", "[cod
     DecodeResult r = Decode(fr);
     CHECK(r.status == DecodeResult::Status::kMalformed);
     CHECK_THAT(r.error, Catch::Contains("body.items[0].motion"));
+    CHECK_THAT(r.error, Catch::Contains("'flying' is not moving or stopped"));
+    h["body"]["items"][0].erase("motion");
+    h["body"]["items"][0]["state"] = "asleep";
+    bytes = nlohmann::json::to_msgpack(h);
+    fr[1] = Buffer::CopyOf(bytes.data(), bytes.size());
+    CHECK_THAT(Decode(fr).error, Catch::Contains("'asleep' is not tentative, confirmed or lost"));
   }
   SECTION("image size inconsistent with its bytes") {
     nlohmann::json h = header;
