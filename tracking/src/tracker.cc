@@ -100,13 +100,13 @@ Eigen::Vector3d MeasurementSigma(const Observation& o, const Eigen::Vector3d& tr
 struct Track {
   int64_t id;
   Eigen::Vector3d start = Eigen::Vector3d::Zero();  // first world centroid
-  Vec8 mean;  // image box
+  Vec8 mean;                                        // image box
   Mat8 cov;
   bool has3d = false;
   Vec6 x3 = Vec6::Zero();  // world centroid and velocity
   Mat6 P3 = Mat6::Identity();
   Eigen::Vector3d extent = Eigen::Vector3d::Zero();  // world size, see ObserveSize
-  std::vector<float> embedding;  // unit norm, or empty
+  std::vector<float> embedding;                      // unit norm, or empty
   std::map<int, double> votes;
   std::map<int, std::string> class_names;
   int hits = 1, since_update = 0, last_observation = -1;
@@ -127,7 +127,8 @@ struct Track {
       // Constant velocity, except that an unobserved object's velocity fades
       // (people stop and turn): after a second out of sight it is no longer
       // assumed to keep walking in the same direction.
-      const double keep = since_update > 0 && velocity_decay_s > 0 ? std::exp(-dt / velocity_decay_s) : 1.0;
+      const double keep =
+          since_update > 0 && velocity_decay_s > 0 ? std::exp(-dt / velocity_decay_s) : 1.0;
       Mat6 F3 = Mat6::Identity();
       F3.topRightCorner<3, 3>() = dt * Eigen::Matrix3d::Identity();
       F3.bottomRightCorner<3, 3>() *= keep;
@@ -168,21 +169,16 @@ struct Track {
     const Eigen::Matrix<double, 8, 4> K = cov * H.transpose() * S.inverse();
     mean += K * (Measure(d) - H * mean);
     cov = (Mat8::Identity() - K * H) * cov;
-    if (o.has_position) {
+    if (o.has_position && !has3d) {
+      Init3d(o, c);
+    } else if (o.has_position) {
       const Eigen::Vector3d z(o.position[0], o.position[1], o.position[2]);
-      const Eigen::Vector3d e(o.extent[0], o.extent[1], o.extent[2]);
-      if (!has3d) {
-        Init3d(z, c);
-        ObserveSize(e);
-        start = z;
-      } else {
-        const Eigen::Matrix<double, 3, 6> H3 = Eigen::Matrix<double, 3, 6>::Identity();
-        const Eigen::Matrix3d S3 = CentroidInnovation(MeasurementSigma(o, extent, c));
-        const Eigen::Matrix<double, 6, 3> K3 = P3 * H3.transpose() * S3.inverse();
-        x3 += K3 * (z - H3 * x3);
-        P3 = (Mat6::Identity() - K3 * H3) * P3;
-        ObserveSize(e);
-      }
+      const Eigen::Matrix<double, 3, 6> H3 = Eigen::Matrix<double, 3, 6>::Identity();
+      const Eigen::Matrix3d S3 = CentroidInnovation(MeasurementSigma(o, extent, c));
+      const Eigen::Matrix<double, 6, 3> K3 = P3 * H3.transpose() * S3.inverse();
+      x3 += K3 * (z - H3 * x3);
+      P3 = (Mat6::Identity() - K3 * H3) * P3;
+      ObserveSize({o.extent[0], o.extent[1], o.extent[2]});
     }
     const std::vector<float> emb = Normalised(o.embedding);
     if (!emb.empty()) {
@@ -204,11 +200,17 @@ struct Track {
     last_observation = index;
   }
 
-  void Init3d(const Eigen::Vector3d& z, const TrackerConfig& c) {
+  // The 3D state from a first observation with a world centroid: there,
+  // velocity unknown, its size, and where it started.
+  void Init3d(const Observation& o, const TrackerConfig& c) {
+    const Eigen::Vector3d z(o.position[0], o.position[1], o.position[2]);
     has3d = true;
+    start = z;
+    ObserveSize({o.extent[0], o.extent[1], o.extent[2]});
     x3 << z, 0, 0, 0;
     P3 = Mat6::Zero();
-    P3.topLeftCorner<3, 3>() = c.position_sigma_m * c.position_sigma_m * Eigen::Matrix3d::Identity();
+    P3.topLeftCorner<3, 3>() =
+        c.position_sigma_m * c.position_sigma_m * Eigen::Matrix3d::Identity();
     P3.bottomRightCorner<3, 3>() = 1.0 * Eigen::Matrix3d::Identity();  // (1 m/s)^2: unknown
   }
 
@@ -263,9 +265,12 @@ struct Grid2d {
 
 const char* TrackStateName(TrackState s) {
   switch (s) {
-    case TrackState::kTentative: return "tentative";
-    case TrackState::kConfirmed: return "confirmed";
-    case TrackState::kLost: return "lost";
+    case TrackState::kTentative:
+      return "tentative";
+    case TrackState::kConfirmed:
+      return "confirmed";
+    case TrackState::kLost:
+      return "lost";
   }
   return "?";
 }
@@ -467,11 +472,7 @@ std::vector<TrackEstimate> MultiObjectTracker::Step(const std::vector<Observatio
     sd << 2 * kPos * h, 2 * kPos * h, 1e-2, 2 * kPos * h, 10 * kVel * h, 10 * kVel * h, 1e-5,
         10 * kVel * h;
     t.cov = sd.array().square().matrix().asDiagonal();
-    if (o.has_position) {
-      t.Init3d({o.position[0], o.position[1], o.position[2]}, s.c);
-      t.ObserveSize({o.extent[0], o.extent[1], o.extent[2]});
-      t.start = t.x3.head<3>();
-    }
+    if (o.has_position) t.Init3d(o, s.c);
     t.embedding = Normalised(o.embedding);
     t.Vote(o);
     t.score = o.box.conf;
@@ -485,7 +486,7 @@ std::vector<TrackEstimate> MultiObjectTracker::Step(const std::vector<Observatio
   for (const Track& t : s.tracks) {
     TrackEstimate e;
     e.id = t.id;
-    e.state = !t.confirmed ? TrackState::kTentative
+    e.state = !t.confirmed          ? TrackState::kTentative
               : t.since_update == 0 ? TrackState::kConfirmed
                                     : TrackState::kLost;
     e.observation = t.last_observation;
