@@ -110,6 +110,10 @@ TEST_CASE("ros2 convert: poses, tracks, the cognitive map", "[ros2][convert]") {
   CHECK(m.markers[0].action == Marker::kDeleteAll);
   CHECK(m.markers[2].text == "#4 person");
   CHECK(m.markers[3].points.size() == 2);
+  tracks.items[0].motion = "stopped";  // moved before, stands still now: still shown
+  CHECK(ToMarkers(tracks, {}).markers[2].text == "#4 person (stopped)");
+  tracks.items[0].box = {10, 20, 30, 40};
+  CHECK(ToImageAnnotations(tracks).labels.at(0).text == "#4 person (stopped)");
 
   pipeline::CognitiveMap map;
   map.text = "Objects: person #4";

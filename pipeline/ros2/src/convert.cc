@@ -16,6 +16,15 @@ Pose PoseOf(const pipeline::CameraPose& p) {
   return out;
 }
 
+// "#4 person", and " (stopped)" for an object that moved and now stands
+// still: it is still an object, which a viewer should not hide.
+std::string TrackLabel(const pipeline::Track& t) {
+  std::string label = "#" + std::to_string(t.track_id) + " " +
+                      (t.class_name.empty() ? std::string("object") : t.class_name);
+  if (t.motion == "stopped") label += " (stopped)";
+  return label;
+}
+
 // A distinct, stable colour per track id (golden-angle hue steps).
 ColorRGBA TrackColor(int64_t id) {
   const double h = std::fmod(static_cast<double>(id) * 0.618033988749895, 1.0) * 6.0;
@@ -213,8 +222,7 @@ MarkerArray ToMarkers(const pipeline::Tracks& tracks, const FrameIds& frames,
     label.pose.position.y -= 0.5 * box.scale.y + 0.1;  // above it (y is down in dyn4d's world)
     label.scale = {0, 0, 0.12};
     label.color.a = 1;
-    label.text = "#" + std::to_string(t.track_id) + " " +
-                 (t.class_name.empty() ? std::string("object") : t.class_name);
+    label.text = TrackLabel(t);
     a.markers.push_back(label);
     if (trajectories) {
       const auto it = trajectories->find(t.track_id);
@@ -272,8 +280,7 @@ ImageAnnotations ToImageAnnotations(const pipeline::Tracks& tracks) {
     TextAnnotation label;
     label.timestamp = stamp;
     label.position = {x0, std::max(0.0, y0 - 2)};
-    label.text = "#" + std::to_string(t.track_id) + " " +
-                 (t.class_name.empty() ? std::string("object") : t.class_name) +
+    label.text = TrackLabel(t) +
                  (t.exit_index >= 0 ? " exit " + std::to_string(t.exit_index + 1) : "");
     label.font_size = 12;
     label.text_color = {1, 1, 1, 1};
