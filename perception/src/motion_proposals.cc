@@ -53,20 +53,21 @@ std::vector<MotionProposalStream::Output> MotionProposalStream::Push(
       poses_.pop_front();
   }
   pending_.push_back({frame, pose});
-  // A reference is made when its own neighbours' poses are known (one frame
-  // later), so its depth time and rotation rate can be placed.
-  if (pending_.size() >= 2) {
-    const Pending& p = pending_[pending_.size() - 2];
-    if (Usable(p.frame, p.pose) && p.frame.meta.seq % o_.reference_every == 0) {
-      try {
-        AddReference(p);
-      } catch (const std::invalid_argument&) {
-        // A frame without usable depth is no reference; its own output says why.
-      }
-    }
-  }
   ++pushed_;
   std::vector<Output> out;
+  if (o_.lookahead_frames == 0) {
+    // Live: the frame is judged against earlier views now, without waiting
+    // for the next one; as a reference its depth time is then placed by
+    // the motion up to it (extrapolated by the few milliseconds between
+    // colour and depth).
+    out.push_back(Process(pending_.back()));
+    MaybeAddReference(pending_.back());
+    pending_.clear();
+    return out;
+  }
+  // A reference is made when its own neighbours' poses are known (one frame
+  // later), so its depth time and rotation rate can be placed.
+  if (pending_.size() >= 2) MaybeAddReference(pending_[pending_.size() - 2]);
   // One extra frame is kept so the last pending reference can be made.
   while (pending_.size() > static_cast<size_t>(o_.lookahead_frames) + 1) {
     out.push_back(Process(pending_.front()));
@@ -77,15 +78,7 @@ std::vector<MotionProposalStream::Output> MotionProposalStream::Push(
 
 std::vector<MotionProposalStream::Output> MotionProposalStream::Flush() {
   std::vector<Output> out;
-  if (!pending_.empty()) {
-    const Pending& p = pending_.back();
-    if (Usable(p.frame, p.pose) && p.frame.meta.seq % o_.reference_every == 0) {
-      try {
-        AddReference(p);
-      } catch (const std::invalid_argument&) {
-      }
-    }
-  }
+  if (!pending_.empty()) MaybeAddReference(pending_.back());
   for (const Pending& p : pending_) out.push_back(Process(p));
   pending_.clear();
   return out;
@@ -106,6 +99,15 @@ Eigen::Isometry3d MotionProposalStream::Correction(uint64_t seq) const {
                              [](uint64_t s, const Corrected& c) { return s < c.seq; });
   if (it == corrections_.begin()) return Eigen::Isometry3d::Identity();
   return std::prev(it)->correction;
+}
+
+void MotionProposalStream::MaybeAddReference(const Pending& p) {
+  if (!Usable(p.frame, p.pose) || p.frame.meta.seq % o_.reference_every != 0) return;
+  try {
+    AddReference(p);
+  } catch (const std::invalid_argument&) {
+    // A frame without usable depth is no reference; its own output says why.
+  }
 }
 
 void MotionProposalStream::AddReference(const Pending& p) {

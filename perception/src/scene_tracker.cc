@@ -124,7 +124,7 @@ struct SceneTracker::Impl {
   std::deque<std::pair<uint64_t, Eigen::Isometry3d>> final_poses;
   std::optional<uint64_t> last_handed;  // seq of the last frame handed to the final pass
 
-  // The final pass's thread (offline, final_pass_thread): frames segmented
+  // The final pass's thread (final_pass_thread): frames segmented
   // and waiting for it, and frames it has done, both in order.
   struct Job {
     MotionProposalStream::Output segmented;
@@ -150,7 +150,7 @@ struct SceneTracker::Impl {
   Clock::duration last_busy{};
 
   explicit Impl(const Options& options) : o(Checked(options)), odometry(FinalConfig(options)) {
-    if (o.lookahead_frames > 0) {
+    if (o.odometry.detect_dynamic) {
       rough.emplace(RoughConfig(o.odometry));
       stream.emplace(StreamOptions(o));
       if (o.final_pass_thread) worker = std::thread([this] { Work(); });
@@ -167,17 +167,16 @@ struct SceneTracker::Impl {
   }
   static RgbdOdometry::Config FinalConfig(const Options& o) {
     RgbdOdometry::Config c = o.odometry;
-    // Offline, the segmentation with lookahead supplies the masks.
-    if (o.lookahead_frames > 0) c.detect_dynamic = false;
+    // The segmentation (step 2) supplies the masks.
+    c.detect_dynamic = false;
     return c;
   }
 
-  Output Live(const pipeline::RgbdFrame& frame, const pipeline::Image* known_moving) {
+  // Without moving-object detection: one pass, masks only from outside.
+  Output Plain(const pipeline::RgbdFrame& frame, const pipeline::Image* known_moving) {
     Output out;
     out.frame = frame;
     out.odometry = odometry.Track(frame, known_moving);
-    out.motion = std::move(out.odometry.motion);
-    out.odometry.motion = {};
     out.mask = MaskOf(frame, out.motion, known_moving);
     Grow(out.mask, o.mask_margin_px);
     return out;
@@ -299,7 +298,7 @@ const SceneTracker::Options& SceneTracker::options() const { return impl_->o; }
 std::vector<SceneTracker::Output> SceneTracker::Push(const pipeline::RgbdFrame& frame,
                                                      const pipeline::Image* known_moving) {
   Impl& s = *impl_;
-  if (!s.stream) return {s.Live(frame, known_moving)};
+  if (!s.stream) return {s.Plain(frame, known_moving)};
   if (known_moving) s.known[frame.meta.seq] = *known_moving;
   const auto entered = Impl::Clock::now();
   const bool paced = s.last_return && entered - *s.last_return > s.last_busy / 4;

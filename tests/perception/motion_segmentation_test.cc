@@ -350,7 +350,7 @@ TEST_CASE("references are aligned to the frame, and those that cannot be are not
 TEST_CASE("the proposal stream places its views by better poses given later", "[perception]") {
   // The camera stands still before a scene with depth structure; the
   // pushed poses slide 3 cm a frame (a rough tracker following something
-  // that moves). Better poses arrive four frames late, as the scene
+  // that moves). Better poses arrive three frames late, as the scene
   // tracker's final pass gives them.
   const std::vector<Box> scene = {
       {10, 10, 30, 40, 2.0}, {100, 20, 40, 30, 2.5}, {40, 80, 60, 30, 1.6}, {120, 70, 25, 40, 2.2}};
@@ -377,7 +377,7 @@ TEST_CASE("the proposal stream places its views by better poses given later", "[
         r.regions += out.result.regions.size();
         r.last_z = out.pose.t_world_cam[2];
       }
-      if (better && k >= 4) stream.SetBetterPose(k - 4, At(0));
+      if (better && k >= 3) stream.SetBetterPose(k - 3, At(0));
     }
     return r;
   };
@@ -390,8 +390,9 @@ TEST_CASE("the proposal stream places its views by better poses given later", "[
   CHECK(placed.references > drifting.references);
   CHECK(placed.regions == 0);  // and nothing found moving
   // A frame is placed by the latest better pose and the pushed motion since:
-  // the 22nd frame (segmented when the 23rd came) 4 frames after frame 18.
-  CHECK(drifting.last_z == Approx(0.03 * 22));
+  // the last frame (23, segmented as it came: no lookahead) 4 frames after
+  // frame 19.
+  CHECK(drifting.last_z == Approx(0.03 * 23));
   CHECK(placed.last_z == Approx(0.03 * 4).margin(1e-9));
 }
 
@@ -421,7 +422,7 @@ TEST_CASE("motion segmentation: bad input is reported, not thrown", "[perception
   pipeline::CameraPose lost =
       perception::ToCameraPose(At(0), Frame(0, 3, {}).meta, pipeline::PoseStatus::kLost);
   auto out = stream.Push(Frame(0, 3.0, {{60, 40, 40, 40, 2.0}}), lost);
-  out = stream.Flush();
+  CHECK(stream.Flush().empty());  // no lookahead: the frame came out at once
   REQUIRE(out.size() == 1);
   CHECK(out[0].message == "pose lost");
   CHECK(stream.references() == 0);

@@ -20,7 +20,7 @@ namespace dyn4d::perception {
 /// order), choosing the references: every `reference_every`-th frame with a
 /// usable pose, from `past_frames` back to `lookahead_frames` ahead. With a
 /// lookahead, each frame's proposals come that many frames late (offline
-/// processing may afford it; a live graph uses 0).
+/// processing may afford it); with 0 (live) they come with the frame.
 ///
 /// Frames are segmented in order, each seeded with the previous one's
 /// objects (MotionSegmenter::Carry). Depth taken at another instant than
@@ -71,6 +71,7 @@ class MotionProposalStream {
   Eigen::Isometry3d PoseAt(int64_t stamp_ns, const Eigen::Isometry3d& fallback,
                            double* angular_speed) const;
   DepthView View(const Pending& p) const;
+  void MaybeAddReference(const Pending& p);  ///< if it is a reference frame with depth
   void AddReference(const Pending& p);  // throws std::invalid_argument without usable depth
   // The correction (better pose * pushed pose^-1, world frame) that places
   // a view of frame `seq` pushed with `T` at `correction * T`.
