@@ -25,6 +25,7 @@
 #include "dyn4d/tracking/mot_eval.h"
 #include "graph_run.h"
 #include "progress.h"
+#include "synth_tracking.h"
 
 namespace dyn4d::cli {
 
@@ -69,14 +70,6 @@ std::map<uint64_t, std::vector<TrackBox>> ReadTracks(const std::string& file) {
 // IoU as the MOT devkit computes it (tracking::Iou).
 double Iou(const pipeline::Box2D& a, const pipeline::Box2D& b) {
   return tracking::Iou({-1, a.x, a.y, a.w, a.h}, {-1, b.x, b.y, b.w, b.h});
-}
-
-// The geometry node's tracker as the default graph configures it.
-perception::SceneTracker::Options GraphTrackerOptions(const std::string& config_path) {
-  pipeline::GraphConfig config = pipeline::LoadGraphConfig(config_path, true);
-  for (auto& n : config.nodes)
-    if (n.type == "geometry") return perception::ReadSceneTrackerOptions(*n.params);
-  throw std::runtime_error(config_path + ": no geometry node");
 }
 
 // A person's pixels, roughly: the box's pixels at the depth of its centre

@@ -12,7 +12,8 @@
 #include "dyn4d/perception/motion_proposals.h"
 #include "dyn4d/perception/object_classifier.h"
 #include "dyn4d/perception/pose.h"
-#include "dyn4d/perception/rgbd_odometry.h"
+#include "dyn4d/perception/stages.h"
+#include "dyn4d/pipeline/config.h"
 #include "dyn4d/tracking/mot_eval.h"
 #include "dyn4d/tracking/tracker.h"
 
@@ -61,44 +62,80 @@ tracking::TrackerConfig PathTrackerConfig() {
 }
 }  // namespace
 
+perception::SceneTracker::Options GraphTrackerOptions(const std::string& config_path) {
+  pipeline::GraphConfig config = pipeline::LoadGraphConfig(config_path, true);
+  for (auto& n : config.nodes)
+    if (n.type == "geometry") return perception::ReadSceneTrackerOptions(*n.params);
+  throw std::runtime_error(config_path + ": no geometry node");
+}
+
 SynthTrackingPath::SynthTrackingPath(perception::ObjectClassifier& classifier, Options options)
-    : classifier_(classifier),
-      o_(options),
-      proposals_(StreamOptions(options.lookahead)),
-      tracker_(PathTrackerConfig()) {}
+    : classifier_(classifier), o_(options), tracker_(PathTrackerConfig()) {
+  if (o_.gt_poses) {
+    proposals_.emplace(StreamOptions(o_.lookahead));
+  } else {
+    perception::SceneTracker::Options to =
+        GraphTrackerOptions(std::string(DYN4D_CONFIG_DIR) + "/offline.yaml");
+    to.lookahead_frames = o_.lookahead;
+    scene_tracker_.emplace(to);
+  }
+}
 
 std::vector<SynthTrackingPath::Frame> SynthTrackingPath::Push(const io::SyntheticScene::Rendered& r) {
-  pipeline::CameraPose pose = r.pose;
-  if (!o_.gt_poses) {
-    const auto odo = odometry_.Track(r.frame);
-    pose = perception::ToCameraPose(odo.T_world_cam, r.frame.meta,
-                                    odo.usable() ? pipeline::PoseStatus::kOk : pipeline::PoseStatus::kLost);
-  }
   const auto t0 = Clock::now();
-  auto outs = proposals_.Push(r.frame, pose);
+  if (scene_tracker_) {
+    auto outs = scene_tracker_->Push(r.frame);
+    timing_.proposals_s += Seconds(t0);
+    return FinishTracker(std::move(outs));
+  }
+  auto outs = proposals_->Push(r.frame, r.pose);
   timing_.proposals_s += Seconds(t0);
-  return Finish(outs);
+  return FinishStream(std::move(outs));
 }
 
 std::vector<SynthTrackingPath::Frame> SynthTrackingPath::Flush() {
   const auto t0 = Clock::now();
-  auto outs = proposals_.Flush();
+  if (scene_tracker_) {
+    auto outs = scene_tracker_->Flush();
+    timing_.proposals_s += Seconds(t0);
+    return FinishTracker(std::move(outs));
+  }
+  auto outs = proposals_->Flush();
   timing_.proposals_s += Seconds(t0);
-  return Finish(outs);
+  return FinishStream(std::move(outs));
 }
 
-std::vector<SynthTrackingPath::Frame> SynthTrackingPath::Finish(
-    const std::vector<perception::MotionProposalStream::Output>& outs) {
+std::vector<SynthTrackingPath::Frame> SynthTrackingPath::FinishStream(
+    std::vector<perception::MotionProposalStream::Output>&& outs) {
+  std::vector<Segmented> segmented;
+  for (auto& out : outs)
+    segmented.push_back({std::move(out.frame), out.pose, std::move(out.result.regions)});
+  return Finish(std::move(segmented));
+}
+
+std::vector<SynthTrackingPath::Frame> SynthTrackingPath::FinishTracker(
+    std::vector<perception::SceneTracker::Output>&& outs) {
+  std::vector<Segmented> segmented;
+  for (auto& out : outs) {
+    const pipeline::CameraPose pose = perception::ToCameraPose(
+        out.odometry.T_world_cam, out.frame.meta,
+        out.odometry.usable() ? pipeline::PoseStatus::kOk : pipeline::PoseStatus::kLost);
+    segmented.push_back({std::move(out.frame), pose, std::move(out.motion.regions)});
+  }
+  return Finish(std::move(segmented));
+}
+
+std::vector<SynthTrackingPath::Frame> SynthTrackingPath::Finish(std::vector<Segmented>&& outs) {
   std::vector<Frame> frames;
-  for (const auto& out : outs) {
+  for (auto& out : outs) {
     Frame f;
-    f.frame = out.frame;
+    f.frame = std::move(out.frame);
     f.pose = out.pose;
-    f.proposals = out.result.regions;
+    f.proposals = std::move(out.regions);
     std::vector<pipeline::Box2D> boxes;
     for (const auto& p : f.proposals) boxes.push_back(p.box);
     auto t0 = Clock::now();
-    f.classes = classifier_.Classify(out.frame.color, boxes);
+    f.classes = classifier_.Classify(f.frame.color, boxes);
     timing_.recognition_s += Seconds(t0);
     std::vector<tracking::Observation> obs;
     for (size_t k = 0; k < f.proposals.size(); ++k) {
@@ -117,7 +154,7 @@ std::vector<SynthTrackingPath::Frame> SynthTrackingPath::Finish(
       obs.push_back(std::move(ob));
     }
     t0 = Clock::now();
-    f.tracks = tracker_.Step(obs, out.frame.meta.stamp_ns / 1e9);
+    f.tracks = tracker_.Step(obs, f.frame.meta.stamp_ns / 1e9);
     timing_.tracker_s += Seconds(t0);
     frames.push_back(std::move(f));
   }
@@ -131,9 +168,11 @@ int RunSynthTrackingBench(const SynthTrackingBenchOptions& o) {
     std::vector<int64_t> exits(classifier.num_exits(), 0);
     int64_t crops = 0, crops_right = 0, tracked = 0, tracked_right = 0;
     double recog_s = 0;
-    std::printf("synthetic RGB-D scenes: %s poses, geometric proposals (lookahead %d frames), "
-                "3D tracker\n",
-                o.gt_poses ? "ground-truth" : "dyn4d odometry", o.lookahead);
+    std::printf("synthetic RGB-D scenes: %s (lookahead %d frames), recognition, 3D tracker\n",
+                o.gt_poses ? "ground-truth poses, motion proposals on them"
+                           : "the geometry node's tracker as configs/offline.yaml sets it "
+                             "(poses, moving objects)",
+                o.lookahead);
     std::printf("%-6s %7s %7s %7s %7s %7s %6s %6s %6s %9s %9s\n", "seed", "HOTA", "DetA", "AssA",
                 "MOTA", "IDF1", "IDSW", "FP", "FN", "prop ms", "track ms");
     tracking::MotMetrics all_m;

@@ -597,7 +597,8 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   bench_tracking->add_option("--threads", sto.threads, "--synth: torch threads (0: all cores)");
   bench_tracking->add_flag("--gt-poses", sto.gt_poses,
-                           "--synth: ground-truth camera poses instead of dyn4d's odometry");
+                           "--synth: ground-truth camera poses and motion proposals on them instead "
+                           "of the geometry node's tracker");
   cli::ReasoningBenchOptions rbo;
   auto* bench_reasoning = bench->add_subcommand(
       "reasoning",

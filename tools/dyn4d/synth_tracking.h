@@ -1,8 +1,9 @@
 #pragma once
 // The full RGB-D tracking path on a synthetic scene, frame by frame, for the
-// benchmarks: dyn4d's odometry (or the ground-truth poses), geometric motion
-// proposals, recognition of each proposal, the 3D tracker. The same stages
-// as configs/offline.yaml, composed in-process.
+// benchmarks: the geometry node's tracker as configs/offline.yaml configures
+// it (camera poses and moving objects; or the ground-truth poses and the
+// motion proposals on them), recognition of each proposal, the 3D tracker.
+// The same stages as configs/offline.yaml, composed in-process.
 #include <memory>
 #include <optional>
 #include <vector>
@@ -10,7 +11,7 @@
 #include "dyn4d/io/synthetic_scene.h"
 #include "dyn4d/perception/motion_proposals.h"
 #include "dyn4d/perception/object_classifier.h"
-#include "dyn4d/perception/rgbd_odometry.h"
+#include "dyn4d/perception/scene_tracker.h"
 #include "dyn4d/tracking/tracker.h"
 
 namespace dyn4d::cli {
@@ -20,6 +21,12 @@ class SynthTrackingPath {
   struct Options {
     int lookahead = 45;
     bool gt_poses = false;
+  };
+  /// A segmented frame: its pose and its moving objects.
+  struct Segmented {
+    pipeline::RgbdFrame frame;
+    pipeline::CameraPose pose;
+    std::vector<perception::MotionRegion> regions;
   };
   struct Frame {
     pipeline::RgbdFrame frame;
@@ -40,15 +47,20 @@ class SynthTrackingPath {
   const Timing& timing() const { return timing_; }
 
  private:
-  std::vector<Frame> Finish(const std::vector<perception::MotionProposalStream::Output>& outs);
+  std::vector<Frame> Finish(std::vector<Segmented>&& segmented);
+  std::vector<Frame> FinishStream(std::vector<perception::MotionProposalStream::Output>&& outs);
+  std::vector<Frame> FinishTracker(std::vector<perception::SceneTracker::Output>&& outs);
 
   perception::ObjectClassifier& classifier_;
   Options o_;
-  perception::RgbdOdometry odometry_;
-  perception::MotionProposalStream proposals_;
+  std::optional<perception::SceneTracker> scene_tracker_;     // own poses
+  std::optional<perception::MotionProposalStream> proposals_;  // ground-truth poses
   tracking::MultiObjectTracker tracker_;
   Timing timing_;
 };
+
+/// The geometry node's tracker as the graph file `config_path` configures it.
+perception::SceneTracker::Options GraphTrackerOptions(const std::string& config_path);
 
 /// A synthetic scene of the benchmarks: seed, length, number of objects.
 io::SyntheticScene::Config SynthSceneConfig(uint32_t seed, int frames, int objects);
