@@ -23,7 +23,7 @@
 /// earlier views can judge a frame: an object that stood still in every
 /// earlier view, or one that turns up in the view already moving, is seen
 /// late. The same three steps serve both: on Bonn crowd the live camera
-/// error was 0.56-0.64 m (seven starts of the excerpt) when the live tracker
+/// error was 0.56-0.67 m (seven starts of the excerpt) when the live tracker
 /// was one odometry pass segmenting against its own keyframes, 0.14-0.23 m
 /// this way. With `odometry.detect_dynamic` false there is one plain pass
 /// and no moving objects (masks only from outside).
