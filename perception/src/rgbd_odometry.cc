@@ -165,62 +165,6 @@ void WarpDepth(const Eigen::Isometry3d& M, Level& L) {
   L.Z = std::move(Z);
 }
 
-// Removes the pixels marked in `mask0` (finest level) from every level of
-// `p`: a coarser pixel goes when any pixel it covers does.
-void ApplyMask(const std::vector<uint8_t>& mask0, Pyramid& p) {
-  const Level& L0 = p.levels[0];
-  for (size_t l = 0; l < p.levels.size(); ++l) {
-    Level& L = p.levels[l];
-    const int f = 1 << l;
-    for (int v = 0; v < L0.h; ++v)
-      for (int u = 0; u < L0.w; ++u) {
-        if (!mask0[static_cast<size_t>(v) * L0.w + u]) continue;
-        const int lu = u / f, lv = v / f;
-        if (lu >= L.w || lv >= L.h) continue;
-        const size_t i = static_cast<size_t>(lv) * L.w + lu;
-        L.masked[i] = 1;
-        L.Z[i] = 0;
-        L.P[i] = Eigen::Vector3f::Zero();
-        L.N[i] = Eigen::Vector3f::Zero();
-      }
-    Select(L, static_cast<int>(l));
-  }
-}
-
-// A view of a pyramid level for the motion segmenter (its depth as it is now).
-DepthView ViewOf(const Level& L, const Eigen::Isometry3d& T_world_cam, int64_t stamp_ns,
-                 double angular_speed, int stride) {
-  DepthView v;
-  v.width = L.w, v.height = L.h;
-  v.fx = L.fx, v.fy = L.fy, v.cx = L.cx, v.cy = L.cy;
-  v.depth_m = L.Z;
-  v.T_world_cam = T_world_cam;
-  v.stamp_ns = stamp_ns;
-  v.angular_speed_rad_s = angular_speed;
-  v.stride = stride;
-  return v;
-}
-
-// A mask at a coarser level (`factor` times smaller) at the finest level's size.
-std::vector<uint8_t> Upsample(const std::vector<uint8_t>& m, int w, int h, int w0, int h0,
-                              int factor) {
-  if (factor == 1) return m;
-  std::vector<uint8_t> out(static_cast<size_t>(w0) * h0, 0);
-  for (int v = 0; v < h0; ++v)
-    for (int u = 0; u < w0; ++u) {
-      const int uu = std::min(w - 1, u / factor), vv = std::min(h - 1, v / factor);
-      out[static_cast<size_t>(v) * w0 + u] = m[static_cast<size_t>(vv) * w + uu];
-    }
-  return out;
-}
-
-// Pixels of `L` usable by the geometric term (valid depth, unmasked).
-size_t ValidPixels(const Level& L) {
-  size_t n = 0;
-  for (size_t i = 0; i < L.Z.size(); ++i) n += L.Z[i] > 0 && !L.masked[i];
-  return n;
-}
-
 }  // namespace
 
 std::vector<std::string> RgbdOdometry::Config::Validate() const {
@@ -234,14 +178,9 @@ std::vector<std::string> RgbdOdometry::Config::Validate() const {
     p.push_back("sigmas and huber_k must be positive");
   if (!(lost_min_inliers >= 0 && lost_min_inliers < 1))
     p.push_back("lost_min_inliers: must be in [0, 1)");
-  if (dynamic_references < 1) p.push_back("dynamic_references: must be >= 1");
-  if (recent_references < 0) p.push_back("recent_references: must be >= 0");
-  if (recent_reference_every < 1) p.push_back("recent_reference_every: must be >= 1");
-  if (motion_level < 0) p.push_back("motion_level: must be >= 0");
   if (!(min_visible_fraction >= 0 && min_visible_fraction < 1))
     p.push_back("min_visible_fraction: must be in [0, 1)");
   if (max_uncertain_frames < 0) p.push_back("max_uncertain_frames: must be >= 0");
-  for (const std::string& m : motion.Validate()) p.push_back(m);
   return p;
 }
 
@@ -267,22 +206,7 @@ struct RgbdOdometry::Impl {
   Eigen::Isometry3d T_world_last = Eigen::Isometry3d::Identity();
   Eigen::Isometry3d velocity = Eigen::Isometry3d::Identity();  // last frame-to-frame motion
   bool have_last = false;
-  // Moving objects (detect_dynamic): the last keyframes as they saw the
-  // scene (references of the free-space test), the keyframe's own view, and
-  // the world points of the last frame's moving objects (the next frame's
-  // predicted mask).
-  MotionSegmenter segmenter;
-  std::deque<ReferenceView> motion_refs;
-  std::deque<ReferenceView> recent_refs;  // every few frames of the last second
-  int64_t frames_tracked = 0;
   int uncertain_frames = 0;  // in a row, on the prediction alone
-  std::optional<DepthView> kf_view;
-  std::vector<MovingObjectPrior> last_moving;
-  void AddMotionReference(const DepthView& v) {
-    if (!c.detect_dynamic) return;
-    motion_refs.emplace_back(v);
-    while (static_cast<int>(motion_refs.size()) > c.dynamic_references) motion_refs.pop_front();
-  }
   // The keyframe's frame and mask when its depth could not yet be brought to
   // its colour's time (no velocity known when it was built).
   std::optional<pipeline::RgbdFrame> uncompensated_kf;
@@ -539,7 +463,6 @@ RgbdOdometry::RgbdOdometry(Config config) : impl_(std::make_unique<Impl>()) {
   const auto problems = config.Validate();
   if (!problems.empty()) throw std::invalid_argument("RgbdOdometry::Config: " + problems.front());
   impl_->c = std::move(config);
-  impl_->segmenter = MotionSegmenter(impl_->c.motion);
 }
 RgbdOdometry::RgbdOdometry() : RgbdOdometry(Config()) {}
 RgbdOdometry::~RgbdOdometry() = default;
@@ -550,10 +473,6 @@ void RgbdOdometry::Reset() {
   impl_->keyframe.reset();
   impl_->previous.reset();
   impl_->window.clear();
-  impl_->motion_refs.clear();
-  impl_->recent_refs.clear();
-  impl_->kf_view.reset();
-  impl_->last_moving.clear();
   impl_->ForgetVelocity();
   impl_->uncompensated_kf.reset();
   impl_->uncompensated_kf_mask.reset();
@@ -580,26 +499,13 @@ RgbdOdometry::Result RgbdOdometry::Track(const pipeline::RgbdFrame& frame,
       s.c.compensate_depth_time && frame.depth_offset_ns != 0 && !depth_to_color;
   s.last_stamp_ns = static_cast<int64_t>(frame.meta.stamp_ns);
   const Eigen::Isometry3d predicted = Orthonormal(s.T_world_last * s.velocity);
-  const int stride = 1 << s.c.finest_level;
   if (!cur) {
     r.status = Result::Status::kLost;
     r.message = why;
     r.T_world_cam = predicted;
     s.ForgetVelocity();
-    s.last_moving.clear();
     return done();
   }
-  // The frame as the sensor saw it (moving objects included), at the
-  // segmentation's level: the free-space test's input, and a reference
-  // if it becomes a keyframe.
-  const double angular_speed =
-      s.velocity_dt_ns > 0 ? RotationDeg(s.velocity) * M_PI / 180 / (s.velocity_dt_ns * 1e-9) : 0;
-  const int ml = std::min(s.c.motion_level, static_cast<int>(cur->levels.size()) - 1);
-  const int factor = 1 << ml;
-  const Level& Lm = cur->levels[ml];
-  const int w0 = cur->levels[0].w, h0 = cur->levels[0].h;
-  DepthView view = ViewOf(Lm, predicted, frame.meta.stamp_ns, angular_speed, stride * factor);
-  const size_t valid_pixels = ValidPixels(cur->levels[0]);
   if (!s.keyframe) {
     // First frame, or after a loss: this frame anchors tracking at the last
     // known pose.
@@ -609,12 +515,6 @@ RgbdOdometry::Result RgbdOdometry::Track(const pipeline::RgbdFrame& frame,
     s.T_world_kf = s.T_world_last;
     s.ForgetVelocity();
     s.have_last = true;
-    // The references stay: the free-space test aligns each to the frame
-    // first and leaves out those it cannot align.
-    s.last_moving.clear();
-    view.T_world_cam = s.T_world_kf;
-    s.AddMotionReference(view);
-    s.kf_view = view;
     r.status = Result::Status::kInitialised;
     r.T_world_cam = s.T_world_kf;
     r.is_keyframe = true;
@@ -622,66 +522,18 @@ RgbdOdometry::Result RgbdOdometry::Track(const pipeline::RgbdFrame& frame,
     r.overlap = 1;
     return done();
   }
-  // The last frame's moving objects leave this frame before it is aligned
-  // (they would pull the pose along with them).
-  std::vector<uint8_t> moving(static_cast<size_t>(w0) * h0, 0);
-  if (s.c.detect_dynamic && !s.last_moving.empty()) {
-    view.T_world_cam = predicted;
-    moving = Upsample(s.segmenter.PredictMask(s.last_moving, view), Lm.w, Lm.h, w0, h0, factor);
-    ApplyMask(moving, *cur);
-  }
   // T maps keyframe coordinates into the current frame.
   Eigen::Isometry3d T = Orthonormal(predicted.inverse() * s.T_world_kf);
   Impl::Fit fit;
-  const int n_levels = static_cast<int>(cur->levels.size());
-  auto align = [&](int from_level) {
-    r.iterations = 0;
-    for (int l = from_level; l >= 0; --l) {
-      // Under fast rotation (blur, shrinking overlap with the keyframe) the
-      // previous frame also constrains the motion, at every level.
-      const bool two = s.previous && RotationDeg(s.velocity) > s.c.previous_frame_above_deg;
-      fit = s.Align(s.keyframe->levels[l], cur->levels[l], l + s.c.finest_level, s.c.iterations[l],
-                    T, two ? &s.previous->levels[l] : nullptr, s.T_kf_previous);
-      r.iterations += fit.iterations;
-    }
-  };
-  align(n_levels - 1);
-  Eigen::Isometry3d T_world_cur = Orthonormal(s.T_world_kf * T.inverse());
-  if (s.c.detect_dynamic) {
-    // Moving objects now: segmented against the last keyframes and recent
-    // frames at the pose just found. Objects the prediction missed (new
-    // ones, or ones that moved farther) leave the frame and the pose is
-    // refined without them.
-    view.T_world_cam = T_world_cur;
-    std::vector<const ReferenceView*> refs;
-    for (const ReferenceView& ref : s.motion_refs) refs.push_back(&ref);
-    for (const ReferenceView& ref : s.recent_refs) refs.push_back(&ref);
-    MotionSegmentation seg =
-        s.segmenter.Segment(view, refs, frame.depth.width, frame.depth.height, s.last_moving);
-    const std::vector<uint8_t> now = Upsample(seg.Mask(), Lm.w, Lm.h, w0, h0, factor);
-    size_t added = 0;
-    for (size_t i = 0; i < now.size(); ++i)
-      if (now[i] && !moving[i]) ++added, moving[i] = 1;
-    if (added > valid_pixels / 200) {
-      ApplyMask(moving, *cur);
-      align(std::min(1, n_levels - 1));
-      T_world_cur = Orthonormal(s.T_world_kf * T.inverse());
-      view.T_world_cam = T_world_cur;
-    }
-    s.last_moving = s.segmenter.Carry(seg, view, s.last_moving);
-    size_t marked = 0;
-    for (uint8_t m : moving) marked += m;
-    r.dynamic_fraction = valid_pixels ? static_cast<double>(marked) / valid_pixels : 0;
-    r.moving_objects = static_cast<int>(seg.regions.size());
-    r.motion = seg;
-    r.moving_mask = moving;
-    r.mask_width = w0, r.mask_height = h0, r.mask_stride = stride;
-    if (++s.frames_tracked % s.c.recent_reference_every == 0) {
-      s.recent_refs.emplace_back(view);
-      while (static_cast<int>(s.recent_refs.size()) > s.c.recent_references)
-        s.recent_refs.pop_front();
-    }
+  for (int l = static_cast<int>(cur->levels.size()) - 1; l >= 0; --l) {
+    // Under fast rotation (blur, shrinking overlap with the keyframe) the
+    // previous frame also constrains the motion, at every level.
+    const bool two = s.previous && RotationDeg(s.velocity) > s.c.previous_frame_above_deg;
+    fit = s.Align(s.keyframe->levels[l], cur->levels[l], l + s.c.finest_level, s.c.iterations[l],
+                  T, two ? &s.previous->levels[l] : nullptr, s.T_kf_previous);
+    r.iterations += fit.iterations;
   }
+  const Eigen::Isometry3d T_world_cur = Orthonormal(s.T_world_kf * T.inverse());
   r.T_world_cam = T_world_cur;
   r.overlap = fit.selected ? double(fit.in_view) / fit.selected : 0;
   // Agreement among the keyframe pixels that could agree: those hidden by a
@@ -733,7 +585,6 @@ RgbdOdometry::Result RgbdOdometry::Track(const pipeline::RgbdFrame& frame,
     s.keyframe.reset();
     s.previous.reset();
     s.window.clear();  // refinement must not tie new keyframes to the lost chain
-    s.last_moving.clear();
     s.uncertain_frames = 0;
     return done();
   }
@@ -746,28 +597,16 @@ RgbdOdometry::Result RgbdOdometry::Track(const pipeline::RgbdFrame& frame,
   s.velocity = Orthonormal(s.T_world_last.inverse() * T_world_cur);
   s.velocity_dt_ns = dt_ns;
   // The first keyframe, built before any velocity was known, is rebuilt at
-  // the colour's time now; before the moving-object test below, so that
-  // what that test removes from it stays removed.
+  // the colour's time now.
   if (s.uncompensated_kf) {
     std::string ignored;
     const pipeline::Image* kf_mask = s.uncompensated_kf_mask ? &*s.uncompensated_kf_mask : nullptr;
     if (auto M = s.DepthToColor(s.uncompensated_kf->depth_offset_ns))
       if (auto rebuilt = s.Build(*s.uncompensated_kf, kf_mask, M, &ignored)) {
         s.keyframe = std::move(rebuilt);
-        if (s.kf_view) s.kf_view->depth_m = s.keyframe->levels[ml].Z;
       }
     s.uncompensated_kf.reset();
     s.uncompensated_kf_mask.reset();
-  }
-  if (s.c.detect_dynamic && !new_keyframe && s.kf_view) {
-    // The other way round: keyframe objects in front of what this frame
-    // sees have moved since (including ones already there when tracking
-    // started); they leave the keyframe for good.
-    const ReferenceView now(view);
-    const MotionSegmentation moved =
-        s.segmenter.Segment(*s.kf_view, {&now}, frame.depth.width, frame.depth.height);
-    if (!moved.regions.empty())
-      ApplyMask(Upsample(moved.Mask(), moved.width, moved.height, w0, h0, factor), *s.keyframe);
   }
   s.T_world_last = T_world_cur;
   if (new_keyframe) {
@@ -776,11 +615,6 @@ RgbdOdometry::Result RgbdOdometry::Track(const pipeline::RgbdFrame& frame,
     s.previous.reset();  // the new keyframe is this frame
     s.T_world_kf = T_world_cur;
     r.is_keyframe = true;
-    view.T_world_cam = T_world_cur;
-    view.angular_speed_rad_s =
-        dt_ns > 0 ? RotationDeg(s.velocity) * M_PI / 180 / (dt_ns * 1e-9) : 0;
-    s.AddMotionReference(view);
-    s.kf_view = view;
     if (s.c.window_size >= 2) s.RefineWithWindow(r);
   } else if (s.c.previous_frame_above_deg < 180) {
     s.previous = std::move(cur);

@@ -17,6 +17,7 @@ namespace dyn4d::perception {
 
 std::vector<std::string> SceneTracker::Options::Validate() const {
   std::vector<std::string> p = odometry.Validate();
+  for (const std::string& m : segmentation.Validate()) p.push_back(m);
   if (lookahead_frames < 0) p.push_back("lookahead_frames: must be >= 0");
   if (past_frames < 0) p.push_back("past_frames: must be >= 0");
   if (reference_every < 1) p.push_back("reference_every: must be >= 1");
@@ -39,14 +40,13 @@ const SceneTracker::Options& Checked(const SceneTracker::Options& o) {
 // aligns each reference to the frame itself.
 RgbdOdometry::Config RoughConfig(RgbdOdometry::Config c) {
   if (c.finest_level < 3) ++c.finest_level;  // same number of levels: fast rotations still converge
-  c.detect_dynamic = false;
   c.window_size = 0;
   return c;
 }
 
 MotionProposalStream::Options StreamOptions(const SceneTracker::Options& o) {
   MotionProposalStream::Options s;
-  s.segmentation = o.odometry.motion;
+  s.segmentation = o.segmentation;
   s.stride = o.motion_stride;
   s.lookahead_frames = o.lookahead_frames;
   s.past_frames = o.past_frames;
@@ -149,8 +149,8 @@ struct SceneTracker::Impl {
   std::optional<Clock::time_point> last_return;
   Clock::duration last_busy{};
 
-  explicit Impl(const Options& options) : o(Checked(options)), odometry(FinalConfig(options)) {
-    if (o.odometry.detect_dynamic) {
+  explicit Impl(const Options& options) : o(Checked(options)), odometry(options.odometry) {
+    if (o.detect_moving_objects) {
       rough.emplace(RoughConfig(o.odometry));
       stream.emplace(StreamOptions(o));
       if (o.final_pass_thread) worker = std::thread([this] { Work(); });
@@ -164,12 +164,6 @@ struct SceneTracker::Impl {
     }
     changed.notify_all();
     worker.join();
-  }
-  static RgbdOdometry::Config FinalConfig(const Options& o) {
-    RgbdOdometry::Config c = o.odometry;
-    // The segmentation (step 2) supplies the masks.
-    c.detect_dynamic = false;
-    return c;
   }
 
   // Without moving-object detection: one pass, masks only from outside.

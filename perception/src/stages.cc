@@ -338,14 +338,8 @@ RgbdOdometry::Config ReadOdometryConfig(pipeline::Params& p) {
       p.GetDouble("previous_frame_above_deg", c.previous_frame_above_deg, 0, 180);
   c.window_size = p.GetInt("window_size", c.window_size, 0, 20);
   c.compensate_depth_time = p.GetBool("compensate_depth_time", c.compensate_depth_time);
-  c.detect_dynamic = p.GetBool("detect_dynamic", c.detect_dynamic);
-  c.dynamic_references = p.GetInt("dynamic_references", c.dynamic_references, 1, 64);
-  c.recent_references = p.GetInt("recent_references", c.recent_references, 0, 64);
-  c.recent_reference_every = p.GetInt("recent_reference_every", c.recent_reference_every, 1, 1000);
-  c.motion_level = p.GetInt("motion_level", c.motion_level, 0, 5);
   c.min_visible_fraction = p.GetDouble("min_visible_fraction", c.min_visible_fraction, 0, 0.99);
   c.max_uncertain_frames = p.GetInt("max_uncertain_frames", c.max_uncertain_frames, 0, 10000);
-  c.motion = ReadMotionSegmentationConfig(p, c.motion);
   for (const std::string& problem : c.Validate()) p.AddProblem("", problem);
   return c;
 }
@@ -353,6 +347,8 @@ RgbdOdometry::Config ReadOdometryConfig(pipeline::Params& p) {
 SceneTracker::Options ReadSceneTrackerOptions(pipeline::Params& p) {
   SceneTracker::Options o;
   o.odometry = ReadOdometryConfig(p);
+  o.detect_moving_objects = p.GetBool("detect_dynamic", o.detect_moving_objects);
+  o.segmentation = ReadMotionSegmentationConfig(p, o.segmentation);
   o.lookahead_frames = p.GetInt("lookahead_frames", o.lookahead_frames, 0, 1000);
   o.past_frames = p.GetInt("past_frames", o.past_frames, 0, 100000);
   o.reference_every = p.GetInt("reference_every", o.reference_every, 1, 1000);

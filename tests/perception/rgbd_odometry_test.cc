@@ -143,23 +143,3 @@ TEST_CASE("Depth taken later than colour is brought to the colour's time",
   CHECK(on.ate_rmse_m < 0.85 * off.ate_rmse_m);
   CHECK(on.ate_rmse_m < 0.0015);
 }
-
-TEST_CASE("A large moving object passing the camera does not drag the pose along",
-          "[perception][odometry]") {
-  // Seed 2 with five objects: a person walks across a metre from the camera,
-  // covering up to a third of the view for 40 frames. Without masks the
-  // odometry followed the person (ATE 0.99 m at 640x480); pixels seen in
-  // front of what earlier keyframes saw there are now left out of the
-  // references. (At 320x240, tracked at 160x120, it is not enough: 0.54 m
-  // against 1.10 m.)
-  io::SyntheticScene::Config c = Scene(5);
-  c.seed = 2, c.num_frames = 90, c.width = 640, c.height = 480, c.fx = c.fy = 525;
-  const io::SyntheticScene scene(c);
-  RgbdOdometry::Config with, without;
-  without.detect_dynamic = false;
-  const double ate_with = TrackScene(scene, false, nullptr, nullptr, with);
-  const double ate_without = TrackScene(scene, false, nullptr, nullptr, without);
-  INFO("ATE with moving-pixel detection " << ate_with << " m, without " << ate_without << " m");
-  CHECK(ate_with < 0.01);
-  CHECK(ate_without > 0.1);
-}

@@ -103,10 +103,10 @@ TEST_CASE("live tracker: each frame comes out of its own Push, and a person clos
   sc.width = 640, sc.height = 480, sc.fx = sc.fy = 525, sc.num_frames = 90;
   sc.num_objects = 5, sc.seed = 2;
   const io::SyntheticScene scene(sc);
-  auto run = [&](bool detect_dynamic, int* prompt, int* with_objects) {
+  auto run = [&](bool detect_moving_objects, int* prompt, int* with_objects) {
     perception::SceneTracker::Options o;  // lookahead_frames 0: live
     o.final_pass_thread = false;
-    o.odometry.detect_dynamic = detect_dynamic;
+    o.detect_moving_objects = detect_moving_objects;
     perception::SceneTracker tracker(o);
     std::vector<std::pair<perception::StampedPose, perception::StampedPose>> pairs;
     for (int i = 0; i < sc.num_frames; ++i) {

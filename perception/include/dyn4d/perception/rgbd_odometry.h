@@ -4,10 +4,10 @@
 /// Gauss-Newton on a photometric term (intensity difference, as DVO, Kerl et
 /// al. 2013) and a geometric term (point-to-plane distance to the current
 /// depth, as KinectFusion's ICP), robustly weighted (Huber, redescending beyond 3k) so that moving
-/// objects and depth noise do not drive the pose; pixels of a dynamic mask
-/// are left out entirely, and so are pixels found moving by a free-space test
-/// against earlier keyframes once a frame becomes a reference. A constant-velocity prior seeds each
-/// frame, so fast rotations (TUM fr1/rpy: 3-4 degrees a frame) converge.
+/// objects and depth noise do not drive the pose; pixels of a moving-object
+/// mask (SceneTracker finds the moving objects) are left out entirely, of
+/// the frame and of a keyframe made of it. A constant-velocity prior seeds
+/// each frame, so fast rotations (TUM fr1/rpy: 3-4 degrees a frame) converge.
 
 #include <Eigen/Geometry>
 #include <memory>
@@ -15,7 +15,6 @@
 #include <string>
 #include <vector>
 
-#include "dyn4d/perception/motion_segmentation.h"
 #include "dyn4d/pipeline/messages.h"
 
 namespace dyn4d::perception {
@@ -71,23 +70,6 @@ class RgbdOdometry {
     /// The first keyframe, built before any velocity is known, is rebuilt
     /// once the second frame gives one.
     bool compensate_depth_time = true;
-    /// Moving objects without masks (MotionSegmenter: free-space
-    /// violations against the last `dynamic_references` keyframes under a
-    /// depth noise model, grown into whole objects). The last frame's
-    /// objects, re-projected and grown by how far they can move in the
-    /// image (MotionSegmentationConfig::max_object_speed_mps), leave each
-    /// frame before it is aligned; objects found after alignment that the
-    /// prediction missed leave it too and the pose is refined without them.
-    /// Keyframes keep no moving object (objects a later frame sees through
-    /// leave the keyframe), so later frames never align to one.
-    bool detect_dynamic = true;
-    MotionSegmentationConfig motion;
-    int dynamic_references = 4;      ///< the last keyframes the test looks through ...
-    int recent_references = 8;       ///< ... and this many recent frames,
-    int recent_reference_every = 4;  ///< one every this many frames (about a second)
-    /// Pyramid level (above the finest used) the segmentation works at: 1 =
-    /// half the tracking resolution (160x120 for 640x480 input).
-    int motion_level = 1;
     /// Uncertain (reported lost: the prediction stands in, nothing reaches
     /// the map, the keyframe stays) when less than this share of the
     /// keyframe is visible in the frame (not out of view, not hidden by a
@@ -121,16 +103,8 @@ class RgbdOdometry {
     /// Keyframe pixels agreeing at the finest level, of those not hidden by
     /// a moving object in this frame.
     double inlier_fraction = 0;
-    double overlap = 0;           ///< keyframe pixels that project into this frame
-    double dynamic_fraction = 0;  ///< share of the depth left out as moving (detect_dynamic)
-    int moving_objects = 0;       ///< moving objects segmented in this frame
-    /// The segmentation (detect_dynamic): per-pixel evidence and the moving
-    /// objects, at the segmentation's level.
-    MotionSegmentation motion;
-    /// The pixels left out as moving (1), at the finest level used: the
-    /// frame's resolution divided by mask_stride.
-    std::vector<uint8_t> moving_mask;
-    int mask_width = 0, mask_height = 0, mask_stride = 1;
+    double overlap = 0;      ///< keyframe pixels that project into this frame
+    int moving_objects = 0;  ///< moving objects left out of this frame (set by SceneTracker)
     int iterations = 0;
     double time_ms = 0;
     bool usable() const { return status != Status::kLost; }

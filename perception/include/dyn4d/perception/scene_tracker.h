@@ -25,7 +25,7 @@
 /// late. The same three steps serve both: on Bonn crowd the live camera
 /// error was 0.56-0.67 m (seven starts of the excerpt) when the live tracker
 /// was one odometry pass segmenting against its own keyframes, 0.14-0.23 m
-/// this way. With `odometry.detect_dynamic` false there is one plain pass
+/// this way. With `detect_moving_objects` false there is one plain pass
 /// and no moving objects (masks only from outside).
 #include <deque>
 #include <memory>
@@ -44,7 +44,11 @@ class SceneTracker {
  public:
   struct Options {
     RgbdOdometry::Config odometry;  ///< the final pass (the rough one is derived from it)
-    int lookahead_frames = 0;       ///< 0: live, causal
+    /// Steps 2-3 (the geometry node's `detect_dynamic`); off: one plain
+    /// odometry pass whose only masks come from outside.
+    bool detect_moving_objects = true;
+    MotionSegmentationConfig segmentation;  ///< step 2
+    int lookahead_frames = 0;               ///< 0: live, causal
     int past_frames = 60;           ///< the segmentation's references back ...
     int reference_every = 6;        ///< ... every this many frames
     /// The segmentation's resolution: every stride-th pixel (4: 160x120

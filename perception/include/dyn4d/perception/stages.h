@@ -19,13 +19,13 @@ void RegisterStages(pipeline::StageRegistry& registry);
 /// sigma_depth_m, huber_k, max_depth_m, keyframe_translation_m,
 /// keyframe_rotation_deg, keyframe_min_overlap, finest_level, levels, iterations,
 /// previous_frame_above_deg, window_size, compensate_depth_time,
-/// detect_dynamic, dynamic_margin_m) over the
-/// defaults; problems are recorded in `p`. `dyn4d bench geometry --param`
-/// reads the same names.
+/// min_visible_fraction, max_uncertain_frames) over the defaults; problems
+/// are recorded in `p`. `dyn4d bench geometry --param` reads the same names.
 RgbdOdometry::Config ReadOdometryConfig(pipeline::Params& p);
 /// The geometry node's tracker parameters: ReadOdometryConfig's, and
-/// lookahead_frames (0: live), past_frames, reference_every, motion_stride
-/// (SceneTracker::Options).
+/// detect_dynamic, the motion segmentation's (below), lookahead_frames (0:
+/// live), past_frames, reference_every, motion_stride, mask_margin_px,
+/// final_pass_thread (SceneTracker::Options).
 SceneTracker::Options ReadSceneTrackerOptions(pipeline::Params& p);
 /// The motion segmentation parameters of the geometry and motion_proposals
 /// nodes (noise_sigma0_m, noise_quadratic_per_m, noise_offset_m, n_sigma,
