@@ -132,10 +132,6 @@ std::vector<uint8_t> Dilate(const std::vector<uint8_t>& m, int w, int h, int r) 
   return out;
 }
 
-// Where a prior object is expected in `view`: its points re-projected,
-// grown by the image motion an object at `speed` can make since; and, per
-// pixel, the depths it can have there (the nearest and farthest predicted
-// depth within that reach, widened by the reach and the noise).
 // The pixel of `view` (index) on which a point in its camera frame lands,
 // if in front of the camera and inside the image.
 std::optional<size_t> PixelOf(const DepthView& view, const Eigen::Vector3f& q) {
@@ -146,6 +142,15 @@ std::optional<size_t> PixelOf(const DepthView& view, const Eigen::Vector3f& q) {
   return static_cast<size_t>(v) * view.width + u;
 }
 
+// The time `seconds` before `stamp_ns`.
+int64_t Before(int64_t stamp_ns, double seconds) {
+  return stamp_ns - static_cast<int64_t>(seconds * 1e9);
+}
+
+// Where a prior object is expected in `view`: its points re-projected,
+// grown by the image motion an object at `speed` can make since; and, per
+// pixel, the depths it can have there (the nearest and farthest predicted
+// depth within that reach, widened by the reach and the noise).
 struct PriorSeed {
   std::vector<uint8_t> mask;
   std::vector<uint8_t> core;  // where its points land now, before growing
@@ -448,7 +453,7 @@ std::vector<MovingObjectPrior> MotionSegmenter::Carry(
       h = p.history;
       h.push_back(std::make_shared<const MovingObjectPrior::Snapshot>(
           MovingObjectPrior::Snapshot{p.stamp_ns, p.world_points}));
-      const int64_t horizon = cur.stamp_ns - static_cast<int64_t>(config_.support_min_dt_s * 1e9);
+      const int64_t horizon = Before(cur.stamp_ns, config_.support_min_dt_s);
       size_t first = 0;
       while (first + 1 < h.size() && h[first + 1]->stamp_ns <= horizon) ++first;
       h.erase(h.begin(), h.begin() + static_cast<std::ptrdiff_t>(first));
@@ -703,7 +708,7 @@ MotionSegmentation MotionSegmenter::Segment(const DepthView& cur,
     motion.displaced_frames = prior.displaced_frames;
     motion.moved = prior.has_moved;
     Unmoved stopped;
-    const int64_t horizon = cur.stamp_ns - static_cast<int64_t>(c.support_min_dt_s * 1e9);
+    const int64_t horizon = Before(cur.stamp_ns, c.support_min_dt_s);
     if (prior.evidence_frames >= c.min_evidence_frames && !prior.history.empty() &&
         prior.history.front()->stamp_ns <= horizon) {
       const bool here = StillThere(prior.history.front()->world_points, cur, step).fraction >= 0.5;

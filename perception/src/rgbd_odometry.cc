@@ -4,10 +4,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <deque>
 #include <limits>
 
-#include "dyn4d/perception/motion_segmentation.h"
 #include "dyn4d/perception/pose.h"
 #include "normal_equations.h"
 #include "window_refinement.h"
@@ -182,6 +180,11 @@ std::vector<std::string> RgbdOdometry::Config::Validate() const {
     p.push_back("min_visible_fraction: must be in [0, 1)");
   if (max_uncertain_frames < 0) p.push_back("max_uncertain_frames: must be >= 0");
   return p;
+}
+
+pipeline::CameraPose PoseMessage(const RgbdOdometry::Result& r, const pipeline::MessageMeta& meta) {
+  return ToCameraPose(r.T_world_cam, meta,
+                      r.usable() ? pipeline::PoseStatus::kOk : pipeline::PoseStatus::kLost);
 }
 
 std::string ToString(RgbdOdometry::Result::Status s) {

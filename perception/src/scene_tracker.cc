@@ -197,7 +197,6 @@ struct SceneTracker::Impl {
     out.odometry = odometry.Track(out.frame, out.mask.empty() ? nullptr : &out.mask);
     if (s.pose.status != pipeline::PoseStatus::kLost && out.odometry.usable())
       Reframe(out.motion, ToIsometry(s.pose), out.odometry.T_world_cam);
-    out.odometry.moving_objects = static_cast<int>(out.motion.regions.size());
     return out;
   }
 
@@ -297,9 +296,7 @@ std::vector<SceneTracker::Output> SceneTracker::Push(const pipeline::RgbdFrame& 
   const auto entered = Impl::Clock::now();
   const bool paced = s.last_return && entered - *s.last_return > s.last_busy / 4;
   const RgbdOdometry::Result r = s.rough->Track(frame, known_moving);
-  const pipeline::CameraPose pose =
-      ToCameraPose(r.T_world_cam, frame.meta,
-                   r.usable() ? pipeline::PoseStatus::kOk : pipeline::PoseStatus::kLost);
+  const pipeline::CameraPose pose = PoseMessage(r, frame.meta);
   std::vector<Output> out = s.Hand(s.stream->Push(frame, pose), paced);
   s.last_return = Impl::Clock::now();
   s.last_busy = *s.last_return - entered;

@@ -207,9 +207,7 @@ class GeometryStage : public pipeline::Stage {
     if (lost) {
       if (lost_++ < 20) spdlog::warn("geometry: frame {} lost: {}", f.meta.seq, r.message);
     }
-    out.push_back(
-        {"poses", ToCameraPose(r.T_world_cam, f.meta,
-                               lost ? pipeline::PoseStatus::kLost : pipeline::PoseStatus::kOk)});
+    out.push_back({"poses", PoseMessage(r, f.meta)});
     pipeline::Detections moving;
     moving.meta = f.meta;
     moving.meta.source_id = "geometry";

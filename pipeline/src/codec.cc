@@ -72,6 +72,9 @@ std::string GetString(const json& obj, const std::string& path, const char* key)
   return v.get<std::string>();
 }
 
+// Detection::motion and Track::motion.
+const std::initializer_list<const char*> kMotionValues = {"moving", "stopped"};
+
 // A string field that must be one of `allowed` ("a, b or c" in the error).
 std::string GetOneOf(const json& obj, const std::string& path, const char* key,
                      std::initializer_list<const char*> allowed) {
@@ -347,7 +350,7 @@ void DecodeBody(const json& b, const PartReader& r, Detections& m) {
       d.extent = GetFixedArray<3, float>(items[i], p, "extent");
     }
     if (items[i].contains("motion"))  // optional (1.3)
-      d.motion = GetOneOf(items[i], p, "motion", {"moving", "stopped"});
+      d.motion = GetOneOf(items[i], p, "motion", kMotionValues);
     m.items.push_back(std::move(d));
   }
 }
@@ -395,7 +398,7 @@ void DecodeBody(const json& b, const PartReader& r, Tracks& m) {
     if (j.contains("state"))  // optional (protocol 1.2)
       t.state = GetOneOf(j, p, "state", {"tentative", "confirmed", "lost"});
     if (j.contains("motion"))  // optional (protocol 1.3)
-      t.motion = GetOneOf(j, p, "motion", {"moving", "stopped"});
+      t.motion = GetOneOf(j, p, "motion", kMotionValues);
     m.items.push_back(std::move(t));
   }
 }

@@ -82,46 +82,25 @@ SynthTrackingPath::SynthTrackingPath(perception::ObjectClassifier& classifier, O
 }
 
 std::vector<SynthTrackingPath::Frame> SynthTrackingPath::Push(const io::SyntheticScene::Rendered& r) {
+  return Segment(&r);
+}
+
+std::vector<SynthTrackingPath::Frame> SynthTrackingPath::Flush() { return Segment(nullptr); }
+
+std::vector<SynthTrackingPath::Frame> SynthTrackingPath::Segment(
+    const io::SyntheticScene::Rendered* r) {
   const auto t0 = Clock::now();
-  if (scene_tracker_) {
-    auto outs = scene_tracker_->Push(r.frame);
-    timing_.proposals_s += Seconds(t0);
-    return FinishTracker(std::move(outs));
-  }
-  auto outs = proposals_->Push(r.frame, r.pose);
-  timing_.proposals_s += Seconds(t0);
-  return FinishStream(std::move(outs));
-}
-
-std::vector<SynthTrackingPath::Frame> SynthTrackingPath::Flush() {
-  const auto t0 = Clock::now();
-  if (scene_tracker_) {
-    auto outs = scene_tracker_->Flush();
-    timing_.proposals_s += Seconds(t0);
-    return FinishTracker(std::move(outs));
-  }
-  auto outs = proposals_->Flush();
-  timing_.proposals_s += Seconds(t0);
-  return FinishStream(std::move(outs));
-}
-
-std::vector<SynthTrackingPath::Frame> SynthTrackingPath::FinishStream(
-    std::vector<perception::MotionProposalStream::Output>&& outs) {
   std::vector<Segmented> segmented;
-  for (auto& out : outs)
-    segmented.push_back({std::move(out.frame), out.pose, std::move(out.result.regions)});
-  return Finish(std::move(segmented));
-}
-
-std::vector<SynthTrackingPath::Frame> SynthTrackingPath::FinishTracker(
-    std::vector<perception::SceneTracker::Output>&& outs) {
-  std::vector<Segmented> segmented;
-  for (auto& out : outs) {
-    const pipeline::CameraPose pose = perception::ToCameraPose(
-        out.odometry.T_world_cam, out.frame.meta,
-        out.odometry.usable() ? pipeline::PoseStatus::kOk : pipeline::PoseStatus::kLost);
-    segmented.push_back({std::move(out.frame), pose, std::move(out.motion.regions)});
+  if (scene_tracker_) {
+    for (auto& out : r ? scene_tracker_->Push(r->frame) : scene_tracker_->Flush()) {
+      const pipeline::CameraPose pose = perception::PoseMessage(out.odometry, out.frame.meta);
+      segmented.push_back({std::move(out.frame), pose, std::move(out.motion.regions)});
+    }
+  } else {
+    for (auto& out : r ? proposals_->Push(r->frame, r->pose) : proposals_->Flush())
+      segmented.push_back({std::move(out.frame), out.pose, std::move(out.result.regions)});
   }
+  timing_.proposals_s += Seconds(t0);
   return Finish(std::move(segmented));
 }
 

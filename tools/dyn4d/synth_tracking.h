@@ -47,9 +47,10 @@ class SynthTrackingPath {
   const Timing& timing() const { return timing_; }
 
  private:
+  /// The frames the tracker (or the proposals) give for `r`, or at the
+  /// end of the stream (nullptr), recognised and tracked.
+  std::vector<Frame> Segment(const io::SyntheticScene::Rendered* r);
   std::vector<Frame> Finish(std::vector<Segmented>&& segmented);
-  std::vector<Frame> FinishStream(std::vector<perception::MotionProposalStream::Output>&& outs);
-  std::vector<Frame> FinishTracker(std::vector<perception::SceneTracker::Output>&& outs);
 
   perception::ObjectClassifier& classifier_;
   Options o_;

@@ -103,8 +103,7 @@ class RgbdOdometry {
     /// Keyframe pixels agreeing at the finest level, of those not hidden by
     /// a moving object in this frame.
     double inlier_fraction = 0;
-    double overlap = 0;      ///< keyframe pixels that project into this frame
-    int moving_objects = 0;  ///< moving objects left out of this frame (set by SceneTracker)
+    double overlap = 0;  ///< keyframe pixels that project into this frame
     int iterations = 0;
     double time_ms = 0;
     bool usable() const { return status != Status::kLost; }
@@ -130,5 +129,8 @@ class RgbdOdometry {
 };
 
 std::string ToString(RgbdOdometry::Result::Status s);
+
+/// The pose message of a tracked frame: kLost unless the result is usable.
+pipeline::CameraPose PoseMessage(const RgbdOdometry::Result& r, const pipeline::MessageMeta& meta);
 
 }  // namespace dyn4d::perception
