@@ -203,6 +203,55 @@ TEST_CASE("objects are whole bodies, and static surfaces beside them stay out", 
   }
 }
 
+TEST_CASE("the floor a person stands on is not part of them, even where no reference saw it",
+          "[perception]") {
+  // A room corner: the floor 1.2 m below the camera (y down) meets a wall
+  // 5.5 m ahead; a person (0.5 x 1.7 m) stands on the floor 3.5 m away, so
+  // the floor by their feet is at their depth. The reference, 1 s earlier,
+  // saw the empty room but not the floor nearer than row 95 (the camera
+  // pointed higher then): there the floor is unknown, and depth-continuous
+  // with the feet.
+  constexpr double kFloorY = 1.2, kWall = 5.5, kPerson = 3.5;
+  const double cy = kH / 2.0;
+  auto room = [&](uint64_t seq, bool person, int seen_rows) {
+    pipeline::RgbdFrame f = Frame(seq, kWall, {});
+    uint16_t* d = f.depth.data.mutable_as<uint16_t>();
+    const int feet_row = static_cast<int>(cy + kFloorY * kF / kPerson);
+    const int height_px = static_cast<int>(1.7 * kF / kPerson), width_px = 19;
+    for (int v = 0; v < kH; ++v)
+      for (int u = 0; u < kW; ++u) {
+        double z = kWall;
+        if (v > cy) z = std::min(z, kFloorY * kF / (v + 0.5 - cy));  // the floor ray's hit
+        if (person && v <= feet_row && v > feet_row - height_px && u >= 70 && u < 70 + width_px)
+          z = kPerson;
+        d[v * kW + u] = v < seen_rows ? static_cast<uint16_t>(z * 1000) : 0;
+      }
+    return f;
+  };
+  DepthView earlier = View(room(0, false, 95), At(0));
+  earlier.stamp_ns = -30 * kFrameNs;
+  const ReferenceView ref(earlier);
+  const DepthView cur = View(room(1, true, kH), At(0));
+  const int feet_row = static_cast<int>(cy + kFloorY * kF / kPerson);
+
+  const auto with_planes = Segment(MotionSegmenter(), cur, {&ref});
+  REQUIRE(with_planes.regions.size() == 1);
+  const auto& person = with_planes.regions[0];
+  CHECK(person.box.y + person.box.h <= feet_row + 2);
+  CHECK(person.box.x >= 68);
+  CHECK(person.box.x + person.box.w <= 70 + 19 + 2);
+  CHECK(with_planes.static_planes >= 1);
+  CHECK(with_planes.on_static_plane[115 * kW + 20] == 1);  // the near floor, unseen before
+  CHECK(with_planes.on_static_plane[60 * kW + 80] == 0);   // the person
+
+  MotionSegmentationConfig off;
+  off.static_plane_min_area_m2 = 0;
+  const auto without = Segment(MotionSegmenter(off), cur, {&ref});
+  REQUIRE(without.regions.size() == 1);
+  CHECK(without.regions[0].pixels > 2 * person.pixels);  // the floor grown in
+  CHECK(without.static_planes == 0);
+}
+
 TEST_CASE("an object walking away from the camera is found by the backward test", "[perception]") {
   // 5 frames ago the box was at 1.5 m; now it is at 1.8 m, same image place.
   // Forward, its points lie behind what the reference saw (occluded space,
