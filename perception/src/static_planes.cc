@@ -51,9 +51,10 @@ std::vector<uint8_t> StaticPlanePixels(const DepthView& view,
   if (planes_found) *planes_found = 0;
   if (!(c.static_plane_min_area_m2 > 0) || view.depth_m.size() != n) return on_plane;
 
-  // Candidates: surfaces not found moving; hypotheses come from the firmly
-  // static ones only (a plane must be static somewhere to be structure).
-  // Pixels found moving take part too (below), but are never structure.
+  // Candidates: every pixel with depth that is not a flying one. Plane
+  // hypotheses come from the firmly static ones (a plane must be static
+  // somewhere to be structure); pixels found moving count against a plane
+  // (below) and are never structure themselves.
   std::vector<Eigen::Vector3f> X(n, Eigen::Vector3f::Zero());
   std::vector<float> tolerance(n, 0), fronto_area(n, 0);
   std::vector<uint8_t> available(n, 0), moving(n, 0);
