@@ -252,6 +252,25 @@ TEST_CASE("the floor a person stands on is not part of them, even where no refer
   CHECK(without.static_planes == 0);
 }
 
+TEST_CASE("a large face sliding along itself is not structure, the wall behind it is",
+          "[perception]") {
+  // A board 1.2 x 1.5 m (1.8 m^2, larger than static_plane_min_area_m2)
+  // 2 m away slides 0.3 m sideways in front of a wall. The reference, 1 s
+  // earlier, saw it 20 px to the left: where it still covers what it
+  // covered, the board agrees with that view (firm static support); the
+  // strip it moved into is seen through (a quarter of it).
+  DepthView earlier = View(Frame(0, 5.5, {{30, 10, 79, 98, 2.0}}), At(0));
+  earlier.stamp_ns = -30 * kFrameNs;
+  const ReferenceView ref(earlier);
+  const auto r = Segment(MotionSegmenter(), View(Frame(1, 5.5, {{50, 10, 79, 98, 2.0}}), At(0)),
+                         {&ref});
+  CHECK(r.on_static_plane[60 * kW + 70] == 0);   // the board where it agrees with the view
+  CHECK(r.on_static_plane[60 * kW + 120] == 0);  // the strip seen through
+  CHECK(r.on_static_plane[60 * kW + 150] == 1);  // the wall
+  CHECK(r.on_static_plane[5 * kW + 70] == 1);
+  REQUIRE_FALSE(r.regions.empty());  // the strip is a moving object
+}
+
 TEST_CASE("an object walking away from the camera is found by the backward test", "[perception]") {
   // 5 frames ago the box was at 1.5 m; now it is at 1.8 m, same image place.
   // Forward, its points lie behind what the reference saw (occluded space,
