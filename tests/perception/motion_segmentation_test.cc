@@ -262,8 +262,8 @@ TEST_CASE("a large face sliding along itself is not structure, the wall behind i
   DepthView earlier = View(Frame(0, 5.5, {{30, 10, 79, 98, 2.0}}), At(0));
   earlier.stamp_ns = -30 * kFrameNs;
   const ReferenceView ref(earlier);
-  const auto r = Segment(MotionSegmenter(), View(Frame(1, 5.5, {{50, 10, 79, 98, 2.0}}), At(0)),
-                         {&ref});
+  const auto r =
+      Segment(MotionSegmenter(), View(Frame(1, 5.5, {{50, 10, 79, 98, 2.0}}), At(0)), {&ref});
   CHECK(r.on_static_plane[60 * kW + 70] == 0);   // the board where it agrees with the view
   CHECK(r.on_static_plane[60 * kW + 120] == 0);  // the strip seen through
   CHECK(r.on_static_plane[60 * kW + 150] == 1);  // the wall
