@@ -682,8 +682,9 @@ MotionSegmentation MotionSegmenter::Segment(const DepthView& cur,
   // The room's large static planes: no object grows onto them or keeps
   // them (the floor under a person's feet, seen only by views a moment
   // away, is still the floor).
-  out.on_static_plane =
-      StaticPlanePixels(cur, out.evidence, firm_static, c, step, &out.static_planes);
+  StaticPlanes planes = FindStaticPlanes(cur, out.evidence, firm_static, c, step);
+  out.on_static_plane = std::move(planes.on_plane);
+  out.static_planes = planes.planes;
   const std::vector<uint8_t>& structure = out.on_static_plane;
 
   // Where the previous frame's objects are expected, at a depth they can

@@ -39,17 +39,15 @@ struct Moments {
 
 }  // namespace
 
-std::vector<uint8_t> StaticPlanePixels(const DepthView& view,
-                                       const std::vector<MotionEvidence>& evidence,
-                                       const std::vector<uint8_t>& firm_static,
-                                       const MotionSegmentationConfig& c,
-                                       const std::function<float(float)>& depth_step,
-                                       int* planes_found) {
+StaticPlanes FindStaticPlanes(const DepthView& view, const std::vector<MotionEvidence>& evidence,
+                              const std::vector<uint8_t>& firm_static,
+                              const MotionSegmentationConfig& c,
+                              const std::function<float(float)>& depth_step) {
   const int w = view.width, h = view.height;
   const size_t n = static_cast<size_t>(w) * h;
-  std::vector<uint8_t> on_plane(n, 0);
-  if (planes_found) *planes_found = 0;
-  if (!(c.static_plane_min_area_m2 > 0) || view.depth_m.size() != n) return on_plane;
+  StaticPlanes found;
+  found.on_plane.assign(n, 0);
+  if (!(c.static_plane_min_area_m2 > 0) || view.depth_m.size() != n) return found;
 
   // Candidates: every pixel with depth that is not a flying one. Plane
   // hypotheses come from the firmly static ones (a plane must be static
@@ -83,8 +81,11 @@ std::vector<uint8_t> StaticPlanePixels(const DepthView& view,
   constexpr size_t kScoreSamples = 512;
   std::mt19937 rng(20261203);
   std::vector<size_t> pool, scored, stack, members;
-  std::vector<uint8_t> inlier(n, 0);
-  std::vector<int> component(n, -1);
+  std::vector<uint8_t> inlier(n, 0), visited(n, 0);
+  // A pixel still free for a plane, within the depth noise of it.
+  auto on = [&](const Plane& plane, size_t i) {
+    return available[i] && plane.Distance(X[i]) < tolerance[i];
+  };
   for (int k = 0; k < kMaxPlanes; ++k) {
     pool.clear(), scored.clear();
     size_t candidates = 0;
@@ -112,7 +113,7 @@ std::vector<uint8_t> StaticPlanePixels(const DepthView& view,
       p.d = -p.n.dot(a);
       float area = 0;
       for (size_t i : scored)
-        if (p.Distance(X[i]) < tolerance[i]) area += fronto_area[i];
+        if (on(p, i)) area += fronto_area[i];
       if (area > best_area) best_area = area, best = p;
     }
     // The subsample's area scaled to all candidates; at most 5x that as
@@ -122,7 +123,7 @@ std::vector<uint8_t> StaticPlanePixels(const DepthView& view,
     for (int r = 0; r < kRefinements; ++r) {
       Moments m;
       for (size_t i = 0; i < n; ++i)
-        if (available[i] && best.Distance(X[i]) < tolerance[i]) m.Add(X[i]);
+        if (on(best, i)) m.Add(X[i]);
       if (!m.Fit(&best)) break;
     }
     // Its connected parts (same surface: neighbours within the depth step),
@@ -133,15 +134,15 @@ std::vector<uint8_t> StaticPlanePixels(const DepthView& view,
     // of it) is one: the face of a box sliding along itself agrees with
     // earlier views where it still covers what it covered, and its leading
     // strip is seen through.
-    std::fill(component.begin(), component.end(), -1);
-    for (size_t i = 0; i < n; ++i) inlier[i] = available[i] && best.Distance(X[i]) < tolerance[i];
+    std::fill(visited.begin(), visited.end(), 0);
+    for (size_t i = 0; i < n; ++i) inlier[i] = on(best, i);
     bool any = false;
     for (size_t s = 0; s < n; ++s) {
-      if (!inlier[s] || component[s] >= 0) continue;
+      if (!inlier[s] || visited[s]) continue;
       members.clear();
       double area = 0, moving_area = 0;
       bool seeded = false;
-      component[s] = static_cast<int>(s);
+      visited[s] = 1;
       stack.assign(1, s);
       while (!stack.empty()) {
         const size_t i = stack.back();
@@ -157,9 +158,9 @@ std::vector<uint8_t> StaticPlanePixels(const DepthView& view,
         for (const auto& q : nb) {
           if (q[0] < 0 || q[1] < 0 || q[0] >= w || q[1] >= h) continue;
           const size_t j = static_cast<size_t>(q[1]) * w + q[0];
-          if (!inlier[j] || component[j] >= 0) continue;
+          if (!inlier[j] || visited[j]) continue;
           if (std::abs(X[j].z() - X[i].z()) > depth_step(std::min(X[i].z(), X[j].z()))) continue;
-          component[j] = static_cast<int>(s);
+          visited[j] = 1;
           stack.push_back(j);
         }
       }
@@ -167,13 +168,13 @@ std::vector<uint8_t> StaticPlanePixels(const DepthView& view,
           moving_area >= c.min_evidence_fraction * area)
         continue;
       any = true;
-      for (size_t i : members) on_plane[i] = !moving[i];
+      for (size_t i : members) found.on_plane[i] = !moving[i];
     }
     for (size_t i = 0; i < n; ++i)
       if (inlier[i]) available[i] = 0;
-    if (any && planes_found) ++*planes_found;
+    found.planes += any;
   }
-  return on_plane;
+  return found;
 }
 
 }  // namespace dyn4d::perception
