@@ -9,7 +9,6 @@
 
 #include "dyn4d/perception/pose.h"
 #include "normal_equations.h"
-#include "static_planes.h"
 
 namespace dyn4d::perception {
 
@@ -40,7 +39,6 @@ std::vector<std::string> MotionSegmentationConfig::Validate() const {
   if (persist_frames < 0) p.push_back("persist_frames: must be >= 0");
   if (min_evidence_frames < 1) p.push_back("min_evidence_frames: must be >= 1");
   if (!(support_min_dt_s >= 0)) p.push_back("support_min_dt_s: must be >= 0");
-  if (!(static_plane_min_area_m2 >= 0)) p.push_back("static_plane_min_area_m2: must be >= 0");
   return p;
 }
 
@@ -679,14 +677,6 @@ MotionSegmentation MotionSegmenter::Segment(const DepthView& cur,
       }
     }
 
-  // The room's large static planes: no object grows onto them or keeps
-  // them (the floor under a person's feet, seen only by views a moment
-  // away, is still the floor).
-  StaticPlanes planes = FindStaticPlanes(cur, out.evidence, firm_static, c, step);
-  out.on_static_plane = std::move(planes.on_plane);
-  out.static_planes = planes.planes;
-  const std::vector<uint8_t>& structure = out.on_static_plane;
-
   // Where the previous frame's objects are expected, at a depth they can
   // have: seeds too (pixel -> the prior with the fewest frames without
   // evidence among those expected there).
@@ -732,7 +722,7 @@ MotionSegmentation MotionSegmenter::Segment(const DepthView& cur,
     }
     motion.stopped = !stopped.mask.empty();
     for (size_t i = 0; i < n; ++i) {
-      if (!p.mask[i] || structure[i] || z[i] < p.z_lo[i] || z[i] > p.z_hi[i]) continue;
+      if (!p.mask[i] || z[i] < p.z_lo[i] || z[i] > p.z_hi[i]) continue;
       const MotionEvidence e = out.evidence[i];
       if (e == MotionEvidence::kInvalid || e == MotionEvidence::kEdge) continue;
       // Where the object itself was a moment ago, a view taken then agrees
@@ -796,7 +786,7 @@ MotionSegmentation MotionSegmenter::Segment(const DepthView& cur,
         const int j = q[1] * w + q[0];
         if (region[j] >= 0) continue;
         const MotionEvidence e = out.evidence[j];
-        if (e == MotionEvidence::kInvalid || structure[j]) continue;
+        if (e == MotionEvidence::kInvalid) continue;
         if (e == MotionEvidence::kStatic && !carried_core[j]) continue;
         if (carried && !expected[j]) continue;
         if (std::abs(z[j] - z[i]) > step(std::min(z[i], z[j]))) continue;

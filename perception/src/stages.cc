@@ -381,8 +381,6 @@ MotionSegmentationConfig ReadMotionSegmentationConfig(pipeline::Params& p,
   c.min_evidence_frames = p.GetInt("min_evidence_frames", c.min_evidence_frames, 1, 100000);
   c.backward_test = p.GetBool("backward_test", c.backward_test);
   c.support_min_dt_s = p.GetDouble("support_min_dt_s", c.support_min_dt_s, 0, 100);
-  c.static_plane_min_area_m2 =
-      p.GetDouble("static_plane_min_area_m2", c.static_plane_min_area_m2, 0, 1000);
   for (const std::string& problem : c.Validate()) p.AddProblem("", problem);
   return c;
 }

@@ -131,9 +131,5 @@ TEST_CASE("live tracker: each frame comes out of its own Push, and a person clos
   CHECK(with_objects > 30);
   CHECK(with_objects_plain == 0);
   CHECK(ate_plain > 0.1);  // one plain pass follows the person
-  // Measured 0.042 m (1.6 mm before the segmentation kept large static
-  // planes out of objects: for 30 frames, while the person fills a third of
-  // the view, no reference aligns, and which frame's alignment happens to
-  // hold first decides it; README, "The room's large planes are structure").
-  CHECK(ate < 0.1);
+  CHECK(ate < 0.02);
 }

@@ -134,14 +134,6 @@ struct MotionSegmentationConfig {
   /// that object now. Finds objects walking away from the camera, which
   /// the forward test only flags against later references.
   bool backward_test = true;
-  /// The room's large planes (floor, walls, table tops) are structure: a
-  /// plane in the current view whose part connected to firmly static
-  /// pixels covers at least this much surface (m^2; larger than the side
-  /// of anything expected to move, a person's silhouette is 0.5-0.8) is
-  /// static where no reference saw it or saw it only a moment ago. Regions
-  /// do not grow onto it and carried objects do not keep it: the floor a
-  /// person stands on is not part of them. 0 = off.
-  double static_plane_min_area_m2 = 1.0;
   std::vector<std::string> Validate() const;
 };
 
@@ -273,9 +265,6 @@ struct MotionSegmentation {
   int references = 0;  ///< references used
   int refined = 0;     ///< references whose relative pose the alignment corrected
   int unaligned = 0;   ///< references left out: their pose could not be verified
-  int static_planes = 0;  ///< large static planes found (static_plane_min_area_m2)
-  /// Per working pixel: 1 = on one of those planes (never part of a region).
-  std::vector<uint8_t> on_static_plane;
   /// Working-resolution mask of the regions (1 = moving object).
   std::vector<uint8_t> Mask() const;
 };

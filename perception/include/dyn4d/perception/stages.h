@@ -32,8 +32,8 @@ SceneTracker::Options ReadSceneTrackerOptions(pipeline::Params& p);
 /// pose_sigma_m, pose_sigma_deg, time_uncertainty_s, edge_rel,
 /// min_evidence_area_m2, min_evidence_fraction, min_region_area_m2,
 /// merge_gap_m, min_depth_m, max_depth_m, refine_poses, max_object_speed_mps,
-/// persist_frames, min_evidence_frames, backward_test, support_min_dt_s,
-/// static_plane_min_area_m2) over `defaults`; problems are
+/// persist_frames, min_evidence_frames, backward_test, support_min_dt_s)
+/// over `defaults`; problems are
 /// recorded in `p`.
 MotionSegmentationConfig ReadMotionSegmentationConfig(pipeline::Params& p,
                                                       const MotionSegmentationConfig& defaults);
