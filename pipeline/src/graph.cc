@@ -3,6 +3,9 @@
 #include <spdlog/spdlog.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include <algorithm>
 #include <cstdio>
@@ -21,6 +24,22 @@
 
 namespace dyn4d::pipeline {
 namespace {
+
+// Hands the heap's free pages back to the system; false where the C library
+// cannot. glibc keeps memory that was freed inside its arenas (only an
+// arena's top is returned), so a long run's resident set crept up by a few
+// MiB a minute while the memory in use stayed flat (heaptrack; README,
+// "Memory on long runs"). malloc_trim walks each arena under its lock and
+// releases whole free pages inside it too: 1.4 ms a call on the default
+// graph (4.4 ms at most over 163 calls).
+bool ReleaseFreeHeapPages() {
+#ifdef __GLIBC__
+  malloc_trim(0);
+  return true;
+#else
+  return false;
+#endif
+}
 
 // Nodes publish Stats here; the graph runner in the same process collects it.
 constexpr const char* kStatsEndpoint = "inproc://dyn4d.stats";
@@ -549,8 +568,7 @@ size_t TerminalColumns() {
 
 // The per-message timing log, written whole (.partial, then renamed) or not
 // at all; a failure is a warning: the run's outputs do not depend on it.
-void WriteTrace(const std::string& path,
-                const std::vector<std::unique_ptr<NodeRunner>>& runners) {
+void WriteTrace(const std::string& path, const std::vector<std::unique_ptr<NodeRunner>>& runners) {
   const std::string partial = path + ".partial";
   std::string why = "disk full?";
   {
@@ -749,10 +767,9 @@ RunResult Graph::Run(RunControl& control) {
       const NodeConfig* producer = impl_->config.ProducerOf(topic);
       if (!producer || !local_nodes.count(producer->name)) remote_inputs.insert(port);
     }
-    runners.push_back(std::make_unique<NodeRunner>(impl_->config, *node, std::move(stage), ctx,
-                                                   control, impl_->options.stats_period_s,
-                                                   std::move(remote_inputs),
-                                                   !impl_->options.trace_file.empty()));
+    runners.push_back(std::make_unique<NodeRunner>(
+        impl_->config, *node, std::move(stage), ctx, control, impl_->options.stats_period_s,
+        std::move(remote_inputs), !impl_->options.trace_file.empty()));
   }
   for (auto& r : runners) r->Start();
 
@@ -772,9 +789,15 @@ RunResult Graph::Run(RunControl& control) {
       }
       return true;
     };
+    double last_release = 0;
     while (!nodes_done.load()) {
       drain_one(std::chrono::milliseconds(200));
       const double now = elapsed();
+      if (impl_->options.release_memory_period_s > 0 &&
+          now - last_release >= impl_->options.release_memory_period_s) {
+        if (ReleaseFreeHeapPages()) ++result.heap_releases;
+        last_release = now;
+      }
       // A terminal gets a live line; a log gets a line every 5 s.
       if (impl_->options.status_line && !latest.empty() && now - last_print >= (tty ? 1.0 : 5.0)) {
         // A terminal gets the one line that fits (or, asked for, the

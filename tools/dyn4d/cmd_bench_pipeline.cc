@@ -112,7 +112,9 @@ TraceSummary ReadTrace(const std::string& dir, const GraphRoles& roles) {
   }
   if (ms.empty()) return t;
   std::sort(ms.begin(), ms.end());
-  auto at = [&](double q) { return ms[std::min(ms.size() - 1, size_t(q * (ms.size() - 1) + 0.5))]; };
+  auto at = [&](double q) {
+    return ms[std::min(ms.size() - 1, size_t(q * (ms.size() - 1) + 0.5))];
+  };
   Latency& l = t.latency;
   l.frames = int(ms.size());
   l.p50_ms = at(0.5), l.p95_ms = at(0.95), l.p99_ms = at(0.99);
@@ -151,7 +153,8 @@ int ExitCode(int status) {
 }
 
 double CpuSeconds(const rusage& u) {
-  return u.ru_utime.tv_sec + u.ru_utime.tv_usec / 1e6 + u.ru_stime.tv_sec + u.ru_stime.tv_usec / 1e6;
+  return u.ru_utime.tv_sec + u.ru_utime.tv_usec / 1e6 + u.ru_stime.tv_sec +
+         u.ru_stime.tv_usec / 1e6;
 }
 
 // Runs a child to its end; its exit code and rusage back.
@@ -170,8 +173,7 @@ void FindSlowest(const std::string& dir, const std::string& source, CaseResult& 
   std::error_code ec;
   for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator();
        it.increment(ec)) {
-    if (it->path().filename().string().rfind("stats", 0) != 0 ||
-        it->path().extension() != ".jsonl")
+    if (it->path().filename().string().rfind("stats", 0) != 0 || it->path().extension() != ".jsonl")
       continue;
     std::ifstream stats(it->path());
     std::string line;
@@ -195,8 +197,8 @@ CaseResult Measure(const Case& c, const std::string& work, const std::string& co
   const std::string out = work + "/" + c.name;
   const std::string log = out + ".log";
   rusage usage{};
-  std::vector<std::string> args = {"dyn4d",        "run",  "--input",     c.input, "--out",
-                                   out,            "--no-report", "--trace", "--config", config};
+  std::vector<std::string> args = {"dyn4d", "run",         "--input", c.input,    "--out",
+                                   out,     "--no-report", "--trace", "--config", config};
   args.insert(args.end(), extra.begin(), extra.end());
   const int rc = RunChild(args, log, &usage);
   r.cpu_s = CpuSeconds(usage);
@@ -270,8 +272,10 @@ CaseResult MeasureSplit(const Case& c, const std::string& work, const std::strin
   std::string text = GraphVariant(config, "params: {kind: auto, path: \"" + c.input + "\"}");
   if (text.empty()) return r;
   if (text.find("\ntopics:") != std::string::npos) {
-    std::fprintf(stderr, "%s: the split case sets every topic's endpoint itself; this graph has "
-                 "its own topics section\n", config.c_str());
+    std::fprintf(stderr,
+                 "%s: the split case sets every topic's endpoint itself; this graph has "
+                 "its own topics section\n",
+                 config.c_str());
     return r;
   }
   text += "\ntopics:\n";
@@ -345,28 +349,54 @@ CaseResult MedianResult(const std::vector<CaseResult>& runs) {
   return m;
 }
 
-// Resident memory (KiB) and open file descriptors of a process, from /proc.
-std::pair<long, long> RssAndFds(pid_t pid) {
-  long rss = 0, fds = 0;
+// Resident memory (KiB: all, and the anonymous part, which is the heap;
+// the rest is mapped files, such as library code paged in when first run)
+// and open file descriptors of a process, from /proc.
+struct ProcessSample {
+  long rss_kib = 0, anon_kib = 0, fds = 0;
+};
+ProcessSample SampleProcess(pid_t pid) {
+  ProcessSample p;
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");
   std::string line;
-  while (std::getline(status, line))
-    if (line.rfind("VmRSS:", 0) == 0) rss = std::stol(line.substr(6));
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) p.rss_kib = std::stol(line.substr(6));
+    if (line.rfind("RssAnon:", 0) == 0) p.anon_kib = std::stol(line.substr(8));
+  }
   std::error_code ec;
   for (auto it = fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec);
        !ec && it != fs::directory_iterator(); it.increment(ec))
-    ++fds;
-  return {rss, fds};
+    ++p.fds;
+  return p;
 }
 
-// Least-squares slope of y over x.
-double Slope(const std::vector<double>& x, const std::vector<double>& y) {
-  const double n = double(x.size());
-  double sx = 0, sy = 0, sxx = 0, sxy = 0;
-  for (size_t i = 0; i < x.size(); ++i)
-    sx += x[i], sy += y[i], sxx += x[i] * x[i], sxy += x[i] * y[i];
-  const double d = n * sxx - sx * sx;
-  return d > 0 ? (n * sxy - sx * sy) / d : 0;
+// Least-squares slope of y over x, and the half-width of its 95 %
+// confidence interval (Student's t, n - 2 degrees of freedom; 2 for large n):
+// a slope over a short window of noisy samples says little, and this says
+// how little.
+struct SlopeFit {
+  double slope = 0, ci95 = 0;
+};
+SlopeFit FitSlope(const std::vector<double>& x, const std::vector<double>& y) {
+  SlopeFit f;
+  const size_t n = x.size();
+  if (n < 3) return f;
+  double mx = 0, my = 0;
+  for (size_t i = 0; i < n; ++i) mx += x[i], my += y[i];
+  mx /= n, my /= n;
+  double sxx = 0, sxy = 0;
+  for (size_t i = 0; i < n; ++i) sxx += (x[i] - mx) * (x[i] - mx), sxy += (x[i] - mx) * (y[i] - my);
+  if (!(sxx > 0)) return f;
+  f.slope = sxy / sxx;
+  double residuals = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const double r = y[i] - my - f.slope * (x[i] - mx);
+    residuals += r * r;
+  }
+  const double dof = double(n - 2);
+  const double t95 = dof >= 30 ? 2.0 : dof >= 20 ? 2.086 : dof >= 10 ? 2.228 : 2.776;
+  f.ci95 = t95 * std::sqrt(residuals / dof / sxx);
+  return f;
 }
 
 // What a run's stats.jsonl says about its warm-up: every bounded structure
@@ -431,9 +461,9 @@ WarmUp ReadWarmUp(const std::string& stats_file, int frames) {
 int RunLong(const PipelineBenchOptions& o, const std::string& work) {
   // The default graph with the synthetic scene (small frames) for its input.
   const std::string graph = work + "/long.yaml";
-  std::string text =
-      GraphVariant(o.config.empty() ? DefaultOfflineConfig() : o.config,
-                   "params: {frames: " + std::to_string(o.long_frames) + ", width: 160, height: 120}");
+  std::string text = GraphVariant(
+      o.config.empty() ? DefaultOfflineConfig() : o.config,
+      "params: {frames: " + std::to_string(o.long_frames) + ", width: 160, height: 120}");
   const std::string input_type = "    type: input\n";
   const size_t a = text.find(input_type);
   if (a == std::string::npos) {
@@ -446,15 +476,16 @@ int RunLong(const PipelineBenchOptions& o, const std::string& work) {
   const pid_t pid =
       Spawn({"dyn4d", "run", "--config", graph, "--out", work + "/long", "--no-report", "-q"},
             work + "/long.log");
-  std::vector<double> t, rss, fds;
+  std::vector<double> t, rss, anon, fds;
   const auto start = std::chrono::steady_clock::now();
   int status = 0;
   while (waitpid(pid, &status, WNOHANG) == 0) {
-    const auto [kib, open] = RssAndFds(pid);
-    if (kib > 0) {
+    const ProcessSample p = SampleProcess(pid);
+    if (p.rss_kib > 0) {
       t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-      rss.push_back(kib / 1024.0);
-      fds.push_back(double(open));
+      rss.push_back(p.rss_kib / 1024.0);
+      anon.push_back(p.anon_kib / 1024.0);
+      fds.push_back(double(p.fds));
     }
     std::this_thread::sleep_for(std::chrono::seconds(1));
   }
@@ -464,8 +495,9 @@ int RunLong(const PipelineBenchOptions& o, const std::string& work) {
   }
   {
     std::ofstream csv(work + "/long_memory.csv");
-    csv << "t_s,rss_mib,open_files\n";
-    for (size_t i = 0; i < t.size(); ++i) csv << t[i] << ',' << rss[i] << ',' << fds[i] << '\n';
+    csv << "t_s,rss_mib,anon_mib,open_files\n";
+    for (size_t i = 0; i < t.size(); ++i)
+      csv << t[i] << ',' << rss[i] << ',' << anon[i] << ',' << fds[i] << '\n';
   }
   const WarmUp warm = ReadWarmUp(work + "/long/stats.jsonl", o.long_frames);
   for (const WarmUp::Structure& s : warm.structures) {
@@ -477,10 +509,10 @@ int RunLong(const PipelineBenchOptions& o, const std::string& work) {
   }
   // The samples between the end of the warm-up and the end of the stream
   // (the stats' clock starts with the run, within a second of the samples').
-  std::vector<double> tt, rr, ff;
+  std::vector<double> tt, rr, aa, ff;
   for (size_t i = 0; i < t.size(); ++i)
     if (t[i] >= warm.end_t && t[i] <= warm.stream_end_t)
-      tt.push_back(t[i]), rr.push_back(rss[i]), ff.push_back(fds[i]);
+      tt.push_back(t[i]), rr.push_back(rss[i]), aa.push_back(anon[i]), ff.push_back(fds[i]);
   std::printf("stream over at %.1f s; warm-up over at %.1f s\n", warm.stream_end_t, warm.end_t);
   if (tt.size() < 10) {
     std::printf(
@@ -489,12 +521,15 @@ int RunLong(const PipelineBenchOptions& o, const std::string& work) {
     std::printf("long_rss_slope_mib_per_min nan\n");
     return 0;
   }
-  const double slope = 60 * Slope(tt, rr);
+  const SlopeFit rss_fit = FitSlope(tt, rr), anon_fit = FitSlope(tt, aa),
+                 fds_fit = FitSlope(tt, ff);
+  const double slope = 60 * rss_fit.slope;
   std::printf(
-      "%zu samples after warm-up (%.0f-%.0f s): RSS %.1f -> %.1f MiB, slope %.3f MiB/min; open "
-      "files %.0f -> %.0f, slope %.3f /min\n",
-      tt.size(), tt.front(), tt.back(), rr.front(), rr.back(), slope, ff.front(), ff.back(),
-      60 * Slope(tt, ff));
+      "%zu samples after warm-up (%.0f-%.0f s): RSS %.1f -> %.1f MiB, slope %.3f +- %.3f MiB/min "
+      "(95 %%; of which anonymous, the heap: %.1f -> %.1f MiB, slope %.3f; the rest is mapped "
+      "files); open files %.0f -> %.0f, slope %.3f /min\n",
+      tt.size(), tt.front(), tt.back(), rr.front(), rr.back(), slope, 60 * rss_fit.ci95, aa.front(),
+      aa.back(), 60 * anon_fit.slope, ff.front(), ff.back(), 60 * fds_fit.slope);
   std::printf("long_rss_slope_mib_per_min %.3f\n", slope);
   return 0;
 }

@@ -57,6 +57,11 @@ struct RunOptions {
   /// After a node fails, how long the others may take to flush before they
   /// are stopped hard.
   double failure_grace_s = 10.0;
+  /// How often the heap's free pages are handed back to the system (glibc's
+  /// malloc_trim); 0 never. Without it glibc keeps what nodes free inside its
+  /// arenas and a long run's resident set creeps up although the memory in
+  /// use is flat. About 1.5 ms a call, off the nodes' threads.
+  double release_memory_period_s = 1.0;
 };
 
 struct RunResult {
@@ -73,6 +78,8 @@ struct RunResult {
   std::map<std::string, size_t> max_queue_depth;  ///< per node, over the run
   std::vector<std::string> sources;               ///< the source nodes (frames in)
   double elapsed_s = 0;
+  /// How many times free heap pages were handed back (release_memory_period_s).
+  int heap_releases = 0;
 
   /// 0 ok or stopped (flushed), 1 failed, 130 aborted (as for SIGINT).
   int ExitCode() const {
