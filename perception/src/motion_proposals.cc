@@ -117,8 +117,9 @@ void MotionProposalStream::AddReference(const Pending& p) {
 }
 
 Eigen::Isometry3d MotionProposalStream::PoseAt(int64_t stamp_ns, const Eigen::Isometry3d& fallback,
-                                               double* angular_speed) const {
+                                               double* angular_speed, bool* placed) const {
   *angular_speed = 0;
+  if (placed) *placed = false;
   if (poses_.size() < 2) return fallback;
   // The two usable poses around the stamp (or the nearest two at an end).
   auto it = std::lower_bound(poses_.begin(), poses_.end(), stamp_ns,
@@ -134,6 +135,7 @@ Eigen::Isometry3d MotionProposalStream::PoseAt(int64_t stamp_ns, const Eigen::Is
   *angular_speed = AngularSpeed(Ta, Tb, dt);
   const double u = (stamp_ns - ta) * 1e-9 / dt;
   if (u < -1 || u > 2) return fallback;
+  if (placed) *placed = true;
   return Interpolate(Ta, Tb, u);
 }
 
@@ -155,10 +157,25 @@ MotionProposalStream::Output MotionProposalStream::Process(const Pending& p) {
   while (corrections_.size() > 1 && !refs_.empty() && corrections_[1].seq <= refs_.front().seq)
     corrections_.pop_front();
   Output out{p.frame, p.pose, {}, ""};
+  Pending placed = p;
   if (p.pose.status == pipeline::PoseStatus::kLost) {
-    out.message = "pose lost";
+    // Lost by the pushed poses' tracker (too few agreeing pixels: people
+    // filling the view), the frame is placed between its usable neighbours
+    // (by the motion up to it, live) and, like any frame, refined by the
+    // alignment to each reference. What was carried to it is forgotten
+    // either way: carried through a lost frame, regions kept the pieces
+    // they had split into (Bonn crowd, frame 288: a man as three tracks
+    // from there on); found afresh, bodies come out whole. Without
+    // neighbours close in time it is not tested.
     priors_.clear();
-    return out;
+    bool between = false;
+    double speed = 0;
+    const Eigen::Isometry3d T = PoseAt(p.frame.meta.stamp_ns, ToIsometry(p.pose), &speed, &between);
+    if (!between) {
+      out.message = "pose lost";
+      return out;
+    }
+    placed.pose = ToCameraPose(T, p.pose.meta, pipeline::PoseStatus::kOk);
   }
   std::vector<const ReferenceView*> refs;
   for (Reference& r : refs_)
@@ -171,10 +188,10 @@ MotionProposalStream::Output MotionProposalStream::Process(const Pending& p) {
     return out;
   }
   try {
-    DepthView view = View(p);
+    DepthView view = View(placed);
     const Eigen::Isometry3d correction = Correction(seq);
     view.T_world_cam = correction * view.T_world_cam;
-    out.pose = ToCameraPose(correction * ToIsometry(p.pose), p.pose.meta, p.pose.status);
+    out.pose = ToCameraPose(correction * ToIsometry(placed.pose), p.pose.meta, placed.pose.status);
     out.result = segmenter_.Segment(view, refs, p.frame.depth.width, p.frame.depth.height, priors_);
     priors_ = segmenter_.Carry(out.result, view, priors_);
   } catch (const std::invalid_argument& e) {

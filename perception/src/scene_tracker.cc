@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "dyn4d/perception/appearance.h"
 #include "dyn4d/perception/pose.h"
 
 namespace dyn4d::perception {
@@ -274,14 +275,35 @@ struct SceneTracker::Impl {
       waiting.push_back({std::move(s), std::move(k)});
       changed.notify_all();
     }
-    if (wait_all)
-      changed.wait(lock, [&] { return failure || (waiting.empty() && !working); });
+    if (wait_all) changed.wait(lock, [&] { return failure || (waiting.empty() && !working); });
     if (failure) std::rethrow_exception(failure);
     for (Output& f : finished) out.push_back(std::move(f));
     finished.clear();
     return out;
   }
 };
+
+pipeline::Detections MovingObjectDetections(const SceneTracker::Output& frame) {
+  pipeline::Detections moving;
+  moving.meta = frame.frame.meta;
+  moving.meta.source_id = "geometry";
+  const bool placed = frame.odometry.usable();
+  for (const MotionRegion& region : frame.motion.regions) {
+    pipeline::Detection d;
+    d.box = region.box;
+    d.mask = region.mask;
+    d.score = static_cast<float>(region.score);
+    d.embedding = ColourSignature(frame.frame.color, region.box, region.mask);
+    d.has_position = placed;
+    if (placed)
+      for (int a = 0; a < 3; ++a)
+        d.position_world[a] = static_cast<float>(region.centroid_world[a]),
+        d.extent[a] = static_cast<float>(region.extent[a]);
+    d.motion = region.stopped ? "stopped" : "moving";
+    moving.items.push_back(std::move(d));
+  }
+  return moving;
+}
 
 SceneTracker::SceneTracker(Options options) : impl_(std::make_unique<Impl>(options)) {}
 SceneTracker::~SceneTracker() = default;

@@ -7,7 +7,6 @@
 #include <map>
 #include <optional>
 
-#include "dyn4d/perception/appearance.h"
 #include "dyn4d/perception/backprojection.h"
 #include "dyn4d/perception/depth_conditioning.h"
 #include "dyn4d/perception/pose.h"
@@ -208,23 +207,7 @@ class GeometryStage : public pipeline::Stage {
       if (lost_++ < 20) spdlog::warn("geometry: frame {} lost: {}", f.meta.seq, r.message);
     }
     out.push_back({"poses", PoseMessage(r, f.meta)});
-    pipeline::Detections moving;
-    moving.meta = f.meta;
-    moving.meta.source_id = "geometry";
-    if (!lost)
-      for (const MotionRegion& region : o.motion.regions) {
-        pipeline::Detection d;
-        d.box = region.box;
-        d.mask = region.mask;
-        d.score = static_cast<float>(region.score);
-        d.embedding = ColourSignature(f.color, region.box, region.mask);
-        d.has_position = true;
-        for (int a = 0; a < 3; ++a)
-          d.position_world[a] = static_cast<float>(region.centroid_world[a]),
-          d.extent[a] = static_cast<float>(region.extent[a]);
-        d.motion = region.stopped ? "stopped" : "moving";
-        moving.items.push_back(std::move(d));
-      }
+    pipeline::Detections moving = MovingObjectDetections(o);
     moving_ += moving.items.size();
     out.push_back({"moving", std::move(moving)});
     auto t = tracks_.find(f.meta.seq);

@@ -4,7 +4,9 @@
 
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <map>
 #include <random>
+#include <set>
 
 #include "dyn4d/io/synthetic_scene.h"
 #include "dyn4d/perception/motion_proposals.h"
@@ -428,6 +430,47 @@ TEST_CASE("motion segmentation: bad input is reported, not thrown", "[perception
   CHECK(stream.references() == 0);
   o.stride = 0;
   CHECK_THROWS_WITH(perception::MotionProposalStream(o), Catch::Contains("stride"));
+}
+
+TEST_CASE("a frame whose pushed pose is lost is placed between its neighbours and still tested",
+          "[perception]") {
+  // People filling the view can make the pushed poses' tracker give up on
+  // a frame (Bonn crowd, frames 168 and 288) while its depth is fine: its
+  // moving objects are still there to be found.
+  io::SyntheticScene::Config sc;
+  sc.width = 320, sc.height = 240, sc.fx = sc.fy = 262.5, sc.num_frames = 40, sc.num_objects = 3;
+  const io::SyntheticScene scene(sc);
+  perception::MotionProposalStream::Options o;
+  o.lookahead_frames = 10;
+  perception::MotionProposalStream stream(o);
+  const std::set<uint64_t> lost = {20, 27};
+  std::map<uint64_t, Eigen::Isometry3d> truth;
+  std::vector<perception::MotionProposalStream::Output> outs;
+  for (int i = 0; i < sc.num_frames; ++i) {
+    const io::SyntheticScene::Rendered r = scene.Render(i);
+    truth[r.frame.meta.seq] = perception::ToIsometry(r.pose);
+    pipeline::CameraPose pose = r.pose;
+    if (lost.count(r.frame.meta.seq)) {
+      // What a lost frame carries: the tracker's prediction, here 30 cm off.
+      Eigen::Isometry3d off = truth[r.frame.meta.seq];
+      off.translation().x() += 0.3;
+      pose = perception::ToCameraPose(off, r.frame.meta, pipeline::PoseStatus::kLost);
+    }
+    for (auto& out : stream.Push(r.frame, pose)) outs.push_back(std::move(out));
+  }
+  for (auto& out : stream.Flush()) outs.push_back(std::move(out));
+  REQUIRE(outs.size() == static_cast<size_t>(sc.num_frames));
+  for (uint64_t seq : lost) {
+    const auto& out = outs.at(seq);
+    INFO("frame " << seq << ": " << out.message);
+    CHECK(out.message.empty());
+    CHECK(out.result.references > 0);
+    CHECK(!out.result.regions.empty());
+    CHECK(out.pose.status == pipeline::PoseStatus::kOk);
+    // Placed where the camera was, not where the lost pose said.
+    CHECK((perception::ToIsometry(out.pose).translation() - truth[seq].translation()).norm() <
+          0.01);
+  }
 }
 
 TEST_CASE("the proposal stream finds the synthetic scene's moving objects, nothing else",

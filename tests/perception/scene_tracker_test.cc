@@ -86,17 +86,19 @@ TEST_CASE("offline tracker: the final pass on its own thread gives the same fram
     CHECK(std::memcmp(a.mask.data.data(), b.mask.data.data(), a.mask.data.size()) == 0);
     with_objects += !a.motion.regions.empty();
     // And the camera follows the ground truth (tracking starts at the origin).
-    const Eigen::Isometry3d truth = perception::ToIsometry(frames[0].pose).inverse() *
-                                    perception::ToIsometry(frames[i].pose);
-    worst_m = std::max(worst_m, (truth.translation() - b.odometry.T_world_cam.translation()).norm());
+    const Eigen::Isometry3d truth =
+        perception::ToIsometry(frames[0].pose).inverse() * perception::ToIsometry(frames[i].pose);
+    worst_m =
+        std::max(worst_m, (truth.translation() - b.odometry.T_world_cam.translation()).norm());
   }
   CHECK(with_objects > 25);  // the moving objects came through too
   CHECK(worst_m < 0.02);
 }
 
-TEST_CASE("live tracker: each frame comes out of its own Push, and a person close by does not "
-          "drag the camera along",
-          "[perception][tracker]") {
+TEST_CASE(
+    "live tracker: each frame comes out of its own Push, and a person close by does not "
+    "drag the camera along",
+    "[perception][tracker]") {
   // Seed 2 with five objects: a person walks across a metre from the
   // camera, covering up to a third of the view for 40 frames.
   io::SyntheticScene::Config sc;
@@ -116,7 +118,8 @@ TEST_CASE("live tracker: each frame comes out of its own Push, and a person clos
       for (const auto& out : done) {
         *with_objects += !out.motion.regions.empty();
         if (out.odometry.usable())
-          pairs.push_back({{i / 30.0, out.odometry.T_world_cam}, {i / 30.0, perception::ToIsometry(r.pose)}});
+          pairs.push_back(
+              {{i / 30.0, out.odometry.T_world_cam}, {i / 30.0, perception::ToIsometry(r.pose)}});
       }
     }
     CHECK(tracker.Flush().empty());
@@ -132,4 +135,38 @@ TEST_CASE("live tracker: each frame comes out of its own Push, and a person clos
   CHECK(with_objects_plain == 0);
   CHECK(ate_plain > 0.1);  // one plain pass follows the person
   CHECK(ate < 0.02);
+}
+
+TEST_CASE("a lost frame's moving objects still go out, in the image only",
+          "[perception][tracker]") {
+  io::SyntheticScene::Config sc;
+  sc.width = 160, sc.height = 120, sc.fx = sc.fy = 131.25, sc.num_frames = 1;
+  perception::SceneTracker::Output frame;
+  frame.frame = io::SyntheticScene(sc).Render(0).frame;
+  perception::MotionRegion person;
+  person.box = {40, 20, 30, 80};
+  person.score = 0.9;
+  person.centroid_world = {1, 0.5, 2.5};
+  person.extent = {0.5, 1.7, 0.4};
+  frame.motion.regions = {person};
+  SECTION("pose usable: placed in the world") {
+    frame.odometry.status = perception::RgbdOdometry::Result::Status::kOk;
+    const pipeline::Detections d = perception::MovingObjectDetections(frame);
+    REQUIRE(d.items.size() == 1);
+    CHECK(d.items[0].has_position);
+    CHECK(d.items[0].position_world[2] == Approx(2.5));
+    CHECK(d.items[0].extent[1] == Approx(1.7));
+    CHECK(d.items[0].motion == "moving");
+  }
+  SECTION("pose lost: the box and its appearance, no world position") {
+    frame.odometry.status = perception::RgbdOdometry::Result::Status::kLost;
+    const pipeline::Detections d = perception::MovingObjectDetections(frame);
+    REQUIRE(d.items.size() == 1);
+    CHECK_FALSE(d.items[0].has_position);
+    CHECK(d.items[0].box.x == 40);
+    CHECK(d.items[0].box.h == 80);
+    CHECK(!d.items[0].embedding.empty());
+    CHECK(d.items[0].position_world[2] == 0);
+  }
+  CHECK(perception::MovingObjectDetections(frame).meta.seq == frame.frame.meta.seq);
 }

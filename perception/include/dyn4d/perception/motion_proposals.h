@@ -67,12 +67,13 @@ class MotionProposalStream {
   };
   Output Process(const Pending& p);
   // The pose at `stamp_ns` interpolated (or extrapolated) between the
-  // nearest usable poses known, and the rotation rate there.
+  // nearest usable poses known, and the rotation rate there; `fallback`
+  // where they cannot place it (`placed`, when given, says which).
   Eigen::Isometry3d PoseAt(int64_t stamp_ns, const Eigen::Isometry3d& fallback,
-                           double* angular_speed) const;
+                           double* angular_speed, bool* placed = nullptr) const;
   DepthView View(const Pending& p) const;
   void MaybeAddReference(const Pending& p);  ///< if it is a reference frame with depth
-  void AddReference(const Pending& p);  // throws std::invalid_argument without usable depth
+  void AddReference(const Pending& p);       // throws std::invalid_argument without usable depth
   // The correction (better pose * pushed pose^-1, world frame) that places
   // a view of frame `seq` pushed with `T` at `correction * T`.
   Eigen::Isometry3d Correction(uint64_t seq) const;

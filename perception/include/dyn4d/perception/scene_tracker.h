@@ -49,8 +49,8 @@ class SceneTracker {
     bool detect_moving_objects = true;
     MotionSegmentationConfig segmentation;  ///< step 2
     int lookahead_frames = 0;               ///< 0: live, causal
-    int past_frames = 60;           ///< the segmentation's references back ...
-    int reference_every = 6;        ///< ... every this many frames
+    int past_frames = 60;                   ///< the segmentation's references back ...
+    int reference_every = 6;                ///< ... every this many frames
     /// The segmentation's resolution: every stride-th pixel (4: 160x120
     /// for 640x480).
     int motion_stride = 4;
@@ -101,5 +101,12 @@ class SceneTracker {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+/// A tracked frame's moving objects as detections (box, mask, score, colour
+/// signature, "moving" or "stopped"), world centroid and extent only where
+/// the frame's pose is usable: on a lost frame the regions, segmented
+/// against the views around it, still hold in the image (a tracker matches
+/// them there), while what goes through the pose is withheld.
+pipeline::Detections MovingObjectDetections(const SceneTracker::Output& frame);
 
 }  // namespace dyn4d::perception
