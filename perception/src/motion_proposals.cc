@@ -111,7 +111,7 @@ void MotionProposalStream::MaybeAddReference(const Pending& p) {
 }
 
 void MotionProposalStream::AddReference(const Pending& p) {
-  DepthView view = View(p);
+  DepthView view = View(p.frame, p.pose);
   const Eigen::Isometry3d pushed = view.T_world_cam;
   refs_.push_back({p.frame.meta.seq, ReferenceView(std::move(view)), pushed});
 }
@@ -139,12 +139,13 @@ Eigen::Isometry3d MotionProposalStream::PoseAt(int64_t stamp_ns, const Eigen::Is
   return Interpolate(Ta, Tb, u);
 }
 
-DepthView MotionProposalStream::View(const Pending& p) const {
-  const Eigen::Isometry3d T_colour = ToIsometry(p.pose);
+DepthView MotionProposalStream::View(const pipeline::RgbdFrame& frame,
+                                     const pipeline::CameraPose& pose) const {
+  const Eigen::Isometry3d T_colour = ToIsometry(pose);
   double speed = 0;
   const Eigen::Isometry3d T_depth =
-      PoseAt(p.frame.meta.stamp_ns + p.frame.depth_offset_ns, T_colour, &speed);
-  DepthView v = MakeDepthView(p.frame, T_depth, o_.stride, o_.segmentation);
+      PoseAt(frame.meta.stamp_ns + frame.depth_offset_ns, T_colour, &speed);
+  DepthView v = MakeDepthView(frame, T_depth, o_.stride, o_.segmentation);
   v.angular_speed_rad_s = speed;
   return v;
 }
@@ -157,7 +158,7 @@ MotionProposalStream::Output MotionProposalStream::Process(const Pending& p) {
   while (corrections_.size() > 1 && !refs_.empty() && corrections_[1].seq <= refs_.front().seq)
     corrections_.pop_front();
   Output out{p.frame, p.pose, {}, ""};
-  Pending placed = p;
+  pipeline::CameraPose pose = p.pose;  // where the frame is segmented
   if (p.pose.status == pipeline::PoseStatus::kLost) {
     // Lost by the pushed poses' tracker (too few agreeing pixels: people
     // filling the view), the frame is placed between its usable neighbours
@@ -175,7 +176,7 @@ MotionProposalStream::Output MotionProposalStream::Process(const Pending& p) {
       out.message = "pose lost";
       return out;
     }
-    placed.pose = ToCameraPose(T, p.pose.meta, pipeline::PoseStatus::kOk);
+    pose = ToCameraPose(T, p.pose.meta, pipeline::PoseStatus::kOk);
   }
   std::vector<const ReferenceView*> refs;
   for (Reference& r : refs_)
@@ -188,10 +189,10 @@ MotionProposalStream::Output MotionProposalStream::Process(const Pending& p) {
     return out;
   }
   try {
-    DepthView view = View(placed);
+    DepthView view = View(p.frame, pose);
     const Eigen::Isometry3d correction = Correction(seq);
     view.T_world_cam = correction * view.T_world_cam;
-    out.pose = ToCameraPose(correction * ToIsometry(placed.pose), p.pose.meta, placed.pose.status);
+    out.pose = ToCameraPose(correction * ToIsometry(pose), pose.meta, pose.status);
     out.result = segmenter_.Segment(view, refs, p.frame.depth.width, p.frame.depth.height, priors_);
     priors_ = segmenter_.Carry(out.result, view, priors_);
   } catch (const std::invalid_argument& e) {

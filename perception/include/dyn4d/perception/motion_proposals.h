@@ -71,7 +71,9 @@ class MotionProposalStream {
   // where they cannot place it (`placed`, when given, says which).
   Eigen::Isometry3d PoseAt(int64_t stamp_ns, const Eigen::Isometry3d& fallback,
                            double* angular_speed, bool* placed = nullptr) const;
-  DepthView View(const Pending& p) const;
+  // The view of `frame` placed at `pose` (its colour's), its depth's time
+  // placed by the poses around it.
+  DepthView View(const pipeline::RgbdFrame& frame, const pipeline::CameraPose& pose) const;
   void MaybeAddReference(const Pending& p);  ///< if it is a reference frame with depth
   void AddReference(const Pending& p);       // throws std::invalid_argument without usable depth
   // The correction (better pose * pushed pose^-1, world frame) that places
