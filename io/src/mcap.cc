@@ -448,8 +448,7 @@ std::vector<McapChannel> McapReader::ListChannels(const std::string& path) {
 namespace {
 class RecordingSource : public FrameSource {
  public:
-  explicit RecordingSource(const SourceConfig& c)
-      : path_(c.path), max_frames_(c.max_frames) {
+  explicit RecordingSource(const SourceConfig& c) : path_(c.path), max_frames_(c.max_frames) {
     try {
       // Ground-truth poses first (small), frames are then streamed.
       McapReader scan(path_);

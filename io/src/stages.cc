@@ -8,9 +8,9 @@
 #include <filesystem>
 #include <map>
 #include <memory>
-#include <optional>
 #include <opencv2/imgproc.hpp>
 #include <opencv2/videoio.hpp>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 

@@ -46,7 +46,8 @@ std::vector<float> ColourSignature(const pipeline::Image& color, const pipeline:
           hue = 240.0 + 60.0 * (r - g) / (mx - mn);
         if (hue < 0) hue += 360;
         const int hb = std::min(kHueBins - 1, static_cast<int>(hue / 360 * kHueBins));
-        const int sb = std::min(kSatBins - 1, (sat - kMinSaturation) * kSatBins / (256 - kMinSaturation));
+        const int sb =
+            std::min(kSatBins - 1, (sat - kMinSaturation) * kSatBins / (256 - kMinSaturation));
         h[hb * kSatBins + sb] += 1;
       }
       ++n;

@@ -78,8 +78,8 @@ pipeline::PointCloud MakeFrameCloud(const pipeline::RgbdFrame& f, const pipeline
   auto depth_at = [&](int u, int v) -> double {
     const size_t i = static_cast<size_t>(v) * w + u;
     if (use_mask && mask->data.data()[i]) return 0;
-    const double z = mono16 ? f.depth.data.as<uint16_t>()[i] / f.depth_scale
-                            : f.depth.data.as<float>()[i];
+    const double z =
+        mono16 ? f.depth.data.as<uint16_t>()[i] / f.depth_scale : f.depth.data.as<float>()[i];
     return z > 0.1 && z < max_depth_m ? z : 0;
   };
   auto point = [&](int u, int v, double z) {
@@ -135,8 +135,7 @@ pipeline::PointCloud MakeFrameCloud(const pipeline::RgbdFrame& f, const pipeline
       if (!(norm > 0)) continue;
       n /= norm;
       if (n.dot(p) > 0) n = -n;  // towards the camera
-      const uint64_t key =
-          voxel_m > 0 ? VoxelKey(p, voxel_m) : static_cast<uint64_t>(v) * w + u;
+      const uint64_t key = voxel_m > 0 ? VoxelKey(p, voxel_m) : static_cast<uint64_t>(v) * w + u;
       const auto [it, added] = index.emplace(key, static_cast<uint32_t>(voxels.size()));
       if (added) voxels.emplace_back();
       Voxel& vx = voxels[it->second];

@@ -89,8 +89,8 @@ class DetectStage : public pipeline::FrameJoinStage<pipeline::CameraPose> {
       std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
       const double depth = v[v.size() / 2] / f.depth_scale;
       const double u = det.box.x + det.box.w / 2, w = det.box.y + det.box.h / 2;
-      const Eigen::Vector3d c = T * Eigen::Vector3d((u - K.cx) / K.fx * depth,
-                                                    (w - K.cy) / K.fy * depth, depth);
+      const Eigen::Vector3d c =
+          T * Eigen::Vector3d((u - K.cx) / K.fx * depth, (w - K.cy) / K.fy * depth, depth);
       det.has_position = true;
       const float sx = static_cast<float>(det.box.w / K.fx * depth);
       const float sy = static_cast<float>(det.box.h / K.fy * depth);
@@ -106,7 +106,6 @@ class DetectStage : public pipeline::FrameJoinStage<pipeline::CameraPose> {
   uint64_t skipped_ = 0;
 };
 
-
 }  // namespace
 
 void RegisterDetectStages(pipeline::StageRegistry& r) {
@@ -114,7 +113,8 @@ void RegisterDetectStages(pipeline::StageRegistry& r) {
       "detect",
       "ONNX object detector (YOLOX, OpenCV DNN) with optional re-id embeddings (OSNet) and, given "
       "poses, world centroids from depth (inputs frames, poses; output detections)",
-      [](pipeline::Params& p, const pipeline::StageContext& ctx) -> std::unique_ptr<pipeline::Stage> {
+      [](pipeline::Params& p,
+         const pipeline::StageContext& ctx) -> std::unique_ptr<pipeline::Stage> {
         DetectOptions o;
         YoloxConfig& c = o.detector;
         c.model = p.GetPath("model", "");

@@ -50,8 +50,7 @@ class NormalEquations {
 /// left perturbation (translation, rotation): [d, q x d]. Written out:
 /// Eigen's vectorised 3-vector copies and cross product load four floats
 /// from a 3-vector (GCC warns of the read past its end).
-inline Eigen::Matrix<float, 6, 1> PoseJacobian(const Eigen::Vector3f& q,
-                                               const Eigen::Vector3f& d) {
+inline Eigen::Matrix<float, 6, 1> PoseJacobian(const Eigen::Vector3f& q, const Eigen::Vector3f& d) {
   Eigen::Matrix<float, 6, 1> J;
   J[0] = d[0], J[1] = d[1], J[2] = d[2];
   J[3] = q[1] * d[2] - q[2] * d[1];

@@ -11,6 +11,8 @@
 namespace dyn4d::perception {
 
 const std::vector<std::string>& CocoClasses() {
+  // Five names a row, in the order of COCO's class ids.
+  // clang-format off
   static const std::vector<std::string> kNames = {
       "person",        "bicycle",      "car",           "motorcycle",    "airplane",
       "bus",           "train",        "truck",         "boat",          "traffic light",
@@ -28,6 +30,7 @@ const std::vector<std::string>& CocoClasses() {
       "remote",        "keyboard",     "cell phone",    "microwave",     "oven",
       "toaster",       "sink",         "refrigerator",  "book",          "clock",
       "vase",          "scissors",     "teddy bear",    "hair drier",    "toothbrush"};
+  // clang-format on
   return kNames;
 }
 
@@ -40,9 +43,14 @@ cv::Mat ToBgr(const pipeline::Image& image) {
                      const_cast<uint8_t*>(image.data.data()));
   cv::Mat bgr;
   switch (image.encoding) {
-    case pipeline::PixelEncoding::kBgr8: return view;
-    case pipeline::PixelEncoding::kRgb8: cv::cvtColor(view, bgr, cv::COLOR_RGB2BGR); return bgr;
-    case pipeline::PixelEncoding::kMono8: cv::cvtColor(view, bgr, cv::COLOR_GRAY2BGR); return bgr;
+    case pipeline::PixelEncoding::kBgr8:
+      return view;
+    case pipeline::PixelEncoding::kRgb8:
+      cv::cvtColor(view, bgr, cv::COLOR_RGB2BGR);
+      return bgr;
+    case pipeline::PixelEncoding::kMono8:
+      cv::cvtColor(view, bgr, cv::COLOR_GRAY2BGR);
+      return bgr;
     default:
       throw std::invalid_argument(std::string("image is ") + pipeline::ToString(image.encoding) +
                                   " (needs bgr8, rgb8 or mono8)");
@@ -138,7 +146,8 @@ std::vector<pipeline::Detection> YoloxDetector::Detect(const pipeline::Image& im
     if (!s.c.keep.empty() &&
         std::find(s.c.keep.begin(), s.c.keep.end(), s.c.classes[cls]) == s.c.keep.end())
       continue;
-    const double cx = (row[0] + s.grid_x[i]) * s.stride[i], cy = (row[1] + s.grid_y[i]) * s.stride[i];
+    const double cx = (row[0] + s.grid_x[i]) * s.stride[i],
+                 cy = (row[1] + s.grid_y[i]) * s.stride[i];
     const double w = std::exp(row[2]) * s.stride[i], h = std::exp(row[3]) * s.stride[i];
     boxes[cls].push_back(cv::Rect2d((cx - w / 2) / r, (cy - h / 2) / r, w / r, h / r));
     scores[cls].push_back(score);
@@ -162,7 +171,8 @@ std::vector<pipeline::Detection> YoloxDetector::Detect(const pipeline::Image& im
       dets.push_back(std::move(d));
     }
   }
-  std::sort(dets.begin(), dets.end(), [](const auto& a, const auto& b) { return a.score > b.score; });
+  std::sort(dets.begin(), dets.end(),
+            [](const auto& a, const auto& b) { return a.score > b.score; });
   return dets;
 }
 
@@ -190,7 +200,8 @@ std::vector<std::vector<float>> ReidEmbedder::Embed(const pipeline::Image& image
   for (size_t i = 0; i < boxes.size(); ++i) {
     const auto& b = boxes[i];
     const int x0 = std::clamp(int(b.x), 0, bgr.cols), y0 = std::clamp(int(b.y), 0, bgr.rows);
-    const int x1 = std::clamp(int(b.x + b.w), 0, bgr.cols), y1 = std::clamp(int(b.y + b.h), 0, bgr.rows);
+    const int x1 = std::clamp(int(b.x + b.w), 0, bgr.cols),
+              y1 = std::clamp(int(b.y + b.h), 0, bgr.rows);
     if (x1 - x0 < 2 || y1 - y0 < 2) continue;
     cv::Mat crop, rgb;
     cv::resize(bgr(cv::Rect(x0, y0, x1 - x0, y1 - y0)), crop, cv::Size(s.width, s.height), 0, 0,

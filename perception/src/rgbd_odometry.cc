@@ -532,8 +532,8 @@ RgbdOdometry::Result RgbdOdometry::Track(const pipeline::RgbdFrame& frame,
     // Under fast rotation (blur, shrinking overlap with the keyframe) the
     // previous frame also constrains the motion, at every level.
     const bool two = s.previous && RotationDeg(s.velocity) > s.c.previous_frame_above_deg;
-    fit = s.Align(s.keyframe->levels[l], cur->levels[l], l + s.c.finest_level, s.c.iterations[l],
-                  T, two ? &s.previous->levels[l] : nullptr, s.T_kf_previous);
+    fit = s.Align(s.keyframe->levels[l], cur->levels[l], l + s.c.finest_level, s.c.iterations[l], T,
+                  two ? &s.previous->levels[l] : nullptr, s.T_kf_previous);
     r.iterations += fit.iterations;
   }
   const Eigen::Isometry3d T_world_cur = Orthonormal(s.T_world_kf * T.inverse());

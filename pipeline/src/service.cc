@@ -12,7 +12,8 @@ namespace {
 void SendMessage(zmq::socket_t& s, const std::string& topic, const Message& m) {
   const WireMessage w = Encode(topic, m);
   s.send(zmq::buffer(w.topic), zmq::send_flags::sndmore);
-  s.send(zmq::buffer(w.header), w.payload.empty() ? zmq::send_flags::none : zmq::send_flags::sndmore);
+  s.send(zmq::buffer(w.header),
+         w.payload.empty() ? zmq::send_flags::none : zmq::send_flags::sndmore);
   for (size_t i = 0; i < w.payload.size(); ++i)
     s.send(zmq::buffer(w.payload[i].data(), w.payload[i].size()),
            i + 1 < w.payload.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
@@ -63,8 +64,8 @@ std::optional<Query> ServiceServer::Poll(int timeout_ms) {
   if (!q) {
     Answer a;
     a.answer = "error";
-    a.justification = r.ok() ? "expected a Query, got " + TypeName(r.message)
-                             : "malformed request: " + r.error;
+    a.justification =
+        r.ok() ? "expected a Query, got " + TypeName(r.message) : "malformed request: " + r.error;
     Reply(a);
     return std::nullopt;
   }
@@ -92,7 +93,8 @@ Answer AskService(const std::string& endpoint, const Query& query, double timeou
   const DecodeResult r = ReceiveMessage(s);
   if (!r.ok()) throw std::runtime_error(endpoint + ": undecodable reply: " + r.error);
   const Answer* a = std::get_if<Answer>(&r.message);
-  if (!a) throw std::runtime_error(endpoint + ": reply is a " + TypeName(r.message) + ", not an Answer");
+  if (!a)
+    throw std::runtime_error(endpoint + ": reply is a " + TypeName(r.message) + ", not an Answer");
   return *a;
 }
 

@@ -97,7 +97,8 @@ LlmAnswer OpenAiBackend::Ask(const std::string& map_text, const std::string& que
       continue;  // connection failure or timeout: retry
     }
     if (res->status >= 500 || res->status == 429) {
-      last_error = where + ": HTTP " + std::to_string(res->status) + ": " + res->body.substr(0, 200);
+      last_error =
+          where + ": HTTP " + std::to_string(res->status) + ": " + res->body.substr(0, 200);
       continue;
     }
     if (res->status != 200)
@@ -121,8 +122,8 @@ LlmAnswer OpenAiBackend::Ask(const std::string& map_text, const std::string& que
     }
     return a;
   }
-  throw BackendError("no answer after " + std::to_string(s.c.retries + 1) + " attempts; last: " +
-                     last_error);
+  throw BackendError("no answer after " + std::to_string(s.c.retries + 1) +
+                     " attempts; last: " + last_error);
 }
 
 }  // namespace dyn4d::reasoning

@@ -15,7 +15,8 @@ constexpr int kW = 320, kH = 240;
 // hashed grey levels (plenty of corners, as real backgrounds have), bilinear
 // between cells so a sub-pixel pan is a smooth shift.
 double Cell(int64_t i, int64_t j) {
-  uint64_t h = static_cast<uint64_t>(i) * 0x9E3779B97F4A7C15ULL ^ static_cast<uint64_t>(j) * 0xC2B2AE3D27D4EB4FULL;
+  uint64_t h = static_cast<uint64_t>(i) * 0x9E3779B97F4A7C15ULL ^
+               static_cast<uint64_t>(j) * 0xC2B2AE3D27D4EB4FULL;
   h ^= h >> 29;
   h *= 0xBF58476D1CE4E5B9ULL;
   h ^= h >> 32;
@@ -50,8 +51,7 @@ double Iou(const pipeline::Box2D& a, double x, double y, double w, double h) {
 
 }  // namespace
 
-TEST_CASE("RGB-only proposals follow the moving object, camera still or panning",
-          "[perception]") {
+TEST_CASE("RGB-only proposals follow the moving object, camera still or panning", "[perception]") {
   for (const double pan_per_frame : {0.0, 3.0}) {
     INFO("camera pan " << pan_per_frame << " px/frame");
     perception::BackgroundProposer proposer;
@@ -66,8 +66,8 @@ TEST_CASE("RGB-only proposals follow the moving object, camera still or panning"
       CHECK(r.camera_still == (pan_per_frame == 0));
       bool hit = false;
       for (const auto& d : r.proposals) {
-        UNSCOPED_INFO("frame " << f << " box " << d.box.x << " " << d.box.y << " " << d.box.w
-                               << " " << d.box.h << " motion " << r.camera_motion_px);
+        UNSCOPED_INFO("frame " << f << " box " << d.box.x << " " << d.box.y << " " << d.box.w << " "
+                               << d.box.h << " motion " << r.camera_motion_px);
         // Boxes also cover where the object was a frame before (what moved
         // between two frames spans both places): IoU 0.45-0.55 here.
         if (Iou(d.box, sx, sy, 40, 40) >= 0.4)

@@ -17,7 +17,8 @@ pipeline::Image Load(const std::string& path) {
   REQUIRE(!m.empty());
   pipeline::Image img = pipeline::Image::Allocate(m.cols, m.rows, pipeline::PixelEncoding::kBgr8);
   for (int y = 0; y < m.rows; ++y)
-    std::memcpy(img.data.mutable_data() + static_cast<size_t>(y) * m.cols * 3, m.ptr(y), m.cols * 3);
+    std::memcpy(img.data.mutable_data() + static_cast<size_t>(y) * m.cols * 3, m.ptr(y),
+                m.cols * 3);
   return img;
 }
 float Cosine(const std::vector<float>& a, const std::vector<float>& b) {

@@ -2,12 +2,11 @@
 
 #include <catch2/catch.hpp>
 #include <thread>
+#include <zmq.hpp>
 
+#include "../common/test_stages.h"
 #include "dyn4d/pipeline/codec.h"
 #include "dyn4d/pipeline/service.h"
-#include "../common/test_stages.h"
-
-#include <zmq.hpp>
 
 using namespace dyn4d::pipeline;
 using namespace std::chrono_literals;

@@ -20,34 +20,36 @@ namespace {
 class FakeServer {
  public:
   std::atomic<int> requests{0};
-  std::string mode = "ok";  // ok, fail_once, fail, slow, garbage, no_choices
+  std::string mode = "ok";   // ok, fail_once, fail, slow, garbage, no_choices
   std::string last_problem;  // what the last request lacked, "" if it was right
   std::string last_auth;
   inline static std::atomic<int> images{0};  // JPEG image parts in the last request
 
   FakeServer() {
-    server_.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
-      const int n = ++requests;
-      last_auth = req.get_header_value("Authorization");
-      last_problem = Check(req);
-      if (mode == "slow") std::this_thread::sleep_for(std::chrono::milliseconds(800));
-      if (mode == "fail" || (mode == "fail_once" && n == 1)) {
-        res.status = 500;
-        res.set_content("{\"error\": \"model overloaded\"}", "application/json");
-        return;
-      }
-      if (mode == "garbage") {
-        res.set_content("<html>oops</html>", "text/html");
-        return;
-      }
-      if (mode == "no_choices") {
-        res.set_content("{\"id\": \"x\"}", "application/json");
-        return;
-      }
-      const nlohmann::json reply = {
-          {"choices", {{{"index", 0}, {"message", {{"role", "assistant"}, {"content", "B. The dog."}}}}}}};
-      res.set_content(reply.dump(), "application/json");
-    });
+    server_.Post(
+        "/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
+          const int n = ++requests;
+          last_auth = req.get_header_value("Authorization");
+          last_problem = Check(req);
+          if (mode == "slow") std::this_thread::sleep_for(std::chrono::milliseconds(800));
+          if (mode == "fail" || (mode == "fail_once" && n == 1)) {
+            res.status = 500;
+            res.set_content("{\"error\": \"model overloaded\"}", "application/json");
+            return;
+          }
+          if (mode == "garbage") {
+            res.set_content("<html>oops</html>", "text/html");
+            return;
+          }
+          if (mode == "no_choices") {
+            res.set_content("{\"id\": \"x\"}", "application/json");
+            return;
+          }
+          const nlohmann::json reply = {
+              {"choices",
+               {{{"index", 0}, {"message", {{"role", "assistant"}, {"content", "B. The dog."}}}}}}};
+          res.set_content(reply.dump(), "application/json");
+        });
     port_ = server_.bind_to_any_port("127.0.0.1");
     thread_ = std::thread([this] { server_.listen_after_bind(); });
     while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -57,7 +59,6 @@ class FakeServer {
     thread_.join();
   }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/v1"; }
-
 
  private:
   static std::string Check(const httplib::Request& req) {
@@ -168,7 +169,8 @@ TEST_CASE("openai backend: key frames go as image parts after the text", "[reaso
   FakeServer server;
   OpenAiBackend backend(Config(server));
   // A tiny JPEG-looking data URL is enough for the request's shape.
-  const std::vector<std::string> frames = {"data:image/jpeg;base64,/9j/4AAQ", "data:image/jpeg;base64,/9j/4BBQ"};
+  const std::vector<std::string> frames = {"data:image/jpeg;base64,/9j/4AAQ",
+                                           "data:image/jpeg;base64,/9j/4BBQ"};
   const LlmAnswer a = backend.Ask("MAP TEXT", kQuestion, kOptions, frames);
   CHECK(server.last_problem == "");
   CHECK(FakeServer::images == 2);

@@ -42,7 +42,8 @@ TEST_CASE("reason stage: map at end of stream, answers to requests and listed qu
   for (uint64_t f = 0; f < 60; ++f) CHECK(stage->Process("tracks", Frame(f)).empty());
   pipeline::Query q;
   q.request_id = 42;
-  q.question = "At 0.5 s, is the person to the left or to the right of the ball in the camera's view?";
+  q.question =
+      "At 0.5 s, is the person to the left or to the right of the ball in the camera's view?";
   q.options = {"A. to the left", "B. to the right"};
   const auto replies = stage->Process("requests", q);
   REQUIRE(replies.size() == 1);

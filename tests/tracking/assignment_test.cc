@@ -1,10 +1,10 @@
 // The sparse assignment solver against brute force on random problems.
-#include <catch2/catch.hpp>
+#include "dyn4d/tracking/assignment.h"
+
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <numeric>
 #include <random>
-
-#include "dyn4d/tracking/assignment.h"
 
 using namespace dyn4d::tracking;
 

@@ -234,8 +234,7 @@ TEST_CASE("bad 3D observations are skipped and counted", "[tracking][bad-input]"
   CHECK(out[0].observation == 1);
 }
 
-TEST_CASE("class gate: an observation of another class never continues a track",
-          "[tracking]") {
+TEST_CASE("class gate: an observation of another class never continues a track", "[tracking]") {
   MultiObjectTracker t;
   std::set<int64_t> ids;
   for (int f = 0; f < 6; ++f) {

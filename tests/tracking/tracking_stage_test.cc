@@ -45,8 +45,9 @@ TEST_CASE("track stage: ids, grounding masks, world velocity, states", "[trackin
   for (uint64_t f = 0; f < 20; ++f) {
     const bool hidden = f >= 12 && f < 15;
     const float x = 0.03f * f;  // 0.9 m/s
-    const auto outs = stage->Process("detections", Dets(f, hidden ? std::vector<std::array<float, 3>>{}
-                                                                   : std::vector<std::array<float, 3>>{{x, 3, 0.5f}}));
+    const auto outs = stage->Process(
+        "detections", Dets(f, hidden ? std::vector<std::array<float, 3>>{}
+                                     : std::vector<std::array<float, 3>>{{x, 3, 0.5f}}));
     REQUIRE(outs.size() == 1);
     const auto& tracks = std::get<pipeline::Tracks>(outs[0].message);
     if (f == 0) {

@@ -6,10 +6,10 @@
 #include <benchmark/benchmark.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <ctime>
-#include <algorithm>
 #include <regex>
 #include <thread>
 #include <zmq.hpp>
@@ -241,7 +241,8 @@ int RunTransportBench(const TransportBenchOptions& options) {
     }
     const double median_ratio = Median(ratio);
     char range[32];
-    std::snprintf(range, sizeof range, "(%.2f..%.2f)", *std::min_element(ratio.begin(), ratio.end()),
+    std::snprintf(range, sizeof range, "(%.2f..%.2f)",
+                  *std::min_element(ratio.begin(), ratio.end()),
                   *std::max_element(ratio.begin(), ratio.end()));
     std::printf("%-8s %12.0f %12.0f %10.0f %10.3f %13s %10.3f\n", kind.c_str(), Median(bare_rate),
                 Median(our_rate), Median(our_rate) * kFrameBytes / 1e6, median_ratio, range,

@@ -81,10 +81,12 @@ int RunReasoningBench(const ReasoningBenchOptions& o) {
           reasoning::ObjectObservation ob;
           ob.id = t.track_id;
           ob.category = t.class_name;
-          for (int a = 0; a < 3; ++a) ob.position[a] = t.position_world[a], ob.extent[a] = t.extent[a];
+          for (int a = 0; a < 3; ++a)
+            ob.position[a] = t.position_world[a], ob.extent[a] = t.extent[a];
           ob.box = {t.box.x, t.box.y, t.box.w, t.box.h};
           for (const auto& s : r.objects)
-            if (s.id == t.track_id && s.occluded_by > 0 && s.visible_pixels < 0.25 * s.silhouette_pixels)
+            if (s.id == t.track_id && s.occluded_by > 0 &&
+                s.visible_pixels < 0.25 * s.silhouette_pixels)
               ob.occluded_by = s.occluded_by;
           obs.push_back(ob);
         }
@@ -107,9 +109,9 @@ int RunReasoningBench(const ReasoningBenchOptions& o) {
         if (o.verbose && (a.letter != q.answer || b.letter != q.answer)) {
           std::fprintf(stderr, "seed %u: %s\n", seed, q.question.c_str());
           for (const auto& opt : q.options) std::fprintf(stderr, "    %s\n", opt.c_str());
-          std::fprintf(stderr, "  truth %s | gt-tracks %s (%s) | pipeline %s (%s)\n", q.answer.c_str(),
-                       a.letter.c_str(), a.justification.c_str(), b.letter.c_str(),
-                       b.justification.c_str());
+          std::fprintf(stderr, "  truth %s | gt-tracks %s (%s) | pipeline %s (%s)\n",
+                       q.answer.c_str(), a.letter.c_str(), a.justification.c_str(),
+                       b.letter.c_str(), b.justification.c_str());
         }
       }
       bar.Update(++done);

@@ -3,17 +3,17 @@
 
 #include <algorithm>
 #include <chrono>
-#include <functional>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 
 #include "commands.h"
-#include "steady_malloc.h"
 #include "dyn4d/recognition/dyn_perceiver.h"
 #include "recognition_common.h"
+#include "steady_malloc.h"
 
 namespace dyn4d::cli {
 namespace fs = std::filesystem;
@@ -190,8 +190,9 @@ int RunRecognitionLatencyBench(const RecognitionLatencyOptions& o) {
         "block of 5 timed calls per round) after %d warm-up calls, malloc thresholds fixed "
         "(steady_malloc.h)%s%s\n",
         o.config.c_str(), torch::get_num_threads(), rounds, o.warmup,
-        o.fold_batchnorm ? (eigen ? ", BatchNorm folded, latent branch on Eigen" : ", BatchNorm folded")
-                         : "",
+        o.fold_batchnorm
+            ? (eigen ? ", BatchNorm folded, latent branch on Eigen" : ", BatchNorm folded")
+            : "",
         o.fold_batchnorm && o.channels_last ? ", convolutions channels-last" : "");
     enum { kBackbone, kExit1, kExit2, kExit3, kFull };
     // The deployed model's paths together; then, apart, its full forward
@@ -204,15 +205,17 @@ int RunRecognitionLatencyBench(const RecognitionLatencyOptions& o) {
          [&] { model->ForwardUntil(image, 4); }},
         o.warmup, rounds, 5);
     const InterleavedTimes vs = TimeInterleaved(
-        {[&] { model->ForwardUntil(image, 4); }, [&] { plain->ForwardUntil(image, 4); }},
-        o.warmup, rounds, 5);
+        {[&] { model->ForwardUntil(image, 4); }, [&] { plain->ForwardUntil(image, 4); }}, o.warmup,
+        rounds, 5);
     std::printf("backbone alone (stem + 4 stages + head)  %.2f ms\n", t.Median(kBackbone));
     for (int k = 1; k <= 3; ++k)
-      std::printf("stop after exit %d                        %.2f ms\n", k, t.Median(kExit1 + k - 1));
+      std::printf("stop after exit %d                        %.2f ms\n", k,
+                  t.Median(kExit1 + k - 1));
     std::printf("full forward (all 4 exits)               %.2f ms\n", t.Median(kFull));
-    std::printf("then, full forward against the unoptimised model (as loaded), interleaved:\n"
-                "  deployed %.2f ms, unoptimised %.2f ms\n",
-                vs.Median(0), vs.Median(1));
+    std::printf(
+        "then, full forward against the unoptimised model (as loaded), interleaved:\n"
+        "  deployed %.2f ms, unoptimised %.2f ms\n",
+        vs.Median(0), vs.Median(1));
     std::printf("(ratios: medians of the per-round ratios)\n");
     std::printf("exit1_over_backbone %.3f\n", t.RatioMedian(kExit1, kBackbone));
     std::printf("full_over_unoptimised %.3f\n", vs.RatioMedian(0, 1));

@@ -7,7 +7,6 @@
 #include <stdexcept>
 
 #include "commands.h"
-#include "synth_tracking.h"
 #include "dyn4d/io/synthetic_scene.h"
 #include "dyn4d/perception/motion_proposals.h"
 #include "dyn4d/perception/object_classifier.h"
@@ -16,6 +15,7 @@
 #include "dyn4d/pipeline/config.h"
 #include "dyn4d/tracking/mot_eval.h"
 #include "dyn4d/tracking/tracker.h"
+#include "synth_tracking.h"
 
 namespace dyn4d::cli {
 namespace {
@@ -39,7 +39,8 @@ io::SyntheticScene::Config SynthSceneConfig(uint32_t seed, int frames, int objec
   return sc;
 }
 
-perception::ObjectClassifier::Options SynthClassifierOptions(const std::string& model, int threads) {
+perception::ObjectClassifier::Options SynthClassifierOptions(const std::string& model,
+                                                             int threads) {
   perception::ObjectClassifier::Options co;
   co.spec = perception::LoadRecognitionModelSpec(
       model.empty() ? std::string(DYN4D_CONFIG_DIR) + "/models/synthetic_objects_dyn_perceiver.yaml"
@@ -81,7 +82,8 @@ SynthTrackingPath::SynthTrackingPath(perception::ObjectClassifier& classifier, O
   }
 }
 
-std::vector<SynthTrackingPath::Frame> SynthTrackingPath::Push(const io::SyntheticScene::Rendered& r) {
+std::vector<SynthTrackingPath::Frame> SynthTrackingPath::Push(
+    const io::SyntheticScene::Rendered& r) {
   return Segment(&r);
 }
 
@@ -160,7 +162,8 @@ int RunSynthTrackingBench(const SynthTrackingBenchOptions& o) {
       const io::SyntheticScene scene(SynthSceneConfig(seed, o.frames, o.objects));
       SynthTrackingPath path(classifier, {o.lookahead, o.gt_poses});
       tracking::MotSequence gt, res;
-      std::map<int, std::vector<std::pair<tracking::MotBox, int>>> gt_class;  // frame -> (box, class)
+      std::map<int, std::vector<std::pair<tracking::MotBox, int>>>
+          gt_class;  // frame -> (box, class)
       auto consume = [&](const std::vector<SynthTrackingPath::Frame>& frames) {
         for (const auto& out : frames) {
           const int f = static_cast<int>(out.frame.meta.seq) + 1;
@@ -213,12 +216,13 @@ int RunSynthTrackingBench(const SynthTrackingBenchOptions& o) {
                   100 * all_h.Hota(), 100 * all_h.DetA(), 100 * all_h.AssA(), 100 * all_m.Mota(),
                   100 * all_m.Idf1(), static_cast<long long>(all_m.idsw),
                   static_cast<long long>(all_m.fp), static_cast<long long>(all_m.fn));
-    std::printf("\nrecognition (%s): %lld proposal crops, %.2f %% right; tracked objects' voted "
-                "class %.2f %% right (%lld track-frames); %.2f ms per frame\n",
-                co.spec.file.c_str(), static_cast<long long>(crops),
-                100.0 * crops_right / std::max<int64_t>(1, crops),
-                100.0 * tracked_right / std::max<int64_t>(1, tracked),
-                static_cast<long long>(tracked), 1e3 * recog_s / (o.frames * o.seeds.size()));
+    std::printf(
+        "\nrecognition (%s): %lld proposal crops, %.2f %% right; tracked objects' voted "
+        "class %.2f %% right (%lld track-frames); %.2f ms per frame\n",
+        co.spec.file.c_str(), static_cast<long long>(crops),
+        100.0 * crops_right / std::max<int64_t>(1, crops),
+        100.0 * tracked_right / std::max<int64_t>(1, tracked), static_cast<long long>(tracked),
+        1e3 * recog_s / (o.frames * o.seeds.size()));
     std::printf("exit histogram:");
     int64_t all_exits = 0;
     for (int64_t n : exits) all_exits += n;

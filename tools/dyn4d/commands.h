@@ -11,10 +11,10 @@ class Params;
 namespace dyn4d::cli {
 
 struct TransportBenchOptions {
-  int batch = 20;           ///< frames per batch (sent, then all received)
-  double min_time_s = 0.05; ///< seconds per trial
-  int repetitions = 61;     ///< rounds of paired trials; figures are medians
-  std::string filter;       ///< regex over the edge kinds (inproc, ipc, tcp)
+  int batch = 20;            ///< frames per batch (sent, then all received)
+  double min_time_s = 0.05;  ///< seconds per trial
+  int repetitions = 61;      ///< rounds of paired trials; figures are medians
+  std::string filter;        ///< regex over the edge kinds (inproc, ipc, tcp)
 };
 
 struct SynthOptions {

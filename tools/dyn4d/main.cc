@@ -453,7 +453,8 @@ int main(int argc, char** argv) {
   calibrate_color->footer("\nLast line: edge_gain <calibrated / as-if-registered edge strength>.");
 
   // bench
-  auto* bench = app.add_subcommand("bench", "Benchmarks: figures against a baseline measured in the same run.");
+  auto* bench = app.add_subcommand(
+      "bench", "Benchmarks: figures against a baseline measured in the same run.");
   bench->require_subcommand(1);
   auto* bench_transport = bench->add_subcommand(
       "transport",
@@ -596,9 +597,10 @@ int main(int argc, char** argv) {
                    "configs/models/synthetic_objects_dyn_perceiver.yaml)")
       ->check(CLI::ExistingFile);
   bench_tracking->add_option("--threads", sto.threads, "--synth: torch threads (0: all cores)");
-  bench_tracking->add_flag("--gt-poses", sto.gt_poses,
-                           "--synth: ground-truth camera poses and motion proposals on them instead "
-                           "of the geometry node's tracker");
+  bench_tracking->add_flag(
+      "--gt-poses", sto.gt_poses,
+      "--synth: ground-truth camera poses and motion proposals on them instead "
+      "of the geometry node's tracker");
   cli::ReasoningBenchOptions rbo;
   auto* bench_reasoning = bench->add_subcommand(
       "reasoning",

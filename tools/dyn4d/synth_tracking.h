@@ -54,7 +54,7 @@ class SynthTrackingPath {
 
   perception::ObjectClassifier& classifier_;
   Options o_;
-  std::optional<perception::SceneTracker> scene_tracker_;     // own poses
+  std::optional<perception::SceneTracker> scene_tracker_;      // own poses
   std::optional<perception::MotionProposalStream> proposals_;  // ground-truth poses
   tracking::MultiObjectTracker tracker_;
   Timing timing_;

@@ -132,9 +132,11 @@ std::vector<int> SolveSparseAssignment(int rows, int cols,
   };
   for (const AssignmentEdge& e : edges) {
     const int b = block(e.row);
-    if (local[e.row] < 0) local[e.row] = static_cast<int>(block_rows[b].size()), block_rows[b].push_back(e.row);
+    if (local[e.row] < 0)
+      local[e.row] = static_cast<int>(block_rows[b].size()), block_rows[b].push_back(e.row);
     const int c = rows + e.col;
-    if (local[c] < 0) local[c] = static_cast<int>(block_cols[b].size()), block_cols[b].push_back(e.col);
+    if (local[c] < 0)
+      local[c] = static_cast<int>(block_cols[b].size()), block_cols[b].push_back(e.col);
   }
   constexpr double kForbidden = std::numeric_limits<double>::infinity();
   std::vector<std::vector<std::vector<double>>> sub(block_rows.size());

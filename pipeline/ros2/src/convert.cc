@@ -280,8 +280,8 @@ ImageAnnotations ToImageAnnotations(const pipeline::Tracks& tracks) {
     TextAnnotation label;
     label.timestamp = stamp;
     label.position = {x0, std::max(0.0, y0 - 2)};
-    label.text = TrackLabel(t) +
-                 (t.exit_index >= 0 ? " exit " + std::to_string(t.exit_index + 1) : "");
+    label.text =
+        TrackLabel(t) + (t.exit_index >= 0 ? " exit " + std::to_string(t.exit_index + 1) : "");
     label.font_size = 12;
     label.text_color = {1, 1, 1, 1};
     label.background_color = {c.r * 0.6, c.g * 0.6, c.b * 0.6, 0.85};

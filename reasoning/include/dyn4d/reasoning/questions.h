@@ -33,8 +33,9 @@ struct SceneTruth {
 };
 
 struct Question {
-  std::string family;  ///< approaching, occlusion, relative_direction, depth_order, camera_motion_of_object,
-                       ///< leaves_view, stops_and_moves, moving_at_end, event_order, count_moving, first_to_move
+  std::string family;  ///< approaching, occlusion, relative_direction, depth_order,
+                       ///< camera_motion_of_object, leaves_view, stops_and_moves, moving_at_end,
+                       ///< event_order, count_moving, first_to_move
   std::string dimension;  ///< inter_object, object_scene, camera_object (Dyn-Bench's three)
   std::string question;
   std::vector<std::string> options;  ///< "A. ...", "B. ..."

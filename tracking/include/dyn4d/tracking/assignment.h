@@ -23,6 +23,7 @@ struct AssignmentEdge {
 /// and columns linked by edges form independent blocks, each solved densely,
 /// so the cost follows the size of the largest block, not rows x cols.
 /// Returns, per row, its column or -1.
-std::vector<int> SolveSparseAssignment(int rows, int cols, const std::vector<AssignmentEdge>& edges);
+std::vector<int> SolveSparseAssignment(int rows, int cols,
+                                       const std::vector<AssignmentEdge>& edges);
 
 }  // namespace dyn4d::tracking

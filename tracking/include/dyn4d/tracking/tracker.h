@@ -36,10 +36,10 @@ struct TrackerConfig {
   int min_hits = 2;            ///< matches before a track is reported (confirmed)
   int max_age = 30;            ///< frames a lost track is kept for re-identification
   // 3D (observations with a world centroid).
-  double max_jump_m = 1.5;        ///< never match a centroid farther than this from the prediction
-  double gate_chi2 = 16.27;       ///< Mahalanobis gate (3 degrees of freedom, 99.9 %)
-  double accel_sigma = 3.0;       ///< process noise: m/s^2 of unmodelled acceleration
-  double position_sigma_m = 0.08; ///< centroid measurement noise (partial views shift it) ...
+  double max_jump_m = 1.5;         ///< never match a centroid farther than this from the prediction
+  double gate_chi2 = 16.27;        ///< Mahalanobis gate (3 degrees of freedom, 99.9 %)
+  double accel_sigma = 3.0;        ///< process noise: m/s^2 of unmodelled acceleration
+  double position_sigma_m = 0.08;  ///< centroid measurement noise (partial views shift it) ...
   /// ... per axis at least this fraction of the object's size along it
   /// (the centroid of the visible part of a person shifts by a quarter of
   /// their width as an arm is hidden or shown), and at least half of what a
@@ -59,9 +59,9 @@ struct TrackerConfig {
   /// it (pure constant velocity).
   double velocity_decay_s = 1.0;
   // Appearance (observations with embeddings).
-  double appearance_weight = 0.3;  ///< share of (1 - cosine) / 2 in the cost
-  double embedding_momentum = 0.9; ///< track embedding = m * old + (1 - m) * new
-  bool use_appearance = true;      ///< false: geometry only (SORT)
+  double appearance_weight = 0.3;   ///< share of (1 - cosine) / 2 in the cost
+  double embedding_momentum = 0.9;  ///< track embedding = m * old + (1 - m) * new
+  bool use_appearance = true;       ///< false: geometry only (SORT)
   /// Never match an observation whose class differs from the track's voted
   /// class (both known): a "cup" detection does not continue a "tv" track.
   bool class_gate = true;
