@@ -352,6 +352,14 @@ struct RgbdOdometry::Impl {
     // so outliers such as moving objects are judged against the spread the
     // data actually has. The geometric one is per metre^2 of depth.
     double scale_i = c.sigma_intensity, scale_g = c.sigma_depth_m;
+    // Surface-area weights: depth squared, relative to the farthest
+    // keyframe pixel's (any common scale gives the same solution).
+    float inv_far2 = 0;
+    if (c.weight_by_surface_area) {
+      float far = 0;
+      for (int i : R.selected) far = std::max(far, R.Z[i]);
+      if (far > 0) inv_far2 = 1.f / (far * far);
+    }
     std::vector<float> abs_i, abs_g;
     abs_i.reserve(R.selected.size());
     abs_g.reserve(R.selected.size());
@@ -390,6 +398,11 @@ struct RgbdOdometry::Impl {
           if (first) ++occluded;
           continue;
         }
+        float area = 1;
+        if (inv_far2 > 0) {
+          const float z_ref = first ? R.Z[idx] : R2->Z[idx];
+          area = std::min(1.f, z_ref * z_ref * inv_far2);
+        }
         // Photometric term: intensity and gradients interpolated together.
         {
           const Eigen::Vector4f ig = (1 - bb) * ((1 - a) * C.IG[o] + a * C.IG[o + 1]) +
@@ -400,7 +413,7 @@ struct RgbdOdometry::Impl {
                                   -(gx * C.fx * q.x() + gy * C.fy * q.y()) * iz * iz);
           const Eigen::Matrix<float, 6, 1> J = PoseJacobian(q, g);
           abs_i.push_back(std::abs(r));
-          normal.Add(J, r, RobustWeight(r / s_i, huber_k) / (s_i * s_i));
+          normal.Add(J, r, area * RobustWeight(r / s_i, huber_k) / (s_i * s_i));
           ++n_res;
         }
         // Geometric term: point-to-plane against the current depth.
@@ -412,7 +425,7 @@ struct RgbdOdometry::Impl {
           const float s = s_g * z2;
           abs_g.push_back(std::abs(r) / z2);
           const Eigen::Matrix<float, 6, 1> J = PoseJacobian(q, n);
-          normal.Add(J, r, RobustWeight(r / s, huber_k) / (s * s));
+          normal.Add(J, r, area * RobustWeight(r / s, huber_k) / (s * s));
           ++n_res;
           if (first && std::abs(r) < 3 * s) ++inliers;
         }

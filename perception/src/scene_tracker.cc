@@ -42,6 +42,7 @@ const SceneTracker::Options& Checked(const SceneTracker::Options& o) {
 RgbdOdometry::Config RoughConfig(RgbdOdometry::Config c) {
   if (c.finest_level < 3) ++c.finest_level;  // same number of levels: fast rotations still converge
   c.window_size = 0;
+  c.weight_by_surface_area = true;
   return c;
 }
 

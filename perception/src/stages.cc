@@ -302,6 +302,7 @@ RgbdOdometry::Config ReadOdometryConfig(pipeline::Params& p) {
       p.GetDouble("keyframe_translation_m", c.keyframe_translation_m, 0.01, 10);
   c.keyframe_rotation_deg = p.GetDouble("keyframe_rotation_deg", c.keyframe_rotation_deg, 1, 90);
   c.keyframe_min_overlap = p.GetDouble("keyframe_min_overlap", c.keyframe_min_overlap, 0, 1);
+  c.weight_by_surface_area = p.GetBool("weight_by_surface_area", c.weight_by_surface_area);
   c.finest_level = p.GetInt("finest_level", c.finest_level, 0, 3);
   const int levels = p.GetInt("levels", c.levels, 1, 6);
   if (levels != c.levels) {

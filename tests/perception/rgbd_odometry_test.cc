@@ -143,3 +143,64 @@ TEST_CASE("Depth taken later than colour is brought to the colour's time",
   CHECK(on.ate_rmse_m < 0.85 * off.ate_rmse_m);
   CHECK(on.ate_rmse_m < 0.0015);
 }
+
+namespace {
+// A still camera before a textured wall 4 m away; a textured board 1.2 m
+// away fills the left `board_share` of the image and slides sideways by
+// `board_shift_m` a frame (a person walking past close to the camera).
+pipeline::RgbdFrame BoardBeforeWall(int index, double board_share, double board_shift_m) {
+  constexpr int kW = 320, kH = 240;
+  constexpr double kF = 262.5, kWall = 4.0, kBoard = 1.2;
+  pipeline::RgbdFrame f;
+  f.meta.seq = static_cast<uint64_t>(index);
+  f.meta.stamp_ns = static_cast<int64_t>(index) * 33'333'333;
+  f.intrinsics = {kF, kF, kW / 2.0, kH / 2.0, kW, kH};
+  f.depth_scale = 5000;
+  f.color = pipeline::Image::Allocate(kW, kH, pipeline::PixelEncoding::kBgr8);
+  f.depth = pipeline::Image::Allocate(kW, kH, pipeline::PixelEncoding::kMono16);
+  // Texture in metres on each surface, so it moves with the surface.
+  auto texture = [](double x, double y) {
+    return 128 + 50 * std::sin(9.1 * x + 2.3 * y) + 40 * std::sin(5.3 * y - 3.7 * x) +
+           25 * std::sin(17.9 * x * y + 1.1);
+  };
+  uint8_t* bgr = f.color.data.mutable_data();
+  auto* depth = reinterpret_cast<uint16_t*>(f.depth.data.mutable_data());
+  for (int v = 0; v < kH; ++v)
+    for (int u = 0; u < kW; ++u) {
+      const bool board = u < board_share * kW;
+      const double z = board ? kBoard : kWall;
+      const double x = (u - kW / 2.0) / kF * z, y = (v - kH / 2.0) / kF * z;
+      const double g = board ? texture(x - index * board_shift_m + 7, y) : texture(x, y);
+      const size_t i = static_cast<size_t>(v) * kW + u;
+      std::memset(bgr + 3 * i, static_cast<int>(std::clamp(g, 0.0, 255.0)), 3);
+      depth[i] = static_cast<uint16_t>(std::lround(z * f.depth_scale));
+    }
+  return f;
+}
+}  // namespace
+
+TEST_CASE(
+    "Weighted by surface area, a near object filling most of the view does not move the camera",
+    "[perception][odometry]") {
+  // The board fills 60 % of the pixels but a tenth of the surface in view
+  // (each of its pixels covers (1.2 / 4)^2 of a wall pixel's area).
+  auto camera_motion = [](bool by_area) {
+    RgbdOdometry::Config c;
+    c.weight_by_surface_area = by_area;
+    RgbdOdometry odometry(c);
+    Eigen::Isometry3d last = Eigen::Isometry3d::Identity();
+    for (int i = 0; i < 6; ++i) {
+      const auto r = odometry.Track(BoardBeforeWall(i, 0.6, 0.01));
+      REQUIRE(r.usable());
+      last = r.T_world_cam;
+    }
+    return last.translation().norm();
+  };
+  const double alike = camera_motion(false), by_area = camera_motion(true);
+  INFO("camera moved " << alike << " m with pixels alike, " << by_area << " m by surface area");
+  // Pixels alike, the camera follows the board (5 cm over five frames).
+  CHECK(alike > 0.04);
+  // By area the board keeps an eighth of the weight (0.6 * 0.09 against
+  // 0.4), which the robust weights mostly leave out: the wall holds it.
+  CHECK(by_area < 0.25 * alike);
+}

@@ -48,6 +48,14 @@ class RgbdOdometry {
     double keyframe_translation_m = 0.12;  ///< new keyframe beyond this motion ...
     double keyframe_rotation_deg = 10.0;   ///< ... or this rotation from the current keyframe
     double keyframe_min_overlap = 0.6;     ///< ... or when fewer keyframe pixels stay in view
+    /// Weight each keyframe pixel's residuals by the scene surface it
+    /// covers (its footprint grows with depth squared) instead of alike, so
+    /// the pose follows what most of the scene does rather than what fills
+    /// most of the image: a person 1.5 m away covers as many pixels as
+    /// seven times their area of wall 4 m away. Off by default: where
+    /// moving objects are masked, near surfaces are the precise ones; the
+    /// scene tracker's rough pass, which has no masks yet, turns it on.
+    bool weight_by_surface_area = false;
     /// Sliding-window refinement: the last `window_size` keyframe poses are
     /// optimised together in Ceres (point-to-plane between keyframe pairs,
     /// Huber loss, a prior to the tracked poses) at every new keyframe; 0 or
