@@ -17,9 +17,10 @@ namespace dyn4d::perception {
 void RegisterStages(pipeline::StageRegistry& registry);
 /// The geometry node's tracking parameters (its YAML `params`: sigma_intensity,
 /// sigma_depth_m, huber_k, max_depth_m, keyframe_translation_m,
-/// keyframe_rotation_deg, keyframe_min_overlap, finest_level, levels, iterations,
-/// previous_frame_above_deg, window_size, compensate_depth_time,
-/// min_visible_fraction, max_uncertain_frames) over the defaults; problems
+/// keyframe_rotation_deg, keyframe_min_overlap, weight_by_surface_area,
+/// finest_level, levels, iterations, previous_frame_above_deg, window_size,
+/// compensate_depth_time, min_visible_fraction, max_uncertain_frames) over
+/// the defaults (the scene tracker's rough pass always weighs by area); problems
 /// are recorded in `p`. `dyn4d bench geometry --param` reads the same names.
 RgbdOdometry::Config ReadOdometryConfig(pipeline::Params& p);
 /// The geometry node's tracker parameters: ReadOdometryConfig's, and
