@@ -313,11 +313,12 @@ int MotionSegmenter::WindowRadius(const DepthView& current, const DepthView& ref
 
 Eigen::Isometry3d MotionSegmenter::AlignToReference(const DepthView& cur, const ReferenceView& ref,
                                                     bool* refined,
-                                                    const std::vector<uint8_t>* exclude) const {
+                                                    const std::vector<uint8_t>* exclude,
+                                                    const Eigen::Isometry3d* other_start) const {
   using internal::Mat6;
   using internal::Vec6;
   const DepthView& rv = ref.view();
-  const Eigen::Isometry3d start = rv.T_world_cam.inverse() * cur.T_world_cam;
+  Eigen::Isometry3d start = rv.T_world_cam.inverse() * cur.T_world_cam;
   if (refined) *refined = false;
   const std::vector<Eigen::Vector3f>& normals = ref.Normals();
   if (normals.empty() || cur.depth_m.empty()) return start;
@@ -377,7 +378,11 @@ Eigen::Isometry3d MotionSegmenter::AlignToReference(const DepthView& cur, const 
     e.b = normal.b();
     return e;
   };
-  const Eval at_start = evaluate(start);
+  Eval at_start = evaluate(start);
+  if (other_start) {
+    const Eval at_other = evaluate(*other_start);
+    if (at_other.inliers > at_start.inliers) start = *other_start, at_start = at_other;
+  }
   Eigen::Isometry3d T = start;
   Eval e = at_start;
   for (int it = 0; it < 6 && e.inliers >= 50; ++it) {
@@ -532,18 +537,50 @@ MotionSegmentation MotionSegmenter::Segment(const DepthView& cur,
     predicted.push_back(Predict(prior, cur, c.max_object_speed_mps, c.noise));
     for (size_t i = 0; i < n; ++i) expected[i] |= predicted.back().mask[i];
   }
-  std::vector<Ref> refs;
-  for (const ReferenceView* r : references) {
-    if (!r || r->view().depth_m.empty() || r->view().stamp_ns == cur.stamp_ns) continue;
+  // References are aligned from the nearest in time outwards, on each side
+  // of the current view. Odometry's error grows with the time between two
+  // views, past what one alignment can take back (a decimetre off along a
+  // wall, a desk leg a metre in front of it lands on the wall and no longer
+  // pulls), but it grows little between neighbouring references: each
+  // reference also tries the correction its nearer neighbour on the same
+  // side needed, and starts from whichever of the two agrees better.
+  std::vector<size_t> order;
+  for (size_t k = 0; k < references.size(); ++k) {
+    const ReferenceView* r = references[k];
+    if (r && !r->view().depth_m.empty() && r->view().stamp_ns != cur.stamp_ns) order.push_back(k);
+  }
+  auto apart = [&](size_t k) { return std::abs(references[k]->view().stamp_ns - cur.stamp_ns); };
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return apart(a) < apart(b); });
+  std::vector<std::optional<Eigen::Isometry3d>> aligned(references.size());
+  Eigen::Isometry3d correction_before = Eigen::Isometry3d::Identity(),
+                    correction_after = Eigen::Isometry3d::Identity();
+  for (size_t k : order) {
+    const ReferenceView& r = *references[k];
+    const Eigen::Isometry3d odometry = r.view().T_world_cam.inverse() * cur.T_world_cam;
+    if (!config_.refine_poses) {
+      aligned[k] = odometry;
+      continue;
+    }
+    Eigen::Isometry3d& correction =
+        r.view().stamp_ns < cur.stamp_ns ? correction_before : correction_after;
+    const Eigen::Isometry3d neighbours = correction * odometry;
     bool refined = false;
-    const Eigen::Isometry3d T_rc =
-        config_.refine_poses ? AlignToReference(cur, *r, &refined, &expected)
-                             : Eigen::Isometry3d(r->view().T_world_cam.inverse() * cur.T_world_cam);
-    if (config_.refine_poses && !refined) {
+    const Eigen::Isometry3d T_rc = AlignToReference(cur, r, &refined, &expected, &neighbours);
+    if (!refined) continue;
+    aligned[k] = T_rc;
+    correction = T_rc * odometry.inverse();
+  }
+  std::vector<Ref> refs;
+  for (size_t k = 0; k < references.size(); ++k) {
+    const ReferenceView* r = references[k];
+    if (!r || r->view().depth_m.empty() || r->view().stamp_ns == cur.stamp_ns) continue;
+    if (!aligned[k]) {
       ++out.unaligned;
       continue;
     }
-    out.refined += refined;
+    const Eigen::Isometry3d& T_rc = *aligned[k];
+    out.refined += config_.refine_poses;
     const double dt = std::abs(static_cast<double>(r->view().stamp_ns - cur.stamp_ns)) * 1e-9;
     refs.push_back({&r->view(), &r->MinFiltered(WindowRadius(cur, r->view())),
                     T_rc.linear().cast<float>(), T_rc.translation().cast<float>(),

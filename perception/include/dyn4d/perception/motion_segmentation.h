@@ -86,6 +86,11 @@ struct MotionSegmentationConfig {
   /// frame's objects are expected is left out), when `refine_poses`; a
   /// reference whose alignment fails (too little agreement, or a correction
   /// beyond drift) is not used: it could only report the pose error as motion.
+  /// References are aligned from the nearest in time outwards, each also
+  /// tried from the correction its nearer neighbour needed: while people
+  /// fill the view the error reaches 0.13 m in 40 frames (Bonn crowd), more
+  /// than one alignment takes back, but little of it is new between
+  /// neighbouring references.
   bool refine_poses = true;
   /// Pose uncertainty left after that: translation along a ray (adds to the
   /// depth noise) and rotation (widens the reference window).
@@ -304,10 +309,13 @@ class MotionSegmenter {
   /// starting value when the alignment is not trustworthy (too few
   /// agreeing points, or a correction beyond what odometry drift explains).
   /// `exclude` (optional, per pixel of `current`): pixels left out, such as
-  /// where moving objects are expected.
+  /// where moving objects are expected. `other_start` (optional): a second
+  /// starting T_ref_cur; the alignment starts from whichever of the two more
+  /// samples agree at, and the drift bound holds from there.
   Eigen::Isometry3d AlignToReference(const DepthView& current, const ReferenceView& ref,
                                      bool* refined = nullptr,
-                                     const std::vector<uint8_t>* exclude = nullptr) const;
+                                     const std::vector<uint8_t>* exclude = nullptr,
+                                     const Eigen::Isometry3d* other_start = nullptr) const;
 
  private:
   MotionSegmentationConfig config_;
