@@ -544,17 +544,18 @@ MotionSegmentation MotionSegmenter::Segment(const DepthView& cur,
   // pulls), but it grows little between neighbouring references: each
   // reference also tries the correction its nearer neighbour on the same
   // side needed, and starts from whichever of the two agrees better.
+  auto usable = [&](const ReferenceView* r) {
+    return r && !r->view().depth_m.empty() && r->view().stamp_ns != cur.stamp_ns;
+  };
   std::vector<size_t> order;
-  for (size_t k = 0; k < references.size(); ++k) {
-    const ReferenceView* r = references[k];
-    if (r && !r->view().depth_m.empty() && r->view().stamp_ns != cur.stamp_ns) order.push_back(k);
-  }
+  for (size_t k = 0; k < references.size(); ++k)
+    if (usable(references[k])) order.push_back(k);
   auto apart = [&](size_t k) { return std::abs(references[k]->view().stamp_ns - cur.stamp_ns); };
   std::stable_sort(order.begin(), order.end(),
                    [&](size_t a, size_t b) { return apart(a) < apart(b); });
   std::vector<std::optional<Eigen::Isometry3d>> aligned(references.size());
-  Eigen::Isometry3d correction_before = Eigen::Isometry3d::Identity(),
-                    correction_after = Eigen::Isometry3d::Identity();
+  // The last correction found on each side (none yet: odometry's start only).
+  std::optional<Eigen::Isometry3d> correction_before, correction_after;
   for (size_t k : order) {
     const ReferenceView& r = *references[k];
     const Eigen::Isometry3d odometry = r.view().T_world_cam.inverse() * cur.T_world_cam;
@@ -562,11 +563,13 @@ MotionSegmentation MotionSegmenter::Segment(const DepthView& cur,
       aligned[k] = odometry;
       continue;
     }
-    Eigen::Isometry3d& correction =
+    std::optional<Eigen::Isometry3d>& correction =
         r.view().stamp_ns < cur.stamp_ns ? correction_before : correction_after;
-    const Eigen::Isometry3d neighbours = correction * odometry;
+    std::optional<Eigen::Isometry3d> neighbours;
+    if (correction) neighbours = *correction * odometry;
     bool refined = false;
-    const Eigen::Isometry3d T_rc = AlignToReference(cur, r, &refined, &expected, &neighbours);
+    const Eigen::Isometry3d T_rc =
+        AlignToReference(cur, r, &refined, &expected, neighbours ? &*neighbours : nullptr);
     if (!refined) continue;
     aligned[k] = T_rc;
     correction = T_rc * odometry.inverse();
@@ -574,7 +577,7 @@ MotionSegmentation MotionSegmenter::Segment(const DepthView& cur,
   std::vector<Ref> refs;
   for (size_t k = 0; k < references.size(); ++k) {
     const ReferenceView* r = references[k];
-    if (!r || r->view().depth_m.empty() || r->view().stamp_ns == cur.stamp_ns) continue;
+    if (!usable(r)) continue;
     if (!aligned[k]) {
       ++out.unaligned;
       continue;
