@@ -151,7 +151,7 @@ RecognitionModelSpec LoadRecognitionModelSpec(const std::string& path) {
   r.CheckKeys(tr, "training",
               {"epochs", "batch_size", "lr", "min_lr", "warmup_epochs", "weight_decay", "loss_cnn",
                "loss_att", "loss_merge", "kd_alpha", "kd_temperature", "label_smoothing", "augment",
-               "checkpoint_every", "seed"});
+               "rand_augment", "random_erasing", "checkpoint_every", "seed"});
   r.Get(tr, "epochs", "training.epochs", t.epochs);
   r.Get(tr, "batch_size", "training.batch_size", t.batch_size);
   r.Get(tr, "lr", "training.lr", t.lr);
@@ -165,6 +165,8 @@ RecognitionModelSpec LoadRecognitionModelSpec(const std::string& path) {
   r.Get(tr, "kd_temperature", "training.kd_temperature", t.kd_temperature);
   r.Get(tr, "label_smoothing", "training.label_smoothing", t.label_smoothing);
   r.Get(tr, "augment", "training.augment", t.augment);
+  r.Get(tr, "rand_augment", "training.rand_augment", t.rand_augment);
+  r.Get(tr, "random_erasing", "training.random_erasing", t.random_erasing);
   r.Get(tr, "checkpoint_every", "training.checkpoint_every", t.checkpoint_every);
   r.Get(tr, "seed", "training.seed", t.seed);
   t.out_dir = "<set by the caller>";

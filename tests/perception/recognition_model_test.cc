@@ -56,6 +56,10 @@ TEST_CASE("model file mistakes name the file and the field", "[perception][recog
                     Catch::Contains("net.widht_mult: unknown field"));
   CHECK_THROWS_WITH(load_with("weights: w.pt\ntraining:\n  epochs: zero\n"),
                     Catch::Contains("training.epochs: cannot read"));
+  CHECK_THROWS_WITH(load_with("weights: w.pt\ntraining:\n  rand_augment: 12\n"),
+                    Catch::Contains("training: rand_augment: magnitude in [0, 10]"));
+  CHECK(load_with("weights: w.pt\ntraining:\n  rand_augment: 9\n  random_erasing: 0.25\n")
+            .training.random_erasing == 0.25);
   CHECK_THROWS_WITH(LoadRecognitionModelSpec(dir + "/absent.yaml"),
                     Catch::Contains("absent.yaml: cannot open"));
   fs::remove_all(dir);

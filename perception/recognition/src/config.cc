@@ -91,6 +91,11 @@ std::vector<std::string> TrainConfig::Validate() const {
   if (warmup_epochs < 0 || warmup_epochs > epochs)
     p.push_back("warmup_epochs: must be in [0, epochs]");
   if (weight_decay < 0) p.push_back("weight_decay: must be >= 0");
+  if (!(rand_augment >= 0 && rand_augment <= 10))
+    p.push_back("rand_augment: magnitude in [0, 10] (0 = off), got " +
+                std::to_string(rand_augment));
+  if (!(random_erasing >= 0 && random_erasing <= 1))
+    p.push_back("random_erasing: probability in [0, 1], got " + std::to_string(random_erasing));
   if (kd_alpha < 0 || kd_temperature <= 0)
     p.push_back("kd_alpha/kd_temperature: alpha >= 0, T > 0");
   if (label_smoothing < 0 || label_smoothing >= 1)

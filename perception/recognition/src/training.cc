@@ -10,6 +10,7 @@
 #include <random>
 #include <stdexcept>
 
+#include "dyn4d/recognition/augment.h"
 #include "dyn4d/recognition/files.h"
 
 namespace dyn4d::recognition {
@@ -182,6 +183,12 @@ TrainResult Train(const TrainConfig& c, const ImageDataset& train,
     const Tensor labels = train.labels.index_select(0, idx);
     std::mt19937_64 rng(c.seed * 1000003 + step);
     if (c.augment) images = Augment(images, 2, rng);
+    if (c.rand_augment > 0 || c.random_erasing > 0) {
+      AugmentConfig a;
+      a.rand_augment_magnitude = c.rand_augment;
+      a.random_erasing = c.random_erasing;
+      images = RandAugmentBatch(images, a, rng);
+    }
     torch::manual_seed(c.seed * 1000003 + step);  // dropout
     const double lr = LearningRate(c, step, total, warmup);
     for (auto& g : optimizer.param_groups())

@@ -62,6 +62,11 @@ struct TrainConfig {
   double kd_alpha = 0.5, kd_temperature = 1.0;  ///< distillation from the last exit; 0 = off
   double label_smoothing = 0.1;
   bool augment = true;         ///< random shift by up to 2 px + horizontal flip
+  /// RandAugment magnitude (the official recipe's `rand-m9-mstd0.5-inc1`: 9)
+  /// and RandomErasing probability (official 0.25) after the shift and flip;
+  /// 0 = off (small uniform datasets such as Fashion-MNIST need neither).
+  double rand_augment = 0;
+  double random_erasing = 0;
   int64_t max_steps = 0;       ///< stop after this many steps in total (0: all epochs)
   int checkpoint_every = 200;  ///< steps between checkpoints (and one per epoch end)
   uint64_t seed = 1;
