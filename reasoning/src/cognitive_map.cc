@@ -117,6 +117,7 @@ std::vector<std::string> MapConfig::Validate() const {
   if (!(gone_after_s > 0)) p.push_back("gone_after_s: must be positive");
   if (!(position_step_m > 0)) p.push_back("position_step_m: must be positive");
   if (token_budget < 100) p.push_back("token_budget: must be >= 100");
+  if (!(history_s >= 0)) p.push_back("history_s: must be >= 0 (0: the whole stream)");
   return p;
 }
 
@@ -156,11 +157,23 @@ void CognitiveMapBuilder::AddFrame(double t_s, const CameraSample* camera,
     for (int a = 0; a < 4 && !o.has_position; ++a) finite = finite && std::isfinite(o.box[a]);
     if (finite && o.id >= 0 && (o.has_position || o.box[3] > 0)) f.objects.push_back(o);
   }
+  if (frames_.empty() && forgotten_ == 0) origin_ = t_s;
+  if (camera && !first_camera_) first_camera_ = *camera;
   frames_.push_back(std::move(f));
+  // Forget what is older than the history, a tenth of it at a time (one
+  // erase per tenth instead of one per frame).
+  const double h = config_.history_s;
+  if (h > 0 && frames_.back().t - frames_.front().t > 1.1 * h) {
+    const double keep_from = frames_.back().t - h;
+    const auto first_kept = std::find_if(frames_.begin(), frames_.end(),
+                                         [&](const Frame& x) { return x.t >= keep_from; });
+    forgotten_ += static_cast<size_t>(first_kept - frames_.begin());
+    frames_.erase(frames_.begin(), first_kept);
+  }
 }
 
 CognitiveMap CognitiveMapBuilder::Build() const {
-  return frames_.empty() ? CognitiveMap{} : BuildFrom(frames_, frames_.front().t);
+  return frames_.empty() ? CognitiveMap{} : BuildFrom(frames_, origin_);
 }
 
 CognitiveMap CognitiveMapBuilder::Build(double t_begin_s, double t_end_s) const {
@@ -168,7 +181,7 @@ CognitiveMap CognitiveMapBuilder::Build(double t_begin_s, double t_end_s) const 
   std::vector<Frame> window;
   for (const Frame& f : frames_)
     if (f.t >= t_begin_s - 1e-9 && f.t <= t_end_s + 1e-9) window.push_back(f);
-  return window.empty() ? CognitiveMap{} : BuildFrom(window, frames_.front().t);
+  return window.empty() ? CognitiveMap{} : BuildFrom(window, origin_);
 }
 
 ImagePlaneMap CognitiveMapBuilder::BuildImagePlane(const std::vector<Frame>& frames,
@@ -295,12 +308,9 @@ CognitiveMap CognitiveMapBuilder::BuildFrom(const std::vector<Frame>& all_frames
   map.t_end = frames_.back().t - t_origin;
 
   // Map frame from the first known camera pose and the up direction.
-  CameraSample first;  // the whole stream's first pose: a window keeps the map frame
-  for (const Frame& f : this->frames_)
-    if (f.has_camera) {
-      first = f.camera;
-      break;
-    }
+  // The whole stream's first pose (kept when its frame is forgotten): a
+  // window, or a history that moved on, keeps the map frame.
+  const CameraSample first = first_camera_ ? *first_camera_ : CameraSample{};
   const Vector3d z = V(c.up).normalized();
   Vector3d fwd = Rotation(first) * Vector3d(0, 0, 1);
   fwd -= fwd.dot(z) * z;

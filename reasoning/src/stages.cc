@@ -48,7 +48,15 @@ class ReasonStage : public pipeline::Stage {
   std::vector<std::string> OutputPorts() const override { return {"maps", "replies"}; }
   uint64_t SkippedCount() const override { return failed_; }
   std::map<std::string, double> Counters() const override {
-    return {{"frames", double(builder_.frames())}, {"answered", answered_}};
+    std::map<std::string, double> c = {{"frames", double(builder_.frames())},
+                                       {"answered", answered_}};
+    // The history held, and its cap: a bounded structure (bench pipeline
+    // --long reads when it is full).
+    if (o_.map.history_s > 0) {
+      c["history_s"] = builder_.history_span_s();
+      c["history_s_max"] = o_.map.history_s;
+    }
+    return c;
   }
 
   Outputs Process(const std::string& port, const Message& m) override {
@@ -122,9 +130,9 @@ class ReasonStage : public pipeline::Stage {
         for (int a = 0; a < 3; ++a) o.position[a] = t.position_world[a], o.extent[a] = t.extent[a];
       o.box = {t.box.x, t.box.y, t.box.w, t.box.h};
       obs.push_back(o);
-      auto [it, fresh] =
-          frames_of_.emplace(t.track_id, std::make_pair(tracks.meta.seq, tracks.meta.seq));
-      if (!fresh) it->second.second = tracks.meta.seq;
+      auto [it, fresh] = frames_of_.emplace(
+          t.track_id, Grounding{tracks.meta.seq, tracks.meta.seq, tracks.meta.stamp_ns / 1e9});
+      if (!fresh) it->second.last = tracks.meta.seq, it->second.last_t = tracks.meta.stamp_ns / 1e9;
     }
     const bool has_pose = pose && pose->status != pipeline::PoseStatus::kLost;
     const CameraSample cam = has_pose ? CameraSample::Of(*pose) : CameraSample{};
@@ -135,13 +143,18 @@ class ReasonStage : public pipeline::Stage {
       return;
     }
     last_meta_ = tracks.meta;
-    if (o_.publish_every > 0 && builder_.frames() % o_.publish_every == 0)
+    if (builder_.forgotten_frames() != forgotten_seen_) {  // the history moved on
+      forgotten_seen_ = builder_.forgotten_frames();
+      for (auto it = frames_of_.begin(); it != frames_of_.end();)
+        it = it->second.last_t < builder_.oldest_time() ? frames_of_.erase(it) : std::next(it);
+    }
+    if (o_.publish_every > 0 && builder_.frames_added() % o_.publish_every == 0)
       out.push_back({"maps", MapMessage()});
   }
 
   pipeline::CognitiveMap MapMessage() {
     map_ = builder_.Build();
-    built_frames_ = builder_.frames();
+    built_frames_ = builder_.frames_added();
     pipeline::CognitiveMap m;
     m.meta = last_meta_;
     m.meta.source_id = "reason";
@@ -158,9 +171,9 @@ class ReasonStage : public pipeline::Stage {
       window_ = builder_.Build(t0 + q.t_begin_s.value_or(0), t0 + q.t_end_s.value_or(1e18));
       return window_;
     }
-    if (built_frames_ != builder_.frames()) {
+    if (built_frames_ != builder_.frames_added()) {
       map_ = builder_.Build();
-      built_frames_ = builder_.frames();
+      built_frames_ = builder_.frames_added();
     }
     return map_;
   }
@@ -197,7 +210,7 @@ class ReasonStage : public pipeline::Stage {
       if (auto it = frames_of_.find(a.track_id); it != frames_of_.end())
         a.justification += "; grounding: track " + std::to_string(a.track_id) +
                            ", masks in frames " + std::to_string(it->second.first) + "-" +
-                           std::to_string(it->second.second);
+                           std::to_string(it->second.last);
       ++answered_;
     } catch (const std::exception& e) {
       ++failed_;
@@ -215,7 +228,12 @@ class ReasonStage : public pipeline::Stage {
   std::unique_ptr<OpenAiBackend> llm_;
   pipeline::OrderedJoin<pipeline::Tracks, pipeline::CameraPose> join_{o_.has_poses, 128};
   pipeline::MessageMeta last_meta_;
-  std::map<int64_t, std::pair<uint64_t, uint64_t>> frames_of_;  // track id -> first, last frame seq
+  struct Grounding {
+    uint64_t first = 0, last = 0;  // frame seqs with the track's masks
+    double last_t = 0;             // stream time of the last: forgotten with the history
+  };
+  std::map<int64_t, Grounding> frames_of_;  // by track id
+  size_t forgotten_seen_ = 0;
   KeyFrames key_frames_;
   std::map<uint64_t, pipeline::RgbdFrame> frames_;  // waiting for their tracks
   double answered_ = 0;
@@ -240,6 +258,7 @@ void RegisterStages(pipeline::StageRegistry& r) {
         o.openai.retries = p.GetInt("retries", o.openai.retries, 0, 100);
         o.map.token_budget = p.GetInt("token_budget", o.map.token_budget, 100, 1000000);
         o.publish_every = p.GetInt("publish_every", 0, 0, 1000000);
+        o.map.history_s = p.GetDouble("history_s", o.map.history_s, 0, 1e9);
         const std::vector<double> up = p.GetNumbers("up", {0, -1, 0}, 3);
         std::copy(up.begin(), up.end(), o.map.up.begin());
         o.questions = p.GetList("questions", {}, ';');

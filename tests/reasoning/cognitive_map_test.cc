@@ -393,3 +393,43 @@ TEST_CASE("turns: a moving object that changes heading", "[reasoning]") {
   REQUIRE(turn);
   CHECK(turn->t == Approx(1.0).margin(0.3));
 }
+
+TEST_CASE("a long stream's map covers its last history_s seconds, in the same map frame",
+          "[reasoning]") {
+  MapConfig c = ZUp();
+  c.history_s = 10;
+  CognitiveMapBuilder b(c), whole(ZUp());
+  // 60 s at 30 fps; the camera walks +x while a ball stands 3 m ahead of
+  // where it started: the map frame is the first pose's, whatever is kept.
+  for (int i = 0; i < 1800; ++i) {
+    const double t = 100 + i / 30.0;
+    const CameraSample cam = LookingAlongY(0.01 * i);
+    b.AddFrame(t, &cam, {Obj(2, "ball", 0.0, 3.0)});
+    whole.AddFrame(t, &cam, {Obj(2, "ball", 0.0, 3.0)});
+    CHECK(b.history_span_s() <= 11.0 + 1e-9);
+  }
+  CHECK(b.frames() <= 331);
+  CHECK(b.frames() + b.forgotten_frames() == 1800);
+  CHECK(b.frames_added() == 1800);
+  CHECK(whole.frames() == 1800);
+  CHECK(b.first_time() == Approx(100));
+  const CognitiveMap m = b.Build(), all = whole.Build();
+  CHECK(m.t_end == Approx(all.t_end));  // times still count from the first frame
+  CHECK(m.t_begin >= m.t_end - 11.0);
+  CHECK(m.t_begin <= m.t_end - 10.0);
+  const ObjectSummary* ball = m.Find(2);
+  const ObjectSummary* ball_all = all.Find(2);
+  REQUIRE(ball);
+  REQUIRE(ball_all);
+  for (int a = 0; a < 3; ++a)
+    CHECK(ball->samples.back().position[a] == Approx(ball_all->samples.back().position[a]));
+  CHECK(ball->visible.size() == 1);
+  CHECK(ball->visible.front().first == Approx(m.t_begin));
+  // Seen when the history starts: not an object entering the view.
+  CHECK(FindEvent(m, "appears", 2)->t == Approx(m.t_begin));
+  CHECK_FALSE(ball->leaves_view);
+
+  MapConfig bad = ZUp();
+  bad.history_s = -1;
+  CHECK_THROWS_WITH(CognitiveMapBuilder(bad), Catch::Contains("history_s"));
+}

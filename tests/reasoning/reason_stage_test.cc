@@ -83,3 +83,32 @@ TEST_CASE("reason stage: a request sees every frame that came before it", "[reas
   for (uint64_t f = 30; f < 60; ++f) stage->Process("tracks", Frame(f));
   CHECK(ask() == "person");  // the map follows the stream
 }
+
+TEST_CASE("reason stage: the history it holds is bounded, and its grounding with it",
+          "[reasoning]") {
+  pipeline::StageRegistry registry;
+  reasoning::RegisterStages(registry);
+  pipeline::Params params = pipeline::Params::FromYaml("{history_s: 1}");
+  pipeline::StageContext ctx{"reason", "/tmp", {{"tracks", "t"}, {"requests", "q"}}, {}};
+  auto stage = registry.Create("reason", params, ctx);
+  // Track 1 is seen for the first second only; track 2 throughout.
+  for (uint64_t f = 0; f < 150; ++f) {
+    pipeline::Tracks t = Frame(f);
+    if (f >= 30) t.items.erase(t.items.begin());
+    stage->Process("tracks", t);
+    const auto counters = stage->Counters();
+    CHECK(counters.at("history_s") <= 1.1 + 1e-6);
+    CHECK(counters.at("history_s_max") == 1.0);
+  }
+  CHECK(stage->Counters().at("frames") <= 34);
+  // The map at the end: the last second, without the track seen only at
+  // the start.
+  const auto out = stage->Finish();
+  REQUIRE(out.size() == 1);
+  const auto objects =
+      nlohmann::json::parse(std::get<pipeline::CognitiveMap>(out[0].message).json)["objects"];
+  REQUIRE(objects.size() == 1);
+  CHECK(objects[0]["id"] == 2);
+  pipeline::Params bad = pipeline::Params::FromYaml("{history_s: -2}");
+  CHECK_THROWS_WITH(registry.Create("reason", bad, ctx), Catch::Contains("history_s"));
+}

@@ -147,6 +147,11 @@ struct PipelineBenchOptions {
   /// > 0: instead, one long synthetic run of this many frames (160x120):
   /// memory and open files sampled every second, their slope after warm-up.
   int long_frames = 0;
+  /// The long run's caps (0: the graph's own): the point map's points and
+  /// the cognitive map's history (stream seconds), small so that they fill
+  /// early and most of the run is steady state.
+  int long_map_points = 400000;
+  double long_history_s = 60;
 };
 /// `dyn4d bench pipeline`: the default graph end to end on real and
 /// synthetic RGB-D; last line `pipeline_fps <median over the real sequences>`.

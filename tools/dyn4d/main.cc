@@ -524,6 +524,14 @@ int main(int argc, char** argv) {
   bench_pipeline->add_option("--long", pbo.long_frames,
                              "instead: one run of N synthetic 160x120 frames, memory and open "
                              "files sampled each second (slope after warm-up), e.g. 10000");
+  bench_pipeline
+      ->add_option("--long-map-points", pbo.long_map_points,
+                   "--long: the point map's cap (0: the graph's own, 2 M points, full after ~57 s)")
+      ->capture_default_str();
+  bench_pipeline
+      ->add_option("--long-history-s", pbo.long_history_s,
+                   "--long: the cognitive map's history in stream seconds (0: the graph's own)")
+      ->capture_default_str();
   bench_pipeline->footer(
       "\nEach case is its own `dyn4d run` process: CPU time and peak memory are its own (wait4).\n"
       "Last lines: paced_live_p95_ms <median over the paced live runs>, pipeline_fps <median\n"

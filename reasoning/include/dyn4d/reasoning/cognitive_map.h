@@ -12,6 +12,7 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -101,6 +102,11 @@ struct MapConfig {
   double camera_turning_dps = 6;    ///< camera rotation speed for "pans"/"tilts"
   double position_step_m = 0.1;     ///< text: positions rounded to this
   int token_budget = 1500;          ///< text: at most about this many tokens (~4 chars each)
+  /// The map covers the last `history_s` seconds of the stream: older frames
+  /// are forgotten, so a live run's memory (about 1 KB a frame) and the
+  /// cost of building the map stop growing. 30 minutes by default; 0 keeps
+  /// the whole stream. Times still count from the stream's first frame.
+  double history_s = 1800;
   std::vector<std::string> Validate() const;
 };
 
@@ -205,7 +211,19 @@ class CognitiveMapBuilder {
   /// AddFrame clock); times in it still count from the first frame.
   CognitiveMap Build(double t_begin_s, double t_end_s) const;
   size_t frames() const { return frames_.size(); }
-  double first_time() const { return frames_.empty() ? 0 : frames_.front().t; }
+  /// The stream's first frame (also after it was forgotten): the map's
+  /// time origin.
+  double first_time() const { return frames_.empty() ? 0 : origin_; }
+  /// Seconds between the oldest frame held and the newest.
+  double history_span_s() const {
+    return frames_.empty() ? 0 : frames_.back().t - frames_.front().t;
+  }
+  /// Frames forgotten so far (older than `history_s`).
+  size_t forgotten_frames() const { return forgotten_; }
+  /// Frames ever added (held + forgotten): changes with every new frame.
+  size_t frames_added() const { return frames_.size() + forgotten_; }
+  /// The oldest frame held.
+  double oldest_time() const { return frames_.empty() ? 0 : frames_.front().t; }
   const MapConfig& config() const { return config_; }
 
  private:
@@ -220,6 +238,9 @@ class CognitiveMapBuilder {
                                 double t_end) const;
   MapConfig config_;
   std::vector<Frame> frames_;
+  double origin_ = 0;                         // the first frame's time
+  std::optional<CameraSample> first_camera_;  // the first pose: the map frame
+  size_t forgotten_ = 0;
 };
 
 /// JSON form (schema: docs/COGNITIVE_MAP.md). Deterministic.
