@@ -781,7 +781,11 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   label->add_option("--out", lo.out_dir, "crops folder (one sub-folder per class)")->required();
   label->add_option("--score", lo.score, "teacher score threshold (default 0.5)");
-  label->add_option("--classes", lo.classes, "keep only these teacher classes (repeatable)");
+  // One class per --classes, so that inputs after it are not taken for classes.
+  label
+      ->add_option("--classes", lo.classes,
+                   "keep only this teacher class (repeat: --classes person --classes chair)")
+      ->allow_extra_args(false);
   label->add_option("--every", lo.every, "label every N-th frame (default 1)");
   label->add_option("--max-frames", lo.max_frames, "per input (default all)");
   label->add_option("--min-size", lo.min_size_px, "smallest box side in pixels (default 16)");
