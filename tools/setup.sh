@@ -24,6 +24,9 @@ PACKAGES=(
   # becomes the BLAS Debian's torch uses instead of the slow ATLAS; the
   # Fashion-MNIST training/benchmark data
   libtorch-dev libopenblas0-openmp dataset-fashion-mnist
+  # real colour-only video for the tests: vtest.avi (pedestrians), Megamind,
+  # tree (and a damaged Megamind_bugy.avi) in /usr/share/doc/opencv-doc
+  opencv-doc
   # reasoning: the OpenAI-compatible backend's HTTP client (and the loopback
   # test server)
   libcpp-httplib-dev
