@@ -456,6 +456,8 @@ void EncodeBody(const Stats& m, json& body, PartWriter&) {
           {"fps", m.fps},
           {"latency_p50_ms", m.latency_p50_ms},
           {"latency_p95_ms", m.latency_p95_ms},
+          {"run_latency_p50_ms", m.run_latency_p50_ms},
+          {"run_latency_p95_ms", m.run_latency_p95_ms},
           {"queue_depth", m.queue_depth},
           {"processed", m.processed},
           {"emitted", m.emitted},
@@ -468,6 +470,10 @@ void DecodeBody(const json& b, const PartReader&, Stats& m) {
   m.fps = GetDouble(b, "body", "fps");
   m.latency_p50_ms = GetDouble(b, "body", "latency_p50_ms");
   m.latency_p95_ms = GetDouble(b, "body", "latency_p95_ms");
+  if (b.contains("run_latency_p50_ms")) {  // optional (protocol 1.3)
+    m.run_latency_p50_ms = GetDouble(b, "body", "run_latency_p50_ms");
+    m.run_latency_p95_ms = GetDouble(b, "body", "run_latency_p95_ms");
+  }
   m.queue_depth = GetUint(b, "body", "queue_depth");
   m.processed = GetUint(b, "body", "processed");
   m.emitted = GetUint(b, "body", "emitted");

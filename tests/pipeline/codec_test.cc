@@ -221,7 +221,22 @@ TEST_CASE("Every message type survives encode/decode", "[codec]") {
     s.dropped = 17;
     s.errors = 2;
     s.counters = {{"exit_1", 40}, {"exit_4", 2}};
+    s.run_latency_p50_ms = 2.75;
+    s.run_latency_p95_ms = 12.5;
     Stats t = RoundTrip(s);
+    CHECK(t.run_latency_p50_ms == 2.75);
+    CHECK(t.run_latency_p95_ms == 12.5);
+    // An older sender (before protocol 1.3) has no run-long latencies.
+    WireMessage w = Encode("t", s);
+    auto header = nlohmann::json::from_msgpack(w.header);
+    REQUIRE(header["body"].contains("run_latency_p50_ms"));
+    header["body"].erase("run_latency_p50_ms");
+    header["body"].erase("run_latency_p95_ms");
+    w.header = nlohmann::json::to_msgpack(header);
+    const DecodeResult old = Decode(Frames(w));
+    REQUIRE(old.ok());
+    CHECK(std::get<Stats>(old.message).run_latency_p50_ms == 0);
+    CHECK(std::get<Stats>(old.message).latency_p95_ms == 9.5);
     CHECK(t.counters == s.counters);
     CHECK(t.node == "geometry");
     CHECK(t.fps == 29.5);

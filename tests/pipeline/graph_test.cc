@@ -68,11 +68,15 @@ TEST_CASE("A 3-node graph runs to end of stream and flushes", "[graph]") {
   CHECK(ReadSeqs(out + "/seqs.txt") == Iota(50));
   CHECK(r.final_stats.at("source").processed == 50);
   CHECK(r.final_stats.at("sink").processed == 50);
+  // Latency over the whole run (the summary's), not only the last window.
+  CHECK(r.final_stats.at("sink").run_latency_p50_ms > 0);
+  CHECK(r.final_stats.at("sink").run_latency_p95_ms >= r.final_stats.at("sink").run_latency_p50_ms);
   // Stats are published by every node and logged.
   std::ifstream stats(out + "/stats.jsonl");
   std::string all((std::istreambuf_iterator<char>(stats)), {});
   for (const char* node : {"\"source\"", "\"mid\"", "\"sink\""})
     CHECK_THAT(all, Catch::Contains(node));
+  CHECK_THAT(all, Catch::Contains("\"run_latency_p95_ms\""));
 }
 
 TEST_CASE("A trace logs when each node finished each message, on one clock", "[graph][trace]") {

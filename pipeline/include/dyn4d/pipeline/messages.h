@@ -182,6 +182,9 @@ struct Stats {
   double fps = 0;             ///< messages processed per second over the last window
   double latency_p50_ms = 0;  ///< processing latency percentiles over the window
   double latency_p95_ms = 0;
+  /// The same over the whole run so far (log-binned: within 6 %).
+  double run_latency_p50_ms = 0;
+  double run_latency_p95_ms = 0;
   uint64_t queue_depth = 0;  ///< messages waiting in the node's input queues now
   uint64_t processed = 0;    ///< total inputs processed (or items produced by a source)
   uint64_t emitted = 0;      ///< total messages published
