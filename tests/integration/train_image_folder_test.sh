@@ -53,6 +53,13 @@ if [ -e "$shared/models/yolox_nano.onnx" ] && [ -d "$shared/data/tum_fr1_rpy/rgb
   grep -q "^crops [1-9]" "$work/label.txt" || fail "no crops: $(tail -5 "$work/label.txt")"
   ls "$work/crops" | grep -qv "^\(tv\|keyboard\|mouse\)$" && fail "a class outside --classes"
   ls "$work/crops"/*/*.png > /dev/null || fail "no crop images"
+  # Two classes after one --classes: the second is read as an input, and
+  # the message says how to give classes.
+  "$BIN" label --teacher "$shared/models/yolox_nano.onnx" --out "$work/crops2" \
+    --classes tv keyboard "$shared/data/tum_fr1_rpy/rgb" > "$work/label2.txt" 2>&1 &&
+    fail "label ran with a class for an input"
+  grep -q "give one class per --classes" "$work/label2.txt" ||
+    fail "no hint for --classes: $(tail -3 "$work/label2.txt")"
 
   echo "== dyn4d train, dataset teacher: YOLOX labels TUM frames in memory, 3 steps"
   cat > "$work/teacher_model.yaml" <<'YAML'

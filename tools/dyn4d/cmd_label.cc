@@ -15,6 +15,15 @@ namespace dyn4d::cli {
 namespace fs = std::filesystem;
 
 int RunLabel(const LabelOptions& o) {
+  // `--classes person chair VIDEO` reads chair as an input: say so.
+  for (const std::string& in : o.inputs)
+    if (!fs::exists(in) && in.find_first_of("/.") == std::string::npos) {
+      std::fprintf(stderr,
+                   "dyn4d label: input '%s' does not exist; if it is a class, give one class per "
+                   "--classes (--classes person --classes %s)\n",
+                   in.c_str(), in.c_str());
+      return 2;
+    }
   try {
     TeacherOptions t;
     t.model = o.teacher;
