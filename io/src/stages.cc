@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <memory>
 #include <opencv2/imgproc.hpp>
@@ -514,10 +515,16 @@ cv::Scalar TrackColour(int64_t id) {
 // Frames with their tracks drawn: mask tint, box, "#id class score exit k".
 // Frames wait (bounded) for their tracks; without a tracks input they are
 // written as they come.
+// Frames per overlay file: ten minutes at 30 frames/s.
+constexpr int kOverlaySegmentFrames = 18000;
+
 class OverlayVideoStage : public pipeline::Stage {
  public:
-  OverlayVideoStage(std::string path, double fps, bool has_tracks)
-      : path_(std::move(path)), fps_(fps), join_(has_tracks, kMaxWait) {}
+  OverlayVideoStage(std::string path, double fps, bool has_tracks, int64_t segment_frames)
+      : path_(std::move(path)),
+        fps_(fps),
+        segment_frames_(segment_frames),
+        join_(has_tracks, kMaxWait) {}
   std::vector<std::string> InputPorts() const override { return {"frames", "tracks"}; }
   std::vector<std::string> OptionalInputPorts() const override { return {"tracks"}; }
 
@@ -542,24 +549,12 @@ class OverlayVideoStage : public pipeline::Stage {
     join_.Flush(
         [this](const pipeline::RgbdFrame& f, const pipeline::Tracks* t) { WriteFrame(f, t); });
     OpenAndFlush();  // a video shorter than the frames the rate is measured on
-    if (writer_.isOpened()) {
-      writer_.release();
-      // OpenCV's writer does not report a failed write (a full disk leaves
-      // an MP4 without its index): read it back before it gets its name.
-      cv::VideoCapture check(Partial(), cv::CAP_FFMPEG);
-      const double frames = check.isOpened() ? check.get(cv::CAP_PROP_FRAME_COUNT) : 0;
-      check.release();
-      if (frames < double(written_)) {
-        std::error_code ec;
-        std::filesystem::remove(Partial(), ec);
-        throw std::runtime_error("overlay: '" + path_ + "' could not be finished (" +
-                                 std::to_string(int64_t(frames)) + " of " +
-                                 std::to_string(written_) + " frames readable: disk full?)");
-      }
-      std::filesystem::rename(Partial(), path_);
-      spdlog::info("overlay: {} frames ({} with tracks drawn) to {}", written_, with_tracks_,
-                   path_);
-    }
+    if (writer_.isOpened()) CloseSegment();
+    if (written_ > 0)
+      spdlog::info("overlay: {} frames ({} with tracks drawn) to {}{}", written_, with_tracks_,
+                   path_,
+                   segment_index_ > 1 ? " and " + std::to_string(segment_index_ - 1) + " more files"
+                                      : std::string());
     return {};
   }
 
@@ -568,8 +563,17 @@ class OverlayVideoStage : public pipeline::Stage {
   // recognition and tracking behind it: frames wait for them as long as
   // this (about 0.9 MB of colour each at 640x480).
   static constexpr uint64_t kMaxWait = 512;
+  // Segment 0 is `path_` itself; a long stream continues in path_001.mp4,
+  // path_002.mp4, ... (each finished and playable when the next begins).
+  std::string SegmentPath() const {
+    if (segment_index_ == 0) return path_;
+    char suffix[16];
+    std::snprintf(suffix, sizeof suffix, "_%03d", segment_index_);
+    return path_.substr(0, path_.rfind('.')) + suffix + path_.substr(path_.rfind('.'));
+  }
   std::string Partial() const {
-    return path_.substr(0, path_.rfind('.')) + ".partial" + path_.substr(path_.rfind('.'));
+    const std::string p = SegmentPath();
+    return p.substr(0, p.rfind('.')) + ".partial" + p.substr(p.rfind('.'));
   }
 
   void WriteFrame(const pipeline::RgbdFrame& f, const pipeline::Tracks* tracks) {
@@ -603,7 +607,7 @@ class OverlayVideoStage : public pipeline::Stage {
                     cv::LINE_AA);
       }
     }
-    if (writer_.isOpened()) {
+    if (fps_used_ > 0) {
       Append(img);
       return;
     }
@@ -623,21 +627,52 @@ class OverlayVideoStage : public pipeline::Stage {
       if (!(fps >= 1 && fps <= 240)) fps = 30;
     }
     size_ = pending_.front().size();
-    if (!writer_.open(Partial(), cv::VideoWriter::fourcc('m', 'p', '4', 'v'), fps, size_))
-      throw std::runtime_error("cannot open video writer for '" + Partial() + "' (mp4v/FFmpeg)");
+    fps_used_ = fps;
     for (cv::Mat& img : pending_) Append(img);
     pending_.clear();
   }
 
   void Append(cv::Mat& img) {
+    if (!writer_.isOpened() &&
+        !writer_.open(Partial(), cv::VideoWriter::fourcc('m', 'p', '4', 'v'), fps_used_, size_))
+      throw std::runtime_error("cannot open video writer for '" + Partial() + "' (mp4v/FFmpeg)");
     if (img.size() != size_) cv::resize(img, img, size_);
     writer_.write(img);
     ++written_;
+    // The MP4 index stays in memory until the file is finished (tens of
+    // bytes a frame): a live stream goes on in a new file every
+    // `segment_frames`.
+    if (segment_frames_ > 0 && ++segment_written_ >= static_cast<uint64_t>(segment_frames_))
+      CloseSegment();
+  }
+
+  void CloseSegment() {
+    writer_.release();
+    // OpenCV's writer does not report a failed write (a full disk leaves
+    // an MP4 without its index): read it back before it gets its name.
+    const uint64_t expected = segment_frames_ > 0 ? segment_written_ : written_;
+    cv::VideoCapture check(Partial(), cv::CAP_FFMPEG);
+    const double frames = check.isOpened() ? check.get(cv::CAP_PROP_FRAME_COUNT) : 0;
+    check.release();
+    if (frames < double(expected)) {
+      std::error_code ec;
+      std::filesystem::remove(Partial(), ec);
+      throw std::runtime_error("overlay: '" + SegmentPath() + "' could not be finished (" +
+                               std::to_string(int64_t(frames)) + " of " + std::to_string(expected) +
+                               " frames readable: disk full?)");
+    }
+    std::filesystem::rename(Partial(), SegmentPath());
+    ++segment_index_;
+    segment_written_ = 0;
   }
 
   static constexpr size_t kRateFrames = 8;
   std::string path_;
-  double fps_;  ///< <= 0: from the frames' stamps
+  double fps_;              ///< <= 0: from the frames' stamps
+  double fps_used_ = 0;     ///< known once the first frames are in
+  int64_t segment_frames_;  ///< frames per file; 0: one file
+  int segment_index_ = 0;
+  uint64_t segment_written_ = 0;
   std::vector<cv::Mat> pending_;
   std::vector<int64_t> stamps_;
   cv::VideoWriter writer_;
@@ -718,13 +753,14 @@ void RegisterStages(pipeline::StageRegistry& r) {
                  throw pipeline::ConfigError({p.file() + ": " + p.path() + ".file: " + e.what()});
                }
              });
-  r.Register("overlay_video",
-             "annotated MP4: tracks (boxes, masks, ids, classes, exits) on the frames",
-             [](Params& p, const StageContext& ctx) {
-               return std::make_unique<OverlayVideoStage>(
-                   OutPath(ctx, p.GetString("file", "overlay.mp4")), p.GetDouble("fps", 0, 0, 1000),
-                   ctx.inputs.count("tracks") > 0);
-             });
+  r.Register(
+      "overlay_video", "annotated MP4: tracks (boxes, masks, ids, classes, exits) on the frames",
+      [](Params& p, const StageContext& ctx) {
+        return std::make_unique<OverlayVideoStage>(
+            OutPath(ctx, p.GetString("file", "overlay.mp4")), p.GetDouble("fps", 0, 0, 1000),
+            ctx.inputs.count("tracks") > 0,
+            p.GetInt("segment_frames", kOverlaySegmentFrames, 0, std::numeric_limits<int>::max()));
+      });
   r.Register("reasoning_writer",
              "writes cognitive maps and answers as JSONL and text (inputs maps, answers)",
              [](Params& p, const StageContext& ctx) {

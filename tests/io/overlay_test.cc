@@ -54,3 +54,35 @@ TEST_CASE("Overlay video: plays at the source's frame rate", "[io][overlay]") {
   REQUIRE(RunOverlay(false, 30, &fps).size() == 10);
   CHECK(fps == Approx(30).epsilon(0.02));
 }
+
+TEST_CASE("Overlay video: a long stream goes on in numbered files, each finished",
+          "[io][overlay]") {
+  pipeline::StageRegistry registry;
+  io::RegisterStages(registry);
+  const std::string out = test::TempDir("overlay-segments");
+  auto g = pipeline::ParseGraphConfig(R"(
+version: 1
+nodes:
+  source: {type: synthetic_rgbd, outputs: {frames: frames},
+           params: {frames: 25, width: 160, height: 120, fx: 131.25, fy: 131.25, noise: false}}
+  overlay: {type: overlay_video, inputs: {frames: frames}, params: {segment_frames: 10}}
+)",
+                                      "overlay.yaml");
+  REQUIRE(test::RunGraphInto(g, registry, out).status == pipeline::RunResult::Status::kOk);
+  int total = 0;
+  for (const auto& [file, frames] : {std::pair<const char*, int>{"overlay.mp4", 10},
+                                     {"overlay_001.mp4", 10},
+                                     {"overlay_002.mp4", 5}}) {
+    CAPTURE(file);
+    REQUIRE(std::filesystem::exists(out + "/" + file));
+    cv::VideoCapture cap(out + "/" + file);
+    int n = 0;
+    for (cv::Mat f; cap.read(f);) ++n;
+    CHECK(n == frames);
+    total += n;
+  }
+  CHECK(total == 25);
+  CHECK_FALSE(std::filesystem::exists(out + "/overlay_003.mp4"));
+  for (const auto& e : std::filesystem::directory_iterator(out))
+    CHECK(e.path().string().find(".partial") == std::string::npos);
+}
