@@ -527,6 +527,13 @@ class OverlayVideoStage : public pipeline::Stage {
         join_(has_tracks, kMaxWait) {}
   std::vector<std::string> InputPorts() const override { return {"frames", "tracks"}; }
   std::vector<std::string> OptionalInputPorts() const override { return {"tracks"}; }
+  // The frames a file holds, up to its cap: a bounded structure (full
+  // once the first file is), for `dyn4d bench pipeline --long`.
+  std::map<std::string, double> Counters() const override {
+    if (segment_frames_ <= 0) return {};
+    return {{"file_frames", double(std::min<uint64_t>(written_, segment_frames_))},
+            {"file_frames_max", double(segment_frames_)}};
+  }
 
   Outputs Process(const std::string& port, const Message& m) override {
     const uint64_t seq = pipeline::Meta(m).seq;

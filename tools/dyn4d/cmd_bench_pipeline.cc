@@ -476,8 +476,9 @@ int RunLong(const PipelineBenchOptions& o, const std::string& work) {
   // seconds, so that most of the run is steady state (where the graph does
   // not set them itself): the point map at
   // o.long_map_points, the cognitive map's history at o.long_history_s of
-  // stream time (the defaults, 2 M points and 30 minutes, fill after about
-  // 57 s and 54,000 frames here). The mechanism measured is the same.
+  // stream time, the overlay's files at o.long_overlay_frames (the
+  // defaults, 2 M points, 30 minutes and 18,000 frames, fill after about
+  // 57 s, 54,000 and 18,000 frames here). The mechanism measured is the same.
   YAML::Node root = YAML::Load(text);
   int capped = 0;
   for (auto node : root["nodes"]) {
@@ -487,14 +488,17 @@ int RunLong(const PipelineBenchOptions& o, const std::string& work) {
       params["max_points"] = o.long_map_points, ++capped;
     if (type == "reason" && o.long_history_s > 0 && !params["history_s"])
       params["history_s"] = o.long_history_s, ++capped;
+    if (type == "overlay_video" && o.long_overlay_frames > 0 && !params["segment_frames"])
+      params["segment_frames"] = o.long_overlay_frames, ++capped;
   }
   YAML::Emitter emitted;
   emitted << root;
   std::ofstream(graph) << emitted.c_str() << "\n";
   std::printf(
       "long run: %d synthetic 160x120 frames (%s; point map cap %d, cognitive-map history %.0f "
-      "s: %d caps set)\n",
-      o.long_frames, graph.c_str(), o.long_map_points, o.long_history_s, capped);
+      "s, overlay files of %d frames: %d caps set)\n",
+      o.long_frames, graph.c_str(), o.long_map_points, o.long_history_s, o.long_overlay_frames,
+      capped);
   const pid_t pid =
       Spawn({"dyn4d", "run", "--config", graph, "--out", work + "/long", "--no-report", "-q"},
             work + "/long.log");

@@ -152,6 +152,7 @@ struct PipelineBenchOptions {
   /// early and most of the run is steady state.
   int long_map_points = 400000;
   double long_history_s = 60;
+  int long_overlay_frames = 1000;  ///< the overlay video's frames per file
 };
 /// `dyn4d bench pipeline`: the default graph end to end on real and
 /// synthetic RGB-D; last line `pipeline_fps <median over the real sequences>`.

@@ -532,6 +532,10 @@ int main(int argc, char** argv) {
       ->add_option("--long-history-s", pbo.long_history_s,
                    "--long: the cognitive map's history in stream seconds (0: the graph's own)")
       ->capture_default_str();
+  bench_pipeline
+      ->add_option("--long-overlay-frames", pbo.long_overlay_frames,
+                   "--long: the overlay video's frames per file (0: the graph's own)")
+      ->capture_default_str();
   bench_pipeline->footer(
       "\nEach case is its own `dyn4d run` process: CPU time and peak memory are its own (wait4).\n"
       "Last lines: paced_live_p95_ms <median over the paced live runs>, pipeline_fps <median\n"
