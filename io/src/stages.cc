@@ -512,12 +512,12 @@ cv::Scalar TrackColour(int64_t id) {
   return kPalette[static_cast<size_t>(id < 0 ? 0 : id) % 8];
 }
 
-// Frames with their tracks drawn: mask tint, box, "#id class score exit k".
-// Frames wait (bounded) for their tracks; without a tracks input they are
-// written as they come.
 // Frames per overlay file: ten minutes at 30 frames/s.
 constexpr int kOverlaySegmentFrames = 18000;
 
+// Frames with their tracks drawn: mask tint, box, "#id class score exit k".
+// Frames wait (bounded) for their tracks; without a tracks input they are
+// written as they come.
 class OverlayVideoStage : public pipeline::Stage {
  public:
   OverlayVideoStage(std::string path, double fps, bool has_tracks, int64_t segment_frames)
@@ -572,16 +572,18 @@ class OverlayVideoStage : public pipeline::Stage {
   static constexpr uint64_t kMaxWait = 512;
   // Segment 0 is `path_` itself; a long stream continues in path_001.mp4,
   // path_002.mp4, ... (each finished and playable when the next begins).
+  // `insert` before the extension: FFmpeg picks the container by it.
+  static std::string BeforeExtension(const std::string& path, const std::string& insert) {
+    const size_t dot = path.rfind('.');
+    return path.substr(0, dot) + insert + path.substr(dot);
+  }
   std::string SegmentPath() const {
     if (segment_index_ == 0) return path_;
     char suffix[16];
     std::snprintf(suffix, sizeof suffix, "_%03d", segment_index_);
-    return path_.substr(0, path_.rfind('.')) + suffix + path_.substr(path_.rfind('.'));
+    return BeforeExtension(path_, suffix);
   }
-  std::string Partial() const {
-    const std::string p = SegmentPath();
-    return p.substr(0, p.rfind('.')) + ".partial" + p.substr(p.rfind('.'));
-  }
+  std::string Partial() const { return BeforeExtension(SegmentPath(), ".partial"); }
 
   void WriteFrame(const pipeline::RgbdFrame& f, const pipeline::Tracks* tracks) {
     cv::Mat img = internal::ToMat(f.color).clone();
@@ -649,7 +651,8 @@ class OverlayVideoStage : public pipeline::Stage {
     // The MP4 index stays in memory until the file is finished (tens of
     // bytes a frame): a live stream goes on in a new file every
     // `segment_frames`.
-    if (segment_frames_ > 0 && ++segment_written_ >= static_cast<uint64_t>(segment_frames_))
+    ++segment_written_;
+    if (segment_frames_ > 0 && segment_written_ >= static_cast<uint64_t>(segment_frames_))
       CloseSegment();
   }
 
@@ -657,16 +660,15 @@ class OverlayVideoStage : public pipeline::Stage {
     writer_.release();
     // OpenCV's writer does not report a failed write (a full disk leaves
     // an MP4 without its index): read it back before it gets its name.
-    const uint64_t expected = segment_frames_ > 0 ? segment_written_ : written_;
     cv::VideoCapture check(Partial(), cv::CAP_FFMPEG);
     const double frames = check.isOpened() ? check.get(cv::CAP_PROP_FRAME_COUNT) : 0;
     check.release();
-    if (frames < double(expected)) {
+    if (frames < double(segment_written_)) {
       std::error_code ec;
       std::filesystem::remove(Partial(), ec);
       throw std::runtime_error("overlay: '" + SegmentPath() + "' could not be finished (" +
-                               std::to_string(int64_t(frames)) + " of " + std::to_string(expected) +
-                               " frames readable: disk full?)");
+                               std::to_string(int64_t(frames)) + " of " +
+                               std::to_string(segment_written_) + " frames readable: disk full?)");
     }
     std::filesystem::rename(Partial(), SegmentPath());
     ++segment_index_;
@@ -679,7 +681,7 @@ class OverlayVideoStage : public pipeline::Stage {
   double fps_used_ = 0;     ///< known once the first frames are in
   int64_t segment_frames_;  ///< frames per file; 0: one file
   int segment_index_ = 0;
-  uint64_t segment_written_ = 0;
+  uint64_t segment_written_ = 0;  ///< frames in the file being written
   std::vector<cv::Mat> pending_;
   std::vector<int64_t> stamps_;
   cv::VideoWriter writer_;

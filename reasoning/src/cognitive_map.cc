@@ -157,13 +157,13 @@ void CognitiveMapBuilder::AddFrame(double t_s, const CameraSample* camera,
     for (int a = 0; a < 4 && !o.has_position; ++a) finite = finite && std::isfinite(o.box[a]);
     if (finite && o.id >= 0 && (o.has_position || o.box[3] > 0)) f.objects.push_back(o);
   }
-  if (frames_.empty() && forgotten_ == 0) origin_ = t_s;
+  if (frames_added() == 0) origin_ = t_s;
   if (camera && !first_camera_) first_camera_ = *camera;
   frames_.push_back(std::move(f));
   // Forget what is older than the history, a tenth of it at a time (one
   // erase per tenth instead of one per frame).
   const double h = config_.history_s;
-  if (h > 0 && frames_.back().t - frames_.front().t > 1.1 * h) {
+  if (h > 0 && history_span_s() > 1.1 * h) {
     const double keep_from = frames_.back().t - h;
     const auto first_kept = std::find_if(frames_.begin(), frames_.end(),
                                          [&](const Frame& x) { return x.t >= keep_from; });

@@ -117,6 +117,7 @@ class ReasonStage : public pipeline::Stage {
       key_frames_.Add(f->second, tracks);
       frames_.erase(frames_.begin(), std::next(f));
     }
+    const double t_s = tracks.meta.stamp_ns / 1e9;  // the map's clock
     std::vector<ObjectObservation> obs;
     for (const pipeline::Track& t : tracks.items) {
       if (!t.state.empty() && t.state != "confirmed") continue;
@@ -130,14 +131,14 @@ class ReasonStage : public pipeline::Stage {
         for (int a = 0; a < 3; ++a) o.position[a] = t.position_world[a], o.extent[a] = t.extent[a];
       o.box = {t.box.x, t.box.y, t.box.w, t.box.h};
       obs.push_back(o);
-      auto [it, fresh] = frames_of_.emplace(
-          t.track_id, Grounding{tracks.meta.seq, tracks.meta.seq, tracks.meta.stamp_ns / 1e9});
-      if (!fresh) it->second.last = tracks.meta.seq, it->second.last_t = tracks.meta.stamp_ns / 1e9;
+      auto [it, fresh] =
+          frames_of_.emplace(t.track_id, Grounding{tracks.meta.seq, tracks.meta.seq, t_s});
+      if (!fresh) it->second.last = tracks.meta.seq, it->second.last_t = t_s;
     }
     const bool has_pose = pose && pose->status != pipeline::PoseStatus::kLost;
     const CameraSample cam = has_pose ? CameraSample::Of(*pose) : CameraSample{};
     try {
-      builder_.AddFrame(tracks.meta.stamp_ns / 1e9, has_pose ? &cam : nullptr, obs);
+      builder_.AddFrame(t_s, has_pose ? &cam : nullptr, obs);
     } catch (const std::invalid_argument& e) {  // out-of-order stamps: skipped, counted
       if (failed_++ < 10) spdlog::warn("reason: frame {}: {}", tracks.meta.seq, e.what());
       return;

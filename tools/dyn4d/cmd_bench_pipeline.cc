@@ -474,11 +474,11 @@ int RunLong(const PipelineBenchOptions& o, const std::string& work) {
   text.replace(a, input_type.size(), "    type: synthetic_rgbd\n");
   // Caps small enough that every bounded structure fills in the first
   // seconds, so that most of the run is steady state (where the graph does
-  // not set them itself): the point map at
-  // o.long_map_points, the cognitive map's history at o.long_history_s of
-  // stream time, the overlay's files at o.long_overlay_frames (the
-  // defaults, 2 M points, 30 minutes and 18,000 frames, fill after about
-  // 57 s, 54,000 and 18,000 frames here). The mechanism measured is the same.
+  // not set them itself): the point map at o.long_map_points, the
+  // cognitive map's history at o.long_history_s of stream time, the
+  // overlay's files at o.long_overlay_frames (the defaults, 2 M points, 30
+  // minutes and 18,000 frames, fill after about 57 s, 54,000 and 18,000
+  // frames here). The mechanism measured is the same.
   YAML::Node root = YAML::Load(text);
   int capped = 0;
   for (auto node : root["nodes"]) {

@@ -188,7 +188,7 @@ Tensor RandAugmentBatch(const Tensor& images_u8, const AugmentConfig& config,
         std::vector<uint8_t> noise(static_cast<size_t>(image.size(0) * eh * ew));
         std::uniform_int_distribution<int> byte(0, 255);
         for (auto& v : noise) v = static_cast<uint8_t>(byte(rng));
-        image = image.clone();
+        // `image` is this batch's own copy (out[i], or an op's result).
         image.narrow(1, top, eh)
             .narrow(2, left, ew)
             .copy_(torch::from_blob(noise.data(), {image.size(0), eh, ew}, torch::kUInt8));
