@@ -922,6 +922,62 @@ MotionSegmentation MotionSegmenter::Segment(const DepthView& cur,
       parent[ra] = rb;
       identity[rb] = std::max(identity[ra], identity[rb]);
     }
+    // Parts of one established object that do not meet: where the object
+    // overlaps where it stood a moment ago, firm support from an earlier
+    // view can cut a band through it (a person who slows down at a desk
+    // loses the hips and keeps torso and legs). Parts seeded where the same
+    // object was expected, joined by a surface (depth-continuous pixels
+    // outside every part) no longer than merge_gap_m, are that object; two
+    // objects it once took in together, now apart, have the room between
+    // them.
+    std::map<int, std::vector<int>> parts_of;  // established object -> its parts
+    for (size_t a = 0; a < cands.size(); ++a)
+      if (cands[a].identity >= 0) parts_of[cands[a].identity].push_back(static_cast<int>(a));
+    std::vector<int> hops(n, -1), frontier, next;
+    for (const auto& [object, parts] : parts_of) {
+      if (parts.size() < 2) continue;
+      for (int a : parts) {
+        // Breadth-first from part a over pixels in no part, as many steps
+        // as merge_gap_m spans at its depth.
+        const float z_a = 0.5f * (cands[a].z_lo + cands[a].z_hi);
+        const int max_hops = static_cast<int>(c.merge_gap_m * cur.fx / std::max(z_a, 0.1f));
+        std::vector<int> touched = cands[a].pixels;
+        for (int i : cands[a].pixels) hops[i] = 0;
+        frontier = cands[a].pixels;
+        for (int hop = 1; hop <= max_hops && !frontier.empty(); ++hop) {
+          next.clear();
+          for (int i : frontier) {
+            const int u = i % w, v = i / w;
+            const int nb[4][2] = {{u - 1, v}, {u + 1, v}, {u, v - 1}, {u, v + 1}};
+            for (const auto& q : nb) {
+              if (q[0] < 0 || q[1] < 0 || q[0] >= w || q[1] >= h) continue;
+              const int j = q[1] * w + q[0];
+              if (hops[j] >= 0) continue;
+              const MotionEvidence e = out.evidence[j];
+              if (e == MotionEvidence::kInvalid || e == MotionEvidence::kEdge) continue;
+              if (std::abs(z[j] - z[i]) > step(std::min(z[i], z[j]))) continue;
+              const int b = region[j];
+              if (b >= 0 && b != a) {
+                if (cands[b].identity == object) {
+                  const int ra = Find(parent, a), rb = Find(parent, b);
+                  if (ra != rb &&
+                      (identity[ra] < 0 || identity[rb] < 0 || identity[ra] == identity[rb])) {
+                    parent[ra] = rb;
+                    identity[rb] = std::max(identity[ra], identity[rb]);
+                  }
+                }
+                continue;  // other parts are not crossed
+              }
+              hops[j] = hop;
+              touched.push_back(j);
+              next.push_back(j);
+            }
+          }
+          frontier.swap(next);
+        }
+        for (int i : touched) hops[i] = -1;
+      }
+    }
   }
   std::map<int, std::vector<int>> groups;
   for (size_t a = 0; a < cands.size(); ++a) groups[Find(parent, static_cast<int>(a))].push_back(a);

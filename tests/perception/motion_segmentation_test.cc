@@ -322,6 +322,56 @@ TEST_CASE("an object that moved and stopped stays an object, one that never move
   }
 }
 
+TEST_CASE("parts of one object that firm support cut apart stay one object", "[perception]") {
+  // A person (rows 30-89, 10 px wide, 4.5 m) walks 1 px a frame in front of
+  // a wall, past a static shelf board at the same depth (rows 60-65, x 30-69:
+  // a desk edge at hip height). Where the person is in front of the board,
+  // the view taken 0.7 s before saw a surface at that depth: firm support,
+  // so the hips drop out and torso and legs no longer meet (6 px apart).
+  // Both parts were seeded where the one established object was expected:
+  // one region, not two.
+  const MotionSegmenter seg;
+  constexpr double kWall = 5.5, kPerson = 4.5;
+  const Box board{30, 60, 40, 6, kPerson};
+  auto scene = [&](int x) { return std::vector<Box>{board, {x, 30, 10, 60, kPerson}}; };
+  const ReferenceView room(View(Frame(0, kWall, {board}), At(0)));
+  std::vector<perception::MovingObjectPrior> priors;
+  auto step = [&](uint64_t s) {
+    const DepthView v = View(Frame(s, kWall, scene(10 + static_cast<int>(s))), At(0));
+    auto r = Segment(seg, v, {&room}, priors);
+    priors = seg.Carry(r, v, priors);
+    return r;
+  };
+  for (uint64_t s = 1; s <= 20; ++s) REQUIRE(step(s).regions.size() == 1);
+  for (uint64_t s = 21; s <= 26; ++s) {
+    const auto r = step(s);
+    const int x = 10 + static_cast<int>(s);
+    CHECK(r.evidence[62 * kW + x + 5] == MotionEvidence::kStatic);  // the hips
+    CHECK(r.label[62 * kW + x + 5] < 0);
+    REQUIRE(r.regions.size() == 1);
+    CHECK(r.regions[0].box.y == 30);
+    CHECK(r.regions[0].box.h == 60);
+    CHECK(r.regions[0].continues == 0);
+  }
+}
+
+TEST_CASE("two objects seen apart stay apart however close they pass", "[perception]") {
+  // Two people, each established on its own, walk one just above the
+  // other, 6 px apart at the same depth.
+  const MotionSegmenter seg;
+  const ReferenceView empty(View(Frame(0, 5.5, {}), At(0)));
+  std::vector<perception::MovingObjectPrior> priors;
+  perception::MotionSegmentation r;
+  for (uint64_t s = 1; s <= 10; ++s) {
+    const int x = 10 + static_cast<int>(s);
+    const DepthView v =
+        View(Frame(s, 5.5, {{x, 20, 10, 36, 4.5}, {x + 2, 62, 10, 36, 4.5}}), At(0));
+    r = Segment(seg, v, {&empty}, priors);
+    priors = seg.Carry(r, v, priors);
+  }
+  CHECK(r.regions.size() == 2);
+}
+
 TEST_CASE("references are aligned to the frame, and those that cannot be are not used",
           "[perception]") {
   // A scene with depth structure in both axes (boxes at several depths).

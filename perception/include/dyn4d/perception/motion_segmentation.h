@@ -27,7 +27,9 @@
 /// depth-continuous pixels without static support, so a walking person is
 /// one region (the parts that overlap where they were before included) and
 /// the floor under their feet, which the references saw where it is, stays
-/// out. Regions that meet at a small depth step (an arm, a head) join; a region is
+/// out. Regions that meet at a small depth step (an arm, a head) join, and so
+/// do parts of one tracked object that a band of static support cut apart
+/// (the hips of a person slowing down at a desk); a region is
 /// kept when its violations cover enough area in square metres and enough
 /// of the region (physical sizes, so the thresholds mean the same at 1 m and
 /// at 4 m).
@@ -112,7 +114,8 @@ struct MotionSegmentationConfig {
   double min_region_area_m2 = 0.02;
   /// Regions that meet in the image where their depths differ by less than
   /// this (m) are parts of one object (limbs, heads, crossed arms split from
-  /// a body by a depth step).
+  /// a body by a depth step); parts seeded from the same object of the
+  /// previous frame join over a surface up to this long.
   double merge_gap_m = 0.3;
   /// An object found moving stays an object while it remains a surface of
   /// its own that no reference saw as static, even without new violations
