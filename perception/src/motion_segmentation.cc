@@ -729,6 +729,9 @@ MotionSegmentation MotionSegmenter::Segment(const DepthView& cur,
     bool moved = false, stopped = false;
   };
   std::vector<PriorMotion> prior_motion(priors.size());
+  // The prior whose own surface lands on each pixel (at a depth it can
+  // have), whatever the evidence there; -1 none, -2 more than one.
+  std::vector<int> core_of(n, -1);
   for (size_t k = 0, kp = 0; k < priors.size(); ++k) {
     const MovingObjectPrior& prior = priors[k];
     if (prior.frames_without_evidence >= c.persist_frames) continue;
@@ -763,6 +766,7 @@ MotionSegmentation MotionSegmenter::Segment(const DepthView& cur,
     motion.stopped = !stopped.mask.empty();
     for (size_t i = 0; i < n; ++i) {
       if (!p.mask[i] || z[i] < p.z_lo[i] || z[i] > p.z_hi[i]) continue;
+      if (p.core[i]) core_of[i] = core_of[i] == -1 ? static_cast<int>(k) : -2;
       const MotionEvidence e = out.evidence[i];
       if (e == MotionEvidence::kInvalid || e == MotionEvidence::kEdge) continue;
       // Where the object itself was a moment ago, a view taken then agrees
@@ -925,19 +929,29 @@ MotionSegmentation MotionSegmenter::Segment(const DepthView& cur,
     // Parts of one established object that do not meet: where the object
     // overlaps where it stood a moment ago, firm support from an earlier
     // view can cut a band through it (a person who slows down at a desk
-    // loses the hips and keeps torso and legs). Parts seeded where the same
-    // object was expected, joined by a surface (depth-continuous pixels
-    // outside every part) no longer than merge_gap_m, are that object; two
-    // objects it once took in together, now apart, have the room between
-    // them.
+    // loses the hips and keeps torso and legs). Parts that lie mostly where
+    // the same object's points land now, joined by a surface
+    // (depth-continuous pixels in no region) no longer than merge_gap_m,
+    // are that object; two objects it once took in together and that now
+    // stand apart have the room between them.
     std::map<int, std::vector<int>> parts_of;  // established object -> its parts
+    std::vector<uint8_t> is_part(cands.size(), 0);
+    // Most of a part lies where its object's own surface lands now.
+    auto OnCore = [&](size_t a) {
+      size_t on = 0;
+      for (int i : cands[a].pixels) on += core_of[i] == cands[a].identity;
+      return 2 * on >= cands[a].pixels.size();
+    };
     for (size_t a = 0; a < cands.size(); ++a)
-      if (cands[a].identity >= 0) parts_of[cands[a].identity].push_back(static_cast<int>(a));
+      if (cands[a].identity >= 0 && OnCore(a)) {
+        parts_of[cands[a].identity].push_back(static_cast<int>(a));
+        is_part[a] = 1;
+      }
     std::vector<int> hops(n, -1), frontier, next;
     for (const auto& [object, parts] : parts_of) {
       if (parts.size() < 2) continue;
       for (int a : parts) {
-        // Breadth-first from part a over pixels in no part, as many steps
+        // Breadth-first from part a over pixels in no region, as many steps
         // as merge_gap_m spans at its depth.
         const float z_a = 0.5f * (cands[a].z_lo + cands[a].z_hi);
         const int max_hops = static_cast<int>(c.merge_gap_m * cur.fx / std::max(z_a, 0.1f));
@@ -956,17 +970,15 @@ MotionSegmentation MotionSegmenter::Segment(const DepthView& cur,
               const MotionEvidence e = out.evidence[j];
               if (e == MotionEvidence::kInvalid || e == MotionEvidence::kEdge) continue;
               if (std::abs(z[j] - z[i]) > step(std::min(z[i], z[j]))) continue;
-              const int b = region[j];
-              if (b >= 0 && b != a) {
-                if (cands[b].identity == object) {
-                  const int ra = Find(parent, a), rb = Find(parent, b);
-                  if (ra != rb &&
-                      (identity[ra] < 0 || identity[rb] < 0 || identity[ra] == identity[rb])) {
-                    parent[ra] = rb;
-                    identity[rb] = std::max(identity[ra], identity[rb]);
-                  }
+              if (const int b = region[j]; b >= 0) {
+                // Another region is not crossed; another part is joined.
+                const int ra = Find(parent, a), rb = Find(parent, b);
+                if (is_part[b] && cands[b].identity == object && ra != rb &&
+                    (identity[ra] < 0 || identity[rb] < 0 || identity[ra] == identity[rb])) {
+                  parent[ra] = rb;
+                  identity[rb] = std::max(identity[ra], identity[rb]);
                 }
-                continue;  // other parts are not crossed
+                continue;
               }
               hops[j] = hop;
               touched.push_back(j);

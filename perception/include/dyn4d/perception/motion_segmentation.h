@@ -114,8 +114,8 @@ struct MotionSegmentationConfig {
   double min_region_area_m2 = 0.02;
   /// Regions that meet in the image where their depths differ by less than
   /// this (m) are parts of one object (limbs, heads, crossed arms split from
-  /// a body by a depth step); parts seeded from the same object of the
-  /// previous frame join over a surface up to this long.
+  /// a body by a depth step); parts lying mostly where the same object of
+  /// the previous frame lands now join over a surface up to this long.
   double merge_gap_m = 0.3;
   /// An object found moving stays an object while it remains a surface of
   /// its own that no reference saw as static, even without new violations
