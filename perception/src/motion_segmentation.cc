@@ -896,6 +896,15 @@ MotionSegmentation MotionSegmenter::Segment(const DepthView& cur,
   std::vector<int> parent(cands.size()), identity(cands.size());
   std::iota(parent.begin(), parent.end(), 0);
   for (size_t a = 0; a < cands.size(); ++a) identity[a] = cands[a].identity;
+  // Candidates a and b into one group, unless the two groups continue
+  // different established objects.
+  auto join = [&](int a, int b) {
+    const int ra = Find(parent, a), rb = Find(parent, b);
+    if (ra == rb || (identity[ra] >= 0 && identity[rb] >= 0 && identity[ra] != identity[rb]))
+      return;
+    parent[ra] = rb;
+    identity[rb] = std::max(identity[ra], identity[rb]);
+  };
   {
     std::map<std::pair<int, int>, int> contacts;  // (a, b), a < b -> border pixels
     for (int v = 0; v < h; ++v)
@@ -919,13 +928,7 @@ MotionSegmentation MotionSegmenter::Segment(const DepthView& cur,
     for (const auto& [pair, n] : contacts)
       if (n >= 3) by_contact.push_back({n, pair});
     std::sort(by_contact.begin(), by_contact.end(), std::greater<>());
-    for (const auto& [n, pair] : by_contact) {
-      const int ra = Find(parent, pair.first), rb = Find(parent, pair.second);
-      if (ra == rb) continue;
-      if (identity[ra] >= 0 && identity[rb] >= 0 && identity[ra] != identity[rb]) continue;
-      parent[ra] = rb;
-      identity[rb] = std::max(identity[ra], identity[rb]);
-    }
+    for (const auto& [n, pair] : by_contact) join(pair.first, pair.second);
     // Parts of one established object that do not meet: where the object
     // overlaps where it stood a moment ago, firm support from an earlier
     // view can cut a band through it (a person who slows down at a desk
@@ -972,12 +975,7 @@ MotionSegmentation MotionSegmenter::Segment(const DepthView& cur,
               if (std::abs(z[j] - z[i]) > step(std::min(z[i], z[j]))) continue;
               if (const int b = region[j]; b >= 0) {
                 // Another region is not crossed; another part is joined.
-                const int ra = Find(parent, a), rb = Find(parent, b);
-                if (is_part[b] && cands[b].identity == object && ra != rb &&
-                    (identity[ra] < 0 || identity[rb] < 0 || identity[ra] == identity[rb])) {
-                  parent[ra] = rb;
-                  identity[rb] = std::max(identity[ra], identity[rb]);
-                }
+                if (is_part[b] && cands[b].identity == object) join(a, b);
                 continue;
               }
               hops[j] = hop;
