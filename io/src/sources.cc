@@ -1121,21 +1121,75 @@ class ColorRegisteringSource : public FrameSource {
   ColorCameraModel camera_;
 };
 
+// Corrects each frame's depth by the sensor's distortion model
+// (SourceConfig::depth_distortion), checked against the first frame's
+// intrinsics.
+class DepthCorrectingSource : public FrameSource {
+ public:
+  DepthCorrectingSource(std::unique_ptr<FrameSource> inner, DepthDistortionModel model)
+      : inner_(std::move(inner)), model_(model) {}
+  SourceRead Next() override {
+    SourceRead r = inner_->Next();
+    if (r.status != SourceRead::Status::kFrame || r.frame.depth.empty()) return r;
+    if (!checked_) {
+      if (const auto p = model_.Validate(r.frame.intrinsics); !p.empty())
+        throw SourceError(inner_->Describe() + ": " + p.front());
+      checked_ = true;
+    }
+    try {
+      r.frame.depth = CorrectDepth(r.frame.depth, r.frame.intrinsics, model_);
+    } catch (const std::exception& e) {
+      SourceRead skip;
+      skip.status = SourceRead::Status::kSkipped;
+      skip.message = "frame " + std::to_string(r.frame.meta.seq) + ": " + e.what();
+      return skip;
+    }
+    return r;
+  }
+  std::string Describe() const override {
+    std::ostringstream os;
+    os << inner_->Describe() << "; depth corrected (";
+    for (size_t i = 0; i < model_.k.size(); ++i)
+      os << (i ? " " : "") << DepthDistortionModel::kParamNames[i] << " " << model_.k[i];
+    os << ")";
+    return os.str();
+  }
+  bool IsLive() const override { return inner_->IsLive(); }
+  int64_t SizeHint() const override { return inner_->SizeHint(); }
+
+ private:
+  std::unique_ptr<FrameSource> inner_;
+  DepthDistortionModel model_;
+  bool checked_ = false;
+};
+
 std::unique_ptr<FrameSource> OpenSourceKind(const SourceConfig& c, const std::string& kind);
 
 }  // namespace
 
 std::unique_ptr<FrameSource> OpenSource(const SourceConfig& c) {
   const std::string kind = c.kind == "auto" ? DetectSourceKind(c.path) : c.kind;
-  if (!c.color_camera) return OpenSourceKind(c, kind);
-  if (const auto problems = c.color_camera->Validate(); !problems.empty())
-    throw SourceError("'" + c.path + "': " + problems.front());
+  const bool corrects_depth = c.depth_distortion && !c.depth_distortion->IsIdentity();
+  if (!c.color_camera && !corrects_depth) return OpenSourceKind(c, kind);
   const bool has_depth = kind == "tum" || kind == "bonn" || kind == "7scenes" || kind == "openni" ||
                          (kind == "images" && !c.depth_path.empty());
-  if (!has_depth)
-    throw SourceError("'" + c.path + "': color_fx/color_* given, but a '" + kind +
-                      "' source has no depth to register colour to");
-  return std::make_unique<ColorRegisteringSource>(OpenSourceKind(c, kind), *c.color_camera);
+  if (c.color_camera) {
+    if (const auto problems = c.color_camera->Validate(); !problems.empty())
+      throw SourceError("'" + c.path + "': " + problems.front());
+    if (!has_depth)
+      throw SourceError("'" + c.path + "': color_fx/color_* given, but a '" + kind +
+                        "' source has no depth to register colour to");
+  }
+  if (corrects_depth && !has_depth)
+    throw SourceError("'" + c.path + "': depth_k* given, but a '" + kind +
+                      "' source has no depth to correct");
+  std::unique_ptr<FrameSource> source = OpenSourceKind(c, kind);
+  // Depth first: colour registration re-projects through the corrected depth.
+  if (corrects_depth)
+    source = std::make_unique<DepthCorrectingSource>(std::move(source), *c.depth_distortion);
+  if (c.color_camera)
+    source = std::make_unique<ColorRegisteringSource>(std::move(source), *c.color_camera);
+  return source;
 }
 
 namespace {

@@ -373,6 +373,16 @@ std::optional<ColorCameraModel> ReadColorCameraParams(Params& p) {
   return std::nullopt;
 }
 
+std::optional<DepthDistortionModel> ReadDepthDistortionParams(Params& p) {
+  DepthDistortionModel model;
+  // A term of 1 is a 50 % error at the image's edge; the model's Validate
+  // checks the factor over the image once the intrinsics are known.
+  for (size_t i = 0; i < model.k.size(); ++i)
+    model.k[i] = p.GetDouble(DepthDistortionModel::kParamNames[i], 0, -1, 1);
+  if (model.IsIdentity()) return std::nullopt;
+  return model;
+}
+
 namespace {
 
 // The parameters of the ROS 2 topic mapping the recorder (profile ros2), the
@@ -412,6 +422,7 @@ std::unique_ptr<pipeline::Stage> MakeInput(Params& p, const StageContext&) {
   c.speed = p.GetDouble("speed", 0, 0, 1000);
   c.max_frames = p.GetInt("max_frames", 0, 0, 100000000);
   c.color_camera = ReadColorCameraParams(p);
+  c.depth_distortion = ReadDepthDistortionParams(p);
   c.ros2_depth_topic = p.GetString("depth_topic", "");
   c.ros2_info_topic = p.GetString("info_topic", "");
   c.ros2_domain_id = p.GetInt("domain_id", -1, -1, 232);

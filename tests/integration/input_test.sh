@@ -34,6 +34,17 @@ grep -q "colour registered to depth" "$work/run_reg.log" || fail "colour registr
 tail -1 "$work/cal.log"
 grep -q "color_fx: 26[0-5]" "$work/cal.log" || { cat "$work/cal.log"; fail "calibrate color: focal length of registered data"; }
 
+echo "== calibrate depth on exact synthetic depth finds no distortion; implausible terms are refused"
+"$BIN" calibrate depth "$work/synth" --frames 30 > "$work/cald.log" 2>&1 || { cat "$work/cald.log"; fail "calibrate depth"; }
+tail -1 "$work/cald.log"
+tail -1 "$work/cald.log" | awk '$1 == "depth_factor_range" && $2 > 0.99 && $3 < 1.01 {ok=1} END {exit !ok}' ||
+  { cat "$work/cald.log"; fail "calibrate depth: a distortion found in exact depth"; }
+"$BIN" run --input "$work/synth" --input-param depth_kx=0.9 --out "$work/run_dk" > "$work/dk.log" 2>&1 && fail "depth_kx=0.9 accepted"
+grep -q "depth_kx..depth_kyy: the depth factor is 0.45" "$work/dk.log" || { cat "$work/dk.log"; fail "implausible depth terms not named"; }
+"$BIN" run --input "$work/synth" --input-param max_frames=3 --input-param depth_kxx=0.02 --out "$work/run_dk2" > "$work/dk2.log" 2>&1 ||
+  { cat "$work/dk2.log"; fail "run with depth_kxx"; }
+grep -q "depth corrected (depth_kx 0 depth_ky 0 depth_kxx 0.02" "$work/dk2.log" || { cat "$work/dk2.log"; fail "depth correction not applied"; }
+
 echo "== a folder of videos: one output folder each, a bad one is skipped"
 mkdir -p "$work/videos"
 cp "$work/run/overlay.mp4" "$work/videos/a.mp4"

@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "commands.h"
+#include "dyn4d/io/depth_distortion.h"
 #include "dyn4d/io/sources.h"
 #include "dyn4d/io/stages.h"
 #include "dyn4d/io/writers.h"
@@ -44,6 +45,7 @@ int RunGeometryBench(const GeometryBenchOptions& o) {
   // --param KEY=VALUE: the geometry node's parameter names, checked as in a graph file.
   perception::SceneTracker::Options tracker_options;
   std::optional<io::ColorCameraModel> color_camera;
+  std::optional<io::DepthDistortionModel> depth_distortion;
   try {
     // Named so that a problem reads "command line: --param.KEY: ...".
     auto read = [](const std::string& flag, const std::vector<std::string>& key_values) {
@@ -56,6 +58,7 @@ int RunGeometryBench(const GeometryBenchOptions& o) {
     params.Finish();
     pipeline::Params source_params = read("--source-param", o.source_params);
     color_camera = io::ReadColorCameraParams(source_params);
+    depth_distortion = io::ReadDepthDistortionParams(source_params);
     source_params.Finish();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "dyn4d bench geometry: %s\n", e.what());
@@ -79,6 +82,7 @@ int RunGeometryBench(const GeometryBenchOptions& o) {
     c.path = path;
     c.max_frames = o.max_frames;
     c.color_camera = color_camera;
+    c.depth_distortion = depth_distortion;
     auto source = io::OpenSource(c);
     std::printf("%s\n", source->Describe().c_str());
     while (true) {
@@ -191,6 +195,75 @@ int RunTrajectoryEval(const TrajectoryEvalOptions& o) {
     std::fprintf(stderr, "dyn4d eval traj: %s\n", e.what());
     return 2;
   }
+  return 0;
+}
+
+int RunDepthCalibration(const DepthCalibrationOptions& o) {
+  std::vector<pipeline::RgbdFrame> frames;
+  std::string described;
+  if (const int rc = ReadCalibrationFrames("calibrate depth", o.path, o.kind, o.start, 1, o.frames,
+                                           &frames, &described))
+    return rc;
+  std::printf("%s\n%zu frames from frame %d\n", described.c_str(), frames.size(), o.start);
+  // Starting poses: dyn4d's own tracking (the default geometry node's).
+  std::vector<io::DepthCalibrationView> views;
+  int lost = 0;
+  {
+    perception::SceneTracker tracker(perception::SceneTracker::Options{});
+    ProgressBar bar("tracking", static_cast<int64_t>(frames.size()));
+    size_t next = 0;
+    auto take = [&](const std::vector<perception::SceneTracker::Output>& outs) {
+      for (const auto& out : outs) {
+        const pipeline::RgbdFrame& f = frames[next++];
+        if (out.odometry.status == perception::RgbdOdometry::Result::Status::kLost)
+          ++lost;
+        else
+          views.push_back({&f, out.odometry.T_world_cam});
+      }
+      bar.Update(static_cast<int64_t>(next));
+    };
+    for (const pipeline::RgbdFrame& f : frames) take(tracker.Push(f));
+    take(tracker.Flush());
+    bar.Finish();
+  }
+  std::printf("tracked %zu frames (%d lost, left out); fitting ...\n", views.size(), lost);
+  std::fflush(stdout);
+  const io::DepthSelfCalibrationResult r = io::CalibrateDepthDistortion(views);
+  if (r.status != io::DepthSelfCalibrationResult::Status::kOk) {
+    std::fprintf(stderr, "dyn4d calibrate depth: %s\n", r.message.c_str());
+    return 1;
+  }
+  std::printf(
+      "%d frame pairs, %lld depth comparisons, %.1f s\n"
+      "disagreement of overlapping depth (rms, in sensor-noise sigmas): %.3f with the pairs' "
+      "poses fitted alone, %.3f with the distortion too: it explains %.1f %%\n",
+      r.pairs, static_cast<long long>(r.comparisons), r.seconds, r.rms_rigid_sigmas,
+      r.rms_model_sigmas, 100 * (1 - r.rms_model_sigmas / std::max(r.rms_rigid_sigmas, 1e-12)));
+  const pipeline::CameraIntrinsics& k = frames.front().intrinsics;
+  double lo = 1e9, hi = -1e9;
+  for (int v = 0; v < k.height; v += 4)
+    for (int u = 0; u < k.width; u += 4) {
+      const double m = r.model.Multiplier((u - k.cx) / k.fx, (v - k.cy) / k.fy);
+      lo = std::min(lo, m), hi = std::max(hi, m);
+    }
+  auto at = [&](double u, double v) {
+    return r.model.Multiplier((u - k.cx) / k.fx, (v - k.cy) / k.fy);
+  };
+  std::printf(
+      "depth factor (true / measured): top-left %.3f, top-right %.3f, centre %.3f, bottom-left "
+      "%.3f, bottom-right %.3f\n\ninput node params (graph YAML):\n",
+      at(0, 0), at(k.width - 1, 0), at(k.cx, k.cy), at(0, k.height - 1),
+      at(k.width - 1, k.height - 1));
+  std::string flags;
+  for (size_t i = 0; i < r.model.k.size(); ++i) {
+    char term[64];
+    std::snprintf(term, sizeof term, "%s=%.5f", io::DepthDistortionModel::kParamNames[i],
+                  r.model.k[i]);
+    std::printf("  %s: %.5f\n", io::DepthDistortionModel::kParamNames[i], r.model.k[i]);
+    flags += std::string(" --input-param ") + term;
+  }
+  std::printf("or: dyn4d run --input %s%s\n\n", o.path.c_str(), flags.c_str());
+  std::printf("depth_factor_range %.4f %.4f\n", lo, hi);
   return 0;
 }
 

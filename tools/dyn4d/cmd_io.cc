@@ -211,30 +211,39 @@ int RunIoBench(const IoBenchOptions& o) {
   return 0;
 }
 
+int ReadCalibrationFrames(const std::string& command, const std::string& path,
+                          const std::string& kind, int skip, int every, int count,
+                          std::vector<pipeline::RgbdFrame>* frames, std::string* described) {
+  try {
+    io::SourceConfig c;
+    c.path = path;
+    c.kind = kind;
+    auto source = io::OpenSource(c);
+    *described = source->Describe();
+    for (int64_t i = 0; frames->size() < static_cast<size_t>(count); ++i) {
+      io::SourceRead r = source->Next();
+      if (r.status == io::SourceRead::Status::kEnd) break;
+      if (r.status != io::SourceRead::Status::kFrame || i < skip || (i - skip) % every != 0)
+        continue;
+      if (r.frame.depth.empty()) {
+        std::fprintf(stderr, "dyn4d %s: '%s' has no depth\n", command.c_str(), path.c_str());
+        return 2;
+      }
+      frames->push_back(std::move(r.frame));
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "dyn4d %s: %s\n", command.c_str(), e.what());
+    return 2;
+  }
+  return 0;
+}
+
 int RunColorCalibration(const ColorCalibrationOptions& o) {
   std::vector<pipeline::RgbdFrame> frames;
   std::string described;
-  try {
-    io::SourceConfig c;
-    c.path = o.path;
-    c.kind = o.kind;
-    auto source = io::OpenSource(c);
-    described = source->Describe();
-    for (int64_t i = 0; frames.size() < static_cast<size_t>(o.frames); ++i) {
-      io::SourceRead r = source->Next();
-      if (r.status == io::SourceRead::Status::kEnd) break;
-      if (r.status != io::SourceRead::Status::kFrame || i % o.every != 0) continue;
-      if (r.frame.depth.empty()) {
-        std::fprintf(stderr, "dyn4d calibrate color: '%s' has no depth: nothing to register to\n",
-                     o.path.c_str());
-        return 2;
-      }
-      frames.push_back(std::move(r.frame));
-    }
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "dyn4d calibrate color: %s\n", e.what());
-    return 2;
-  }
+  if (const int rc = ReadCalibrationFrames("calibrate color", o.path, o.kind, 0, o.every, o.frames,
+                                           &frames, &described))
+    return rc;
   std::printf("%s\n%zu frames (every %d)\n", described.c_str(), frames.size(), o.every);
   const io::ColorCalibrationResult r = io::CalibrateColorToDepth(frames);
   if (r.status != io::ColorCalibrationResult::Status::kOk) {

@@ -6,6 +6,7 @@
 
 namespace dyn4d::pipeline {
 class Params;
+struct RgbdFrame;
 }
 
 namespace dyn4d::cli {
@@ -52,6 +53,15 @@ struct ColorCalibrationOptions {
 };
 /// `dyn4d calibrate color`: the colour camera of unregistered RGB-D data.
 int RunColorCalibration(const ColorCalibrationOptions& options);
+
+struct DepthCalibrationOptions {
+  std::string path;
+  std::string kind = "auto";
+  int start = 0;    ///< frames skipped first (to reach a stretch with nothing moving)
+  int frames = 60;  ///< consecutive frames used (2 s at 30 Hz)
+};
+/// `dyn4d calibrate depth`: the depth sensor's distortion, from its own data.
+int RunDepthCalibration(const DepthCalibrationOptions& options);
 
 struct GeometryBenchOptions {
   std::string dataset = "7scenes_redkitchen";  ///< a folder under ../shared/data
@@ -137,6 +147,15 @@ int RunRecognitionLatencyBench(const RecognitionLatencyOptions& options);
 
 /// ../shared or $DYN4D_SHARED; empty if neither exists.
 std::string FindSharedDir(const std::string& given);
+
+/// The RGB-D frames a calibration command (`calibrate color`, `calibrate
+/// depth`) works on: after `skip` frames, every `every`th, at most `count`.
+/// 0, or the exit code after printing why to stderr as "dyn4d COMMAND: ..."
+/// (a source that cannot open, frames without depth). `described` gets the
+/// source's description.
+int ReadCalibrationFrames(const std::string& command, const std::string& path,
+                          const std::string& kind, int skip, int every, int count,
+                          std::vector<pipeline::RgbdFrame>* frames, std::string* described);
 
 struct PipelineBenchOptions {
   std::string shared_dir;  ///< ../shared by default (or $DYN4D_SHARED)

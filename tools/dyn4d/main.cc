@@ -451,6 +451,27 @@ int main(int argc, char** argv) {
   calibrate_color->add_option("--every", cco.every, "use every Nth frame")
       ->check(CLI::PositiveNumber);
   calibrate_color->footer("\nLast line: edge_gain <calibrated / as-if-registered edge strength>.");
+  cli::DepthCalibrationOptions dco;
+  auto* calibrate_depth = calibrate->add_subcommand(
+      "depth",
+      "The depth sensor's smooth distortion (Kinect v1, Xtion: depth a few per cent off\n"
+      "towards the image's edges), from a few seconds of a static scene: dyn4d tracks the\n"
+      "frames, then fits the distortion together with the relative poses of frame pairs\n"
+      "so that overlapping depth agrees. Move the camera (pan, tilt, walk) over a scene with\n"
+      "nothing moving. Prints the input node's depth_k* params and the share of the\n"
+      "disagreement the distortion explains: worth applying when that is several per\n"
+      "cent (Bonn's Xtion 10 %), not when it is about 1 % (7-Scenes' Kinect). Example:\n"
+      "  dyn4d calibrate depth ../shared/data/bonn_crowd --frames 60");
+  calibrate_depth->add_option("path", dco.path, "RGB-D folder (or device)")->required();
+  calibrate_depth->add_option("--kind", dco.kind, "source kind (default: detect)");
+  calibrate_depth->add_option("--start", dco.start, "frames to skip first")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  calibrate_depth->add_option("--frames", dco.frames, "consecutive frames to use")
+      ->check(CLI::Range(20, 100000))
+      ->capture_default_str();
+  calibrate_depth->footer(
+      "\nLast line: depth_factor_range <smallest> <largest> factor over the image.");
 
   // bench
   auto* bench = app.add_subcommand(
@@ -876,6 +897,7 @@ int main(int argc, char** argv) {
   if (*bench_pipeline) return cli::RunPipelineBench(pbo);
   if (*eval_traj) return cli::RunTrajectoryEval(te);
   if (*calibrate_color) return cli::RunColorCalibration(cco);
+  if (*calibrate_depth) return cli::RunDepthCalibration(dco);
   if (*eval_mot) return cli::RunMotEval(me);
   if (*bench_reasoning) return cli::RunReasoningBench(rbo);
   if (*bench_tracking) {

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "dyn4d/io/color_registration.h"
+#include "dyn4d/io/depth_distortion.h"
 #include "dyn4d/pipeline/messages.h"
 
 namespace dyn4d::io {
@@ -70,6 +71,11 @@ struct SourceConfig {
   /// sources only (tum, 7scenes, images with depth_path, openni).
   /// `dyn4d calibrate color DIR` measures one from the images.
   std::optional<ColorCameraModel> color_camera;
+  /// The depth sensor's distortion (Kinect v1, Xtion): each frame's depth is
+  /// corrected by it before anything sees the frame (and before colour
+  /// registration). RGB-D sources only. `dyn4d calibrate depth DIR` fits one
+  /// from frames of a static scene.
+  std::optional<DepthDistortionModel> depth_distortion;
   /// kind ros2 (live ROS 2 camera topics over DDS): `path` is the colour
   /// sensor_msgs/Image topic; the depth Image topic ("" = colour only,
   /// 16UC1 mm or 32FC1 m, registered to colour), the CameraInfo topic, and

@@ -2,6 +2,7 @@
 #include <optional>
 
 #include "dyn4d/io/color_registration.h"
+#include "dyn4d/io/depth_distortion.h"
 #include "dyn4d/pipeline/stage.h"
 
 namespace dyn4d::io {
@@ -22,5 +23,11 @@ void RegisterStages(pipeline::StageRegistry& registry);
 /// color_camera), shared with `dyn4d bench geometry --source-param`. None
 /// given: nullopt. Problems go to `p` (reported by p.Finish()).
 std::optional<ColorCameraModel> ReadColorCameraParams(pipeline::Params& p);
+
+/// The input node's depth-distortion parameters (depth_kx, depth_ky,
+/// depth_kxx, depth_kxy, depth_kyy; see SourceConfig::depth_distortion, from
+/// `dyn4d calibrate depth`), shared with `dyn4d bench geometry
+/// --source-param`. None given: nullopt.
+std::optional<DepthDistortionModel> ReadDepthDistortionParams(pipeline::Params& p);
 
 }  // namespace dyn4d::io
