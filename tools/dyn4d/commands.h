@@ -7,7 +7,7 @@
 namespace dyn4d::pipeline {
 class Params;
 struct RgbdFrame;
-}
+}  // namespace dyn4d::pipeline
 
 namespace dyn4d::cli {
 
