@@ -14,7 +14,9 @@
 #include "dyn4d/perception/rgbd_odometry.h"
 #include "dyn4d/perception/stages.h"
 #include "dyn4d/perception/trajectory_eval.h"
+#include "graph_run.h"
 #include "progress.h"
+#include "synth_tracking.h"
 
 namespace dyn4d::cli {
 
@@ -205,11 +207,12 @@ int RunDepthCalibration(const DepthCalibrationOptions& o) {
                                            &frames, &described))
     return rc;
   std::printf("%s\n%zu frames from frame %d\n", described.c_str(), frames.size(), o.start);
-  // Starting poses: dyn4d's own tracking (the default geometry node's).
+  // Starting poses: dyn4d's own tracking, as the default graph's geometry
+  // node tracks.
   std::vector<io::DepthCalibrationView> views;
   int lost = 0;
   {
-    perception::SceneTracker tracker(perception::SceneTracker::Options{});
+    perception::SceneTracker tracker(GraphTrackerOptions(DefaultOfflineConfig()));
     ProgressBar bar("tracking", static_cast<int64_t>(frames.size()));
     size_t next = 0;
     auto take = [&](const std::vector<perception::SceneTracker::Output>& outs) {
