@@ -32,6 +32,11 @@ awk -v c="$coverage" 'BEGIN {exit !(c > 0.4)}' || fail "Bonn person coverage $co
 # People who walk through leave (almost) no trace in the static map.
 awk -v m="$on_people" 'BEGIN {exit !(m < 0.05)}' ||
   fail "Bonn map: a share of $on_people of the mesh lies on people"
+# Bonn again with the depth distortion calibrated from its own first frames:
+# the row is there and the camera still follows the room.
+calibrated=$(awk '$1 == "dyn4d," && $2 == "depth" && $3 == "calibrated" {print $4}' "$work/bench.txt")
+[ -n "$calibrated" ] || fail "no depth-calibrated Bonn row"
+awk -v a="$calibrated" 'BEGIN {exit !(a < 0.35)}' || fail "Bonn ATE with calibrated depth $calibrated m"
 # The per-box record agrees with the coverage line: one line per person box,
 # the share at IoU >= 0.5 is the coverage.
 boxes="$work/out/bonn_crowd/person_boxes.jsonl"

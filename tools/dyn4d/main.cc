@@ -571,6 +571,8 @@ int main(int argc, char** argv) {
       "truth for this bench only) covered by a moving track (IoU >= 0.5), and the share of\n"
       "map vertices on people (a vertex most of whose sightings fall inside a person's box\n"
       "at the person's depth). Camera tracking and whole-graph frames/s per sequence.\n"
+      "Bonn again with its depth distortion calibrated from its own first 60 frames (as\n"
+      "`dyn4d calibrate depth`, no ground truth): ATE/RPE and moving tracks.\n"
       "Last lines: phantom_tracks_static, bonn_ate_m, bonn_ate_ratio_vs_open3d,\n"
       "bonn_moving_tracks, bonn_person_coverage.");
   bench_dynamic->add_option("--shared", dbo.shared_dir, "the shared data folder");
