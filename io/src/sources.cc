@@ -1172,7 +1172,8 @@ std::unique_ptr<FrameSource> OpenSource(const SourceConfig& c) {
   const bool corrects_depth = c.depth_distortion && !c.depth_distortion->IsIdentity();
   if (!c.color_camera && !corrects_depth) return OpenSourceKind(c, kind);
   const bool has_depth = kind == "tum" || kind == "bonn" || kind == "7scenes" || kind == "openni" ||
-                         (kind == "images" && !c.depth_path.empty());
+                         (kind == "images" && !c.depth_path.empty()) ||
+                         (kind == "ros2" && !c.ros2_depth_topic.empty());
   if (c.color_camera) {
     if (const auto problems = c.color_camera->Validate(); !problems.empty())
       throw SourceError("'" + c.path + "': " + problems.front());
