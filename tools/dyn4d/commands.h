@@ -57,8 +57,8 @@ int RunColorCalibration(const ColorCalibrationOptions& options);
 struct DepthCalibrationOptions {
   std::string path;
   std::string kind = "auto";
-  int start = 0;    ///< frames skipped first (to reach a stretch with nothing moving)
-  int frames = 60;  ///< consecutive frames used (2 s at 30 Hz)
+  int start = 0;     ///< frames skipped first (to reach a stretch with nothing moving)
+  int frames = 150;  ///< consecutive frames used (5 s at 30 Hz): the more, the steadier the fit
 };
 /// `dyn4d calibrate depth`: the depth sensor's distortion, from its own data.
 int RunDepthCalibration(const DepthCalibrationOptions& options);

@@ -455,12 +455,15 @@ int main(int argc, char** argv) {
   auto* calibrate_depth = calibrate->add_subcommand(
       "depth",
       "The depth sensor's smooth distortion (Kinect v1, Xtion: depth a few per cent off\n"
-      "towards the image's edges), from a few seconds of a static scene: dyn4d tracks the\n"
+      "towards the image's edges), from its own video of a static scene: dyn4d tracks the\n"
       "frames, then fits the distortion together with the relative poses of frame pairs\n"
-      "so that overlapping depth agrees. Move the camera (pan, tilt, walk) over a scene with\n"
-      "nothing moving. Prints the input node's depth_k* params and the share of the\n"
-      "disagreement the distortion explains: worth applying when that is several per\n"
-      "cent (Bonn's Xtion 10 %), not when it is about 1 % (7-Scenes' Kinect). Example:\n"
+      "so that overlapping depth agrees. Move the camera (pan, tilt, walk) over a scene\n"
+      "with nothing moving, for as long as you can: fits from 40-frame windows of one\n"
+      "sensor differ by up to 7 % at the image's corners. Prints the input node's depth_k*\n"
+      "params and the share of the disagreement the distortion explains. Whether it helps\n"
+      "depends on the sensor: Bonn's Xtion drifts 2.5x less with it, while on 7-Scenes'\n"
+      "Kinect the ATE against the dataset's poses rises (README); check it on your data.\n"
+      "Example (Bonn's excerpt has 50-60 frames before people come in):\n"
       "  dyn4d calibrate depth ../shared/data/bonn_crowd --frames 60");
   calibrate_depth->add_option("path", dco.path, "RGB-D folder (or device)")->required();
   calibrate_depth->add_option("--kind", dco.kind, "source kind (default: detect)");
