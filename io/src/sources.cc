@@ -1085,80 +1085,94 @@ std::string DetectSourceKind(const std::string& path) {
 
 namespace {
 
-// Re-samples each frame's colour onto its depth grid (SourceConfig::color_camera).
-class ColorRegisteringSource : public FrameSource {
+// A source whose RGB-D frames are changed one by one before anything sees
+// them (colour registration, depth correction). A frame the change fails on
+// is skipped with the reason; a SourceError (the whole source is unusable
+// this way) ends the stream.
+class FrameChangingSource : public FrameSource {
  public:
-  ColorRegisteringSource(std::unique_ptr<FrameSource> inner, ColorCameraModel camera)
-      : inner_(std::move(inner)), camera_(std::move(camera)) {}
+  /// `step`: what the change is, prefixed to a skipped frame's reason ("" if
+  /// the reasons name it already).
+  FrameChangingSource(std::unique_ptr<FrameSource> inner, std::string step)
+      : inner_(std::move(inner)), step_(std::move(step)) {}
   SourceRead Next() override {
     SourceRead r = inner_->Next();
     if (r.status != SourceRead::Status::kFrame || r.frame.depth.empty()) return r;
     try {
-      r.frame.color = RegisterColorToDepth(r.frame.color, r.frame.depth, r.frame.depth_scale,
-                                           r.frame.intrinsics, camera_);
+      Change(r.frame);
+    } catch (const SourceError&) {
+      throw;
     } catch (const std::exception& e) {
       SourceRead skip;
       skip.status = SourceRead::Status::kSkipped;
-      skip.message =
-          "frame " + std::to_string(r.frame.meta.seq) + ": colour registration: " + e.what();
+      skip.message = "frame " + std::to_string(r.frame.meta.seq) + ": " + step_ + e.what();
       return skip;
     }
     return r;
   }
-  std::string Describe() const override {
-    const auto& k = camera_.intrinsics;
-    std::ostringstream os;
-    os << inner_->Describe() << "; colour registered to depth (colour fx " << k.fx << " fy " << k.fy
-       << " cx " << k.cx << " cy " << k.cy << ", from depth " << camera_.t_color_depth.x() << " "
-       << camera_.t_color_depth.y() << " " << camera_.t_color_depth.z() << " m)";
-    return os.str();
-  }
+  std::string Describe() const override { return inner_->Describe() + "; " + DescribeChange(); }
   bool IsLive() const override { return inner_->IsLive(); }
   int64_t SizeHint() const override { return inner_->SizeHint(); }
 
+ protected:
+  virtual void Change(pipeline::RgbdFrame& frame) = 0;
+  virtual std::string DescribeChange() const = 0;
+  const FrameSource& inner() const { return *inner_; }
+
  private:
   std::unique_ptr<FrameSource> inner_;
+  std::string step_;
+};
+
+// Re-samples each frame's colour onto its depth grid (SourceConfig::color_camera).
+class ColorRegisteringSource : public FrameChangingSource {
+ public:
+  ColorRegisteringSource(std::unique_ptr<FrameSource> inner, ColorCameraModel camera)
+      : FrameChangingSource(std::move(inner), "colour registration: "),
+        camera_(std::move(camera)) {}
+
+ private:
+  void Change(pipeline::RgbdFrame& f) override {
+    f.color = RegisterColorToDepth(f.color, f.depth, f.depth_scale, f.intrinsics, camera_);
+  }
+  std::string DescribeChange() const override {
+    const auto& k = camera_.intrinsics;
+    std::ostringstream os;
+    os << "colour registered to depth (colour fx " << k.fx << " fy " << k.fy << " cx " << k.cx
+       << " cy " << k.cy << ", from depth " << camera_.t_color_depth.x() << " "
+       << camera_.t_color_depth.y() << " " << camera_.t_color_depth.z() << " m)";
+    return os.str();
+  }
+
   ColorCameraModel camera_;
 };
 
 // Corrects each frame's depth by the sensor's distortion model
 // (SourceConfig::depth_distortion), checked against the first frame's
 // intrinsics.
-class DepthCorrectingSource : public FrameSource {
+class DepthCorrectingSource : public FrameChangingSource {
  public:
   DepthCorrectingSource(std::unique_ptr<FrameSource> inner, DepthDistortionModel model)
-      : inner_(std::move(inner)), model_(model) {}
-  SourceRead Next() override {
-    SourceRead r = inner_->Next();
-    if (r.status != SourceRead::Status::kFrame || r.frame.depth.empty()) return r;
+      : FrameChangingSource(std::move(inner), ""), model_(model) {}
+
+ private:
+  void Change(pipeline::RgbdFrame& f) override {
     if (!checked_) {
-      if (const auto p = model_.Validate(r.frame.intrinsics); !p.empty())
-        throw SourceError(inner_->Describe() + ": " + p.front());
+      if (const auto p = model_.Validate(f.intrinsics); !p.empty())
+        throw SourceError(inner().Describe() + ": " + p.front());
       checked_ = true;
     }
-    try {
-      r.frame.depth = CorrectDepth(r.frame.depth, r.frame.intrinsics, model_);
-    } catch (const std::exception& e) {
-      SourceRead skip;
-      skip.status = SourceRead::Status::kSkipped;
-      skip.message = "frame " + std::to_string(r.frame.meta.seq) + ": " + e.what();
-      return skip;
-    }
-    return r;
+    f.depth = CorrectDepth(f.depth, f.intrinsics, model_);  // its reasons say "depth correction"
   }
-  std::string Describe() const override {
+  std::string DescribeChange() const override {
     std::ostringstream os;
-    os << inner_->Describe() << "; depth corrected (";
+    os << "depth corrected (";
     for (size_t i = 0; i < model_.k.size(); ++i)
       os << (i ? " " : "") << DepthDistortionModel::kParamNames[i] << " " << model_.k[i];
     os << ")";
     return os.str();
   }
-  bool IsLive() const override { return inner_->IsLive(); }
-  int64_t SizeHint() const override { return inner_->SizeHint(); }
 
- private:
-  std::unique_ptr<FrameSource> inner_;
   DepthDistortionModel model_;
   bool checked_ = false;
 };
