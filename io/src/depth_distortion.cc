@@ -170,6 +170,13 @@ std::vector<std::string> DepthDistortionModel::Validate(const CameraIntrinsics& 
   return problems;
 }
 
+std::vector<std::string> DepthDistortionModel::ParamAssignments() const {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < k.size(); ++i)
+    out.push_back(std::string(kParamNames[i]) + "=" + Fixed(k[i], 5));
+  return out;
+}
+
 Image CorrectDepth(const Image& depth, const CameraIntrinsics& intrinsics,
                    const DepthDistortionModel& model) {
   if (depth.encoding != PixelEncoding::kMono16 && depth.encoding != PixelEncoding::kFloat32)
@@ -261,10 +268,9 @@ DepthSelfCalibrationResult CalibrateDepthDistortion(const std::vector<DepthCalib
   }
 
   std::vector<MetricDepth> depth(views.size());
-  std::vector<bool> converted(views.size(), false);
   for (const auto& [i, j] : pairs)
     for (size_t v : {i, j})
-      if (!converted[v]) depth[v] = ToMetres(*views[v].frame), converted[v] = true;
+      if (depth[v].z.empty()) depth[v] = ToMetres(*views[v].frame);
 
   const CameraIntrinsics k = views[0].frame->intrinsics;
   std::array<double, 5> terms{0, 0, 0, 0, 0};

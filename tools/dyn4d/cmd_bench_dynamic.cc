@@ -224,26 +224,14 @@ Figures RunSequence(const Sequence& seq, const std::string& shared, const std::s
   // the sequence's own first 60 frames (`dyn4d calibrate depth`, no ground
   // truth): what the opt-in sensor model is worth on this sequence.
   if (!seq.is_static && fig.has_gt && frames.size() >= 60) {
-    std::vector<io::DepthCalibrationView> views;
-    {
-      perception::SceneTracker tracker(GraphTrackerOptions(config));
-      std::vector<perception::SceneTracker::Output> outs;
-      for (size_t i = 0; i < 60; ++i)
-        for (auto& out : tracker.Push(frames[i])) outs.push_back(std::move(out));
-      for (auto& out : tracker.Flush()) outs.push_back(std::move(out));
-      for (size_t i = 0; i < outs.size(); ++i)
-        if (outs[i].odometry.usable()) views.push_back({&frames[i], outs[i].odometry.T_world_cam});
-    }
+    int lost = 0;
+    const std::vector<io::DepthCalibrationView> views = TrackedCalibrationViews(frames, 60, &lost);
     const io::DepthSelfCalibrationResult cal = io::CalibrateDepthDistortion(views);
     if (cal.status == io::DepthSelfCalibrationResult::Status::kOk) {
-      std::vector<std::string> params;
-      for (size_t k = 0; k < cal.model.k.size(); ++k)
-        params.push_back(std::string(io::DepthDistortionModel::kParamNames[k]) + "=" +
-                         std::to_string(cal.model.k[k]));
       const std::string dir = out_dir + "_depth_calibrated";
-      run_graph(dir, params);
+      run_graph(dir, cal.model.ParamAssignments());  // as `dyn4d calibrate depth` prints them
       fig.depth_calibrated = true;
-      fig.depth_explained = 1 - cal.rms_model_sigmas / std::max(cal.rms_rigid_sigmas, 1e-12);
+      fig.depth_explained = cal.ExplainedShare();
       fig.depth_calibrated_ate = perception::EvaluateTrajectory(perception::Associate(
           perception::ReadTumTrajectory(dir + "/trajectory.tum"), truth, 0.02));
       std::set<int64_t> calibrated_ids;

@@ -200,6 +200,29 @@ int RunTrajectoryEval(const TrajectoryEvalOptions& o) {
   return 0;
 }
 
+std::vector<io::DepthCalibrationView> TrackedCalibrationViews(
+    const std::vector<pipeline::RgbdFrame>& frames, size_t count, int* lost) {
+  count = std::min(count, frames.size());
+  std::vector<io::DepthCalibrationView> views;
+  perception::SceneTracker tracker(GraphTrackerOptions(DefaultOfflineConfig()));
+  ProgressBar bar("tracking", static_cast<int64_t>(count));
+  size_t next = 0;  // outputs come in frame order, after the look-ahead
+  auto take = [&](const std::vector<perception::SceneTracker::Output>& outs) {
+    for (const auto& out : outs) {
+      const pipeline::RgbdFrame& f = frames[next++];
+      if (out.odometry.usable())
+        views.push_back({&f, out.odometry.T_world_cam});
+      else
+        ++*lost;
+    }
+    bar.Update(static_cast<int64_t>(next));
+  };
+  for (size_t i = 0; i < count; ++i) take(tracker.Push(frames[i]));
+  take(tracker.Flush());
+  bar.Finish();
+  return views;
+}
+
 int RunDepthCalibration(const DepthCalibrationOptions& o) {
   std::vector<pipeline::RgbdFrame> frames;
   std::string described;
@@ -207,28 +230,9 @@ int RunDepthCalibration(const DepthCalibrationOptions& o) {
                                            &frames, &described))
     return rc;
   std::printf("%s\n%zu frames from frame %d\n", described.c_str(), frames.size(), o.start);
-  // Starting poses: dyn4d's own tracking, as the default graph's geometry
-  // node tracks.
-  std::vector<io::DepthCalibrationView> views;
   int lost = 0;
-  {
-    perception::SceneTracker tracker(GraphTrackerOptions(DefaultOfflineConfig()));
-    ProgressBar bar("tracking", static_cast<int64_t>(frames.size()));
-    size_t next = 0;
-    auto take = [&](const std::vector<perception::SceneTracker::Output>& outs) {
-      for (const auto& out : outs) {
-        const pipeline::RgbdFrame& f = frames[next++];
-        if (out.odometry.status == perception::RgbdOdometry::Result::Status::kLost)
-          ++lost;
-        else
-          views.push_back({&f, out.odometry.T_world_cam});
-      }
-      bar.Update(static_cast<int64_t>(next));
-    };
-    for (const pipeline::RgbdFrame& f : frames) take(tracker.Push(f));
-    take(tracker.Flush());
-    bar.Finish();
-  }
+  const std::vector<io::DepthCalibrationView> views =
+      TrackedCalibrationViews(frames, frames.size(), &lost);
   std::printf("tracked %zu frames (%d lost, left out); fitting ...\n", views.size(), lost);
   std::fflush(stdout);
   const io::DepthSelfCalibrationResult r = io::CalibrateDepthDistortion(views);
@@ -241,29 +245,23 @@ int RunDepthCalibration(const DepthCalibrationOptions& o) {
       "disagreement of overlapping depth (rms, in sensor-noise sigmas): %.3f with the pairs' "
       "poses fitted alone, %.3f with the distortion too: it explains %.1f %%\n",
       r.pairs, static_cast<long long>(r.comparisons), r.seconds, r.rms_rigid_sigmas,
-      r.rms_model_sigmas, 100 * (1 - r.rms_model_sigmas / std::max(r.rms_rigid_sigmas, 1e-12)));
+      r.rms_model_sigmas, 100 * r.ExplainedShare());
   const pipeline::CameraIntrinsics& k = frames.front().intrinsics;
-  double lo = 1e9, hi = -1e9;
-  for (int v = 0; v < k.height; v += 4)
-    for (int u = 0; u < k.width; u += 4) {
-      const double m = r.model.Multiplier((u - k.cx) / k.fx, (v - k.cy) / k.fy);
-      lo = std::min(lo, m), hi = std::max(hi, m);
-    }
   auto at = [&](double u, double v) {
     return r.model.Multiplier((u - k.cx) / k.fx, (v - k.cy) / k.fy);
   };
+  double lo = 1e9, hi = -1e9;
+  for (int v = 0; v < k.height; v += 4)
+    for (int u = 0; u < k.width; u += 4) lo = std::min(lo, at(u, v)), hi = std::max(hi, at(u, v));
   std::printf(
       "depth factor (true / measured): top-left %.3f, top-right %.3f, centre %.3f, bottom-left "
       "%.3f, bottom-right %.3f\n\ninput node params (graph YAML):\n",
       at(0, 0), at(k.width - 1, 0), at(k.cx, k.cy), at(0, k.height - 1),
       at(k.width - 1, k.height - 1));
   std::string flags;
-  for (size_t i = 0; i < r.model.k.size(); ++i) {
-    char term[64];
-    std::snprintf(term, sizeof term, "%s=%.5f", io::DepthDistortionModel::kParamNames[i],
-                  r.model.k[i]);
-    std::printf("  %s: %.5f\n", io::DepthDistortionModel::kParamNames[i], r.model.k[i]);
-    flags += std::string(" --input-param ") + term;
+  for (std::string term : r.model.ParamAssignments()) {
+    flags += " --input-param " + term;
+    std::printf("  %s\n", term.replace(term.find('='), 1, ": ").c_str());
   }
   std::printf("or: dyn4d run --input %s%s\n\n", o.path.c_str(), flags.c_str());
   std::printf("depth_factor_range %.4f %.4f\n", lo, hi);

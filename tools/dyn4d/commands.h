@@ -8,6 +8,9 @@ namespace dyn4d::pipeline {
 class Params;
 struct RgbdFrame;
 }  // namespace dyn4d::pipeline
+namespace dyn4d::io {
+struct DepthCalibrationView;
+}  // namespace dyn4d::io
 
 namespace dyn4d::cli {
 
@@ -156,6 +159,13 @@ std::string FindSharedDir(const std::string& given);
 int ReadCalibrationFrames(const std::string& command, const std::string& path,
                           const std::string& kind, int skip, int every, int count,
                           std::vector<pipeline::RgbdFrame>* frames, std::string* described);
+
+/// Starting poses for io::CalibrateDepthDistortion: the first `count` of
+/// `frames` tracked as the default graph's geometry node tracks them (a
+/// progress bar on stderr). Lost frames are left out and counted in `lost`;
+/// the views point into `frames`.
+std::vector<io::DepthCalibrationView> TrackedCalibrationViews(
+    const std::vector<pipeline::RgbdFrame>& frames, size_t count, int* lost);
 
 struct PipelineBenchOptions {
   std::string shared_dir;  ///< ../shared by default (or $DYN4D_SHARED)

@@ -48,6 +48,9 @@ struct DepthDistortionModel {
     return 1 + k[0] * x + k[1] * y + k[2] * x * x + k[3] * x * y + k[4] * y * y;
   }
   bool IsIdentity() const { return k == std::array<double, 5>{0, 0, 0, 0, 0}; }
+  /// The input node's params for this model, "depth_kx=-0.02300" ... (the
+  /// precision `dyn4d calibrate depth` prints).
+  std::vector<std::string> ParamAssignments() const;
   /// Problems for images of these intrinsics, each naming the parameter: a
   /// non-finite term, or a factor outside [0.8, 1.25] at a corner of the
   /// image (no real sensor is 20 % off; a typo is).
@@ -102,6 +105,10 @@ struct DepthSelfCalibrationResult {
   double rms_rigid_sigmas = 0;  ///< residual RMS with only the pairs' poses fitted
   double rms_model_sigmas = 0;  ///< ... with the poses and the model fitted together
   double seconds = 0;
+  /// The share of the rigid-only disagreement the model takes away.
+  double ExplainedShare() const {
+    return rms_rigid_sigmas > 0 ? 1 - rms_model_sigmas / rms_rigid_sigmas : 0;
+  }
 };
 
 /// Fits the model to `views` (in time order, one static scene, all with the
