@@ -12,7 +12,7 @@ done
 [ -e "$shared/models/yolox_nano.onnx" ] || { echo "SKIPPED: needs $shared/models/yolox_nano.onnx"; exit 4; }
 
 echo "== dyn4d bench dynamic (without the Open3D baseline)"
-"$BIN" bench dynamic --shared "$shared" --skip-open3d --save "$work/out" > "$work/bench.txt" 2>&1 ||
+"$BIN" bench dynamic --shared "$shared" --skip-open3d --starts 2 --save "$work/out" > "$work/bench.txt" 2>&1 ||
   { tail -20 "$work/bench.txt"; fail "bench dynamic exited $?"; }
 tail -12 "$work/bench.txt"
 value() { awk -v k="$1" '$1 == k {print $2}' "$work/bench.txt" | tail -1; }
@@ -32,6 +32,13 @@ awk -v c="$coverage" 'BEGIN {exit !(c > 0.4)}' || fail "Bonn person coverage $co
 # People who walk through leave (almost) no trace in the static map.
 awk -v m="$on_people" 'BEGIN {exit !(m < 0.05)}' ||
   fail "Bonn map: a share of $on_people of the mesh lies on people"
+# --starts: the camera tracking alone, from the first frame, is the graph's
+# camera (the same tracker, the same frames); a second start is measured too.
+start0=$(awk '$1 == "0:" {print $2}' "$work/bench.txt" | tail -1)
+median=$(value bonn_crowd_ate_m_median_of_starts)
+[ -n "$start0" ] && [ -n "$median" ] || fail "no ATE per start for Bonn"
+[ "$start0" = "$ate" ] || fail "tracking alone from frame 0 gives $start0 m, the graph $ate m"
+awk -v a="$median" 'BEGIN {exit !(a < 0.35)}' || fail "Bonn ATE over two starts $median m"
 # Bonn again with the depth distortion calibrated from its own first frames:
 # the row is there and the camera still follows the room.
 calibrated=$(awk '$1 == "dyn4d," && $2 == "depth" && $3 == "calibrated" {print $4}' "$work/bench.txt")

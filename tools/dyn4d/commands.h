@@ -85,6 +85,10 @@ struct DynamicBenchOptions {
   std::string save_dir;                ///< each sequence's graph outputs go to SAVE/<sequence>
   std::string yolox;                   ///< person boxes (pseudo ground truth); default ../shared's
   bool skip_open3d = false;
+  /// > 1: the camera tracking alone also from this many starts (0, 5, 10, ...
+  /// frames later) of each sequence with ground truth: ATE per start and
+  /// the median.
+  int starts = 1;
 };
 /// `dyn4d bench dynamic`: the default graph on real RGB-D sequences: phantom
 /// moving tracks on static scenes; camera ATE vs Open3D, moving tracks,
