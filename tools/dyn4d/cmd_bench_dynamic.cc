@@ -121,6 +121,7 @@ struct Figures {
   // The graph again with the depth distortion self-calibrated (step 3b).
   bool depth_calibrated = false;
   double depth_explained = 0;
+  std::vector<std::string> depth_terms;  // as the input node takes them
   perception::TrajectoryErrors depth_calibrated_ate;
   size_t depth_calibrated_tracks = 0;
   // Camera tracking alone from later starts (--starts): ATE per start.
@@ -277,6 +278,7 @@ Figures RunSequence(const Sequence& seq, const std::string& shared, const std::s
       run_graph(dir, cal.model.ParamAssignments());  // as `dyn4d calibrate depth` prints them
       fig.depth_calibrated = true;
       fig.depth_explained = cal.ExplainedShare();
+      fig.depth_terms = cal.model.ParamAssignments();
       fig.depth_calibrated_ate = perception::EvaluateTrajectory(perception::Associate(
           perception::ReadTumTrajectory(dir + "/trajectory.tum"), truth, 0.02));
       std::set<int64_t> calibrated_ids;
@@ -474,6 +476,11 @@ int RunDynamicBench(const DynamicBenchOptions& o) {
           "  depth distortion fitted to frames 0-59, no ground truth (dyn4d calibrate\n"
           "  depth): it explains %.1f %% of their overlap disagreement; moving tracks %zu\n",
           100 * bonn->depth_explained, bonn->depth_calibrated_tracks);
+    if (bonn->depth_calibrated) {
+      std::printf("  input params:");
+      for (const std::string& t : bonn->depth_terms) std::printf(" %s", t.c_str());
+      std::printf("\n");
+    }
     std::printf(
         "moving tracks %zu (3 people walk through); YOLOX person boxes %d, covered by a "
         "moving track (IoU >= 0.5) %d\n",
