@@ -44,6 +44,11 @@ awk -v a="$median" 'BEGIN {exit !(a < 0.35)}' || fail "Bonn ATE over two starts 
 calibrated=$(awk '$1 == "dyn4d," && $2 == "depth" && $3 == "calibrated" {print $4}' "$work/bench.txt")
 [ -n "$calibrated" ] || fail "no depth-calibrated Bonn row"
 awk -v a="$calibrated" 'BEGIN {exit !(a < 0.35)}' || fail "Bonn ATE with calibrated depth $calibrated m"
+# ... with the five terms it used, as the input node takes them (to redo the
+# row with dyn4d run --input-param).
+terms=$(awk '$1 == "input" && $2 == "params:" {for (i = 3; i <= NF; ++i) print $i}' "$work/bench.txt" |
+  grep -cE '^depth_k(x|y|xx|xy|yy)=-?[0-9]+\.[0-9]{5}$')
+[ "$terms" = 5 ] || fail "the calibrated row's input params: $terms of 5 terms"
 # The per-box record agrees with the coverage line: one line per person box,
 # the share at IoU >= 0.5 is the coverage.
 boxes="$work/out/bonn_crowd/person_boxes.jsonl"
