@@ -10,7 +10,8 @@ work=$(mktemp -d)
 pid=""
 trap '[ -n "$pid" ] && kill -INT $pid 2>/dev/null; rm -rf "$work"' EXIT
 fail() { echo "FAIL: $*"; [ -f "$work/run.txt" ] && tail -5 "$work/run.txt"; exit 1; }
-port=$((20000 + RANDOM % 20000))
+source "$(dirname "$0")/ports.sh"
+port=$(free_ports 1) || fail "no free port"
 "$BIN" synth --out "$work/synth" --frames 45 --objects 3 > /dev/null 2>&1 || fail "synth"
 # The offline graph with a service on the reason node.
 sed -e "s|^    type: reason$|    type: reason\n    service: tcp://127.0.0.1:$port\n    service_linger_s: 60|" \

@@ -11,7 +11,8 @@ trap cleanup EXIT
 
 sed -e 's|@FRAMES@|inproc://frames|' -e 's|@POSES@|inproc://poses|' -e 's|@CLOUDS@|inproc://clouds|' \
   "$SRC/tests/integration/three_node.yaml.in" > "$work/inproc.yaml"
-base=$((20000 + ($$ % 2000) * 10))
+source "$(dirname "$0")/ports.sh"
+base=$(free_ports 10)
 sed -e "s|@FRAMES@|tcp://127.0.0.1:$base|" -e "s|@POSES@|tcp://127.0.0.1:$((base + 1))|" \
     -e "s|@CLOUDS@|tcp://127.0.0.1:$((base + 2))|" \
   "$SRC/tests/integration/three_node.yaml.in" > "$work/tcp.yaml"

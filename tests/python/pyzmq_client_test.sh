@@ -6,7 +6,8 @@ SRC=$2
 PY=/usr/bin/python3  # Debian's python3-zmq/msgpack/numpy belong to this one
 work=$(mktemp -d)
 trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
-p1=$((30000 + ($$ % 2000) * 2))
+source "$(dirname "$0")/../integration/ports.sh"
+p1=$(free_ports 2)
 p2=$((p1 + 1))
 sed -e "s/@P1@/$p1/" -e "s/@P2@/$p2/" "$SRC/tests/python/pyzmq_graph.yaml.in" > "$work/graph.yaml"
 "$BIN" run --config "$work/graph.yaml" --out "$work/out" > "$work/run.log" 2>&1 &
