@@ -130,26 +130,47 @@ struct Figures {
 
 constexpr int kStartStep = 5;  // frames between the starts of --starts
 
-// ATE of the default graph's camera tracking over frames[first...] (poses
-// of lost frames left out, as the trajectory writer does).
-double TrackedAte(const std::vector<pipeline::RgbdFrame>& frames,
-                  const std::vector<std::optional<pipeline::CameraPose>>& gt, size_t first,
-                  const perception::SceneTracker::Options& options) {
+// The default graph's camera tracking over frames[first...]: the poses of
+// usable frames (lost ones left out, as the trajectory writer does). From a
+// later start the frames are numbered from 0, as a recording that starts
+// there would be (which frames serve as references follows the numbering).
+std::vector<StampedPose> TrackPoses(const std::vector<pipeline::RgbdFrame>& frames, size_t first,
+                                    const perception::SceneTracker::Options& options,
+                                    ProgressBar* bar = nullptr) {
   perception::SceneTracker tracker(options);
-  std::vector<StampedPose> est, truth;
-  auto take = [&](std::vector<perception::SceneTracker::Output>&& done) {
-    for (const auto& o : done)
+  std::vector<StampedPose> est;
+  size_t done = 0;
+  auto take = [&](std::vector<perception::SceneTracker::Output>&& outs) {
+    for (const auto& o : outs) {
+      ++done;
       if (o.odometry.usable()) est.push_back({o.frame.meta.stamp_ns / 1e9, o.odometry.T_world_cam});
+    }
+    if (bar) bar->Update(static_cast<int64_t>(done));
   };
   for (size_t i = first; i < frames.size(); ++i) {
-    // Numbered from 0, as a recording that starts here would be (which
-    // frames serve as references follows the numbering).
+    if (first == 0) {
+      take(tracker.Push(frames[i]));
+      continue;
+    }
     pipeline::RgbdFrame f = frames[i];
     f.meta.seq = i - first;
     take(tracker.Push(f));
-    if (gt[i]) truth.push_back({frames[i].meta.stamp_ns / 1e9, perception::ToIsometry(*gt[i])});
   }
   take(tracker.Flush());
+  return est;
+}
+
+// The ground-truth poses of frames[first...], at frame times.
+std::vector<StampedPose> TruthFrom(const std::vector<pipeline::RgbdFrame>& frames,
+                                   const std::vector<std::optional<pipeline::CameraPose>>& gt,
+                                   size_t first) {
+  std::vector<StampedPose> truth;
+  for (size_t i = first; i < frames.size(); ++i)
+    if (gt[i]) truth.push_back({frames[i].meta.stamp_ns / 1e9, perception::ToIsometry(*gt[i])});
+  return truth;
+}
+
+double Ate(const std::vector<StampedPose>& est, const std::vector<StampedPose>& truth) {
   if (est.size() < 3 || truth.size() < 3) return std::numeric_limits<double>::quiet_NaN();
   return perception::EvaluateTrajectory(perception::Associate(est, truth, 0.02)).ate_rmse_m;
 }
@@ -181,18 +202,14 @@ Figures RunSequence(const Sequence& seq, const std::string& shared, const std::s
   const std::string config = DefaultOfflineConfig();
   // 1. Camera tracking alone (the geometry node's tracker with the default
   // graph's settings): frames per second.
+  // Its poses are the first start of --starts (3a).
+  const perception::SceneTracker::Options tracker_options = GraphTrackerOptions(config);
+  std::vector<StampedPose> tracked;
   {
-    perception::SceneTracker tracker(GraphTrackerOptions(config));
     ProgressBar bar("tracking", static_cast<int64_t>(frames.size()));
-    size_t done = 0;
     const auto t0 = Clock::now();
-    for (const auto& f : frames) {
-      done += tracker.Push(f).size();
-      bar.Update(static_cast<int64_t>(done));
-    }
-    done += tracker.Flush().size();
+    tracked = TrackPoses(frames, 0, tracker_options, &bar);
     fig.tracking_fps = frames.size() / Seconds(t0);
-    bar.Update(static_cast<int64_t>(done));  // the lookahead's last frames
     bar.Finish();
   }
   // 2. The whole default graph, as `dyn4d run --input` runs it (input
@@ -229,9 +246,7 @@ Figures RunSequence(const Sequence& seq, const std::string& shared, const std::s
   std::vector<StampedPose> est;
   if (fs::exists(out_dir + "/trajectory.tum"))
     est = perception::ReadTumTrajectory(out_dir + "/trajectory.tum");
-  std::vector<StampedPose> truth;
-  for (size_t i = 0; i < frames.size(); ++i)
-    if (gt[i]) truth.push_back({frames[i].meta.stamp_ns / 1e9, perception::ToIsometry(*gt[i])});
+  const std::vector<StampedPose> truth = TruthFrom(frames, gt, 0);
   if (truth.size() >= 3 && est.size() >= 3) {
     fig.has_gt = true;
     fig.ours = perception::EvaluateTrajectory(perception::Associate(est, truth, 0.02));
@@ -255,13 +270,14 @@ Figures RunSequence(const Sequence& seq, const std::string& shared, const std::s
   // keyframes and lost frames; a rounding-level change in the odometry moved
   // Bonn's start 5 from 0.082 to 0.105 m).
   if (fig.has_gt && o.starts > 1) {
-    const perception::SceneTracker::Options options = GraphTrackerOptions(config);
     ProgressBar bar("starts", o.starts);
-    for (int k = 0; k < o.starts; ++k) {
+    fig.ate_by_start.emplace_back(0, Ate(tracked, truth));
+    for (int k = 1; k < o.starts; ++k) {
       const size_t first = static_cast<size_t>(k) * kStartStep;
       if (first + 30 > frames.size()) break;
-      fig.ate_by_start.emplace_back(static_cast<int>(first),
-                                    TrackedAte(frames, gt, first, options));
+      fig.ate_by_start.emplace_back(
+          static_cast<int>(first),
+          Ate(TrackPoses(frames, first, tracker_options), TruthFrom(frames, gt, first)));
       bar.Update(k + 1);
     }
     bar.Finish();
@@ -275,10 +291,10 @@ Figures RunSequence(const Sequence& seq, const std::string& shared, const std::s
     const io::DepthSelfCalibrationResult cal = io::CalibrateDepthDistortion(views);
     if (cal.status == io::DepthSelfCalibrationResult::Status::kOk) {
       const std::string dir = out_dir + "_depth_calibrated";
-      run_graph(dir, cal.model.ParamAssignments());  // as `dyn4d calibrate depth` prints them
+      fig.depth_terms = cal.model.ParamAssignments();  // as `dyn4d calibrate depth` prints them
+      run_graph(dir, fig.depth_terms);
       fig.depth_calibrated = true;
       fig.depth_explained = cal.ExplainedShare();
-      fig.depth_terms = cal.model.ParamAssignments();
       fig.depth_calibrated_ate = perception::EvaluateTrajectory(perception::Associate(
           perception::ReadTumTrajectory(dir + "/trajectory.tum"), truth, 0.02));
       std::set<int64_t> calibrated_ids;
@@ -447,9 +463,9 @@ int RunDynamicBench(const DynamicBenchOptions& o) {
     }
     if (ates.empty()) continue;
     std::sort(ates.begin(), ates.end());
-    std::printf("\n  median %.4f, min %.4f, max %.4f\n", ates[ates.size() / 2], ates.front(),
-                ates.back());
-    std::printf("%s_ate_m_median_of_starts %.4f\n", f.name.c_str(), ates[ates.size() / 2]);
+    const double median = ates[ates.size() / 2];
+    std::printf("\n  median %.4f, min %.4f, max %.4f\n", median, ates.front(), ates.back());
+    std::printf("%s_ate_m_median_of_starts %.4f\n", f.name.c_str(), median);
   }
   const Figures* bonn = nullptr;
   for (const Figures& f : figs)
