@@ -19,6 +19,8 @@ namespace dyn4d::perception {
 std::vector<std::string> SceneTracker::Options::Validate() const {
   std::vector<std::string> p = odometry.Validate();
   for (const std::string& m : segmentation.Validate()) p.push_back(m);
+  if (recognise_places)
+    for (const std::string& m : places.Validate()) p.push_back(m);
   if (lookahead_frames < 0) p.push_back("lookahead_frames: must be >= 0");
   if (past_frames < 0) p.push_back("past_frames: must be >= 0");
   if (reference_every < 1) p.push_back("reference_every: must be >= 1");
@@ -124,7 +126,8 @@ struct SceneTracker::Impl {
   std::map<uint64_t, pipeline::Image> known;  // external masks of frames still pending
   // Final poses not yet given to the segmentation (see Hand), by seq.
   std::deque<std::pair<uint64_t, Eigen::Isometry3d>> final_poses;
-  std::optional<uint64_t> last_handed;  // seq of the last frame handed to the final pass
+  std::optional<uint64_t> last_handed;     // seq of the last frame handed to the final pass
+  std::optional<PlaceRecognition> places;  // step 4 (recognise_places)
 
   // The final pass's thread (final_pass_thread): frames segmented
   // and waiting for it, and frames it has done, both in order.
@@ -152,6 +155,7 @@ struct SceneTracker::Impl {
   Clock::duration last_busy{};
 
   explicit Impl(const Options& options) : o(Checked(options)), odometry(options.odometry) {
+    if (o.recognise_places) places.emplace(o.places);
     if (o.detect_moving_objects) {
       rough.emplace(RoughConfig(o.odometry));
       stream.emplace(StreamOptions(o));
@@ -237,7 +241,23 @@ struct SceneTracker::Impl {
     if (!segmented.empty()) last_handed = segmented.back().frame.meta.seq;
     std::vector<Output> out = HandToFinalPass(std::move(segmented), wait_all);
     PassFinalPoses(out);
+    Correct(out);
     return out;
+  }
+
+  // Step 4: the frames' poses (and their objects' world positions) moved by
+  // the place graph's correction, in order. After PassFinalPoses: the
+  // segmentation keeps the tracker's own, smooth poses.
+  void Correct(std::vector<Output>& done) {
+    if (!places) return;
+    for (Output& f : done) {
+      const Eigen::Isometry3d tracked = f.odometry.T_world_cam;
+      const Eigen::Isometry3d correction =
+          places->Add(f.frame, f.mask.empty() ? nullptr : &f.mask, tracked, f.odometry.usable());
+      if (correction.isApprox(Eigen::Isometry3d::Identity())) continue;
+      f.odometry.T_world_cam = correction * tracked;
+      Reframe(f.motion, tracked, f.odometry.T_world_cam);
+    }
   }
 
   // The segmentation places its views by the final poses of frames done
@@ -314,7 +334,11 @@ const SceneTracker::Options& SceneTracker::options() const { return impl_->o; }
 std::vector<SceneTracker::Output> SceneTracker::Push(const pipeline::RgbdFrame& frame,
                                                      const pipeline::Image* known_moving) {
   Impl& s = *impl_;
-  if (!s.stream) return {s.Plain(frame, known_moving)};
+  if (!s.stream) {
+    std::vector<Output> out{s.Plain(frame, known_moving)};
+    s.Correct(out);
+    return out;
+  }
   if (known_moving) s.known[frame.meta.seq] = *known_moving;
   const auto entered = Impl::Clock::now();
   const bool paced = s.last_return && entered - *s.last_return > s.last_busy / 4;

@@ -337,6 +337,21 @@ SceneTracker::Options ReadSceneTrackerOptions(pipeline::Params& p) {
   o.motion_stride = p.GetInt("motion_stride", o.motion_stride, 1, 16);
   o.mask_margin_px = p.GetInt("mask_margin_px", o.mask_margin_px, 0, 256);
   o.final_pass_thread = p.GetBool("final_pass_thread", o.final_pass_thread);
+  o.recognise_places = p.GetBool("recognise_places", o.recognise_places);
+  PlaceRecognitionConfig& pr = o.places;
+  pr.node_every_frames = p.GetInt("place_node_every_frames", pr.node_every_frames, 1, 1000);
+  pr.features = p.GetInt("place_features", pr.features, 50, 100000);
+  pr.min_gap_frames = p.GetInt("place_min_gap_frames", pr.min_gap_frames, 1, 1000000);
+  pr.max_view_angle_deg = p.GetDouble("place_max_view_angle_deg", pr.max_view_angle_deg, 0, 90);
+  pr.max_candidates = p.GetInt("place_max_candidates", pr.max_candidates, 1, 10000);
+  pr.min_inliers = p.GetInt("place_min_inliers", pr.min_inliers, 6, 100000);
+  pr.max_image_motion_px = p.GetDouble("place_max_image_motion_px", pr.max_image_motion_px, 0, 1e6);
+  pr.max_forward_backward_deg =
+      p.GetDouble("place_max_forward_backward_deg", pr.max_forward_backward_deg, 0, 180);
+  pr.odometry_sigma_m = p.GetDouble("place_odometry_sigma_m", pr.odometry_sigma_m, 0, 10);
+  pr.odometry_sigma_deg = p.GetDouble("place_odometry_sigma_deg", pr.odometry_sigma_deg, 0, 180);
+  pr.place_sigma_m = p.GetDouble("place_sigma_m", pr.place_sigma_m, 0, 10);
+  pr.place_sigma_deg = p.GetDouble("place_sigma_deg", pr.place_sigma_deg, 0, 180);
   for (const std::string& problem : o.Validate()) p.AddProblem("", problem);
   return o;
 }

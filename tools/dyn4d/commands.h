@@ -84,6 +84,7 @@ struct DynamicBenchOptions {
   std::vector<std::string> sequences;  ///< empty: tum_fr1_rpy, 7scenes_redkitchen, bonn_crowd
   std::string save_dir;                ///< each sequence's graph outputs go to SAVE/<sequence>
   std::string yolox;                   ///< person boxes (pseudo ground truth); default ../shared's
+  std::string config;                  ///< the graph measured; empty: the default (offline.yaml)
   bool skip_open3d = false;
   /// > 1: the camera tracking alone also from this many starts (0, 5, 10, ...
   /// frames later) of each sequence with ground truth: ATE per start and

@@ -587,6 +587,12 @@ int main(int argc, char** argv) {
       "person_boxes.jsonl on Bonn: each YOLOX person box, its best moving track and IoU");
   bench_dynamic->add_option("--yolox", dbo.yolox, "YOLOX ONNX model for person boxes")
       ->check(CLI::ExistingFile);
+  bench_dynamic
+      ->add_option("--config", dbo.config,
+                   "another graph than the default (configs/offline.yaml), e.g. one whose\n"
+                   "geometry node has recognise_places: true; its geometry node's settings\n"
+                   "also drive the camera tracking rows and --starts")
+      ->check(CLI::ExistingFile);
   bench_dynamic->add_flag("--skip-open3d", dbo.skip_open3d,
                           "no Open3D baseline (it takes minutes)");
   bench_dynamic

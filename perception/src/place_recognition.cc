@@ -1,0 +1,352 @@
+#include "dyn4d/perception/place_recognition.h"
+
+#include <ceres/ceres.h>
+#include <ceres/manifold.h>
+
+#include <algorithm>
+#include <cmath>
+#include <opencv2/calib3d.hpp>
+#include <opencv2/core/eigen.hpp>
+#include <opencv2/features2d.hpp>
+#include <opencv2/imgproc.hpp>
+#include <optional>
+
+namespace dyn4d::perception {
+namespace {
+
+constexpr double kDegToRad = M_PI / 180.0;
+
+double AngleDeg(const Eigen::Matrix3d& R) { return Eigen::AngleAxisd(R).angle() / kDegToRad; }
+
+// One node of the graph: where the tracker put it, where the graph puts it,
+// and (where the image held still) its features with depth.
+struct Node {
+  uint64_t seq = 0;
+  Eigen::Isometry3d tracked = Eigen::Isometry3d::Identity();
+  Eigen::Quaterniond q = Eigen::Quaterniond::Identity();  // graph's estimate
+  Eigen::Vector3d t = Eigen::Vector3d::Zero();
+  std::vector<cv::Point2f> pixels;
+  std::vector<float> depth;  // metres, 0 = none
+  cv::Mat descriptors;
+  Eigen::Isometry3d Pose() const {
+    Eigen::Isometry3d T = Eigen::Isometry3d::Identity();
+    T.linear() = q.normalized().toRotationMatrix();
+    T.translation() = t;
+    return T;
+  }
+};
+
+// T_b^-1 measured (as T_a^-1 T_b) against the graph's poses: the rotation
+// (twice the quaternion's vector part) and translation of the difference,
+// each in its sigmas.
+struct RelativePoseError {
+  RelativePoseError(const Eigen::Isometry3d& measured, double sigma_m, double sigma_rad)
+      : q_m(measured.rotation()),
+        t_m(measured.translation()),
+        inv_t(1 / sigma_m),
+        inv_r(1 / sigma_rad) {}
+  template <typename T>
+  bool operator()(const T* qa, const T* ta, const T* qb, const T* tb, T* r) const {
+    const Eigen::Map<const Eigen::Quaternion<T>> Qa(qa), Qb(qb);
+    const Eigen::Map<const Eigen::Matrix<T, 3, 1>> Ta(ta), Tb(tb);
+    // T_a^-1 T_b
+    const Eigen::Quaternion<T> q_ab = Qa.conjugate() * Qb;
+    const Eigen::Matrix<T, 3, 1> t_ab = Qa.conjugate() * (Tb - Ta);
+    // measured^-1 * (T_a^-1 T_b)
+    const Eigen::Quaternion<T> qm_inv = q_m.cast<T>().conjugate();
+    const Eigen::Quaternion<T> q_e = qm_inv * q_ab;
+    const Eigen::Matrix<T, 3, 1> t_e = qm_inv * (t_ab - t_m.cast<T>());
+    const T sign = q_e.w() < T(0) ? T(-1) : T(1);
+    r[0] = T(2) * sign * q_e.x() * T(inv_r);
+    r[1] = T(2) * sign * q_e.y() * T(inv_r);
+    r[2] = T(2) * sign * q_e.z() * T(inv_r);
+    for (int k = 0; k < 3; ++k) r[3 + k] = t_e[k] * T(inv_t);
+    return true;
+  }
+  Eigen::Quaterniond q_m;
+  Eigen::Vector3d t_m;
+  double inv_t, inv_r;
+};
+
+struct Edge {
+  size_t a, b;              // node indices
+  Eigen::Isometry3d T_a_b;  // measured
+  double sigma_m, sigma_rad;
+};
+
+}  // namespace
+
+std::vector<std::string> PlaceRecognitionConfig::Validate() const {
+  std::vector<std::string> p;
+  if (node_every_frames < 1) p.push_back("node_every_frames: must be >= 1");
+  if (features < 50) p.push_back("features: must be >= 50");
+  if (min_gap_frames < 1) p.push_back("min_gap_frames: must be >= 1");
+  if (!(max_view_angle_deg > 0 && max_view_angle_deg <= 90))
+    p.push_back("max_view_angle_deg: must be in (0, 90]");
+  if (max_candidates < 1) p.push_back("max_candidates: must be >= 1");
+  if (!(match_ratio > 0 && match_ratio < 1)) p.push_back("match_ratio: must be in (0, 1)");
+  if (min_inliers < 6) p.push_back("min_inliers: must be >= 6");
+  if (!(reprojection_px > 0)) p.push_back("reprojection_px: must be > 0");
+  if (!(max_image_motion_px > 0)) p.push_back("max_image_motion_px: must be > 0");
+  if (!(max_forward_backward_deg > 0)) p.push_back("max_forward_backward_deg: must be > 0");
+  if (!(max_disagreement_m > 0) || !(max_disagreement_deg > 0))
+    p.push_back("max_disagreement_m, max_disagreement_deg: must be > 0");
+  if (!(odometry_sigma_m > 0) || !(odometry_sigma_deg > 0) || !(place_sigma_m > 0) ||
+      !(place_sigma_deg > 0))
+    p.push_back("odometry_sigma_m/deg, place_sigma_m/deg: must be > 0");
+  if (!(min_depth_m > 0) || !(max_depth_m > min_depth_m))
+    p.push_back("min_depth_m, max_depth_m: need 0 < min < max");
+  if (max_nodes_with_features < 1) p.push_back("max_nodes_with_features: must be >= 1");
+  if (solve_window_nodes < 2) p.push_back("solve_window_nodes: must be >= 2");
+  return p;
+}
+
+struct PlaceRecognition::Impl {
+  PlaceRecognitionConfig c;
+  Stats stats;
+  std::vector<Node> nodes;
+  std::vector<Edge> edges;
+  Eigen::Isometry3d correction = Eigen::Isometry3d::Identity();
+  std::optional<Eigen::Isometry3d> previous_pose;  // the last frame's tracked pose
+  uint64_t frames = 0;
+  cv::Ptr<cv::ORB> orb;
+  cv::BFMatcher matcher{cv::NORM_HAMMING};
+
+  explicit Impl(PlaceRecognitionConfig config) : c(std::move(config)) {
+    orb = cv::ORB::create(c.features);
+  }
+
+  static cv::Mat Grey(const pipeline::Image& color) {
+    int type = CV_8UC3;
+    if (color.encoding == pipeline::PixelEncoding::kMono8) type = CV_8UC1;
+    const cv::Mat view(color.height, color.width, type, const_cast<uint8_t*>(color.data.data()));
+    if (type == CV_8UC1) return view;
+    cv::Mat grey;
+    cv::cvtColor(view, grey, cv::COLOR_BGR2GRAY);  // channel order barely matters for grey
+    return grey;
+  }
+
+  void Describe(const pipeline::RgbdFrame& frame, const pipeline::Image* moving, Node& node) {
+    const pipeline::Image& color = frame.color;
+    const bool colour_ok = color.encoding == pipeline::PixelEncoding::kBgr8 ||
+                           color.encoding == pipeline::PixelEncoding::kRgb8 ||
+                           color.encoding == pipeline::PixelEncoding::kMono8;
+    if (!colour_ok || color.empty() || frame.depth.empty() || frame.depth.width != color.width ||
+        frame.depth.height != color.height ||
+        frame.depth.encoding != pipeline::PixelEncoding::kMono16)
+      return;
+    cv::Mat allowed(color.height, color.width, CV_8UC1, cv::Scalar(255));
+    if (moving && moving->width == color.width && moving->height == color.height &&
+        moving->encoding == pipeline::PixelEncoding::kMono8) {
+      const cv::Mat m(moving->height, moving->width, CV_8UC1,
+                      const_cast<uint8_t*>(moving->data.data()));
+      allowed.setTo(0, m);
+    }
+    std::vector<cv::KeyPoint> keypoints;
+    orb->detectAndCompute(Grey(color), allowed, keypoints, node.descriptors);
+    const auto* depth = reinterpret_cast<const uint16_t*>(frame.depth.data.data());
+    node.pixels.reserve(keypoints.size());
+    node.depth.reserve(keypoints.size());
+    for (const cv::KeyPoint& k : keypoints) {
+      const int u = std::clamp(static_cast<int>(std::lround(k.pt.x)), 0, color.width - 1);
+      const int v = std::clamp(static_cast<int>(std::lround(k.pt.y)), 0, color.height - 1);
+      const double z = depth[static_cast<size_t>(v) * color.width + u] / frame.depth_scale;
+      node.pixels.push_back(k.pt);
+      node.depth.push_back(z >= c.min_depth_m && z <= c.max_depth_m ? static_cast<float>(z) : 0.f);
+    }
+  }
+
+  // PnP of `to`'s features against `from`'s points (from's depth), over
+  // matches (from index, to index): T_to_from, or nothing.
+  std::optional<Eigen::Isometry3d> Pnp(const Node& from, const Node& to,
+                                       const std::vector<std::pair<int, int>>& matches,
+                                       const pipeline::CameraIntrinsics& K,
+                                       const Eigen::Isometry3d& guess) const {
+    std::vector<cv::Point3f> object;
+    std::vector<cv::Point2f> image;
+    for (const auto& [i, j] : matches) {
+      const float z = from.depth[i];
+      if (z <= 0) continue;
+      const cv::Point2f& p = from.pixels[i];
+      object.emplace_back((p.x - K.cx) / K.fx * z, (p.y - K.cy) / K.fy * z, z);
+      image.push_back(to.pixels[j]);
+    }
+    if (static_cast<int>(object.size()) < c.min_inliers) return std::nullopt;
+    const cv::Matx33d camera(K.fx, 0, K.cx, 0, K.fy, K.cy, 0, 0, 1);
+    cv::Mat R, rvec, tvec;
+    Eigen::Matrix3d Rg = guess.rotation();
+    cv::eigen2cv(Rg, R);
+    cv::Rodrigues(R, rvec);
+    Eigen::Vector3d tg = guess.translation();
+    cv::eigen2cv(tg, tvec);
+    std::vector<int> inliers;
+    if (!cv::solvePnPRansac(object, image, camera, cv::noArray(), rvec, tvec, true, 200,
+                            static_cast<float>(c.reprojection_px), 0.99, inliers) ||
+        static_cast<int>(inliers.size()) < c.min_inliers)
+      return std::nullopt;
+    std::vector<cv::Point3f> object_in;
+    std::vector<cv::Point2f> image_in;
+    for (int k : inliers) object_in.push_back(object[k]), image_in.push_back(image[k]);
+    cv::solvePnPRefineLM(object_in, image_in, camera, cv::noArray(), rvec, tvec);
+    cv::Rodrigues(rvec, R);
+    Eigen::Matrix3d Re;
+    Eigen::Vector3d te;
+    cv::cv2eigen(R, Re);
+    cv::cv2eigen(tvec, te);
+    Eigen::Isometry3d T = Eigen::Isometry3d::Identity();
+    T.linear() = Re;
+    T.translation() = te;
+    return T;
+  }
+
+  // The place edge between the new node `a` and an older node `b`, or nothing.
+  std::optional<Eigen::Isometry3d> PlaceEdge(const Node& a, const Node& b,
+                                             const pipeline::CameraIntrinsics& K) {
+    std::vector<std::vector<cv::DMatch>> knn;
+    matcher.knnMatch(b.descriptors, a.descriptors, knn, 2);
+    std::vector<std::pair<int, int>> b_to_a, a_to_b;
+    for (const auto& m : knn) {
+      if (m.size() < 2 || m[0].distance >= c.match_ratio * m[1].distance) continue;
+      b_to_a.emplace_back(m[0].queryIdx, m[0].trainIdx);
+      a_to_b.emplace_back(m[0].trainIdx, m[0].queryIdx);
+    }
+    const Eigen::Isometry3d guess = a.Pose().inverse() * b.Pose();  // T_a_b
+    const std::optional<Eigen::Isometry3d> T_a_b = Pnp(b, a, b_to_a, K, guess);
+    if (!T_a_b) return std::nullopt;
+    const std::optional<Eigen::Isometry3d> T_b_a = Pnp(a, b, a_to_b, K, T_a_b->inverse());
+    if (!T_b_a) return std::nullopt;
+    if (AngleDeg(((*T_b_a) * (*T_a_b)).rotation()) > c.max_forward_backward_deg)
+      return std::nullopt;
+    const Eigen::Isometry3d off = guess.inverse() * (*T_a_b);
+    if (off.translation().norm() > c.max_disagreement_m ||
+        AngleDeg(off.rotation()) > c.max_disagreement_deg)
+      return std::nullopt;
+    return T_a_b;
+  }
+
+  void Solve() {
+    // Only the newest solve_window_nodes nodes move; edges wholly before
+    // them are dropped for good, nodes before them held where they are.
+    const size_t first = nodes.size() > size_t(c.solve_window_nodes)
+                             ? nodes.size() - size_t(c.solve_window_nodes)
+                             : 0;
+    edges.erase(std::remove_if(edges.begin(), edges.end(),
+                               [&](const Edge& e) { return std::max(e.a, e.b) < first; }),
+                edges.end());
+    ceres::Problem problem;  // owns the cost, loss and (shared) manifold objects
+    for (const Edge& e : edges) {
+      Node& a = nodes[e.a];
+      Node& b = nodes[e.b];
+      problem.AddResidualBlock(new ceres::AutoDiffCostFunction<RelativePoseError, 6, 4, 3, 4, 3>(
+                                   new RelativePoseError(e.T_a_b, e.sigma_m, e.sigma_rad)),
+                               new ceres::HuberLoss(2.0), a.q.coeffs().data(), a.t.data(),
+                               b.q.coeffs().data(), b.t.data());
+    }
+    auto* quaternion = new ceres::EigenQuaternionManifold;
+    for (Node& n : nodes)
+      if (problem.HasParameterBlock(n.q.coeffs().data()))
+        problem.SetManifold(n.q.coeffs().data(), quaternion);
+    // The gauge: the first node, and every node before the window.
+    for (size_t k = 0; k < nodes.size() && (k == 0 || k < first); ++k)
+      if (problem.HasParameterBlock(nodes[k].t.data())) {
+        problem.SetParameterBlockConstant(nodes[k].q.coeffs().data());
+        problem.SetParameterBlockConstant(nodes[k].t.data());
+      }
+    ceres::Solver::Options options;
+    options.linear_solver_type = ceres::SPARSE_NORMAL_CHOLESKY;
+    options.max_num_iterations = 10;
+    options.num_threads = 1;
+    options.logging_type = ceres::SILENT;
+    ceres::Solver::Summary summary;
+    ceres::Solve(options, &problem, &summary);
+    for (Node& n : nodes) n.q.normalize();
+    ++stats.solves;
+  }
+
+  Eigen::Isometry3d Add(const pipeline::RgbdFrame& frame, const pipeline::Image* moving,
+                        const Eigen::Isometry3d& T, bool usable) {
+    const uint64_t index = frames++;
+    double motion_px = 0;
+    if (previous_pose) {
+      const Eigen::Isometry3d d = previous_pose->inverse() * T;
+      motion_px =
+          frame.intrinsics.fx * (AngleDeg(d.rotation()) * kDegToRad + d.translation().norm() / 2.0);
+    }
+    previous_pose = T;
+    if (!usable || index % static_cast<uint64_t>(c.node_every_frames) != 0) return correction;
+
+    Node node;
+    node.seq = index;
+    node.tracked = T;
+    const Eigen::Isometry3d start = correction * T;
+    node.q = Eigen::Quaterniond(start.rotation());
+    node.t = start.translation();
+    if (index > 0 && motion_px <= c.max_image_motion_px) Describe(frame, moving, node);
+    if (!node.pixels.empty()) ++stats.nodes_with_features;
+    nodes.push_back(std::move(node));
+    ++stats.nodes;
+    const size_t a = nodes.size() - 1;
+    if (a > 0) {
+      // The tracker's motion since the previous node; its noise grows with
+      // the frames in between (lost frames leave gaps).
+      const Node& prev = nodes[a - 1];
+      const double steps = std::max(1.0, double(nodes[a].seq - prev.seq) / c.node_every_frames);
+      edges.push_back({a - 1, a, prev.tracked.inverse() * nodes[a].tracked,
+                       c.odometry_sigma_m * std::sqrt(steps),
+                       c.odometry_sigma_deg * kDegToRad * std::sqrt(steps)});
+    }
+    int added = 0;
+    const Node& cur = nodes[a];
+    if (!cur.pixels.empty() && cur.descriptors.rows >= 2) {
+      // Older nodes that look the same way, nearest view direction first.
+      std::vector<std::pair<double, size_t>> candidates;
+      const Eigen::Vector3d axis = cur.Pose().rotation().col(2);
+      for (size_t b = 0; b < a; ++b) {
+        const Node& n = nodes[b];
+        if (n.pixels.empty() || n.descriptors.rows < 2 ||
+            n.seq + static_cast<uint64_t>(c.min_gap_frames) > cur.seq)
+          continue;
+        const double angle =
+            std::acos(std::clamp(axis.dot(n.Pose().rotation().col(2)), -1.0, 1.0)) / kDegToRad;
+        if (angle <= c.max_view_angle_deg) candidates.emplace_back(angle, b);
+      }
+      std::sort(candidates.begin(), candidates.end());
+      if (candidates.size() > size_t(c.max_candidates)) candidates.resize(c.max_candidates);
+      for (const auto& [angle, b] : candidates) {
+        ++stats.pairs_tried;
+        const std::optional<Eigen::Isometry3d> T_a_b = PlaceEdge(cur, nodes[b], frame.intrinsics);
+        if (!T_a_b) continue;
+        edges.push_back({a, b, *T_a_b, c.place_sigma_m, c.place_sigma_deg * kDegToRad});
+        ++added;
+      }
+    }
+    stats.place_edges += added;
+    if (added > 0) Solve();
+    // Old nodes keep their pose (the graph) but not their features.
+    if (stats.nodes_with_features > c.max_nodes_with_features) {
+      for (Node& n : nodes)
+        if (!n.pixels.empty()) {
+          n.pixels = {}, n.depth = {}, n.descriptors.release();
+          --stats.nodes_with_features;
+          break;
+        }
+    }
+    correction = nodes[a].Pose() * nodes[a].tracked.inverse();
+    return correction;
+  }
+};
+
+PlaceRecognition::PlaceRecognition(PlaceRecognitionConfig config)
+    : impl_(std::make_unique<Impl>(std::move(config))) {}
+PlaceRecognition::~PlaceRecognition() = default;
+PlaceRecognition::PlaceRecognition(PlaceRecognition&&) noexcept = default;
+
+Eigen::Isometry3d PlaceRecognition::Add(const pipeline::RgbdFrame& frame,
+                                        const pipeline::Image* moving,
+                                        const Eigen::Isometry3d& T_world_cam, bool usable) {
+  return impl_->Add(frame, moving, T_world_cam, usable);
+}
+
+const PlaceRecognition::Stats& PlaceRecognition::stats() const { return impl_->stats; }
+
+}  // namespace dyn4d::perception
