@@ -90,7 +90,7 @@ TEST_CASE("Place recognition takes a tracker's drift out where views overlap", "
   CHECK(run.stats.solves > 0);
   // 6 deg and 0.12 m of drift by the last frame.
   CHECK(before.deg > 5.5);
-  // Most of it taken out (measured: 0.153 m / 5.95 deg -> 0.049 m / 1.85 deg).
+  // Most of it taken out (measured: 0.153 m / 5.95 deg -> 0.053 m / 1.94 deg).
   CHECK(after.deg < 0.4 * before.deg);
   CHECK(after.m < 0.4 * before.m);
 }

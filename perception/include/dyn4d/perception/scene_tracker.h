@@ -75,11 +75,11 @@ class SceneTracker {
     /// Step 4, off by default: places recognised again (PlaceRecognition)
     /// correct the final poses of the frames after them; the segmentation
     /// keeps the tracker's own poses (a correction is a step between two
-    /// frames, which it would take for motion). Measured (first start):
-    /// Bonn crowd ATE 0.0775 -> 0.042 m; TUM fr1/rpy unchanged (fast
-    /// rotation: no node still enough for features); 7-Scenes 0.0185 ->
-    /// 0.027 m (colour and depth from two unregistered cameras, reference
-    /// poses from KinectFusion), hence off by default.
+    /// frames, which it would take for motion). Measured (first start /
+    /// median of 13 starts): Bonn crowd ATE 0.0775 / 0.0888 -> 0.0412 /
+    /// 0.0409 m; TUM fr1/rpy unchanged (fast rotation: no node still enough
+    /// for features); 7-Scenes 0.0185 / 0.0237 -> 0.0201 / 0.0236 m. Off by
+    /// default: camera tracking alone 31-37 -> 17 frames/s (README).
     bool recognise_places = false;
     PlaceRecognitionConfig places;
     std::vector<std::string> Validate() const;
