@@ -7,6 +7,8 @@
 #include <opencv2/video.hpp>
 #include <stdexcept>
 
+#include "grey_image.h"
+
 namespace dyn4d::perception {
 
 std::vector<std::string> BackgroundProposalConfig::Validate() const {
@@ -37,14 +39,10 @@ BackgroundProposer::~BackgroundProposer() = default;
 BackgroundProposer::Result BackgroundProposer::Process(const pipeline::Image& color) {
   Impl& s = *impl_;
   Result r;
-  int type;
   switch (color.encoding) {
     case pipeline::PixelEncoding::kBgr8:
     case pipeline::PixelEncoding::kRgb8:
-      type = CV_8UC3;
-      break;
     case pipeline::PixelEncoding::kMono8:
-      type = CV_8UC1;
       break;
     default:
       r.message = std::string("color is ") + pipeline::ToString(color.encoding) +
@@ -55,12 +53,8 @@ BackgroundProposer::Result BackgroundProposer::Process(const pipeline::Image& co
     r.message = "empty image";
     return r;
   }
-  const cv::Mat view(color.height, color.width, type, const_cast<uint8_t*>(color.data.data()));
-  cv::Mat grey, small;
-  if (type == CV_8UC3)
-    cv::cvtColor(view, grey, cv::COLOR_BGR2GRAY);  // channel order barely matters for grey
-  else
-    grey = view;
+  const cv::Mat grey = internal::GreyOf(color);
+  cv::Mat small;
   const double scale = std::min(1.0, double(s.c.work_width) / color.width);
   cv::resize(grey, small, cv::Size(), scale, scale, cv::INTER_AREA);
   if (s.prev.empty() || s.prev.size() != small.size()) {

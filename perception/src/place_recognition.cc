@@ -11,12 +11,13 @@
 #include <opencv2/imgproc.hpp>
 #include <optional>
 
+#include "dyn4d/perception/pose.h"
+#include "grey_image.h"
+
 namespace dyn4d::perception {
 namespace {
 
 constexpr double kDegToRad = M_PI / 180.0;
-
-double AngleDeg(const Eigen::Matrix3d& R) { return Eigen::AngleAxisd(R).angle() / kDegToRad; }
 
 // One node of the graph: where the tracker put it, where the graph puts it,
 // and (where the image held still) its features with depth.
@@ -116,22 +117,10 @@ struct PlaceRecognition::Impl {
     orb = cv::ORB::create(c.features);
   }
 
-  static cv::Mat Grey(const pipeline::Image& color) {
-    int type = CV_8UC3;
-    if (color.encoding == pipeline::PixelEncoding::kMono8) type = CV_8UC1;
-    const cv::Mat view(color.height, color.width, type, const_cast<uint8_t*>(color.data.data()));
-    if (type == CV_8UC1) return view;
-    cv::Mat grey;
-    cv::cvtColor(view, grey, cv::COLOR_BGR2GRAY);  // channel order barely matters for grey
-    return grey;
-  }
-
   void Describe(const pipeline::RgbdFrame& frame, const pipeline::Image* moving, Node& node) {
     const pipeline::Image& color = frame.color;
-    const bool colour_ok = color.encoding == pipeline::PixelEncoding::kBgr8 ||
-                           color.encoding == pipeline::PixelEncoding::kRgb8 ||
-                           color.encoding == pipeline::PixelEncoding::kMono8;
-    if (!colour_ok || color.empty() || frame.depth.empty() || frame.depth.width != color.width ||
+    const cv::Mat grey = internal::GreyOf(color);
+    if (grey.empty() || frame.depth.empty() || frame.depth.width != color.width ||
         frame.depth.height != color.height ||
         frame.depth.encoding != pipeline::PixelEncoding::kMono16)
       return;
@@ -143,7 +132,7 @@ struct PlaceRecognition::Impl {
       allowed.setTo(0, m);
     }
     std::vector<cv::KeyPoint> keypoints;
-    orb->detectAndCompute(Grey(color), allowed, keypoints, node.descriptors);
+    orb->detectAndCompute(grey, allowed, keypoints, node.descriptors);
     const auto* depth = reinterpret_cast<const uint16_t*>(frame.depth.data.data());
     node.pixels.reserve(keypoints.size());
     node.depth.reserve(keypoints.size());
@@ -215,11 +204,10 @@ struct PlaceRecognition::Impl {
     if (!T_a_b) return std::nullopt;
     const std::optional<Eigen::Isometry3d> T_b_a = Pnp(a, b, a_to_b, K, T_a_b->inverse());
     if (!T_b_a) return std::nullopt;
-    if (AngleDeg(((*T_b_a) * (*T_a_b)).rotation()) > c.max_forward_backward_deg)
-      return std::nullopt;
+    if (RotationDeg((*T_b_a) * (*T_a_b)) > c.max_forward_backward_deg) return std::nullopt;
     const Eigen::Isometry3d off = guess.inverse() * (*T_a_b);
     if (off.translation().norm() > c.max_disagreement_m ||
-        AngleDeg(off.rotation()) > c.max_disagreement_deg)
+        RotationDeg(off) > c.max_disagreement_deg)
       return std::nullopt;
     return T_a_b;
   }
@@ -269,8 +257,8 @@ struct PlaceRecognition::Impl {
     double motion_px = 0;
     if (previous_pose) {
       const Eigen::Isometry3d d = previous_pose->inverse() * T;
-      motion_px =
-          frame.intrinsics.fx * (AngleDeg(d.rotation()) * kDegToRad + d.translation().norm() / 2.0);
+      motion_px = frame.intrinsics.fx *
+                  (Eigen::AngleAxisd(d.linear()).angle() + d.translation().norm() / 2.0);
     }
     previous_pose = T;
     if (!usable || index % static_cast<uint64_t>(c.node_every_frames) != 0) return correction;

@@ -5,22 +5,15 @@
 #include <vector>
 
 #include "dyn4d/io/synthetic_scene.h"
+#include "dyn4d/perception/pose.h"
 
 using dyn4d::perception::PlaceRecognition;
 using dyn4d::perception::PlaceRecognitionConfig;
+using dyn4d::perception::ToIsometry;
 namespace io = dyn4d::io;
 namespace pipeline = dyn4d::pipeline;
 
 namespace {
-
-Eigen::Isometry3d ToIsometry(const pipeline::CameraPose& p) {
-  Eigen::Isometry3d T = Eigen::Isometry3d::Identity();
-  T.linear() =
-      Eigen::Quaterniond(p.q_world_cam[3], p.q_world_cam[0], p.q_world_cam[1], p.q_world_cam[2])
-          .toRotationMatrix();
-  T.translation() = Eigen::Vector3d(p.t_world_cam[0], p.t_world_cam[1], p.t_world_cam[2]);
-  return T;
-}
 
 // The pose of frame k relative to frame 0, against the truth's: metres and degrees.
 struct RelativeError {
