@@ -2,17 +2,15 @@
 
 #include <algorithm>
 #include <chrono>
-#include <condition_variable>
 #include <cstring>
 #include <deque>
-#include <exception>
+#include <limits>
 #include <map>
-#include <mutex>
 #include <stdexcept>
-#include <thread>
 
 #include "dyn4d/perception/appearance.h"
 #include "dyn4d/perception/pose.h"
+#include "in_order_worker.h"
 
 namespace dyn4d::perception {
 
@@ -129,21 +127,13 @@ struct SceneTracker::Impl {
   std::optional<uint64_t> last_handed;     // seq of the last frame handed to the final pass
   std::optional<PlaceRecognition> places;  // step 4 (recognise_places)
 
-  // The final pass's thread (final_pass_thread): frames segmented
-  // and waiting for it, and frames it has done, both in order.
+  // The final pass's thread (final_pass_thread).
   struct Job {
     MotionProposalStream::Output segmented;
     std::optional<pipeline::Image> known_moving;
   };
   static constexpr size_t kMaxWaiting = 2;  // hand-over bound (memory, latency)
-  std::thread worker;
-  std::mutex mutex;
-  std::condition_variable changed;
-  std::deque<Job> waiting;
-  std::deque<Output> finished;
-  bool working = false;  // the worker holds a job
-  bool stopping = false;
-  std::exception_ptr failure;
+  std::optional<internal::InOrderWorker<Job, Output>> final_pass;
   // Pacing: when the caller left this tracker idle between two frames for
   // a good part of the time a frame takes, frames arrive slower than they
   // are processed (a live or paced source), and each frame's final pass is
@@ -159,18 +149,11 @@ struct SceneTracker::Impl {
     if (o.detect_moving_objects) {
       rough.emplace(RoughConfig(o.odometry));
       stream.emplace(StreamOptions(o));
-      if (o.final_pass_thread) worker = std::thread([this] { Work(); });
+      if (o.final_pass_thread)
+        final_pass.emplace([this](Job& job) { return Finish(std::move(job)); });
     }
   }
-  ~Impl() {
-    if (!worker.joinable()) return;
-    {
-      std::lock_guard<std::mutex> lock(mutex);
-      stopping = true;
-    }
-    changed.notify_all();
-    worker.join();
-  }
+  ~Impl() { final_pass.reset(); }  // its thread uses the members above
 
   // Without moving-object detection: one pass, masks only from outside.
   Output Plain(const pipeline::RgbdFrame& frame, const pipeline::Image* known_moving) {
@@ -206,57 +189,41 @@ struct SceneTracker::Impl {
     return out;
   }
 
-  void Work() {
-    for (;;) {
-      Job job;
-      {
-        std::unique_lock<std::mutex> lock(mutex);
-        changed.wait(lock, [&] { return stopping || !waiting.empty(); });
-        if (waiting.empty()) return;  // stopping, nothing left
-        job = std::move(waiting.front());
-        waiting.pop_front();
-        working = true;
-      }
-      changed.notify_all();
-      std::optional<Output> out;
-      std::exception_ptr error;
-      try {
-        out = Finish(std::move(job));
-      } catch (...) {
-        error = std::current_exception();
-      }
-      {
-        std::lock_guard<std::mutex> lock(mutex);
-        if (out) finished.push_back(std::move(*out));
-        if (error && !failure) failure = error;
-        working = false;
-      }
-      changed.notify_all();
-    }
-  }
-
   // Hands the segmented frames to the final pass; returns the frames done
   // (all of them when `wait_all`).
   std::vector<Output> Hand(std::vector<MotionProposalStream::Output>&& segmented, bool wait_all) {
     if (!segmented.empty()) last_handed = segmented.back().frame.meta.seq;
     std::vector<Output> out = HandToFinalPass(std::move(segmented), wait_all);
     PassFinalPoses(out);
-    Correct(out);
+    Correct(out, wait_all);
     return out;
   }
 
   // Step 4: the frames' poses (and their objects' world positions) moved by
   // the place graph's correction, in order. After PassFinalPoses: the
-  // segmentation keeps the tracker's own, smooth poses.
-  void Correct(std::vector<Output>& done) {
+  // segmentation keeps the tracker's own, smooth poses. The graph works on
+  // its own thread; frames wait in `correcting` until their correction is
+  // known (all of them when `wait_all`), so each gets exactly the one the
+  // graph gives it, whatever the threads' timing.
+  std::deque<Output> correcting;
+  void Correct(std::vector<Output>& done, bool wait_all) {
     if (!places) return;
     for (Output& f : done) {
+      places->Submit(f.frame, f.mask.empty() ? nullptr : &f.mask, f.odometry.T_world_cam,
+                     f.odometry.usable());
+      correcting.push_back(std::move(f));
+    }
+    done.clear();
+    for (const Eigen::Isometry3d& correction :
+         places->Take(wait_all ? 0 : o.places.max_frames_in_work)) {
+      Output f = std::move(correcting.front());
+      correcting.pop_front();
       const Eigen::Isometry3d tracked = f.odometry.T_world_cam;
-      const Eigen::Isometry3d correction =
-          places->Add(f.frame, f.mask.empty() ? nullptr : &f.mask, tracked, f.odometry.usable());
-      if (correction.isApprox(Eigen::Isometry3d::Identity())) continue;
-      f.odometry.T_world_cam = correction * tracked;
-      Reframe(f.motion, tracked, f.odometry.T_world_cam);
+      if (!correction.isApprox(Eigen::Isometry3d::Identity())) {
+        f.odometry.T_world_cam = correction * tracked;
+        Reframe(f.motion, tracked, f.odometry.T_world_cam);
+      }
+      done.push_back(std::move(f));
     }
   }
 
@@ -281,26 +248,18 @@ struct SceneTracker::Impl {
   std::vector<Output> HandToFinalPass(std::vector<MotionProposalStream::Output>&& segmented,
                                       bool wait_all) {
     std::vector<Output> out;
-    if (!worker.joinable()) {
+    if (!final_pass) {
       for (MotionProposalStream::Output& s : segmented) {
         std::optional<pipeline::Image> k = TakeKnown(s.frame.meta.seq);
         out.push_back(Finish({std::move(s), std::move(k)}));
       }
       return out;
     }
-    std::unique_lock<std::mutex> lock(mutex);
     for (MotionProposalStream::Output& s : segmented) {
       std::optional<pipeline::Image> k = TakeKnown(s.frame.meta.seq);
-      changed.wait(lock, [&] { return failure || waiting.size() < kMaxWaiting; });
-      if (failure) break;
-      waiting.push_back({std::move(s), std::move(k)});
-      changed.notify_all();
+      final_pass->Push({std::move(s), std::move(k)}, kMaxWaiting);
     }
-    if (wait_all) changed.wait(lock, [&] { return failure || (waiting.empty() && !working); });
-    if (failure) std::rethrow_exception(failure);
-    for (Output& f : finished) out.push_back(std::move(f));
-    finished.clear();
-    return out;
+    return final_pass->Take(wait_all ? 0 : std::numeric_limits<size_t>::max());
   }
 };
 
@@ -336,7 +295,7 @@ std::vector<SceneTracker::Output> SceneTracker::Push(const pipeline::RgbdFrame& 
   Impl& s = *impl_;
   if (!s.stream) {
     std::vector<Output> out{s.Plain(frame, known_moving)};
-    s.Correct(out);
+    s.Correct(out, false);
     return out;
   }
   if (known_moving) s.known[frame.meta.seq] = *known_moving;
@@ -352,7 +311,11 @@ std::vector<SceneTracker::Output> SceneTracker::Push(const pipeline::RgbdFrame& 
 
 std::vector<SceneTracker::Output> SceneTracker::Flush() {
   Impl& s = *impl_;
-  if (!s.stream) return {};
+  if (!s.stream) {
+    std::vector<Output> out;
+    s.Correct(out, true);  // frames still waiting for their correction
+    return out;
+  }
   return s.Hand(s.stream->Flush(), true);
 }
 

@@ -352,6 +352,7 @@ SceneTracker::Options ReadSceneTrackerOptions(pipeline::Params& p) {
   pr.odometry_sigma_deg = p.GetDouble("place_odometry_sigma_deg", pr.odometry_sigma_deg, 0, 180);
   pr.place_sigma_m = p.GetDouble("place_sigma_m", pr.place_sigma_m, 0, 10);
   pr.place_sigma_deg = p.GetDouble("place_sigma_deg", pr.place_sigma_deg, 0, 180);
+  pr.max_frames_in_work = p.GetInt("place_max_frames_in_work", pr.max_frames_in_work, 0, 1000);
   for (const std::string& problem : o.Validate()) p.AddProblem("", problem);
   return o;
 }

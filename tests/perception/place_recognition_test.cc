@@ -26,6 +26,17 @@ RelativeError ErrorAt(const std::vector<Eigen::Isometry3d>& est,
   return {e.translation().norm(), Eigen::AngleAxisd(e.rotation()).angle() * 180 / M_PI};
 }
 
+// The drifting tracker's pose of frame k (see Drifting).
+Eigen::Isometry3d DriftedPose(const Eigen::Isometry3d& truth, int k) {
+  // Drift about the first camera: a yaw about the world's up axis and a
+  // slide along x, both growing with the frame count.
+  Eigen::Isometry3d drift = Eigen::Isometry3d::Identity();
+  drift.linear() =
+      Eigen::AngleAxisd(0.05 * k * M_PI / 180, Eigen::Vector3d::UnitZ()).toRotationMatrix();
+  drift.translation() = Eigen::Vector3d(0.001 * k, 0, 0);
+  return drift * truth;
+}
+
 struct Run {
   std::vector<Eigen::Isometry3d> truth, drifted, corrected;
   PlaceRecognition::Stats stats;
@@ -44,13 +55,7 @@ Run Drifting(int frames, PlaceRecognitionConfig config, bool mask_everything = f
   for (int k = 0; k < frames; ++k) {
     const io::SyntheticScene::Rendered r = scene.Render(k);
     const Eigen::Isometry3d truth = ToIsometry(r.pose);
-    // Drift about the first camera: a yaw about the world's up axis and a
-    // slide along x, both growing with the frame count.
-    Eigen::Isometry3d drift = Eigen::Isometry3d::Identity();
-    drift.linear() =
-        Eigen::AngleAxisd(0.05 * k * M_PI / 180, Eigen::Vector3d::UnitZ()).toRotationMatrix();
-    drift.translation() = Eigen::Vector3d(0.001 * k, 0, 0);
-    const Eigen::Isometry3d tracked = drift * truth;
+    const Eigen::Isometry3d tracked = DriftedPose(truth, k);
     pipeline::Image mask;
     if (mask_everything) {
       mask = pipeline::Image::Allocate(r.frame.color.width, r.frame.color.height,
@@ -135,6 +140,45 @@ TEST_CASE("Place recognition keeps the current correction over lost frames", "[p
   CHECK(places.stats().nodes == 1);
 }
 
+TEST_CASE("Place recognition on its own thread gives each frame the same correction", "[places]") {
+  io::SyntheticScene::Config sc;
+  sc.num_objects = 0;
+  sc.num_frames = 90;
+  const io::SyntheticScene scene(sc);
+  // Submitted and taken as SceneTracker does; with a thread, each frame's
+  // buffers are zeroed right after Submit (a caller reusing them).
+  auto corrections = [&](int max_frames_in_work) {
+    PlaceRecognitionConfig c;
+    c.max_frames_in_work = max_frames_in_work;
+    PlaceRecognition places(c);
+    std::vector<Eigen::Isometry3d> out;
+    for (int k = 0; k < sc.num_frames; ++k) {
+      io::SyntheticScene::Rendered r = scene.Render(k);
+      places.Submit(r.frame, nullptr, DriftedPose(ToIsometry(r.pose), k), true);
+      if (max_frames_in_work > 0) {
+        for (pipeline::Image* image : {&r.frame.color, &r.frame.depth})
+          std::fill(image->data.mutable_data(), image->data.mutable_data() + image->data.size(), 0);
+      }
+      for (const Eigen::Isometry3d& t : places.Take(max_frames_in_work)) out.push_back(t);
+      // Never more than max_frames_in_work frames without their correction.
+      CHECK(static_cast<int>(out.size()) >= k + 1 - max_frames_in_work);
+    }
+    for (const Eigen::Isometry3d& t : places.Take(0)) out.push_back(t);
+    CHECK(places.stats().place_edges > 5);
+    return out;
+  };
+  const std::vector<Eigen::Isometry3d> inline_ = corrections(0);
+  const std::vector<Eigen::Isometry3d> threaded = corrections(6);
+  REQUIRE(inline_.size() == size_t(sc.num_frames));
+  REQUIRE(threaded.size() == inline_.size());
+  size_t corrected = 0;
+  for (size_t k = 0; k < inline_.size(); ++k) {
+    CHECK(threaded[k].matrix() == inline_[k].matrix());  // bit for bit
+    corrected += !inline_[k].isApprox(Eigen::Isometry3d::Identity());
+  }
+  CHECK(corrected > 20);  // 27: edges reach 30 frames back
+}
+
 TEST_CASE("Place recognition's configuration is checked", "[places]") {
   CHECK(PlaceRecognitionConfig{}.Validate().empty());
   PlaceRecognitionConfig c;
@@ -142,6 +186,7 @@ TEST_CASE("Place recognition's configuration is checked", "[places]") {
   c.match_ratio = 1.5;
   c.max_depth_m = 0.1;
   c.solve_window_nodes = 1;
+  c.max_frames_in_work = -1;
   const std::vector<std::string> problems = c.Validate();
-  CHECK(problems.size() == 4);
+  CHECK(problems.size() == 5);
 }

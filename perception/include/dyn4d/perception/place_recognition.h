@@ -70,6 +70,11 @@ struct PlaceRecognitionConfig {
   /// where they are, their edges dropped): bounds the solve's time and the
   /// edges' memory on long runs (300 nodes: 30 s of video).
   int solve_window_nodes = 300;
+  /// 0: the graph's work runs in Submit, on the caller's thread. N > 0:
+  /// on a thread of its own, with up to N frames submitted and not yet
+  /// through (Take waits while there are more). Either way each frame's
+  /// correction is the same: only when it is known changes.
+  int max_frames_in_work = 6;
   std::vector<std::string> Validate() const;
 };
 
@@ -90,10 +95,20 @@ class PlaceRecognition {
   /// Adds the next frame, tracked at `T_world_cam` (`usable` false for a
   /// lost frame: no node, the current correction). `moving` (mono8, frame
   /// size, nonzero = moving object) keeps features off moving things; may
-  /// be null. Returns the correction: the frame's pose is correction *
-  /// T_world_cam.
+  /// be null. What the graph needs is copied: the frame is not used after
+  /// Submit returns.
+  void Submit(const pipeline::RgbdFrame& frame, const pipeline::Image* moving,
+              const Eigen::Isometry3d& T_world_cam, bool usable);
+  /// The corrections of the submitted frames that are through the graph and
+  /// not yet taken, oldest first, once at most `max_in_work` submitted
+  /// frames are left in work (waits for that). A frame's pose is its
+  /// correction * T_world_cam.
+  std::vector<Eigen::Isometry3d> Take(int max_in_work);
+  /// Submit and wait for this frame's correction (for callers that use
+  /// only Add).
   Eigen::Isometry3d Add(const pipeline::RgbdFrame& frame, const pipeline::Image* moving,
                         const Eigen::Isometry3d& T_world_cam, bool usable);
+  /// Once the frames given so far are through the graph.
   const Stats& stats() const;
 
  private:
