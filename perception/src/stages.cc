@@ -11,6 +11,7 @@
 #include "dyn4d/perception/depth_conditioning.h"
 #include "dyn4d/perception/pose.h"
 #include "dyn4d/perception/rgbd_odometry.h"
+#include "dyn4d/perception/seen_through.h"
 #include "dyn4d/perception/static_map.h"
 #include "dyn4d/pipeline/ordered_join.h"
 
@@ -74,7 +75,9 @@ class BackprojectStage : public pipeline::Stage {
 //    their masks and depth; object_clouds: each object's world points
 //    (meta.source_id "track:ID").
 // Moving objects (segmented, and tracked ones' masks when tracks come in)
-// neither drive the pose nor enter the map. With lookahead_frames, every
+// neither drive the pose nor enter the map, nor does what the views around
+// a keyframe see through (SeenThroughFilter: a keyframe reaches the map
+// map_seen_through_frames after its frame). With lookahead_frames, every
 // output comes that many frames after its frame.
 class GeometryStage : public pipeline::Stage {
  public:
@@ -82,13 +85,15 @@ class GeometryStage : public pipeline::Stage {
     SceneTracker::Options tracker;
     StaticMap::Config map;
     bool integrate_all_frames = false;  ///< default: keyframes only
+    SeenThroughConfig seen_through;     ///< what other views see through stays out of the map
     bool bilateral_depth = false;       ///< edge-preserving depth filter first
     int map_every_keyframes = 0;        ///< publish the map's surface every N keyframes; 0: never
     double cloud_voxel_m = 0.05;        ///< per-frame cloud voxel; 0: no per-frame clouds
     std::string mesh_file, cloud_file;
     bool has_tracks = false;
   };
-  explicit GeometryStage(Options o) : o_(std::move(o)), tracker_(o_.tracker), map_(o_.map) {}
+  explicit GeometryStage(Options o)
+      : o_(std::move(o)), tracker_(o_.tracker), map_(o_.map), seen_through_(o_.seen_through) {}
   std::vector<std::string> InputPorts() const override { return {"frames", "tracks", "requests"}; }
   std::vector<std::string> OptionalInputPorts() const override { return {"tracks", "requests"}; }
   std::vector<std::string> OutputPorts() const override {
@@ -102,7 +107,8 @@ class GeometryStage : public pipeline::Stage {
             {"moving_objects", moving_},
             {"keyframes", double(keyframes_)},
             {"tsdf_blocks", double(map_.blocks())},
-            {"tsdf_blocks_max", double(o_.map.max_blocks)}};
+            {"tsdf_blocks_max", double(o_.map.max_blocks)},
+            {"seen_through_pixels", double(seen_through_pixels_)}};
   }
 
   Outputs Process(const std::string& port, const Message& m) override {
@@ -124,6 +130,7 @@ class GeometryStage : public pipeline::Stage {
     Outputs out;
     join_.Flush([&](const pipeline::RgbdFrame& f, const pipeline::Tracks* t) { Push(f, t, out); });
     for (SceneTracker::Output& o : tracker_.Flush()) Handle(o, out);
+    for (SeenThroughFilter::Ready& ready : seen_through_.Flush()) Fuse(ready, out);
     if (!o_.mesh_file.empty() && map_.frames_integrated() > 0) {
       const size_t tris = map_.WriteMesh(o_.mesh_file);
       spdlog::info("geometry: map of {} frames, {} blocks ({} dropped), {} triangles -> {}",
@@ -217,20 +224,32 @@ class GeometryStage : public pipeline::Stage {
                   t == tracks_.end() ? tracks_.lower_bound(f.meta.seq) : std::next(t));
     if (lost) return;  // a lost frame never touches the map or the objects
     const pipeline::Image* mask = o.mask.empty() ? nullptr : &o.mask;
-    if (r.is_keyframe || o_.integrate_all_frames) map_.Integrate(f, r.T_world_cam, mask);
+    // Keyframes reach the map once the views around them are in
+    // (seen_through: up to its window_frames later).
+    for (SeenThroughFilter::Ready& ready :
+         seen_through_.Add(f, r.T_world_cam, mask, r.is_keyframe || o_.integrate_all_frames))
+      Fuse(ready, out);
     if (r.is_keyframe) ++keyframes_;
-    if (r.is_keyframe && o_.map_every_keyframes > 0 && keyframes_ % o_.map_every_keyframes == 0) {
-      pipeline::PointCloud surface = map_.SurfaceCloud();
-      surface.meta = f.meta;
-      surface.meta.source_id = "map";
-      out.push_back({"map", std::move(surface)});
-    }
     const pipeline::CameraPose pose =
         ToCameraPose(r.T_world_cam, f.meta, pipeline::PoseStatus::kOk);
     if (o_.cloud_voxel_m > 0)
       out.push_back({"clouds", MakeFrameCloud(f, pose, mask, o_.cloud_voxel_m,
                                               o_.tracker.odometry.max_depth_m)});
     if (tracks) EmitObjects(f, *tracks, pose, out);
+  }
+
+  // Fuses a frame into the map; every map_every_keyframes fused, the map's
+  // surface goes out.
+  void Fuse(const SeenThroughFilter::Ready& ready, Outputs& out) {
+    map_.Integrate(ready.frame, ready.T_world_cam, &ready.mask);
+    seen_through_pixels_ += ready.seen_through_pixels;
+    ++fused_;
+    if (o_.map_every_keyframes > 0 && fused_ % o_.map_every_keyframes == 0) {
+      pipeline::PointCloud surface = map_.SurfaceCloud();
+      surface.meta = ready.frame.meta;
+      surface.meta.source_id = "map";
+      out.push_back({"map", std::move(surface)});
+    }
   }
 
   // World points, centroid, extent and velocity of each tracked object.
@@ -286,7 +305,8 @@ class GeometryStage : public pipeline::Stage {
   pipeline::OrderedJoin<pipeline::RgbdFrame, pipeline::Tracks> join_{o_.has_tracks, kMaxWait};
   std::map<uint64_t, pipeline::Tracks> tracks_;  // of frames still in the tracker
   std::map<int64_t, std::pair<double, Eigen::Vector3d>> last_centroid_;
-  uint64_t lost_ = 0, keyframes_ = 0, handled_ = 0;
+  SeenThroughFilter seen_through_;
+  uint64_t lost_ = 0, keyframes_ = 0, handled_ = 0, fused_ = 0, seen_through_pixels_ = 0;
   double moving_ = 0;
 };
 
@@ -389,30 +409,35 @@ void RegisterStages(pipeline::StageRegistry& r) {
   RegisterRecognitionStages(r);
   RegisterProposalStages(r);
   RegisterDetectStages(r);
-  r.Register("geometry",
-             "camera tracking among moving objects, static TSDF map, moving objects segmented and "
-             "in world coordinates (inputs frames, tracks, requests; outputs poses, moving, "
-             "clouds, objects, object_clouds, map, replies)",
-             [](pipeline::Params& p, const pipeline::StageContext& ctx) {
-               GeometryStage::Options o;
-               o.tracker = ReadSceneTrackerOptions(p);
-               auto& m = o.map;
-               m.voxel_m = p.GetDouble("voxel_m", m.voxel_m, 0.002, 1);
-               m.sdf_trunc_m = p.GetDouble("sdf_trunc_m", m.sdf_trunc_m, 0.005, 2);
-               m.max_blocks = p.GetInt("max_blocks", m.max_blocks, 16, 1000000);
-               for (const std::string& problem : m.Validate()) p.AddProblem("", problem);
-               o.integrate_all_frames = p.GetBool("integrate_all_frames", false);
-               o.cloud_voxel_m = p.GetDouble("cloud_voxel_m", o.cloud_voxel_m, 0, 1);
-               o.bilateral_depth = p.GetBool("bilateral_depth", o.bilateral_depth);
-               o.map_every_keyframes = p.GetInt("map_every_keyframes", 0, 0, 100000);
-               const std::string mesh = p.GetString("mesh_file", "map_mesh.ply");
-               const std::string cloud = p.GetString("map_cloud_file", "map_tsdf.ply");
-               o.mesh_file = mesh.empty() || mesh[0] == '/' ? mesh : ctx.output_dir + "/" + mesh;
-               o.cloud_file =
-                   cloud.empty() || cloud[0] == '/' ? cloud : ctx.output_dir + "/" + cloud;
-               o.has_tracks = ctx.inputs.count("tracks") > 0;
-               return std::make_unique<GeometryStage>(std::move(o));
-             });
+  r.Register(
+      "geometry",
+      "camera tracking among moving objects, static TSDF map, moving objects segmented and "
+      "in world coordinates (inputs frames, tracks, requests; outputs poses, moving, "
+      "clouds, objects, object_clouds, map, replies)",
+      [](pipeline::Params& p, const pipeline::StageContext& ctx) {
+        GeometryStage::Options o;
+        o.tracker = ReadSceneTrackerOptions(p);
+        auto& m = o.map;
+        m.voxel_m = p.GetDouble("voxel_m", m.voxel_m, 0.002, 1);
+        m.sdf_trunc_m = p.GetDouble("sdf_trunc_m", m.sdf_trunc_m, 0.005, 2);
+        m.max_blocks = p.GetInt("max_blocks", m.max_blocks, 16, 1000000);
+        for (const std::string& problem : m.Validate()) p.AddProblem("", problem);
+        o.integrate_all_frames = p.GetBool("integrate_all_frames", false);
+        SeenThroughConfig& st = o.seen_through;
+        st.window_frames = p.GetInt("map_seen_through_frames", st.window_frames, 0, 100000);
+        st.min_views = p.GetInt("map_seen_through_views", st.min_views, 1, 255);
+        st.pose_error_m = p.GetDouble("map_seen_through_pose_error_m", st.pose_error_m, 0, 10);
+        for (const std::string& problem : st.Validate()) p.AddProblem("", problem);
+        o.cloud_voxel_m = p.GetDouble("cloud_voxel_m", o.cloud_voxel_m, 0, 1);
+        o.bilateral_depth = p.GetBool("bilateral_depth", o.bilateral_depth);
+        o.map_every_keyframes = p.GetInt("map_every_keyframes", 0, 0, 100000);
+        const std::string mesh = p.GetString("mesh_file", "map_mesh.ply");
+        const std::string cloud = p.GetString("map_cloud_file", "map_tsdf.ply");
+        o.mesh_file = mesh.empty() || mesh[0] == '/' ? mesh : ctx.output_dir + "/" + mesh;
+        o.cloud_file = cloud.empty() || cloud[0] == '/' ? cloud : ctx.output_dir + "/" + cloud;
+        o.has_tracks = ctx.inputs.count("tracks") > 0;
+        return std::make_unique<GeometryStage>(std::move(o));
+      });
   r.Register("backproject", "joins frames and poses by seq, back-projects depth to world clouds",
              [](pipeline::Params& p, const pipeline::StageContext&) {
                BackprojectionConfig c;

@@ -30,7 +30,9 @@ on_people=$(value bonn_map_on_people)
 awk -v a="$ate" 'BEGIN {exit !(a < 0.35)}' || fail "Bonn ATE $ate m: the camera follows the people"
 awk -v c="$coverage" 'BEGIN {exit !(c > 0.4)}' || fail "Bonn person coverage $coverage"
 # People who walk through leave (almost) no trace in the static map.
-awk -v m="$on_people" 'BEGIN {exit !(m < 0.05)}' ||
+# (0.0008 measured 2026-12-04; about 0.02 before views that see through a
+# keyframe's pixels kept them out: README, "What other views see through").
+awk -v m="$on_people" 'BEGIN {exit !(m < 0.01)}' ||
   fail "Bonn map: a share of $on_people of the mesh lies on people"
 # --starts: the camera tracking alone, from the first frame, is the graph's
 # camera (the same tracker, the same frames); a second start is measured too.

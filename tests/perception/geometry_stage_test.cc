@@ -74,8 +74,10 @@ TEST_CASE("Geometry stage exports the map on request and publishes map updates",
   pipeline::StageRegistry registry;
   perception::RegisterStages(registry);
   const std::string out = test::TempDir("geometry-requests");
-  pipeline::Params params =
-      pipeline::Params::FromYaml("{map_every_keyframes: 1, voxel_m: 0.04, sdf_trunc_m: 0.12}");
+  // Keyframes reach the map map_seen_through_frames after their frame (30
+  // by default): 6 here, for a map within these 20 frames.
+  pipeline::Params params = pipeline::Params::FromYaml(
+      "{map_every_keyframes: 1, voxel_m: 0.04, sdf_trunc_m: 0.12, map_seen_through_frames: 6}");
   pipeline::StageContext ctx{"geometry", out, {{"frames", "frames"}, {"requests", "requests"}}, {}};
   auto stage = registry.Create("geometry", params, ctx);
   io::SyntheticScene::Config c;
