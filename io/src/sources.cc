@@ -562,6 +562,7 @@ class SevenScenesSource : public FrameSource {
     r.frame.depth = ToImage(depth, PixelEncoding::kMono16);
     r.frame.intrinsics = intrinsics_;
     r.frame.depth_scale = depth_scale_;
+    r.frame.color_registered = false;  // two Kinect cameras, shipped unregistered
     const fs::path pose_file = root_ / (stem + ".pose.txt");
     if (fs::exists(pose_file)) {
       std::ifstream in(pose_file);
@@ -1134,6 +1135,7 @@ class ColorRegisteringSource : public FrameChangingSource {
  private:
   void Change(pipeline::RgbdFrame& f) override {
     f.color = RegisterColorToDepth(f.color, f.depth, f.depth_scale, f.intrinsics, camera_);
+    f.color_registered = true;
   }
   std::string DescribeChange() const override {
     const auto& k = camera_.intrinsics;

@@ -373,7 +373,9 @@ struct PlaceRecognition::Impl {
     }
     previous_pose = T;
     job.node = usable && job.index % static_cast<uint64_t>(c.node_every_frames) == 0;
-    if (job.node && job.index > 0 && motion_px <= c.max_image_motion_px)
+    // Features take their depth at their own pixel: only where colour is
+    // registered to depth.
+    if (job.node && job.index > 0 && motion_px <= c.max_image_motion_px && frame.color_registered)
       job.images = Copy(frame, moving);
     return job;
   }

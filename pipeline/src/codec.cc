@@ -249,6 +249,7 @@ void EncodeBody(const RgbdFrame& m, json& body, PartWriter& w) {
   body["color"] = w.AddImage("color", m.color);
   body["depth"] = w.AddImage("depth", m.depth);
   if (m.depth_offset_ns != 0) body["depth_offset_ns"] = m.depth_offset_ns;
+  if (!m.color_registered) body["color_registered"] = false;
 }
 void DecodeBody(const json& b, const PartReader& r, RgbdFrame& m) {
   m.intrinsics = IntrinsicsFromJson(Field(b, "body", "intrinsics"), "body.intrinsics");
@@ -258,6 +259,8 @@ void DecodeBody(const json& b, const PartReader& r, RgbdFrame& m) {
   // Optional (protocol 1.3): absent = simultaneous.
   if (b.contains("depth_offset_ns"))
     m.depth_offset_ns = GetInt(b, "body", "depth_offset_ns", -10'000'000'000LL, 10'000'000'000LL);
+  // Optional (protocol 1.3): absent = registered.
+  if (b.contains("color_registered")) m.color_registered = GetBool(b, "body", "color_registered");
   if (!m.depth.empty() && m.depth.encoding != PixelEncoding::kMono16 &&
       m.depth.encoding != PixelEncoding::kFloat32)
     Fail("depth: encoding must be mono16 or 32FC1, got " + ToString(m.depth.encoding));

@@ -125,6 +125,21 @@ TEST_CASE("Place recognition leaves poses alone without usable features", "[plac
   }
 }
 
+TEST_CASE("Place recognition takes no features from colour not registered to depth", "[places]") {
+  io::SyntheticScene::Config sc;
+  sc.num_objects = 0;
+  const io::SyntheticScene scene(sc);
+  PlaceRecognition places{PlaceRecognitionConfig{}};
+  for (int k = 0; k < 45; ++k) {
+    io::SyntheticScene::Rendered r = scene.Render(k);
+    r.frame.color_registered = false;  // as 7-Scenes ships it
+    CHECK(places.Add(r.frame, nullptr, DriftedPose(ToIsometry(r.pose), k), true)
+              .isApprox(Eigen::Isometry3d::Identity()));
+  }
+  CHECK(places.stats().nodes == 15);
+  CHECK(places.stats().nodes_with_features == 0);
+}
+
 TEST_CASE("Place recognition keeps the current correction over lost frames", "[places]") {
   io::SyntheticScene::Config sc;
   sc.num_objects = 0;

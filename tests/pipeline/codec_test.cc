@@ -65,6 +65,9 @@ TEST_CASE("Every message type survives encode/decode", "[codec]") {
     CHECK(g.depth_offset_ns == 0);  // simultaneous: the field is left out
     f.depth_offset_ns = -3'840'930;
     CHECK(RoundTrip(f).depth_offset_ns == -3'840'930);
+    CHECK(g.color_registered);  // registered: the field is left out
+    f.color_registered = false;
+    CHECK_FALSE(RoundTrip(f).color_registered);
   }
   SECTION("RgbdFrame without depth (RGB-only source)") {
     RgbdFrame f;

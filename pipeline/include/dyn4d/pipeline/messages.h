@@ -74,6 +74,10 @@ struct RgbdFrame {
   /// image's time): TUM fr1 pairs differ by -0.3 to +11 ms, which is a
   /// degree of rotation at 100 deg/s. 0 = simultaneous or unknown.
   int64_t depth_offset_ns = 0;
+  /// False when colour comes from another camera than depth and was not
+  /// re-sampled onto the depth grid (7-Scenes as shipped): a colour pixel's
+  /// depth is then another point's, up to ~30 px away at the border.
+  bool color_registered = true;
 };
 
 /// Tracking state of a pose estimate.
