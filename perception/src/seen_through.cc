@@ -26,6 +26,29 @@ bool UsableDepth(const pipeline::RgbdFrame& f) {
   return !f.depth.empty() && f.depth.encoding == pipeline::PixelEncoding::kMono16 &&
          f.depth.data.size() >= f.depth.ExpectedBytes() && f.depth_scale > 0;
 }
+
+// The nearest valid depth of each pixel's 3x3 neighbourhood (0 = none;
+// border pixels are never looked up): once per view, rather than nine
+// loads for every keyframe pixel that lands on it.
+std::vector<uint16_t> NearestOf3x3(const pipeline::Image& depth) {
+  const int w = depth.width, h = depth.height;
+  const uint16_t* d = depth.data.as<uint16_t>();
+  constexpr uint16_t kNone = 0xFFFF;
+  auto valid = [](uint16_t v) { return v ? v : kNone; };
+  std::vector<uint16_t> rows(static_cast<size_t>(w) * h, kNone), out(rows.size(), 0);
+  for (int y = 0; y < h; ++y)
+    for (int x = 1; x < w - 1; ++x) {
+      const size_t i = static_cast<size_t>(y) * w + x;
+      rows[i] = std::min({valid(d[i - 1]), valid(d[i]), valid(d[i + 1])});
+    }
+  for (int y = 1; y < h - 1; ++y)
+    for (int x = 1; x < w - 1; ++x) {
+      const size_t i = static_cast<size_t>(y) * w + x;
+      const uint16_t m = std::min({rows[i - w], rows[i], rows[i + w]});
+      out[i] = m == kNone ? 0 : m;
+    }
+  return out;
+}
 }  // namespace
 
 std::vector<SeenThroughFilter::Ready> SeenThroughFilter::Add(const pipeline::RgbdFrame& frame,
@@ -52,7 +75,13 @@ std::vector<SeenThroughFilter::Ready> SeenThroughFilter::Add(const pipeline::Rgb
   }
   if (window > 0 && index % static_cast<uint64_t>(c_.view_every_frames) == 0 &&
       UsableDepth(frame)) {
-    View v{index, frame.depth, frame.depth_scale, frame.intrinsics, T_world_cam.inverse()};
+    View v{index,
+           frame.depth.width,
+           frame.depth.height,
+           NearestOf3x3(frame.depth),
+           frame.depth_scale,
+           frame.intrinsics,
+           T_world_cam.inverse()};
     for (Pending& p : pending_)
       if (p.index != index && UsableDepth(p.ready.frame)) Vote(p, v);
     views_.push_back(std::move(v));
@@ -78,9 +107,8 @@ void SeenThroughFilter::Vote(Pending& p, const View& v) const {
   const pipeline::RgbdFrame& f = p.ready.frame;
   const pipeline::CameraIntrinsics& K = f.intrinsics;
   const int w = f.depth.width, h = f.depth.height;
-  const int vw = v.depth.width, vh = v.depth.height;
+  const int vw = v.width, vh = v.height;
   const uint16_t* depth = f.depth.data.as<uint16_t>();
-  const uint16_t* view_depth = v.depth.data.as<uint16_t>();
   const uint8_t* out = p.ready.mask.data.data();
   // The keyframe's camera to the view's.
   const Eigen::Isometry3d T = v.T_cam_world * p.ready.T_world_cam;
@@ -104,12 +132,7 @@ void SeenThroughFilter::Vote(Pending& p, const View& v) const {
       if (u < 1 || r < 1 || u >= vw - 1 || r >= vh - 1) continue;
       // The nearest valid depth of the 3x3 pixels around: a point a pixel
       // off an edge is not seen through.
-      uint16_t nearest = 0;
-      for (int dy = -1; dy <= 1; ++dy)
-        for (int dx = -1; dx <= 1; ++dx) {
-          const uint16_t d = view_depth[static_cast<size_t>(r + dy) * vw + u + dx];
-          if (d && (!nearest || d < nearest)) nearest = d;
-        }
+      const uint16_t nearest = v.nearest[static_cast<size_t>(r) * vw + u];
       if (!nearest) continue;
       const double seen = nearest * view_inv_scale;
       const double expected = Y.z();

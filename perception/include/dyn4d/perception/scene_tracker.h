@@ -72,14 +72,15 @@ class SceneTracker {
     /// for the frame's final pass instead, so it is not held back until
     /// the next frame arrives.
     bool final_pass_thread = true;
-    /// Step 4, off by default: places recognised again (PlaceRecognition)
-    /// correct the final poses of the frames after them; the segmentation
+    /// Step 4 (off here, on in configs/offline.yaml): places recognised
+    /// again (PlaceRecognition) correct the final poses; the segmentation
     /// keeps the tracker's own poses (a correction is a step between two
-    /// frames, which it would take for motion). Measured (first start /
+    /// frames, which it would take for motion). Frames wait for their
+    /// correction (places.max_frames_in_work). Measured (first start /
     /// median of 13 starts): Bonn crowd ATE 0.0775 / 0.0888 -> 0.0412 /
     /// 0.0409 m; TUM fr1/rpy unchanged (fast rotation: no node still enough
-    /// for features); 7-Scenes 0.0185 / 0.0237 -> 0.0201 / 0.0236 m. Off by
-    /// default: camera tracking alone 31-37 -> 17 frames/s (README).
+    /// for features); 7-Scenes unchanged (colour not registered to depth:
+    /// no features). Camera tracking alone on Bonn 32-39 -> 24-33 frames/s.
     bool recognise_places = false;
     PlaceRecognitionConfig places;
     std::vector<std::string> Validate() const;

@@ -70,7 +70,8 @@ class SeenThroughFilter {
  private:
   struct View {
     uint64_t index;  // frames added before it
-    pipeline::Image depth;
+    int width, height;
+    std::vector<uint16_t> nearest;  // nearest valid depth of each pixel's 3x3, 0 = none
     double depth_scale;
     pipeline::CameraIntrinsics K;
     Eigen::Isometry3d T_cam_world;
