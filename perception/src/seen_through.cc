@@ -68,9 +68,11 @@ std::vector<SeenThroughFilter::Ready> SeenThroughFilter::Add(const pipeline::Rgb
         moving->encoding == pipeline::PixelEncoding::kMono8 &&
         moving->data.size() >= moving->ExpectedBytes())
       std::memcpy(p.ready.mask.data.mutable_data(), moving->data.data(), p.ready.mask.data.size());
-    p.votes.assign(static_cast<size_t>(w) * h, 0);
-    if (window > 0 && UsableDepth(frame))
-      for (const View& v : views_) Vote(p, v);
+    if (window > 0) {
+      p.votes.assign(static_cast<size_t>(w) * h, 0);
+      if (UsableDepth(frame))
+        for (const View& v : views_) Vote(p, v);
+    }
     pending_.push_back(std::move(p));
   }
   if (window > 0 && index % static_cast<uint64_t>(c_.view_every_frames) == 0 &&

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <optional>
 
@@ -226,6 +227,7 @@ class GeometryStage : public pipeline::Stage {
     const pipeline::Image* mask = o.mask.empty() ? nullptr : &o.mask;
     // Keyframes reach the map once the views around them are in
     // (seen_through: up to its window_frames later).
+    if (r.is_keyframe) keyframes_waiting_.push_back(f.meta.seq);
     for (SeenThroughFilter::Ready& ready :
          seen_through_.Add(f, r.T_world_cam, mask, r.is_keyframe || o_.integrate_all_frames))
       Fuse(ready, out);
@@ -238,13 +240,18 @@ class GeometryStage : public pipeline::Stage {
     if (tracks) EmitObjects(f, *tracks, pose, out);
   }
 
-  // Fuses a frame into the map; every map_every_keyframes fused, the map's
+  // Fuses a frame into the map; every map_every_keyframes keyframes fused
+  // (integrate_all_frames fuses the frames between them too), the map's
   // surface goes out.
   void Fuse(const SeenThroughFilter::Ready& ready, Outputs& out) {
     map_.Integrate(ready.frame, ready.T_world_cam, &ready.mask);
     seen_through_pixels_ += ready.seen_through_pixels;
-    ++fused_;
-    if (o_.map_every_keyframes > 0 && fused_ % o_.map_every_keyframes == 0) {
+    const bool keyframe =
+        !keyframes_waiting_.empty() && keyframes_waiting_.front() == ready.frame.meta.seq;
+    if (!keyframe) return;
+    keyframes_waiting_.pop_front();
+    ++keyframes_fused_;
+    if (o_.map_every_keyframes > 0 && keyframes_fused_ % o_.map_every_keyframes == 0) {
       pipeline::PointCloud surface = map_.SurfaceCloud();
       surface.meta = ready.frame.meta;
       surface.meta.source_id = "map";
@@ -306,7 +313,8 @@ class GeometryStage : public pipeline::Stage {
   std::map<uint64_t, pipeline::Tracks> tracks_;  // of frames still in the tracker
   std::map<int64_t, std::pair<double, Eigen::Vector3d>> last_centroid_;
   SeenThroughFilter seen_through_;
-  uint64_t lost_ = 0, keyframes_ = 0, handled_ = 0, fused_ = 0, seen_through_pixels_ = 0;
+  std::deque<uint64_t> keyframes_waiting_;  // seqs of keyframes not yet fused, in order
+  uint64_t lost_ = 0, keyframes_ = 0, handled_ = 0, keyframes_fused_ = 0, seen_through_pixels_ = 0;
   double moving_ = 0;
 };
 

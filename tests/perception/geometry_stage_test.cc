@@ -69,20 +69,40 @@ nodes:
   CHECK(checked > 30);
 }
 
+namespace {
+
+// A geometry stage fed frames (and requests) directly, publishing its map
+// every keyframe: coarse voxels, and keyframes reach the map 6 frames after
+// their frame (map_seen_through_frames, 30 by default) so that short runs
+// have a map. `extra`: more params, YAML "key: value, ..." or empty.
+std::unique_ptr<pipeline::Stage> MapPublishingStage(const std::string& out,
+                                                    const std::string& extra) {
+  static pipeline::StageRegistry registry = [] {
+    pipeline::StageRegistry r;
+    perception::RegisterStages(r);
+    return r;
+  }();
+  pipeline::Params params = pipeline::Params::FromYaml(
+      "{map_every_keyframes: 1, voxel_m: 0.04, sdf_trunc_m: 0.12, map_seen_through_frames: 6" +
+      (extra.empty() ? "" : ", " + extra) + "}");
+  pipeline::StageContext ctx{"geometry", out, {{"frames", "frames"}, {"requests", "requests"}}, {}};
+  return registry.Create("geometry", params, ctx);
+}
+
+// The empty synthetic room, 160x120.
+io::SyntheticScene SmallRoom(int frames) {
+  io::SyntheticScene::Config c;
+  c.width = 160, c.height = 120, c.fx = c.fy = 131.25, c.num_frames = frames, c.num_objects = 0;
+  return io::SyntheticScene(c);
+}
+
+}  // namespace
+
 TEST_CASE("Geometry stage exports the map on request and publishes map updates",
           "[perception][map]") {
-  pipeline::StageRegistry registry;
-  perception::RegisterStages(registry);
   const std::string out = test::TempDir("geometry-requests");
-  // Keyframes reach the map map_seen_through_frames after their frame (30
-  // by default): 6 here, for a map within these 20 frames.
-  pipeline::Params params = pipeline::Params::FromYaml(
-      "{map_every_keyframes: 1, voxel_m: 0.04, sdf_trunc_m: 0.12, map_seen_through_frames: 6}");
-  pipeline::StageContext ctx{"geometry", out, {{"frames", "frames"}, {"requests", "requests"}}, {}};
-  auto stage = registry.Create("geometry", params, ctx);
-  io::SyntheticScene::Config c;
-  c.width = 160, c.height = 120, c.fx = c.fy = 131.25, c.num_frames = 20, c.num_objects = 0;
-  io::SyntheticScene scene(c);
+  auto stage = MapPublishingStage(out, "");
+  const io::SyntheticScene scene = SmallRoom(20);
   size_t map_updates = 0;
   for (int i = 0; i < 20; ++i)
     for (const pipeline::Output& o : stage->Process("frames", scene.Render(i).frame))
@@ -103,4 +123,22 @@ TEST_CASE("Geometry stage exports the map on request and publishes map updates",
   CHECK(std::filesystem::file_size(out + "/map_mesh.ply") > 1000);
   q.question = "teleport";
   CHECK(std::get<pipeline::Answer>(stage->Process("requests", q)[0].message).answer == "error");
+}
+
+TEST_CASE("Geometry stage publishes the map per keyframe, also when it fuses every frame",
+          "[perception][map]") {
+  auto stage =
+      MapPublishingStage(test::TempDir("geometry-all-frames"), "integrate_all_frames: true");
+  const io::SyntheticScene scene = SmallRoom(30);
+  size_t map_updates = 0;
+  auto count = [&](const pipeline::Outputs& outs) {
+    for (const pipeline::Output& o : outs) map_updates += o.port == "map";
+  };
+  for (int i = 0; i < 30; ++i) count(stage->Process("frames", scene.Render(i).frame));
+  count(stage->Finish());
+  const double keyframes = stage->Counters().at("keyframes");
+  INFO(keyframes << " keyframes, " << map_updates << " map updates");
+  CHECK(keyframes >= 2);
+  CHECK(keyframes < 30);  // the frames between keyframes are fused but publish nothing
+  CHECK(map_updates == size_t(keyframes));
 }

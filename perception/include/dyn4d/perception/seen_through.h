@@ -79,7 +79,7 @@ class SeenThroughFilter {
   struct Pending {
     uint64_t index;
     Ready ready;
-    std::vector<uint8_t> votes;  // views seeing through each pixel
+    std::vector<uint8_t> votes;  // views seeing through each pixel (none: window 0)
   };
   void Vote(Pending& p, const View& v) const;
   Ready Finish(Pending&& p) const;
