@@ -310,13 +310,28 @@ std::vector<SceneTracker::Output> SceneTracker::Push(const pipeline::RgbdFrame& 
 }
 
 std::vector<SceneTracker::Output> SceneTracker::Flush() {
+  std::vector<Output> out;
+  Flush([&](Output& o) { out.push_back(std::move(o)); });
+  return out;
+}
+
+void SceneTracker::Flush(const std::function<void(Output&)>& done) {
   Impl& s = *impl_;
-  if (!s.stream) {
-    std::vector<Output> out;
+  std::vector<Output> out;
+  if (s.stream) {
+    // One at a time, with what is done taken as it comes: the same work in
+    // the same order as handing them all at once (no result depends on
+    // when a frame is taken), but the caller need not wait for the last.
+    for (MotionProposalStream::Output& segmented : s.stream->Flush()) {
+      std::vector<MotionProposalStream::Output> one;
+      one.push_back(std::move(segmented));
+      for (Output& o : s.Hand(std::move(one), false)) done(o);
+    }
+    out = s.Hand({}, true);
+  } else {
     s.Correct(out, true);  // frames still waiting for their correction
-    return out;
   }
-  return s.Hand(s.stream->Flush(), true);
+  for (Output& o : out) done(o);
 }
 
 }  // namespace dyn4d::perception

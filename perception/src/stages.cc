@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstring>
 #include <deque>
+#include <future>
+#include <limits>
 #include <map>
 #include <optional>
 
@@ -15,6 +17,7 @@
 #include "dyn4d/perception/seen_through.h"
 #include "dyn4d/perception/static_map.h"
 #include "dyn4d/pipeline/ordered_join.h"
+#include "in_order_worker.h"
 
 namespace dyn4d::perception {
 namespace {
@@ -63,6 +66,74 @@ class BackprojectStage : public pipeline::Stage {
   std::map<uint64_t, pipeline::CameraPose> poses_;
 };
 
+// The geometry node's map side: what the views around a keyframe see
+// through is voted out (SeenThroughFilter), the rest fused into the TSDF
+// (StaticMap), and every `every_keyframes` keyframes fused the map's
+// surface goes out. Frames come in order; its results depend only on them.
+class MapFusion {
+ public:
+  struct Frame {
+    pipeline::RgbdFrame frame;
+    Eigen::Isometry3d T_world_cam = Eigen::Isometry3d::Identity();
+    pipeline::Image mask;  // moving objects (mono8); empty: none
+    bool keyframe = false;
+    bool fuse = false;  // meant for the map (keyframes, or every frame)
+  };
+  struct Result {
+    std::vector<pipeline::PointCloud> surfaces;  // for the "map" output
+    size_t blocks = 0;                           // the map's after this frame
+    uint64_t seen_through_pixels = 0;            // kept out so far
+  };
+
+  MapFusion(const StaticMap::Config& map, const SeenThroughConfig& seen_through,
+            int every_keyframes)
+      : map_(map), seen_through_(seen_through), every_keyframes_(every_keyframes) {}
+
+  Result Add(const Frame& f) {
+    if (f.keyframe) keyframes_waiting_.push_back(f.frame.meta.seq);
+    Result r;
+    for (SeenThroughFilter::Ready& ready :
+         seen_through_.Add(f.frame, f.T_world_cam, f.mask.empty() ? nullptr : &f.mask, f.fuse))
+      Fuse(ready, r);
+    return Finished(std::move(r));
+  }
+  /// The frames still waiting for their views, judged by those there are.
+  Result Flush() {
+    Result r;
+    for (SeenThroughFilter::Ready& ready : seen_through_.Flush()) Fuse(ready, r);
+    return Finished(std::move(r));
+  }
+  const StaticMap& map() const { return map_; }
+
+ private:
+  void Fuse(const SeenThroughFilter::Ready& ready, Result& r) {
+    map_.Integrate(ready.frame, ready.T_world_cam, &ready.mask);
+    seen_through_pixels_ += ready.seen_through_pixels;
+    const bool keyframe =
+        !keyframes_waiting_.empty() && keyframes_waiting_.front() == ready.frame.meta.seq;
+    if (!keyframe) return;  // integrate_all_frames: a frame between keyframes
+    keyframes_waiting_.pop_front();
+    ++keyframes_fused_;
+    if (every_keyframes_ > 0 && keyframes_fused_ % every_keyframes_ == 0) {
+      pipeline::PointCloud surface = map_.SurfaceCloud();
+      surface.meta = ready.frame.meta;
+      surface.meta.source_id = "map";
+      r.surfaces.push_back(std::move(surface));
+    }
+  }
+  Result Finished(Result r) const {
+    r.blocks = map_.blocks();
+    r.seen_through_pixels = seen_through_pixels_;
+    return r;
+  }
+
+  StaticMap map_;
+  SeenThroughFilter seen_through_;
+  int every_keyframes_;
+  std::deque<uint64_t> keyframes_waiting_;  // seqs of keyframes not yet fused, in order
+  uint64_t keyframes_fused_ = 0, seen_through_pixels_ = 0;
+};
+
 // Camera tracking, the static map and moving objects in 4D, per frame:
 //  - poses: T_world_cam (status lost when tracking failed; then nothing of
 //    that frame reaches the map);
@@ -79,7 +150,10 @@ class BackprojectStage : public pipeline::Stage {
 // neither drive the pose nor enter the map, nor does what the views around
 // a keyframe see through (SeenThroughFilter: a keyframe reaches the map
 // map_seen_through_frames after its frame). With lookahead_frames, every
-// output comes that many frames after its frame.
+// output comes that many frames after its frame. The map side (MapFusion)
+// works on its own thread (map_thread): the votes and the fusion of a
+// keyframe take about as long as tracking two frames, and tracking never
+// waits for them; the map is the same either way.
 class GeometryStage : public pipeline::Stage {
  public:
   struct Options {
@@ -90,11 +164,17 @@ class GeometryStage : public pipeline::Stage {
     bool bilateral_depth = false;       ///< edge-preserving depth filter first
     int map_every_keyframes = 0;        ///< publish the map's surface every N keyframes; 0: never
     double cloud_voxel_m = 0.05;        ///< per-frame cloud voxel; 0: no per-frame clouds
+    bool map_thread = true;             ///< the map side on its own thread
     std::string mesh_file, cloud_file;
     bool has_tracks = false;
   };
   explicit GeometryStage(Options o)
-      : o_(std::move(o)), tracker_(o_.tracker), map_(o_.map), seen_through_(o_.seen_through) {}
+      : o_(std::move(o)),
+        tracker_(o_.tracker),
+        fusion_(o_.map, o_.seen_through, o_.map_every_keyframes) {
+    if (o_.map_thread)
+      map_worker_.emplace([this](const MapFusion::Frame& f) { return fusion_.Add(f); });
+  }
   std::vector<std::string> InputPorts() const override { return {"frames", "tracks", "requests"}; }
   std::vector<std::string> OptionalInputPorts() const override { return {"tracks", "requests"}; }
   std::vector<std::string> OutputPorts() const override {
@@ -107,7 +187,7 @@ class GeometryStage : public pipeline::Stage {
     return {{"lost", double(lost_)},
             {"moving_objects", moving_},
             {"keyframes", double(keyframes_)},
-            {"tsdf_blocks", double(map_.blocks())},
+            {"tsdf_blocks", double(blocks_)},
             {"tsdf_blocks_max", double(o_.map.max_blocks)},
             {"seen_through_pixels", double(seen_through_pixels_)}};
   }
@@ -130,15 +210,16 @@ class GeometryStage : public pipeline::Stage {
   Outputs Finish() override {
     Outputs out;
     join_.Flush([&](const pipeline::RgbdFrame& f, const pipeline::Tracks* t) { Push(f, t, out); });
-    for (SceneTracker::Output& o : tracker_.Flush()) Handle(o, out);
-    for (SeenThroughFilter::Ready& ready : seen_through_.Flush()) Fuse(ready, out);
-    if (!o_.mesh_file.empty() && map_.frames_integrated() > 0) {
-      const size_t tris = map_.WriteMesh(o_.mesh_file);
-      spdlog::info("geometry: map of {} frames, {} blocks ({} dropped), {} triangles -> {}",
-                   map_.frames_integrated(), map_.blocks(), map_.blocks_dropped(), tris,
-                   o_.mesh_file);
+    tracker_.Flush([&](SceneTracker::Output& o) { Handle(o, out); });
+    const StaticMap& map = DrainMap(out);
+    Emit(fusion_.Flush(), out);
+    if (map.frames_integrated() > 0) {
+      const auto [tris, points] = WriteMap(map);
+      if (!o_.mesh_file.empty())
+        spdlog::info("geometry: map of {} frames, {} blocks ({} dropped), {} triangles -> {}",
+                     map.frames_integrated(), map.blocks(), map.blocks_dropped(), tris,
+                     o_.mesh_file);
     }
-    if (!o_.cloud_file.empty() && map_.frames_integrated() > 0) map_.WritePointCloud(o_.cloud_file);
     if (lost_) spdlog::warn("geometry: tracking lost on {} frame(s)", lost_);
     // Poses and clouds of the frames before went out (lost); a run that
     // tracked nothing must not end as if it had worked.
@@ -157,24 +238,56 @@ class GeometryStage : public pipeline::Stage {
   // and answers with what was written.
   Outputs HandleRequest(const Message& m) {
     const pipeline::Query* q = &pipeline::Expect<pipeline::Query>(m, "requests");
+    Outputs out;
+    const StaticMap& map = DrainMap(out);
     pipeline::Answer a;
     a.meta = q->meta;
     a.request_id = q->request_id;
     if (q->question != "export_map") {
       a.answer = "error";
       a.justification = "unknown request '" + q->question + "' (known: export_map)";
-    } else if (map_.frames_integrated() == 0) {
+    } else if (map.frames_integrated() == 0) {
       a.answer = "empty";
       a.justification = "no frame fused yet";
     } else {
-      const size_t tris = o_.mesh_file.empty() ? 0 : map_.WriteMesh(o_.mesh_file);
-      const size_t pts = o_.cloud_file.empty() ? 0 : map_.WritePointCloud(o_.cloud_file);
+      const auto [tris, pts] = WriteMap(map);
       a.answer = "ok";
       a.justification = std::to_string(tris) + " triangles to " + o_.mesh_file + ", " +
                         std::to_string(pts) + " points to " + o_.cloud_file + " (" +
-                        std::to_string(map_.frames_integrated()) + " frames fused)";
+                        std::to_string(map.frames_integrated()) + " frames fused)";
     }
-    return {{"replies", a}};
+    out.push_back({"replies", a});
+    return out;
+  }
+
+  // Writes the mesh and the surface cloud (each extracted from the TSDF on
+  // its own: the two at once); returns triangles and points written.
+  std::pair<size_t, size_t> WriteMap(const StaticMap& map) const {
+    std::future<size_t> points = std::async(std::launch::async, [&] {
+      return o_.cloud_file.empty() ? 0 : map.WritePointCloud(o_.cloud_file);
+    });
+    const size_t triangles = o_.mesh_file.empty() ? 0 : map.WriteMesh(o_.mesh_file);
+    return {triangles, points.get()};
+  }
+
+  // Hands a frame to the map side; what it has finished goes out.
+  void ToMap(const MapFusion::Frame& f, Outputs& out) {
+    if (!map_worker_) return Emit(fusion_.Add(f), out);
+    map_worker_->Push(f, kMapWaiting);
+    for (MapFusion::Result& r : map_worker_->Take(std::numeric_limits<size_t>::max()))
+      Emit(std::move(r), out);
+  }
+  // Waits for the map side to finish every frame given (its results go
+  // out); the map is then this thread's to read until the next ToMap.
+  const StaticMap& DrainMap(Outputs& out) {
+    if (map_worker_)
+      for (MapFusion::Result& r : map_worker_->Take(0)) Emit(std::move(r), out);
+    return fusion_.map();
+  }
+  void Emit(MapFusion::Result&& r, Outputs& out) {
+    for (pipeline::PointCloud& s : r.surfaces) out.push_back({"map", std::move(s)});
+    blocks_ = r.blocks;
+    seen_through_pixels_ = r.seen_through_pixels;
   }
 
   // Full-frame mask of every track (mono8, 255 = moving object).
@@ -227,10 +340,7 @@ class GeometryStage : public pipeline::Stage {
     const pipeline::Image* mask = o.mask.empty() ? nullptr : &o.mask;
     // Keyframes reach the map once the views around them are in
     // (seen_through: up to its window_frames later).
-    if (r.is_keyframe) keyframes_waiting_.push_back(f.meta.seq);
-    for (SeenThroughFilter::Ready& ready :
-         seen_through_.Add(f, r.T_world_cam, mask, r.is_keyframe || o_.integrate_all_frames))
-      Fuse(ready, out);
+    ToMap({f, r.T_world_cam, o.mask, r.is_keyframe, r.is_keyframe || o_.integrate_all_frames}, out);
     if (r.is_keyframe) ++keyframes_;
     const pipeline::CameraPose pose =
         ToCameraPose(r.T_world_cam, f.meta, pipeline::PoseStatus::kOk);
@@ -238,25 +348,6 @@ class GeometryStage : public pipeline::Stage {
       out.push_back({"clouds", MakeFrameCloud(f, pose, mask, o_.cloud_voxel_m,
                                               o_.tracker.odometry.max_depth_m)});
     if (tracks) EmitObjects(f, *tracks, pose, out);
-  }
-
-  // Fuses a frame into the map; every map_every_keyframes keyframes fused
-  // (integrate_all_frames fuses the frames between them too), the map's
-  // surface goes out.
-  void Fuse(const SeenThroughFilter::Ready& ready, Outputs& out) {
-    map_.Integrate(ready.frame, ready.T_world_cam, &ready.mask);
-    seen_through_pixels_ += ready.seen_through_pixels;
-    const bool keyframe =
-        !keyframes_waiting_.empty() && keyframes_waiting_.front() == ready.frame.meta.seq;
-    if (!keyframe) return;
-    keyframes_waiting_.pop_front();
-    ++keyframes_fused_;
-    if (o_.map_every_keyframes > 0 && keyframes_fused_ % o_.map_every_keyframes == 0) {
-      pipeline::PointCloud surface = map_.SurfaceCloud();
-      surface.meta = ready.frame.meta;
-      surface.meta.source_id = "map";
-      out.push_back({"map", std::move(surface)});
-    }
   }
 
   // World points, centroid, extent and velocity of each tracked object.
@@ -306,16 +397,18 @@ class GeometryStage : public pipeline::Stage {
     out.push_back({"objects", std::move(objects)});
   }
 
+  static constexpr size_t kMapWaiting = 4;  // frames waiting for the map side (memory)
   Options o_;
   SceneTracker tracker_;
-  StaticMap map_;
+  MapFusion fusion_;
   pipeline::OrderedJoin<pipeline::RgbdFrame, pipeline::Tracks> join_{o_.has_tracks, kMaxWait};
   std::map<uint64_t, pipeline::Tracks> tracks_;  // of frames still in the tracker
   std::map<int64_t, std::pair<double, Eigen::Vector3d>> last_centroid_;
-  SeenThroughFilter seen_through_;
-  std::deque<uint64_t> keyframes_waiting_;  // seqs of keyframes not yet fused, in order
-  uint64_t lost_ = 0, keyframes_ = 0, handled_ = 0, keyframes_fused_ = 0, seen_through_pixels_ = 0;
+  uint64_t lost_ = 0, keyframes_ = 0, handled_ = 0, seen_through_pixels_ = 0;
+  size_t blocks_ = 0;
   double moving_ = 0;
+  // Last: its thread works on fusion_ and stops before the members go.
+  std::optional<internal::InOrderWorker<MapFusion::Frame, MapFusion::Result>> map_worker_;
 };
 
 }  // namespace
@@ -439,6 +532,7 @@ void RegisterStages(pipeline::StageRegistry& r) {
         o.cloud_voxel_m = p.GetDouble("cloud_voxel_m", o.cloud_voxel_m, 0, 1);
         o.bilateral_depth = p.GetBool("bilateral_depth", o.bilateral_depth);
         o.map_every_keyframes = p.GetInt("map_every_keyframes", 0, 0, 100000);
+        o.map_thread = p.GetBool("map_thread", o.map_thread);
         const std::string mesh = p.GetString("mesh_file", "map_mesh.ply");
         const std::string cloud = p.GetString("map_cloud_file", "map_tsdf.ply");
         o.mesh_file = mesh.empty() || mesh[0] == '/' ? mesh : ctx.output_dir + "/" + mesh;

@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 
 #include "../common/test_stages.h"
@@ -104,25 +105,66 @@ TEST_CASE("Geometry stage exports the map on request and publishes map updates",
   auto stage = MapPublishingStage(out, "");
   const io::SyntheticScene scene = SmallRoom(20);
   size_t map_updates = 0;
-  for (int i = 0; i < 20; ++i)
-    for (const pipeline::Output& o : stage->Process("frames", scene.Render(i).frame))
+  std::vector<pipeline::Answer> replies;
+  auto take = [&](const pipeline::Outputs& outs) {
+    for (const pipeline::Output& o : outs)
       if (o.port == "map") {
         ++map_updates;
         CHECK(std::get<pipeline::PointCloud>(o.message).num_points > 100);
+      } else if (o.port == "replies") {
+        replies.push_back(std::get<pipeline::Answer>(o.message));
       }
-  CHECK(map_updates >= 1);
+  };
+  for (int i = 0; i < 20; ++i) take(stage->Process("frames", scene.Render(i).frame));
   pipeline::Query q;
   q.request_id = 7;
   q.question = "export_map";
-  pipeline::Outputs replies = stage->Process("requests", q);
+  // The map side works on its own thread: the request waits for it, and
+  // the updates it finished meanwhile go out with the reply.
+  take(stage->Process("requests", q));
+  CHECK(map_updates >= 1);
   REQUIRE(replies.size() == 1);
-  const auto& a = std::get<pipeline::Answer>(replies[0].message);
+  const auto& a = replies[0];
   CHECK(a.request_id == 7);
   CHECK(a.answer == "ok");
   CHECK_THAT(a.justification, Catch::Contains("triangles"));
   CHECK(std::filesystem::file_size(out + "/map_mesh.ply") > 1000);
   q.question = "teleport";
   CHECK(std::get<pipeline::Answer>(stage->Process("requests", q)[0].message).answer == "error");
+}
+
+TEST_CASE("The map side gives the same map on its own thread as inline", "[perception][map]") {
+  const io::SyntheticScene scene = SmallRoom(30);
+  struct Run {
+    std::vector<uint32_t> update_points;  // each map update's size, in order
+    std::string mesh;
+    double blocks = 0, seen_through = 0;
+  };
+  auto run = [&](bool thread) {
+    const std::string out = test::TempDir(thread ? "geometry-map-thread" : "geometry-map-inline");
+    auto stage = MapPublishingStage(out, thread ? "map_thread: true" : "map_thread: false");
+    Run r;
+    auto take = [&](const pipeline::Outputs& outs) {
+      for (const pipeline::Output& o : outs)
+        if (o.port == "map")
+          r.update_points.push_back(std::get<pipeline::PointCloud>(o.message).num_points);
+    };
+    for (int i = 0; i < 30; ++i) take(stage->Process("frames", scene.Render(i).frame));
+    take(stage->Finish());
+    std::ifstream mesh(out + "/map_mesh.ply", std::ios::binary);
+    r.mesh.assign(std::istreambuf_iterator<char>(mesh), {});
+    r.blocks = stage->Counters().at("tsdf_blocks");
+    r.seen_through = stage->Counters().at("seen_through_pixels");
+    return r;
+  };
+  const Run inline_map = run(false), threaded = run(true);
+  CHECK(inline_map.update_points.size() >= 2);
+  CHECK(threaded.update_points == inline_map.update_points);
+  CHECK(inline_map.mesh.size() > 1000);
+  CHECK(threaded.mesh == inline_map.mesh);  // byte for byte
+  CHECK(inline_map.blocks > 0);
+  CHECK(threaded.blocks == inline_map.blocks);
+  CHECK(threaded.seen_through == inline_map.seen_through);
 }
 
 TEST_CASE("Geometry stage publishes the map per keyframe, also when it fuses every frame",

@@ -28,6 +28,7 @@
 /// this way. With `detect_moving_objects` false there is one plain pass
 /// and no moving objects (masks only from outside).
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -107,6 +108,9 @@ class SceneTracker {
                            const pipeline::Image* known_moving = nullptr);
   /// End of stream: the frames still waiting for their lookahead.
   std::vector<Output> Flush();
+  /// The same frames, each given to `done` as soon as it is done (the
+  /// caller's work on one overlaps the final pass of the next).
+  void Flush(const std::function<void(Output&)>& done);
   const Options& options() const;
 
  private:

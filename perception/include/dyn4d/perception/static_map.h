@@ -38,6 +38,9 @@ class StaticMap {
   size_t frames_integrated() const;
   size_t blocks_dropped() const;
 
+  // The const members below only read the volume: they may run at the
+  // same time as each other (not as Integrate).
+
   /// Writes the surface as a binary PLY triangle mesh (vertex colours).
   /// Returns the number of triangles. Throws std::runtime_error on failure.
   size_t WriteMesh(const std::string& path) const;
