@@ -11,8 +11,10 @@
 #include <map>
 
 #include "dyn4d/perception/object_classifier.h"
+#include "dyn4d/perception/onnx_models.h"
 #include "dyn4d/perception/recognition_model.h"
 #include "dyn4d/perception/stages.h"
+#include "dyn4d/perception/stream_anchors.h"
 #include "dyn4d/pipeline/frame_join_stage.h"
 #include "dyn4d/recognition/dyn_perceiver.h"
 #include "dyn4d/recognition/training.h"
@@ -135,6 +137,7 @@ std::vector<std::optional<Classification>> ObjectClassifier::Classify(
   const torch::Tensor batch = rec::NormalizeAndPad(torch::stack(crops), s.o.spec.net.image_size);
   const rec::DynamicOutput r = s.net->ForwardDynamic(batch, s.o.thresholds);
   const auto pred = r.logits.argmax(1);
+  const torch::Tensor probabilities = torch::softmax(r.logits.to(torch::kFloat), 1);
   for (size_t k = 0; k < index.size(); ++k) {
     Classification c;
     c.class_id = static_cast<int>(pred[k].item<int64_t>());
@@ -144,6 +147,8 @@ std::vector<std::optional<Classification>> ObjectClassifier::Classify(
     c.exit_index = static_cast<int>(r.exit_index[k].item<int64_t>());
     const torch::Tensor e = r.embedding[k].contiguous();
     c.embedding.assign(e.data_ptr<float>(), e.data_ptr<float>() + e.numel());
+    const torch::Tensor p = probabilities[k].contiguous();
+    c.probabilities.assign(p.data_ptr<float>(), p.data_ptr<float>() + p.numel());
     out[index[k]] = std::move(c);
   }
   return out;
@@ -164,6 +169,15 @@ struct RecognitionOptions {
   /// this many newer frames are held (proposals that look ahead come late);
   /// then it is skipped and counted, never classified as a whole frame.
   int max_wait_frames = 128;
+  /// A teacher detector (YOLOX ONNX; empty: none) that looks at every
+  /// `teacher_every`-th frame: its boxes of a model's classes anchor those
+  /// classes to this stream (StreamAnchors over the recognizer's class
+  /// probabilities), and every object then takes the anchored class whose
+  /// crops the recognizer saw most alike.
+  YoloxConfig teacher;
+  int teacher_every = 30;
+  int teacher_min_px = 16;  ///< smaller teacher boxes are no usable crop
+  StreamAnchors::Config anchors;
 };
 
 // Frames, and optionally the objects in them (Tracks or Detections, joined
@@ -179,6 +193,10 @@ class RecognitionStage : public pipeline::FrameJoinStage<pipeline::Detections> {
       exits = std::max(exits, classifiers_.back()->num_exits());
     }
     exits_.assign(exits, 0);
+    if (!o_.teacher.model.empty()) {
+      teacher_ = std::make_unique<YoloxDetector>(o_.teacher);
+      for (size_t i = 0; i < classifiers_.size(); ++i) anchors_.emplace_back(o_.anchors);
+    }
   }
   std::vector<std::string> InputPorts() const override { return {"frames", "objects"}; }
   std::vector<std::string> OptionalInputPorts() const override { return {"objects"}; }
@@ -190,6 +208,11 @@ class RecognitionStage : public pipeline::FrameJoinStage<pipeline::Detections> {
     for (size_t k = 0; k < exits_.size(); ++k) c["exit_" + std::to_string(k + 1)] = exits_[k];
     c["classified"] = classified_;
     c["out_of_domain"] = out_of_domain_;
+    if (teacher_) {
+      c["teacher_looks"] = teacher_looks_;
+      c["teacher_boxes"] = teacher_boxes_;
+      c["anchored"] = anchored_;
+    }
     return c;
   }
 
@@ -230,11 +253,14 @@ class RecognitionStage : public pipeline::FrameJoinStage<pipeline::Detections> {
     }
     std::vector<pipeline::Detection> items;
     ObjectClassifier* classifier = nullptr;
-    for (const auto& c : classifiers_)
-      if (c->spec().Covers(f.meta.source_id)) {
-        classifier = c.get();
+    StreamAnchors* anchors = nullptr;
+    for (size_t i = 0; i < classifiers_.size(); ++i)
+      if (classifiers_[i]->spec().Covers(f.meta.source_id)) {
+        classifier = classifiers_[i].get();
+        if (teacher_) anchors = &anchors_[i];
         break;
       }
+    const bool look = teacher_ && frames_++ % o_.teacher_every == 0;
     if (objects) {
       items = objects->items;
       if (!classifier) {
@@ -271,6 +297,7 @@ class RecognitionStage : public pipeline::FrameJoinStage<pipeline::Detections> {
     for (const auto& d : items) boxes.push_back(d.box);
     std::vector<std::optional<Classification>> cls;
     try {
+      if (look && anchors) Look(f, *classifier, *anchors);
       cls = classifier->Classify(f.color, boxes);
     } catch (const std::invalid_argument& e) {
       skipped_ += items.size();
@@ -287,6 +314,13 @@ class RecognitionStage : public pipeline::FrameJoinStage<pipeline::Detections> {
       d.class_name = cls[i]->class_name;
       d.score = cls[i]->score;
       d.exit_index = cls[i]->exit_index;
+      if (anchors)
+        if (const std::optional<StreamAnchors::Match> m = anchors->Nearest(cls[i]->probabilities)) {
+          d.class_id = m->class_id;
+          d.class_name = classifier->spec().classes[m->class_id];
+          d.score = m->similarity;
+          ++anchored_;
+        }
       d.embedding = std::move(cls[i]->embedding);
       ++exits_[d.exit_index];
       ++classified_;
@@ -295,8 +329,33 @@ class RecognitionStage : public pipeline::FrameJoinStage<pipeline::Detections> {
     return out;
   }
 
+  // The teacher looks at the frame: what the recognizer makes of its boxes
+  // of the model's classes (class probabilities) anchors those classes.
+  void Look(const pipeline::RgbdFrame& f, ObjectClassifier& classifier, StreamAnchors& anchors) {
+    const std::vector<std::string>& classes = classifier.spec().classes;
+    std::vector<pipeline::Box2D> boxes;
+    std::vector<int> ids;
+    for (const pipeline::Detection& d : teacher_->Detect(f.color)) {
+      const auto it = std::find(classes.begin(), classes.end(), d.class_name);
+      if (it == classes.end() || d.box.w < o_.teacher_min_px || d.box.h < o_.teacher_min_px)
+        continue;
+      boxes.push_back(d.box);
+      ids.push_back(static_cast<int>(it - classes.begin()));
+    }
+    ++teacher_looks_;
+    anchors.BeginLook();
+    if (boxes.empty()) return;
+    const std::vector<std::optional<Classification>> labelled = classifier.Classify(f.color, boxes);
+    for (size_t i = 0; i < boxes.size(); ++i)
+      if (labelled[i]) anchors.Add(ids[i], labelled[i]->probabilities), ++teacher_boxes_;
+  }
+
   RecognitionOptions o_;
   std::vector<std::unique_ptr<ObjectClassifier>> classifiers_;
+  std::unique_ptr<YoloxDetector> teacher_;
+  std::vector<StreamAnchors> anchors_;  // one per classifier (each its own classes)
+  uint64_t frames_ = 0;
+  double teacher_looks_ = 0, teacher_boxes_ = 0, anchored_ = 0;
   std::vector<double> exits_;
   double classified_ = 0, out_of_domain_ = 0;
   uint64_t skipped_ = 0;
@@ -326,6 +385,17 @@ void RegisterRecognitionStages(pipeline::StageRegistry& r) {
         const int threads = p.GetInt("threads", 0, 0, 256);
         o.has_objects = ctx.inputs.count("objects") > 0;
         o.max_wait_frames = p.GetInt("max_wait_frames", o.max_wait_frames, 1, 100000);
+        o.teacher.model = p.GetPath("teacher", "");
+        o.teacher.score_threshold =
+            p.GetDouble("teacher_score", 0.5, 0, 1);  // as `dyn4d train --teacher`
+        o.teacher.input_size = p.GetInt("teacher_input_size", o.teacher.input_size, 32, 4096);
+        o.teacher_every = p.GetInt("teacher_every", o.teacher_every, 1, 1000000);
+        o.teacher_min_px = p.GetInt("teacher_min_px", o.teacher_min_px, 1, 4096);
+        o.anchors.max_per_class = p.GetInt("anchors_per_class", o.anchors.max_per_class, 1, 100000);
+        o.anchors.forget_after_looks =
+            p.GetInt("anchors_forget_after_looks", o.anchors.forget_after_looks, 1, 1000000);
+        if (!o.teacher.model.empty() && !std::filesystem::exists(o.teacher.model))
+          p.AddProblem("teacher", "no such file: " + o.teacher.model);
         if (models.empty()) p.AddProblem("model", "no model file given");
         if (!thresholds.empty() && models.size() > 1)
           p.AddProblem("thresholds", "with several models, each model file's own are used");

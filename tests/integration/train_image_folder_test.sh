@@ -95,7 +95,8 @@ YAML
     "$BIN" bench recognition --teacher "$shared/models/yolox_nano.onnx" --threads 2 \
       --sequence "$shared/data/7scenes_redkitchen" --max-frames 40 > "$work/bench_teacher.txt" 2>&1 ||
       fail "bench recognition --teacher: $(tail -5 "$work/bench_teacher.txt")"
-    for key in "exit histogram:" "teacher per frame:" "confusion (dynamic)"; do
+    for key in "exit histogram:" "teacher per frame:" "confusion (dynamic)" \
+      "anchored to each sequence" "recognizer_alone_agreement"; do
       grep -q "$key" "$work/bench_teacher.txt" || fail "bench output lacks '$key'"
     done
     # Bounds any working recognizer clears (chance is 0.2 over 5 classes);

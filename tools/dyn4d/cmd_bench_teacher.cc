@@ -3,17 +3,23 @@
 // (other rooms, other streets): agreement with the teacher per exit and for
 // dynamic inference, the exit histogram, per-crop latency of the
 // recognizer (the product's ObjectClassifier, as the recognize stage runs
-// it) against per-frame latency of the teacher.
+// it) against per-frame latency of the teacher. Then as the recognize stage
+// runs with `teacher_every: N`: the teacher looks at every N-th frame of a
+// sequence and its crops anchor the classes to that stream
+// (StreamAnchors); the other frames' crops are scored, and the teacher's
+// share of time counts in the cost.
 #include <torch/torch.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <numeric>
 
 #include "commands.h"
 #include "dyn4d/perception/object_classifier.h"
+#include "dyn4d/perception/stream_anchors.h"
 #include "dyn4d/recognition/training.h"
 #include "recognition_common.h"
 #include "teacher_labels.h"
@@ -95,6 +101,11 @@ int RunTeacherBench(const TeacherBenchOptions& o) {
     std::map<std::string, int> other;
     std::map<std::string, std::pair<int, int>> per_sequence;  // agreed, crops
     int crops_timed = 0;
+    // With the teacher's looks: each sequence a stream of its own, its
+    // crops' classes after anchoring (-1: a crop of a frame it looked at).
+    std::map<std::string, perception::StreamAnchors> anchors;
+    std::map<std::string, int> frame_of_sequence;
+    std::vector<int> anchored_pred;
     double recognizer_ms_total = 0;
     RunTeacher(t, inputs, [&](const TeacherFrame& f) {
       teacher_ms.push_back(f.teacher_ms);
@@ -130,6 +141,21 @@ int RunTeacherBench(const TeacherBenchOptions& o) {
         ++crops_timed;
       }
       recognizer_ms_total += ms;
+      if (o.teacher_every > 0) {
+        perception::StreamAnchors& a = anchors[f.input];
+        const bool look = frame_of_sequence[f.input]++ % o.teacher_every == 0;
+        if (look) a.BeginLook();
+        for (size_t i = 0; i < boxes.size(); ++i) {
+          if (!results[i]) continue;
+          if (look) {
+            a.Add(static_cast<int>(box_labels[i]), results[i]->probabilities);
+            anchored_pred.push_back(-1);
+          } else {
+            const auto m = a.Nearest(results[i]->probabilities);
+            anchored_pred.push_back(m ? m->class_id : results[i]->class_id);
+          }
+        }
+      }
     });
     if (crops.empty())
       throw std::runtime_error(
@@ -209,8 +235,48 @@ int RunTeacherBench(const TeacherBenchOptions& o) {
     std::printf("  teacher per frame: %.1f ms mean, %.1f ms median\n", teacher_frame,
                 Median(teacher_ms));
     std::printf("  recognizer / teacher time per frame: %.3f\n", recognizer_frame / teacher_frame);
-    std::printf("cost_ratio_vs_teacher %.3f\n", recognizer_frame / teacher_frame);
-    std::printf("teacher_agreement %.3f\n", agreement);
+    if (o.teacher_every == 0) {
+      std::printf("cost_ratio_vs_teacher %.3f\n", recognizer_frame / teacher_frame);
+      std::printf("teacher_agreement %.3f\n", agreement);
+      return 0;
+    }
+    // Anchored: the crops of the frames the teacher did not look at.
+    std::printf(
+        "\nanchored to each sequence by the teacher's look at every %d-th frame (the recognize "
+        "stage's teacher_every), scored on the %s frames:\n",
+        o.teacher_every, "other");
+    std::vector<int> scored(K, 0), agreed(K, 0);
+    std::map<std::string, std::pair<int, int>> anchored_per_sequence;
+    for (int64_t i = 0; i < n; ++i) {
+      if (anchored_pred[i] < 0) continue;
+      ++scored[labels[i]];
+      agreed[labels[i]] += anchored_pred[i] == labels[i];
+    }
+    int all_scored = 0, all_agreed = 0, base_agreed = 0;
+    for (int64_t i = 0; i < n; ++i)
+      if (anchored_pred[i] >= 0) base_agreed += dynamic_pred[i] == labels[i];
+    std::printf("%-12s %7s %10s %10s\n", "class", "crops", "alone", "anchored");
+    for (int c = 0; c < K; ++c) {
+      if (!scored[c]) continue;
+      int alone = 0;
+      for (int64_t i = 0; i < n; ++i)
+        alone += anchored_pred[i] >= 0 && labels[i] == c && dynamic_pred[i] == c;
+      std::printf("%-12s %7d %10.3f %10.3f\n", spec.classes[c].c_str(), scored[c],
+                  double(alone) / scored[c], double(agreed[c]) / scored[c]);
+      all_scored += scored[c], all_agreed += agreed[c];
+    }
+    if (all_scored == 0) throw std::runtime_error("no crop outside the teacher's looks");
+    std::printf("%-12s %7d %10.3f %10.3f\n", "all", all_scored, double(base_agreed) / all_scored,
+                double(all_agreed) / all_scored);
+    const double cost = (recognizer_frame + teacher_frame / o.teacher_every) / teacher_frame;
+    std::printf(
+        "  cost per frame: recognizer %.2f ms + teacher %.1f ms / %d = %.2f ms (%.3f of the "
+        "teacher's)\n",
+        recognizer_frame, teacher_frame, o.teacher_every,
+        recognizer_frame + teacher_frame / o.teacher_every, cost);
+    std::printf("recognizer_alone_agreement %.3f\n", agreement);
+    std::printf("cost_ratio_vs_teacher %.3f\n", cost);
+    std::printf("teacher_agreement %.3f\n", double(all_agreed) / all_scored);
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "dyn4d bench recognition --teacher: %s\n", e.what());

@@ -143,6 +143,7 @@ struct TeacherBenchOptions {
   double score = 0.5;
   int every = 1, max_frames = 0;
   int threads = 0;
+  int teacher_every = 30;  ///< the teacher's looks at run time (0: never)
 };
 /// `dyn4d bench recognition --teacher`: agreement with the teacher on
 /// held-out sequences per exit and dynamic, exit histogram, latencies; last

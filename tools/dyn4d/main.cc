@@ -687,7 +687,9 @@ int main(int argc, char** argv) {
       "configs/models/teacher_yolox_dyn_perceiver.yaml) on held-out real sequences of\n"
       "../shared (7-Scenes redkitchen, MOT17-10/11/13; or --sequence): agreement with the\n"
       "teacher per exit and dynamic, exit histogram, recognizer vs teacher time per frame;\n"
-      "last lines cost_ratio_vs_teacher and teacher_agreement.");
+      "then with the teacher looking at every 30th frame to anchor the classes to the\n"
+      "stream (--teacher-every), scored on the other frames; last lines\n"
+      "cost_ratio_vs_teacher and teacher_agreement (the anchored recognizer's).");
   cli::TeacherBenchOptions tbo2;
   tbo2.model_file = std::string(DYN4D_CONFIG_DIR) + "/models/teacher_yolox_dyn_perceiver.yaml";
   bench_recognition->add_option("--teacher", tbo2.teacher, "YOLOX .onnx (teacher agreement)")
@@ -700,6 +702,12 @@ int main(int argc, char** argv) {
   bench_recognition->add_option("--shared", tbo2.shared_dir, "the shared data folder");
   bench_recognition->add_option("--teacher-score", tbo2.score, "teacher score threshold");
   bench_recognition->add_option("--max-frames", tbo2.max_frames, "--teacher: per sequence");
+  bench_recognition
+      ->add_option("--teacher-every", tbo2.teacher_every,
+                   "--teacher: the teacher also looks at every N-th frame of each sequence, as "
+                   "the recognize stage's `teacher_every` does, anchoring the classes to it; its "
+                   "cost counts; 0: the recognizer alone")
+      ->check(CLI::Range(0, 1000000));
   cli::RecognitionBenchOptions rb;
   rb.models_dir = std::string(DYN4D_CONFIG_DIR) + "/models";
   bench_recognition->add_option("--models", rb.models_dir, "folder with the model files");

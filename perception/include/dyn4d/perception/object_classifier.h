@@ -19,6 +19,8 @@ struct Classification {
   float score = 0;               ///< softmax confidence of the exit that decided
   int exit_index = -1;           ///< 0-based early exit that decided
   std::vector<float> embedding;  ///< appearance (the network's mean latent)
+  /// The softmax of the deciding exit over the model's classes.
+  std::vector<float> probabilities;
 };
 
 class ObjectClassifier {
