@@ -243,30 +243,25 @@ int RunTeacherBench(const TeacherBenchOptions& o) {
     // Anchored: the crops of the frames the teacher did not look at.
     std::printf(
         "\nanchored to each sequence by the teacher's look at every %d-th frame (the recognize "
-        "stage's teacher_every), scored on the %s frames:\n",
-        o.teacher_every, "other");
-    std::vector<int> scored(K, 0), agreed(K, 0);
-    std::map<std::string, std::pair<int, int>> anchored_per_sequence;
+        "stage's teacher_every), scored on the other frames:\n",
+        o.teacher_every);
+    std::vector<int> scored(K, 0), alone(K, 0), agreed(K, 0);
     for (int64_t i = 0; i < n; ++i) {
       if (anchored_pred[i] < 0) continue;
       ++scored[labels[i]];
+      alone[labels[i]] += dynamic_pred[i] == labels[i];
       agreed[labels[i]] += anchored_pred[i] == labels[i];
     }
-    int all_scored = 0, all_agreed = 0, base_agreed = 0;
-    for (int64_t i = 0; i < n; ++i)
-      if (anchored_pred[i] >= 0) base_agreed += dynamic_pred[i] == labels[i];
+    int all_scored = 0, all_alone = 0, all_agreed = 0;
     std::printf("%-12s %7s %10s %10s\n", "class", "crops", "alone", "anchored");
     for (int c = 0; c < K; ++c) {
       if (!scored[c]) continue;
-      int alone = 0;
-      for (int64_t i = 0; i < n; ++i)
-        alone += anchored_pred[i] >= 0 && labels[i] == c && dynamic_pred[i] == c;
       std::printf("%-12s %7d %10.3f %10.3f\n", spec.classes[c].c_str(), scored[c],
-                  double(alone) / scored[c], double(agreed[c]) / scored[c]);
-      all_scored += scored[c], all_agreed += agreed[c];
+                  double(alone[c]) / scored[c], double(agreed[c]) / scored[c]);
+      all_scored += scored[c], all_alone += alone[c], all_agreed += agreed[c];
     }
     if (all_scored == 0) throw std::runtime_error("no crop outside the teacher's looks");
-    std::printf("%-12s %7d %10.3f %10.3f\n", "all", all_scored, double(base_agreed) / all_scored,
+    std::printf("%-12s %7d %10.3f %10.3f\n", "all", all_scored, double(all_alone) / all_scored,
                 double(all_agreed) / all_scored);
     const double cost = (recognizer_frame + teacher_frame / o.teacher_every) / teacher_frame;
     std::printf(
