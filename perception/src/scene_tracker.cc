@@ -24,6 +24,7 @@ std::vector<std::string> SceneTracker::Options::Validate() const {
   if (reference_every < 1) p.push_back("reference_every: must be >= 1");
   if (motion_stride < 1 || motion_stride > 16) p.push_back("motion_stride: must be in [1, 16]");
   if (mask_margin_px < 0) p.push_back("mask_margin_px: must be >= 0");
+  if (place_correction_lag_frames < 0) p.push_back("place_correction_lag_frames: must be >= 0");
   return p;
 }
 
@@ -202,27 +203,49 @@ struct SceneTracker::Impl {
   // Step 4: the frames' poses (and their objects' world positions) moved by
   // the place graph's correction, in order. After PassFinalPoses: the
   // segmentation keeps the tracker's own, smooth poses. The graph works on
-  // its own thread; frames wait in `correcting` until their correction is
-  // known (all of them when `wait_all`), so each gets exactly the one the
-  // graph gives it, whatever the threads' timing.
+  // its own thread; frames wait in `correcting` until the correction they
+  // take is known: their own, or that of the frame `lag` before them
+  // (place_correction_lag_frames). All of them go out when `wait_all`, and
+  // each gets exactly the one the graph gives, whatever the threads' timing.
   std::deque<Output> correcting;
+  // Corrections of the last `lag` frames through the graph (and of frames
+  // still in `correcting`), oldest first; `through` counts every frame's.
+  std::deque<Eigen::Isometry3d> corrections;
+  uint64_t through = 0, released = 0;
   void Correct(std::vector<Output>& done, bool wait_all) {
     if (!places) return;
+    const size_t lag = static_cast<size_t>(o.place_correction_lag_frames);
     for (Output& f : done) {
       places->Submit(f.frame, f.mask.empty() ? nullptr : &f.mask, f.odometry.T_world_cam,
                      f.odometry.usable());
       correcting.push_back(std::move(f));
     }
     done.clear();
-    for (const Eigen::Isometry3d& correction :
-         places->Take(wait_all ? 0 : o.places.max_frames_in_work)) {
+    // With a lag the last `lag` frames need not be through for every frame
+    // submitted to go out.
+    const int keep_in_work = wait_all
+                                 ? static_cast<int>(lag)
+                                 : std::max(static_cast<int>(lag), o.places.max_frames_in_work);
+    for (const Eigen::Isometry3d& correction : places->Take(keep_in_work)) {
+      corrections.push_back(correction);
+      ++through;
+    }
+    // Frame `released` takes the correction of frame released - lag (the
+    // first `lag` frames none), which is corrections[released - lag -
+    // (through - corrections.size())].
+    while (!correcting.empty() && released < through + lag) {
       Output f = std::move(correcting.front());
       correcting.pop_front();
-      const Eigen::Isometry3d tracked = f.odometry.T_world_cam;
-      if (!correction.isApprox(Eigen::Isometry3d::Identity())) {
-        f.odometry.T_world_cam = correction * tracked;
-        Reframe(f.motion, tracked, f.odometry.T_world_cam);
+      if (released >= lag) {
+        const Eigen::Isometry3d& correction = corrections.front();
+        const Eigen::Isometry3d tracked = f.odometry.T_world_cam;
+        if (!correction.isApprox(Eigen::Isometry3d::Identity())) {
+          f.odometry.T_world_cam = correction * tracked;
+          Reframe(f.motion, tracked, f.odometry.T_world_cam);
+        }
+        corrections.pop_front();
       }
+      ++released;
       done.push_back(std::move(f));
     }
   }

@@ -474,6 +474,10 @@ SceneTracker::Options ReadSceneTrackerOptions(pipeline::Params& p) {
   pr.place_sigma_m = p.GetDouble("place_sigma_m", pr.place_sigma_m, 0, 10);
   pr.place_sigma_deg = p.GetDouble("place_sigma_deg", pr.place_sigma_deg, 0, 180);
   pr.max_frames_in_work = p.GetInt("place_max_frames_in_work", pr.max_frames_in_work, 0, 1000);
+  // Live (no look-ahead) a frame goes out without waiting for its own
+  // place features and solve; offline each frame takes its own correction.
+  o.place_correction_lag_frames =
+      p.GetInt("place_correction_lag_frames", o.lookahead_frames == 0 ? 1 : 0, 0, 1000);
   for (const std::string& problem : o.Validate()) p.AddProblem("", problem);
   return o;
 }

@@ -77,13 +77,25 @@ class SceneTracker {
     /// again (PlaceRecognition) correct the final poses; the segmentation
     /// keeps the tracker's own poses (a correction is a step between two
     /// frames, which it would take for motion). Frames wait for their
-    /// correction (places.max_frames_in_work). Measured (first start /
+    /// correction (places.max_frames_in_work), or their predecessor's
+    /// (place_correction_lag_frames). Measured (first start /
     /// median of 13 starts): Bonn crowd ATE 0.0775 / 0.0888 -> 0.0412 /
     /// 0.0409 m; TUM fr1/rpy unchanged (fast rotation: no node still enough
     /// for features); 7-Scenes unchanged (colour not registered to depth:
     /// no features). Camera tracking alone on Bonn 32-39 -> 24-33 frames/s.
     bool recognise_places = false;
     PlaceRecognitionConfig places;
+    /// Step 4's latency: frame t takes the correction the place graph gave
+    /// frame t - lag (0: its own). Its own needs the frame's features
+    /// matched and the graph solved, which a frame that is waited for (a
+    /// live or paced source) then waits for; the previous frame's is known
+    /// by the time the next one is done. Either way every frame's pose is
+    /// the same whatever the threads' timing. Measured on Bonn crowd, live
+    /// graph (no look-ahead) replayed at 10 frames/s, capture -> cognitive
+    /// map p95: 150-164 ms with 0, 86-179 (median of four 100) with 1, 80-89
+    /// without places; ATE first start / median of 7 starts 0.0442 / 0.0789
+    /// -> 0.0476 / 0.0826 m (offline graph 0.0413 -> 0.0434).
+    int place_correction_lag_frames = 0;
     std::vector<std::string> Validate() const;
   };
 

@@ -26,7 +26,9 @@ RgbdOdometry::Config ReadOdometryConfig(pipeline::Params& p);
 /// The geometry node's tracker parameters: ReadOdometryConfig's, and
 /// detect_dynamic, the motion segmentation's (below), lookahead_frames (0:
 /// live), past_frames, reference_every, motion_stride, mask_margin_px,
-/// final_pass_thread (SceneTracker::Options).
+/// final_pass_thread, recognise_places and the place_* parameters,
+/// place_correction_lag_frames (default 1 when lookahead_frames is 0, else
+/// 0) (SceneTracker::Options).
 SceneTracker::Options ReadSceneTrackerOptions(pipeline::Params& p);
 /// The motion segmentation parameters of the geometry and motion_proposals
 /// nodes (noise_sigma0_m, noise_quadratic_per_m, noise_offset_m, n_sigma,
