@@ -59,9 +59,15 @@ struct RunOptions {
   double failure_grace_s = 10.0;
   /// How often the heap's free pages are handed back to the system (glibc's
   /// malloc_trim); 0 never. Without it glibc keeps what nodes free inside its
-  /// arenas and a long run's resident set creeps up although the memory in
-  /// use is flat. About 1.5 ms a call, off the nodes' threads.
-  double release_memory_period_s = 1.0;
+  /// arenas and a long run's resident set creeps up (4-14 MiB a minute)
+  /// although the memory in use is flat. Not often: the call runs off the
+  /// nodes' threads, but it holds each arena's lock while it walks it, and
+  /// the pages it returns are faulted in again by the next frames, so the
+  /// frame in work then takes longer (Bonn, live graph at 10 frames/s: about
+  /// 40 ms more, every 10th frame with a trim a second). A long run's slope
+  /// was the same with a trim every 1, 10 or 30 s (3.9, 4.9, 3.9 MiB/min,
+  /// `bench pipeline --long 20000`).
+  double release_memory_period_s = 30.0;
 };
 
 struct RunResult {
