@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <deque>
 #include <limits>
 #include <opencv2/calib3d.hpp>
 #include <opencv2/core/eigen.hpp>
@@ -75,7 +76,7 @@ struct RelativePoseError {
 };
 
 struct Edge {
-  size_t a, b;              // node indices
+  size_t a, b;              // node ids (the order they were added, from 0)
   Eigen::Isometry3d T_a_b;  // measured
   double sigma_m, sigma_rad;
 };
@@ -153,8 +154,13 @@ std::vector<std::string> PlaceRecognitionConfig::Validate() const {
 struct PlaceRecognition::Impl {
   PlaceRecognitionConfig c;
   Stats stats;
-  std::vector<Node> nodes;
-  std::vector<Edge> edges;
+  // The graph's nodes, node id first_id onwards: older ones are dropped
+  // once nothing refers to them (no features, no edge), so a long run's
+  // graph stays bounded (about solve_window_nodes + max_nodes_with_features).
+  std::deque<Node> nodes;
+  size_t first_id = 0;
+  std::deque<Edge> edges;  // by newest node, oldest first
+  Node& NodeAt(size_t id) { return nodes[id - first_id]; }
   Eigen::Isometry3d correction = Eigen::Isometry3d::Identity();
   std::optional<Eigen::Isometry3d> previous_pose;  // the last frame's tracked pose
   uint64_t frames = 0;
@@ -317,19 +323,38 @@ struct PlaceRecognition::Impl {
     return T_a_b;
   }
 
+  // Node ids before the solve window: held where they are.
+  size_t WindowStart() const {
+    const size_t end = first_id + nodes.size();
+    return end > size_t(c.solve_window_nodes) ? end - size_t(c.solve_window_nodes) : 0;
+  }
+
+  // Edges wholly before the window are dropped for good (their nodes no
+  // longer move), then nodes before it that neither an edge nor a place
+  // match can use any more (no features). Changes no solve: neither would
+  // take part in it.
+  void Forget() {
+    const size_t first = WindowStart();
+    // Each edge's newest node is the one added with it: oldest first.
+    while (!edges.empty() && std::max(edges.front().a, edges.front().b) < first) edges.pop_front();
+    size_t oldest_in_edge = std::numeric_limits<size_t>::max();
+    for (const Edge& e : edges) oldest_in_edge = std::min({oldest_in_edge, e.a, e.b});
+    while (nodes.size() > 1 && first_id < first && first_id < oldest_in_edge &&
+           nodes.front().pixels.empty()) {
+      nodes.pop_front();
+      ++first_id;
+    }
+    stats.nodes_kept = static_cast<int>(nodes.size());
+  }
+
   void Solve() {
-    // Only the newest solve_window_nodes nodes move; edges wholly before
-    // them are dropped for good, nodes before them held where they are.
-    const size_t first = nodes.size() > size_t(c.solve_window_nodes)
-                             ? nodes.size() - size_t(c.solve_window_nodes)
-                             : 0;
-    edges.erase(std::remove_if(edges.begin(), edges.end(),
-                               [&](const Edge& e) { return std::max(e.a, e.b) < first; }),
-                edges.end());
+    // Only the newest solve_window_nodes nodes move.
+    Forget();
+    const size_t first = WindowStart();
     ceres::Problem problem;  // owns the cost, loss and (shared) manifold objects
     for (const Edge& e : edges) {
-      Node& a = nodes[e.a];
-      Node& b = nodes[e.b];
+      Node& a = NodeAt(e.a);
+      Node& b = NodeAt(e.b);
       problem.AddResidualBlock(new ceres::AutoDiffCostFunction<RelativePoseError, 6, 4, 3, 4, 3>(
                                    new RelativePoseError(e.T_a_b, e.sigma_m, e.sigma_rad)),
                                new ceres::HuberLoss(2.0), a.q.coeffs().data(), a.t.data(),
@@ -340,10 +365,10 @@ struct PlaceRecognition::Impl {
       if (problem.HasParameterBlock(n.q.coeffs().data()))
         problem.SetManifold(n.q.coeffs().data(), quaternion);
     // The gauge: the first node, and every node before the window.
-    for (size_t k = 0; k < nodes.size() && (k == 0 || k < first); ++k)
-      if (problem.HasParameterBlock(nodes[k].t.data())) {
-        problem.SetParameterBlockConstant(nodes[k].q.coeffs().data());
-        problem.SetParameterBlockConstant(nodes[k].t.data());
+    for (size_t id = first_id; id < first_id + nodes.size() && (id == 0 || id < first); ++id)
+      if (problem.HasParameterBlock(NodeAt(id).t.data())) {
+        problem.SetParameterBlockConstant(NodeAt(id).q.coeffs().data());
+        problem.SetParameterBlockConstant(NodeAt(id).t.data());
       }
     ceres::Solver::Options options;
     options.linear_solver_type = ceres::SPARSE_NORMAL_CHOLESKY;
@@ -395,24 +420,24 @@ struct PlaceRecognition::Impl {
     if (!node.pixels.empty()) ++stats.nodes_with_features;
     nodes.push_back(std::move(node));
     ++stats.nodes;
-    const size_t a = nodes.size() - 1;
-    if (a > 0) {
+    const size_t a = first_id + nodes.size() - 1;
+    if (a > first_id) {
       // The tracker's motion since the previous node; its noise grows with
       // the frames in between (lost frames leave gaps).
-      const Node& prev = nodes[a - 1];
-      const double steps = std::max(1.0, double(nodes[a].seq - prev.seq) / c.node_every_frames);
-      edges.push_back({a - 1, a, prev.tracked.inverse() * nodes[a].tracked,
+      const Node& prev = NodeAt(a - 1);
+      const double steps = std::max(1.0, double(NodeAt(a).seq - prev.seq) / c.node_every_frames);
+      edges.push_back({a - 1, a, prev.tracked.inverse() * NodeAt(a).tracked,
                        c.odometry_sigma_m * std::sqrt(steps),
                        c.odometry_sigma_deg * kDegToRad * std::sqrt(steps)});
     }
     int added = 0;
-    const Node& cur = nodes[a];
+    const Node& cur = NodeAt(a);
     if (!cur.pixels.empty() && cur.descriptors.rows >= 2) {
       // Older nodes that look the same way, nearest view direction first.
       std::vector<std::pair<double, size_t>> candidates;
       const Eigen::Vector3d axis = cur.Pose().rotation().col(2);
-      for (size_t b = 0; b < a; ++b) {
-        const Node& n = nodes[b];
+      for (size_t b = first_id; b < a; ++b) {
+        const Node& n = NodeAt(b);
         if (n.pixels.empty() || n.descriptors.rows < 2 ||
             n.seq + static_cast<uint64_t>(c.min_gap_frames) > cur.seq)
           continue;
@@ -424,7 +449,7 @@ struct PlaceRecognition::Impl {
       if (candidates.size() > size_t(c.max_candidates)) candidates.resize(c.max_candidates);
       for (const auto& [angle, b] : candidates) {
         ++stats.pairs_tried;
-        const std::optional<Eigen::Isometry3d> T_a_b = PlaceEdge(cur, nodes[b], job.intrinsics);
+        const std::optional<Eigen::Isometry3d> T_a_b = PlaceEdge(cur, NodeAt(b), job.intrinsics);
         if (!T_a_b) continue;
         edges.push_back({a, b, *T_a_b, c.place_sigma_m, c.place_sigma_deg * kDegToRad});
         ++added;
@@ -441,7 +466,8 @@ struct PlaceRecognition::Impl {
           break;
         }
     }
-    correction = nodes[a].Pose() * nodes[a].tracked.inverse();
+    correction = NodeAt(a).Pose() * NodeAt(a).tracked.inverse();
+    Forget();
     return correction;
   }
 };

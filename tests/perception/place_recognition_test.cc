@@ -96,14 +96,20 @@ TEST_CASE("Place recognition takes a tracker's drift out where views overlap", "
 TEST_CASE("Place recognition solves over a window of the newest nodes on long runs", "[places]") {
   PlaceRecognitionConfig c;
   c.solve_window_nodes = 12;  // 36 frames: edges reach 30 frames back
+  c.max_nodes_with_features = 15;
   const Run run = Drifting(120, c);
   const size_t last = run.truth.size() - 1;
   const RelativeError before = ErrorAt(run.drifted, run.truth, last);
   const RelativeError after = ErrorAt(run.corrected, run.truth, last);
-  INFO(before.deg << " deg drifted, " << after.deg << " deg corrected");
+  INFO(before.deg << " deg drifted, " << after.deg << " deg corrected; nodes " << run.stats.nodes
+                  << ", kept " << run.stats.nodes_kept);
   CHECK(run.stats.place_edges > 10);
   CHECK(std::isfinite(after.m));
   CHECK(after.deg < before.deg);
+  // The graph stays bounded: nodes without features before the window go.
+  CHECK(run.stats.nodes == 40);
+  CHECK(run.stats.nodes_kept <= c.solve_window_nodes + c.max_nodes_with_features + 1);
+  CHECK(run.stats.nodes_kept < run.stats.nodes);
 }
 
 TEST_CASE("Place recognition leaves poses alone without usable features", "[places]") {

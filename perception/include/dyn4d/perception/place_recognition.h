@@ -82,6 +82,10 @@ class PlaceRecognition {
  public:
   struct Stats {
     int nodes = 0;
+    /// Nodes still held: older ones go once no edge and no place match
+    /// can use them (at most about solve_window_nodes +
+    /// max_nodes_with_features, however long the run).
+    int nodes_kept = 0;
     int nodes_with_features = 0;
     int pairs_tried = 0;
     int place_edges = 0;
