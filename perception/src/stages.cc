@@ -397,7 +397,13 @@ class GeometryStage : public pipeline::Stage {
     out.push_back({"objects", std::move(objects)});
   }
 
-  static constexpr size_t kMapWaiting = 4;  // frames waiting for the map side (memory)
+  // Frames that may wait for the map side before the tracking side waits
+  // for it: a second of 30 Hz video, so that a keyframe whose fusion opens
+  // many blocks at once (0.6 s of Open3D block allocation and page faults
+  // on Bonn's frame 35) does not hold the tracking back. With 4, the live
+  // graph's frames 35-43 took 300-570 ms there (p99 418-461 ms; 88-128 with
+  // 30). Each waiting frame keeps its images (1.5 MB at 640x480).
+  static constexpr size_t kMapWaiting = 30;
   Options o_;
   SceneTracker tracker_;
   MapFusion fusion_;
