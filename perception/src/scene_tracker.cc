@@ -230,9 +230,8 @@ struct SceneTracker::Impl {
       corrections.push_back(correction);
       ++through;
     }
-    // Frame `released` takes the correction of frame released - lag (the
-    // first `lag` frames none), which is corrections[released - lag -
-    // (through - corrections.size())].
+    // Frame `released` takes the correction of frame released - lag, which
+    // is corrections.front() (the first `lag` frames take none).
     while (!correcting.empty() && released < through + lag) {
       Output f = std::move(correcting.front());
       correcting.pop_front();
